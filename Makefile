@@ -1,0 +1,116 @@
+# sedge - top-level build.
+#
+#   make            build build/sedge, unit tests and tools
+#   make run        install deps, build, create ./var defaults, serve on loopback
+#   make test       install deps, build, run every suite (unit, fuzz, integration)
+#   make asan       the same suites against an ASan+UBSan build
+#   make fuzz       longer fuzz runs (FUZZ_SECONDS per target)
+#   make bench      benchmarks (not tests)
+#
+# Dependency direction (checked by `make check-deps`): relay/ never includes
+# SQLite, record/ never includes relay/, api/ reaches policy/auth only
+# through their headers.
+
+BUILD    ?= build
+CC       ?= cc
+FUZZ_CC  ?= clang
+PKGS      = libevent libevent_pthreads libevent_openssl openssl libconfig sqlite3 jansson \
+            libavformat libavcodec libavutil
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+
+OPT      ?= -O2
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+            -Wformat=2 -Wvla -g $(OPT) -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lpthread -lm
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  := $(wildcard core/*.c auth/*.c policy/*.c relay/*.c record/*.c api/*.c)
+CLI_SRC  := $(wildcard cli/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+TOOL_SRC := $(wildcard tests/tools/*.c bench/*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_BIN := $(foreach t,$(TOOL_SRC),$(BUILD)/tools/$(basename $(notdir $(t))))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+.PHONY: all deps run test test-run asan fuzz fuzz-build bench clean check-deps format
+
+all: $(BUILD)/sedge $(UNIT_BIN) $(TOOL_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libsedge.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/sedge: $(CLI_OBJ) $(BUILD)/libsedge.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsedge.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsedge.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsedge.a $(LDLIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libsedge.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsedge.a $(LDLIBS)
+
+$(BUILD)/tools/%: bench/%.c $(BUILD)/libsedge.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsedge.a $(LDLIBS)
+
+# Fuzz targets: the library rebuilt with clang + libFuzzer + ASan/UBSan.
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+$(BUILD)/fuzzobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
+fuzz-build: $(FUZZ_BIN)
+
+deps:
+	scripts/deps.sh
+
+run: deps
+	$(MAKE) all
+	scripts/run-default.sh
+
+test: deps
+	$(MAKE) all fuzz-build
+	tests/run.sh
+
+# Internal: run the suites without the dependency step.
+test-run: all fuzz-build
+	tests/run.sh
+
+asan: deps
+	$(MAKE) BUILD=build/asan EXTRA_CFLAGS="$(SAN_FLAGS)" OPT=-O1 all
+	$(MAKE) fuzz-build
+	SEDGE_BUILD=build/asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
+
+fuzz: deps
+	$(MAKE) fuzz-build
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} tests/run.sh --only fuzz
+
+bench: deps
+	$(MAKE) all
+	bench/run.sh
+
+check-deps:
+	scripts/check-deps.sh
+
+format:
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(FUZZ_SRC) $(wildcard */*.h relay/anchor/*.h)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
