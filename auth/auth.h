@@ -1,0 +1,123 @@
+/*
+ * auth.h - credentials for the relay: long-term keys, TURN REST
+ * credentials, stateless nonces and the credential snapshot.
+ *
+ * Nothing here knows about sockets or STUN framing: the relay parses the
+ * message and asks these functions for keys and verdicts. Passwords are
+ * never stored: a user is kept as its two long-term keys (RFC 8489 §9.2.2),
+ * H(username ":" realm ":" password) with H = MD5 and SHA-256. Passwords
+ * are taken as their UTF-8 bytes (no SASLprep/OpaqueString mapping), which
+ * is what browsers and coturn do.
+ */
+#ifndef SE_AUTH_H
+#define SE_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct se_addr;
+
+enum {
+    AUTH_MD5_KEY_LEN = 16,
+    AUTH_SHA256_KEY_LEN = 32,
+    AUTH_NAME_MAX = 512,     /* USERNAME is < 509 bytes (RFC 8489 §14.3) */
+    AUTH_NONCE_MAX = 64,
+    AUTH_REST_PW_LEN = 28,   /* base64 of a 20-byte HMAC-SHA1 */
+};
+
+/* Long-term keys. Return 0 or SE_ERR_CRYPTO. */
+int auth_key_md5(const char *user, const char *realm, const char *password,
+                 uint8_t out[AUTH_MD5_KEY_LEN]);
+int auth_key_sha256(const char *user, const char *realm, const char *password,
+                    uint8_t out[AUTH_SHA256_KEY_LEN]);
+/* Same, with explicit lengths (USERNAME is not NUL-terminated on the wire). */
+int auth_key_derive(bool sha256, const char *user, size_t ulen, const char *realm,
+                    const char *password, size_t plen, uint8_t *out);
+
+/* ---- TURN REST ephemeral credentials ----
+ * username = "<expiry unix time>:<user>" or "<expiry>:<user>:<origin-id>",
+ * password = base64(HMAC-SHA1(secret, username)).
+ */
+struct auth_rest_name {
+    int64_t expiry;
+    const char *user;   /* borrowed from the username, not NUL-terminated */
+    size_t user_len;
+    const char *origin; /* NULL if absent */
+    size_t origin_len;
+};
+
+/* Parse a REST username. 0, or SE_ERR_PARSE if it is not one. */
+int auth_rest_parse(const char *username, size_t len, struct auth_rest_name *out);
+/* The REST password for username under secret; out gets AUTH_REST_PW_LEN+1. */
+int auth_rest_password(const char *secret, const char *username, size_t ulen, char *out,
+                       size_t outlen);
+
+/* ---- stateless nonces ----
+ * A nonce carries its expiry and a MAC over (expiry, client IP) under a
+ * process key, so the server keeps no state and a nonce replayed from
+ * another address is refused. With features set, the RFC 8489 §9.2
+ * "obMatJos2" cookie advertising password algorithms is prefixed.
+ */
+struct auth_nonce_key {
+    uint8_t key[32];
+};
+
+int auth_nonce_key_init(struct auth_nonce_key *k); /* random key */
+/* Write a NUL-terminated nonce to out (AUTH_NONCE_MAX). Returns its length. */
+int auth_nonce_make(const struct auth_nonce_key *k, const struct se_addr *client, int64_t now,
+                    unsigned lifetime, bool features, char *out, size_t outlen);
+/* 0 if valid and fresh, SE_ERR_STALE if valid but expired, else SE_ERR_AUTH. */
+int auth_nonce_check(const struct auth_nonce_key *k, const struct se_addr *client, int64_t now,
+                     const char *nonce, size_t len);
+/* Does the nonce advertise RFC 8489 password algorithms? */
+bool auth_nonce_has_features(const char *nonce, size_t len);
+
+/* ---- the credential snapshot ----
+ * Built by the control thread, frozen, then read by any number of threads
+ * without locks. Caller frees with auth_creds_free() once no reader is
+ * left (the relay snapshot's reference count decides that).
+ */
+struct auth_user {
+    char *name;
+    uint8_t key_md5[AUTH_MD5_KEY_LEN];
+    uint8_t key_sha256[AUTH_SHA256_KEY_LEN];
+};
+
+struct auth_creds;
+
+struct auth_creds *auth_creds_new(void);
+void auth_creds_free(struct auth_creds *c);
+int auth_creds_add_user(struct auth_creds *c, const char *name, const uint8_t *key_md5,
+                        const uint8_t *key_sha256);
+int auth_creds_add_secret(struct auth_creds *c, const char *secret);
+/* Sort for lookup; no more adds after this. */
+void auth_creds_freeze(struct auth_creds *c);
+/* Borrowed, valid while c is. NULL if unknown. */
+const struct auth_user *auth_creds_find_user(const struct auth_creds *c, const char *name,
+                                             size_t len);
+size_t auth_creds_user_count(const struct auth_creds *c);
+size_t auth_creds_secret_count(const struct auth_creds *c);
+const char *auth_creds_secret(const struct auth_creds *c, size_t i);
+
+/* ---- brute-force throttling ----
+ * Counts failed authentications per source IP in a fixed-size table
+ * shared by all workers. Only requests that carry credentials touch it,
+ * never relayed data, so the mutex inside is off the data path.
+ */
+struct auth_throttle;
+
+struct auth_throttle *auth_throttle_new(unsigned max_failures, unsigned window_s,
+                                        unsigned block_s);
+void auth_throttle_free(struct auth_throttle *t);
+void auth_throttle_set(struct auth_throttle *t, unsigned max_failures, unsigned window_s,
+                       unsigned block_s);
+/* Is this source blocked now? */
+bool auth_throttle_blocked(struct auth_throttle *t, const uint8_t ip[16], int64_t now);
+/* Record a failure; returns true if this failure starts a block. */
+bool auth_throttle_fail(struct auth_throttle *t, const uint8_t ip[16], int64_t now);
+
+/* base64 (RFC 4648 §4) with padding; returns length or SE_ERR_TOOBIG. */
+int auth_base64(const uint8_t *in, size_t len, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,232 @@
+/*
+ * keys.c - long-term keys, TURN REST passwords and stateless nonces.
+ *
+ * All functions are pure (inputs to outputs) and thread-safe. Nonce
+ * layout (after the optional RFC 8489 cookie "obMatJos2" + 4 base64
+ * feature characters): base64url without padding of
+ *     expiry (4 bytes, big-endian unix seconds) || MAC (8 bytes)
+ * where MAC = HMAC-SHA256(process key, expiry || client IP)[0..8).
+ * 64 bits of MAC is ample for a value that expires within minutes and is
+ * bound to one address.
+ */
+#include "auth/auth.h"
+#include "core/addr.h"
+#include "core/err.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    NONCE_MAC_LEN = 8,
+    NONCE_RAW_LEN = 4 + NONCE_MAC_LEN,
+    NONCE_B64_LEN = 16, /* 12 bytes -> 16 chars, no padding needed */
+};
+
+/* RFC 8489 §9.2: cookie + base64 of 24 feature bits. Bit 0 (least
+ * significant, per erratum 6290) = password algorithms. */
+static const char nonce_cookie[] = "obMatJos2";
+static const char nonce_features[] = "AAAB";
+
+int auth_key_derive(bool sha256, const char *user, size_t ulen, const char *realm,
+                    const char *password, size_t plen, uint8_t *out)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int rc = SE_ERR_CRYPTO;
+
+    if (!ctx)
+        return SE_ERR_NOMEM;
+    if (EVP_DigestInit_ex(ctx, sha256 ? EVP_sha256() : EVP_md5(), NULL) == 1 &&
+        EVP_DigestUpdate(ctx, user, ulen) == 1 && EVP_DigestUpdate(ctx, ":", 1) == 1 &&
+        EVP_DigestUpdate(ctx, realm, strlen(realm)) == 1 && EVP_DigestUpdate(ctx, ":", 1) == 1 &&
+        EVP_DigestUpdate(ctx, password, plen) == 1 && EVP_DigestFinal_ex(ctx, out, NULL) == 1)
+        rc = 0;
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
+int auth_key_md5(const char *user, const char *realm, const char *password,
+                 uint8_t out[AUTH_MD5_KEY_LEN])
+{
+    return auth_key_derive(false, user, strlen(user), realm, password, strlen(password), out);
+}
+
+int auth_key_sha256(const char *user, const char *realm, const char *password,
+                    uint8_t out[AUTH_SHA256_KEY_LEN])
+{
+    return auth_key_derive(true, user, strlen(user), realm, password, strlen(password), out);
+}
+
+static int b64_encode(const uint8_t *in, size_t len, char *out, size_t outlen, bool url)
+{
+    static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char urlsafe[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *tab = url ? urlsafe : std;
+    size_t need = (len + 2) / 3 * 4, o = 0;
+
+    if (need + 1 > outlen)
+        return SE_ERR_TOOBIG;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? tab[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+int auth_base64(const uint8_t *in, size_t len, char *out, size_t outlen)
+{
+    return b64_encode(in, len, out, outlen, false);
+}
+
+int auth_rest_parse(const char *username, size_t len, struct auth_rest_name *out)
+{
+    size_t i = 0;
+    int64_t expiry = 0;
+
+    memset(out, 0, sizeof(*out));
+    while (i < len && username[i] >= '0' && username[i] <= '9') {
+        if (expiry > (INT64_MAX - 9) / 10)
+            return SE_ERR_PARSE;
+        expiry = expiry * 10 + (username[i] - '0');
+        i++;
+    }
+    if (i == 0 || i >= len || username[i] != ':')
+        return SE_ERR_PARSE;
+    i++;
+    const char *user = username + i;
+    const char *colon = memchr(user, ':', len - i);
+    size_t ulen = colon ? (size_t)(colon - user) : len - i;
+    if (ulen == 0)
+        return SE_ERR_PARSE;
+    out->expiry = expiry;
+    out->user = user;
+    out->user_len = ulen;
+    if (colon) {
+        out->origin = colon + 1;
+        out->origin_len = len - i - ulen - 1;
+        if (out->origin_len == 0)
+            return SE_ERR_PARSE;
+    }
+    return 0;
+}
+
+int auth_rest_password(const char *secret, const char *username, size_t ulen, char *out,
+                       size_t outlen)
+{
+    uint8_t mac[EVP_MAX_MD_SIZE];
+    unsigned maclen = 0;
+
+    if (!HMAC(EVP_sha1(), secret, (int)strlen(secret), (const uint8_t *)username, ulen, mac,
+              &maclen))
+        return SE_ERR_CRYPTO;
+    return b64_encode(mac, maclen, out, outlen, false);
+}
+
+int auth_nonce_key_init(struct auth_nonce_key *k)
+{
+    return RAND_bytes(k->key, sizeof(k->key)) == 1 ? 0 : SE_ERR_CRYPTO;
+}
+
+static int nonce_mac(const struct auth_nonce_key *k, const uint8_t exp[4],
+                     const struct se_addr *client, uint8_t out[NONCE_MAC_LEN])
+{
+    uint8_t in[4 + 16], mac[EVP_MAX_MD_SIZE];
+    unsigned maclen = 0;
+
+    memcpy(in, exp, 4);
+    memcpy(in + 4, client->ip, 16);
+    if (!HMAC(EVP_sha256(), k->key, sizeof(k->key), in, sizeof(in), mac, &maclen))
+        return SE_ERR_CRYPTO;
+    memcpy(out, mac, NONCE_MAC_LEN);
+    return 0;
+}
+
+int auth_nonce_make(const struct auth_nonce_key *k, const struct se_addr *client, int64_t now,
+                    unsigned lifetime, bool features, char *out, size_t outlen)
+{
+    uint8_t raw[NONCE_RAW_LEN];
+    uint32_t exp = (uint32_t)(now + lifetime);
+    size_t pre = 0;
+    int n;
+
+    raw[0] = (uint8_t)(exp >> 24);
+    raw[1] = (uint8_t)(exp >> 16);
+    raw[2] = (uint8_t)(exp >> 8);
+    raw[3] = (uint8_t)exp;
+    if (nonce_mac(k, raw, client, raw + 4) < 0)
+        return SE_ERR_CRYPTO;
+    if (features) {
+        pre = strlen(nonce_cookie) + strlen(nonce_features);
+        if (outlen < pre + 1)
+            return SE_ERR_TOOBIG;
+        memcpy(out, nonce_cookie, strlen(nonce_cookie));
+        memcpy(out + strlen(nonce_cookie), nonce_features, strlen(nonce_features));
+    }
+    n = b64_encode(raw, sizeof(raw), out + pre, outlen - pre, true);
+    return n < 0 ? n : (int)pre + n;
+}
+
+bool auth_nonce_has_features(const char *nonce, size_t len)
+{
+    size_t cl = strlen(nonce_cookie);
+
+    return len >= cl + 4 && memcmp(nonce, nonce_cookie, cl) == 0;
+}
+
+static int b64url_val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+int auth_nonce_check(const struct auth_nonce_key *k, const struct se_addr *client, int64_t now,
+                     const char *nonce, size_t len)
+{
+    uint8_t raw[NONCE_RAW_LEN], mac[NONCE_MAC_LEN];
+
+    if (auth_nonce_has_features(nonce, len)) {
+        nonce += strlen(nonce_cookie) + 4;
+        len -= strlen(nonce_cookie) + 4;
+    }
+    if (len != NONCE_B64_LEN)
+        return SE_ERR_AUTH;
+    for (size_t i = 0, o = 0; i < len; i += 4) {
+        int v[4];
+        for (int j = 0; j < 4; j++)
+            if ((v[j] = b64url_val(nonce[i + j])) < 0)
+                return SE_ERR_AUTH;
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+                     (uint32_t)v[3];
+        raw[o++] = (uint8_t)(w >> 16);
+        raw[o++] = (uint8_t)(w >> 8);
+        raw[o++] = (uint8_t)w;
+    }
+    if (nonce_mac(k, raw, client, mac) < 0)
+        return SE_ERR_CRYPTO;
+    if (CRYPTO_memcmp(mac, raw + 4, NONCE_MAC_LEN) != 0)
+        return SE_ERR_AUTH;
+    uint32_t exp = (uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 | (uint32_t)raw[2] << 8 | raw[3];
+    return (int64_t)exp < now ? SE_ERR_STALE : 0;
+}
