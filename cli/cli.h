@@ -18,4 +18,20 @@ int cmd_check_config(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
 
+
+
+struct se_config;
+struct pol_db;
+
+/*
+ * Shared option handling: every subcommand takes --config FILE (default
+ * $SEDGE_CONFIG, then /etc/sedge/sedge.conf). cli_open() loads the config
+ * and, if db is non-NULL, opens (creating) its database; it prints a clear
+ * error and returns non-zero on failure. Caller frees both.
+ */
+const char *cli_default_config(void);
+int cli_open(const char *config, struct se_config **cfg, struct pol_db **db);
+/* Actor string for audit rows: "cli:<login>". */
+const char *cli_actor(void);
+
 #endif

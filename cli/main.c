@@ -12,6 +12,10 @@
 #define SEDGE_VERSION "0.1.0"
 
 static const struct cli_cmd commands[] = {
+    {"serve", "run the relay", cmd_serve},
+    {"check-config", "validate a configuration file", cmd_check_config},
+    {"user", "manage long-term TURN users", cmd_user},
+    {"secret", "manage TURN REST shared secrets", cmd_secret},
     {NULL, NULL, NULL},
 };
 

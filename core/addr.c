@@ -199,6 +199,19 @@ void se_cidr_set_free(struct se_cidr_set *s)
     free(s);
 }
 
+struct se_cidr_set *se_cidr_set_dup(const struct se_cidr_set *s)
+{
+    struct se_cidr_set *d = se_cidr_set_new();
+
+    for (size_t i = 0; d && s && i < s->n; i++) {
+        if (se_cidr_set_add(d, &s->v[i]) < 0) {
+            se_cidr_set_free(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
 int se_cidr_set_add(struct se_cidr_set *s, const struct se_cidr *c)
 {
     if (s->n == s->cap) {

@@ -55,6 +55,8 @@ struct se_cidr_set;
 int se_cidr_parse(struct se_cidr *c, const char *text);
 struct se_cidr_set *se_cidr_set_new(void);
 void se_cidr_set_free(struct se_cidr_set *s);
+/* Deep copy (s may be NULL: an empty set). NULL on allocation failure. */
+struct se_cidr_set *se_cidr_set_dup(const struct se_cidr_set *s);
 int se_cidr_set_add(struct se_cidr_set *s, const struct se_cidr *c);
 /* Parse and add; returns 0, SE_ERR_PARSE or SE_ERR_NOMEM. */
 int se_cidr_set_add_text(struct se_cidr_set *s, const char *text);

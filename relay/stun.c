@@ -176,6 +176,7 @@ int stun_parse(struct stun_msg *m, const uint8_t *buf, size_t len)
 
     memset(m, 0, offsetof(struct stun_msg, attrs));
     m->mi = m->mi256 = m->fp = -1;
+    m->n_unknown = 0;
     if (len < STUN_HEADER_LEN)
         return SE_ERR_TRUNC;
     if ((buf[0] & 0xC0) != 0 || rd32(buf + 4) != STUN_MAGIC)

@@ -23,8 +23,11 @@ enum {
     STUN_MAX_ATTRS = 40,          /* more than any real message carries */
     STUN_MAX_UNKNOWN = 8,
     STUN_TID_LEN = 12,
-    CHANNEL_MIN = 0x4000,         /* RFC 8656 §12 */
-    CHANNEL_MAX = 0x4FFF,
+    /* RFC 8656 §12 allows 0x4000-0x4FFF; RFC 5766 allowed up to 0x7FFF and
+     * libwebrtc and coturn clients still pick from that range, so sedge
+     * accepts it (first byte 0x40-0x7F is still unambiguous, RFC 7983). */
+    CHANNEL_MIN = 0x4000,
+    CHANNEL_MAX = 0x7FFF,
     CHANNEL_HEADER_LEN = 4,
 };
 

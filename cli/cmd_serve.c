@@ -1,0 +1,267 @@
+/*
+ * cmd_serve.c - `sedge serve`: the daemon's control thread.
+ *
+ * The main thread loads the configuration, binds every socket (so a bad
+ * address stops the start with one clear message), builds the first
+ * snapshot from SQLite and starts the relay workers. It then runs its own
+ * event loop:
+ *   - every second it polls PRAGMA data_version and, when another process
+ *     (the CLI) changed the database, publishes a new snapshot;
+ *   - SIGHUP re-reads the configuration file, the users/secrets and the
+ *     TLS certificate, and publishes them without touching live
+ *     allocations (listen, relay and workers settings need a restart);
+ *   - SIGTERM/SIGINT stop new allocations, wait for live ones to end up
+ *     to limits.drain_timeout, then exit.
+ * A snapshot that cannot be built (corrupt database, bad certificate)
+ * leaves the last good one in force and is logged loudly.
+ */
+#include "auth/auth.h"
+#include "cli/cli.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "policy/db.h"
+#include "policy/peers.h"
+#include "relay/relay.h"
+
+#include <event2/event.h>
+#include <getopt.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct control {
+    struct event_base *base;
+    struct se_config *boot_cfg; /* what the sockets were bound with */
+    struct se_config *cfg;      /* current (after reloads) */
+    struct pol_db *db;
+    struct relay_server *srv;
+    int64_t data_version;
+    int64_t stats_tick;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sedge serve [--config FILE]\n\n"
+                 "Run the relay. Reload with SIGHUP; SIGTERM drains and stops.\n");
+}
+
+/* Build a snapshot for cfg from the database. NULL (logged) on failure. */
+static struct relay_snap *build_snap(struct control *ctl, const struct se_config *cfg)
+{
+    struct auth_creds *creds = NULL;
+    struct pol_peers *peers = NULL;
+    SSL_CTX *tls = NULL;
+    struct relay_snap *snap;
+    char err[512];
+    int skipped = 0;
+
+    if (pol_db_load_creds(ctl->db, cfg->realm, &creds, &skipped) < 0) {
+        se_err_log("snapshot: cannot read users/secrets from %s: %s", cfg->database,
+                   pol_db_errmsg(ctl->db));
+        return NULL;
+    }
+    if (cfg->tls_cert[0] && !(tls = relay_tls_ctx_new(cfg->tls_cert, cfg->tls_key, err,
+                                                       sizeof(err)))) {
+        se_err_log("snapshot: %s", err);
+        auth_creds_free(creds);
+        return NULL;
+    }
+    if (!(peers = pol_peers_new(cfg))) {
+        se_err_log("snapshot: out of memory");
+        auth_creds_free(creds);
+        SSL_CTX_free(tls);
+        return NULL;
+    }
+    snap = relay_snap_new(cfg, creds, peers, tls); /* owns creds and peers */
+    SSL_CTX_free(tls);                             /* the snapshot holds its own ref */
+    if (snap)
+        se_info("snapshot: %zu users, %zu secrets%s", auth_creds_user_count(creds),
+                auth_creds_secret_count(creds), skipped ? " (some rows skipped, see above)" : "");
+    return snap;
+}
+
+static void publish(struct control *ctl, const struct se_config *cfg)
+{
+    struct relay_snap *snap = build_snap(ctl, cfg);
+
+    if (!snap) {
+        se_err_log("keeping the previous snapshot in force");
+        return;
+    }
+    relay_server_publish(ctl->srv, snap);
+    relay_snap_unref(snap);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ctl = arg;
+    int64_t v;
+
+    (void)fd;
+    (void)what;
+    if (pol_db_data_version(ctl->db, &v) == 0 && v != ctl->data_version) {
+        ctl->data_version = v;
+        se_info("database changed: publishing new users/secrets");
+        publish(ctl, ctl->cfg);
+    }
+    if (++ctl->stats_tick % 60 == 0) {
+        struct relay_stats st;
+        relay_server_stats(ctl->srv, &st);
+        se_info("stats: allocations live=%llu created=%llu refused=%llu auth_failures=%llu "
+                "throttled=%llu peer_denied=%llu dropped(no_permission=%llu bad_input=%llu "
+                "backpressure=%llu)",
+                (unsigned long long)st.allocs_live, (unsigned long long)st.allocs_created,
+                (unsigned long long)st.allocs_refused, (unsigned long long)st.auth_failures,
+                (unsigned long long)st.auth_throttled, (unsigned long long)st.peer_denied,
+                (unsigned long long)st.dropped_no_permission,
+                (unsigned long long)st.dropped_bad_input,
+                (unsigned long long)st.dropped_backpressure);
+    }
+}
+
+static bool same_sockets(const struct se_config *a, const struct se_config *b)
+{
+    if (a->n_listen != b->n_listen || a->workers != b->workers || a->min_port != b->min_port ||
+        a->max_port != b->max_port || a->has_relay_v4 != b->has_relay_v4 ||
+        a->has_relay_v6 != b->has_relay_v6 || !se_addr_ip_eq(&a->relay_v4, &b->relay_v4) ||
+        !se_addr_ip_eq(&a->relay_v6, &b->relay_v6) || strcmp(a->database, b->database) != 0)
+        return false;
+    for (int i = 0; i < a->n_listen; i++)
+        if (a->listen[i].transport != b->listen[i].transport ||
+            !se_addr_eq(&a->listen[i].addr, &b->listen[i].addr))
+            return false;
+    return true;
+}
+
+static void on_hup(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ctl = arg;
+    struct se_config *n;
+    char err[512];
+
+    (void)fd;
+    (void)what;
+    se_info("SIGHUP: reloading %s", ctl->cfg->path);
+    if (se_config_load(ctl->cfg->path, &n, err, sizeof(err)) < 0) {
+        se_err_log("reload refused, configuration unchanged: %s", err);
+        return;
+    }
+    if (!same_sockets(ctl->boot_cfg, n))
+        se_warn("reload: listen, relay, workers and database changes take effect only after a "
+                "restart; other settings apply now");
+    se_log_set_level(n->log_level);
+    publish(ctl, n);
+    if (ctl->cfg != ctl->boot_cfg)
+        se_config_free(ctl->cfg);
+    ctl->cfg = n;
+}
+
+static void on_term(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ctl = arg;
+
+    (void)what;
+    se_info("signal %d: draining (up to %us), no new allocations", (int)fd,
+            ctl->cfg->drain_timeout);
+    relay_server_drain(ctl->srv, ctl->cfg->drain_timeout);
+    event_base_loopexit(ctl->base, NULL);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct control ctl = {0};
+    const char *config = NULL;
+    struct event *ev_tick = NULL, *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
+    struct relay_snap *snap;
+    char err[512];
+    int c, rc = 1;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (!config)
+        config = cli_default_config();
+    if (se_config_load(config, &ctl.boot_cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sedge: %s\n", err);
+        return 1;
+    }
+    ctl.cfg = ctl.boot_cfg;
+    se_log_set_level(ctl.cfg->log_level);
+    signal(SIGPIPE, SIG_IGN);
+    if (pol_db_open(ctl.cfg->database, true, &ctl.db, err, sizeof(err)) < 0) {
+        se_err_log("%s", err);
+        goto out;
+    }
+    pol_db_set_actor(ctl.db, "serve");
+    pol_db_data_version(ctl.db, &ctl.data_version);
+    if (relay_server_new(ctl.cfg, &ctl.srv, err, sizeof(err)) < 0) {
+        se_err_log("%s", err);
+        goto out;
+    }
+    if (!(snap = build_snap(&ctl, ctl.cfg)))
+        goto out;
+    if (relay_server_start(ctl.srv, snap) < 0) {
+        relay_snap_unref(snap);
+        se_err_log("cannot start relay workers");
+        goto out;
+    }
+    relay_snap_unref(snap);
+    ctl.base = event_base_new();
+    struct timeval one_s = {1, 0};
+    ev_tick = event_new(ctl.base, -1, EV_PERSIST, on_tick, &ctl);
+    ev_hup = evsignal_new(ctl.base, SIGHUP, on_hup, &ctl);
+    ev_term = evsignal_new(ctl.base, SIGTERM, on_term, &ctl);
+    ev_int = evsignal_new(ctl.base, SIGINT, on_term, &ctl);
+    if (!ctl.base || !ev_tick || !ev_hup || !ev_term || !ev_int || event_add(ev_tick, &one_s) < 0 ||
+        event_add(ev_hup, NULL) < 0 || event_add(ev_term, NULL) < 0 ||
+        event_add(ev_int, NULL) < 0) {
+        se_err_log("cannot set up the control loop");
+        relay_server_drain(ctl.srv, 0);
+        goto out;
+    }
+    for (int i = 0; i < ctl.cfg->n_listen; i++) {
+        char as[SE_ADDR_STRLEN];
+        se_info("listening %s %s", se_transport_name(ctl.cfg->listen[i].transport),
+                se_addr_str(&ctl.cfg->listen[i].addr, as, sizeof(as)));
+    }
+    se_info("sedge serving: realm=%s workers=%d relay ports %u-%u", ctl.cfg->realm,
+            ctl.cfg->workers, ctl.cfg->min_port, ctl.cfg->max_port);
+    event_base_dispatch(ctl.base);
+    rc = 0;
+out:
+    relay_server_free(ctl.srv); /* joins the workers after their drain */
+    if (ctl.srv)
+        se_info("sedge stopped");
+    if (ev_tick)
+        event_free(ev_tick);
+    if (ev_hup)
+        event_free(ev_hup);
+    if (ev_term)
+        event_free(ev_term);
+    if (ev_int)
+        event_free(ev_int);
+    if (ctl.base)
+        event_base_free(ctl.base);
+    pol_db_close(ctl.db);
+    if (ctl.cfg != ctl.boot_cfg)
+        se_config_free(ctl.cfg);
+    se_config_free(ctl.boot_cfg);
+    return rc;
+}

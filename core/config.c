@@ -1,0 +1,397 @@
+/*
+ * config.c - load and validate sedge.conf with libconfig.
+ *
+ * Every accessor below takes the setting's path for its error message and
+ * the libconfig setting for its line number, so any refusal reads
+ * "sedge.conf:12: relay.min_port: must be between 1 and 65535". Unknown
+ * top-level settings are refused too: a misspelt "relam" must not be
+ * silently ignored at a firewall.
+ */
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Top-level groups that belong to other modules' settings. */
+static const char *const known_top[] = {
+    "realm",    "database", "listen",      "relay",  "tls",    "peers",     "workers",
+    "log_level", "software", "limits",     "auth",   "api",    "recording", "policy",
+    "anchor",   NULL,
+};
+
+struct loader {
+    const char *file;
+    char *err;
+    size_t errlen;
+};
+
+__attribute__((format(printf, 4, 5))) static int fail(struct loader *l, const config_setting_t *s,
+                                                      const char *name, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (s && config_setting_source_line(s) > 0)
+        snprintf(l->err, l->errlen, "%s:%u: %s: %s", l->file, config_setting_source_line(s), name,
+                 msg);
+    else
+        snprintf(l->err, l->errlen, "%s: %s: %s", l->file, name, msg);
+    return SE_ERR_CONFIG;
+}
+
+static int get_str(struct loader *l, const config_setting_t *grp, const char *key, const char *path,
+                   char *out, size_t outlen, bool required)
+{
+    config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
+    const char *v;
+
+    if (!s)
+        return required ? fail(l, grp, path, "missing (required)") : 0;
+    if (config_setting_type(s) != CONFIG_TYPE_STRING || !(v = config_setting_get_string(s)))
+        return fail(l, s, path, "must be a string");
+    if (strlen(v) >= outlen)
+        return fail(l, s, path, "longer than %zu characters", outlen - 1);
+    snprintf(out, outlen, "%s", v);
+    return 0;
+}
+
+static int get_uint(struct loader *l, const config_setting_t *grp, const char *key, const char *path,
+                    unsigned *out, long long min, long long max)
+{
+    config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
+    long long v;
+
+    if (!s)
+        return 0; /* keep the default */
+    if (config_setting_type(s) == CONFIG_TYPE_INT)
+        v = config_setting_get_int(s);
+    else if (config_setting_type(s) == CONFIG_TYPE_INT64)
+        v = config_setting_get_int64(s);
+    else
+        return fail(l, s, path, "must be an integer");
+    if (v < min || v > max)
+        return fail(l, s, path, "must be between %lld and %lld", min, max);
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int get_bool(struct loader *l, const config_setting_t *grp, const char *key, const char *path,
+                    bool *out)
+{
+    config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
+
+    if (!s)
+        return 0;
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        return fail(l, s, path, "must be true or false");
+    *out = config_setting_get_bool(s);
+    return 0;
+}
+
+static int parse_transport(const char *v)
+{
+    if (strcmp(v, "udp") == 0)
+        return SE_TP_UDP;
+    if (strcmp(v, "tcp") == 0)
+        return SE_TP_TCP;
+    if (strcmp(v, "tls") == 0)
+        return SE_TP_TLS;
+    return -1;
+}
+
+const char *se_transport_name(int t)
+{
+    return t == SE_TP_UDP ? "udp" : t == SE_TP_TCP ? "tcp" : t == SE_TP_TLS ? "tls" : "?";
+}
+
+static int load_listen(struct loader *l, config_t *cf, struct se_config *c)
+{
+    config_setting_t *ls = config_lookup(cf, "listen");
+
+    if (!ls)
+        return fail(l, NULL, "listen", "missing (required): a list of {transport; address; port}");
+    if (!config_setting_is_list(ls) && !config_setting_is_array(ls))
+        return fail(l, ls, "listen", "must be a list: ( { transport = \"udp\"; ... } )");
+    int n = config_setting_length(ls);
+    if (n == 0)
+        return fail(l, ls, "listen", "needs at least one entry");
+    if (n > SE_MAX_LISTEN)
+        return fail(l, ls, "listen", "at most %d entries", SE_MAX_LISTEN);
+    for (int i = 0; i < n; i++) {
+        config_setting_t *e = config_setting_get_elem(ls, (unsigned)i);
+        char path[64], tp[16] = "", addr[64] = "";
+        unsigned port = 0;
+        int rc;
+
+        snprintf(path, sizeof(path), "listen[%d]", i);
+        if (!config_setting_is_group(e))
+            return fail(l, e, path, "must be a group { transport; address; port }");
+        if ((rc = get_str(l, e, "transport", path, tp, sizeof(tp), true)) < 0 ||
+            (rc = get_str(l, e, "address", path, addr, sizeof(addr), true)) < 0)
+            return rc;
+        int t = parse_transport(tp);
+        if (t < 0)
+            return fail(l, config_setting_get_member(e, "transport"), path,
+                        "transport must be \"udp\", \"tcp\" or \"tls\", not \"%s\"", tp);
+        port = t == SE_TP_TLS ? 443 : 3478;
+        if ((rc = get_uint(l, e, "port", path, &port, 1, 65535)) < 0)
+            return rc;
+        if (se_addr_parse_ip(&c->listen[i].addr, addr, (uint16_t)port) < 0)
+            return fail(l, config_setting_get_member(e, "address"), path,
+                        "address \"%s\" is not an IPv4 or IPv6 address", addr);
+        c->listen[i].transport = t;
+    }
+    c->n_listen = n;
+    return 0;
+}
+
+static int load_relay(struct loader *l, config_t *cf, struct se_config *c)
+{
+    config_setting_t *r = config_lookup(cf, "relay");
+    char a4[64] = "", a6[64] = "";
+    unsigned minp = 49152, maxp = 65535;
+    int rc;
+
+    if (!r)
+        return fail(l, NULL, "relay", "missing (required): { address; min_port; max_port }");
+    if (!config_setting_is_group(r))
+        return fail(l, r, "relay", "must be a group { address; min_port; max_port }");
+    if ((rc = get_str(l, r, "address", "relay.address", a4, sizeof(a4), false)) < 0 ||
+        (rc = get_str(l, r, "address6", "relay.address6", a6, sizeof(a6), false)) < 0 ||
+        (rc = get_uint(l, r, "min_port", "relay.min_port", &minp, 1024, 65535)) < 0 ||
+        (rc = get_uint(l, r, "max_port", "relay.max_port", &maxp, 1024, 65535)) < 0)
+        return rc;
+    if (!a4[0] && !a6[0])
+        return fail(l, r, "relay.address", "missing (required): the address relayed media uses");
+    if (a4[0]) {
+        struct se_addr a;
+        if (se_addr_parse_ip(&a, a4, 0) < 0)
+            return fail(l, config_setting_get_member(r, "address"), "relay.address",
+                        "\"%s\" is not an IP address", a4);
+        if (a.family == AF_INET) {
+            c->relay_v4 = a;
+            c->has_relay_v4 = true;
+        } else {
+            c->relay_v6 = a;
+            c->has_relay_v6 = true;
+        }
+    }
+    if (a6[0]) {
+        struct se_addr a;
+        if (se_addr_parse_ip(&a, a6, 0) < 0 || a.family != AF_INET6)
+            return fail(l, config_setting_get_member(r, "address6"), "relay.address6",
+                        "\"%s\" is not an IPv6 address", a6);
+        if (c->has_relay_v6)
+            return fail(l, config_setting_get_member(r, "address6"), "relay.address6",
+                        "relay.address is already IPv6");
+        c->relay_v6 = a;
+        c->has_relay_v6 = true;
+    }
+    if (minp > maxp)
+        return fail(l, config_setting_get_member(r, "min_port"), "relay.min_port",
+                    "%u is above relay.max_port %u", minp, maxp);
+    if (maxp - minp < 1)
+        return fail(l, config_setting_get_member(r, "max_port"), "relay.max_port",
+                    "the range needs at least two ports");
+    c->min_port = (uint16_t)minp;
+    c->max_port = (uint16_t)maxp;
+    return 0;
+}
+
+static int load_cidrs(struct loader *l, config_setting_t *grp, const char *key, const char *path,
+                      struct se_cidr_set *set)
+{
+    config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
+
+    if (!s)
+        return 0;
+    if (!config_setting_is_array(s) && !config_setting_is_list(s))
+        return fail(l, s, path, "must be a list of CIDR strings, e.g. [ \"10.0.0.0/8\" ]");
+    for (int i = 0; i < config_setting_length(s); i++) {
+        config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *v = config_setting_get_string(e);
+        if (!v)
+            return fail(l, e, path, "entry %d must be a string", i);
+        int rc = se_cidr_set_add_text(set, v);
+        if (rc == SE_ERR_PARSE)
+            return fail(l, e, path, "\"%s\" is not a CIDR (like 10.0.0.0/8 or 2001:db8::/32)", v);
+        if (rc < 0)
+            return fail(l, e, path, "%s", se_err(rc));
+    }
+    return 0;
+}
+
+static void set_defaults(struct se_config *c)
+{
+    snprintf(c->realm, sizeof(c->realm), "sedge");
+    snprintf(c->database, sizeof(c->database), "/var/lib/sedge/sedge.db");
+    snprintf(c->software, sizeof(c->software), "sedge");
+    c->log_level = SE_LOG_INFO;
+    c->max_allocations = 100000;
+    c->max_allocations_per_user = 100;
+    c->max_permissions = 32;
+    c->max_channels = 32;
+    c->default_lifetime = 600;
+    c->max_lifetime = 3600;
+    c->nonce_lifetime = 600;
+    c->auth_fail_limit = 10;
+    c->auth_fail_window = 60;
+    c->auth_block_time = 60;
+    c->drain_timeout = 30;
+    c->stream_out_max = 1 << 20;
+    c->security_features = true;
+}
+
+static int load(struct loader *l, config_t *cf, struct se_config *c)
+{
+    config_setting_t *root = config_root_setting(cf), *g;
+    char lvl[16] = "";
+    unsigned workers = 0;
+    int rc;
+
+    for (int i = 0; i < config_setting_length(root); i++) {
+        config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+        const char *name = config_setting_name(s);
+        bool known = false;
+        for (int k = 0; known_top[k]; k++)
+            known = known || strcmp(known_top[k], name) == 0;
+        if (!known)
+            return fail(l, s, name, "unknown setting");
+    }
+    if ((rc = get_str(l, root, "realm", "realm", c->realm, sizeof(c->realm), false)) < 0 ||
+        (rc = get_str(l, root, "database", "database", c->database, sizeof(c->database), false)) <
+            0 ||
+        (rc = get_str(l, root, "software", "software", c->software, sizeof(c->software), false)) <
+            0 ||
+        (rc = get_str(l, root, "log_level", "log_level", lvl, sizeof(lvl), false)) < 0 ||
+        (rc = get_uint(l, root, "workers", "workers", &workers, 0, 64)) < 0)
+        return rc;
+    if (!c->realm[0])
+        return fail(l, config_setting_get_member(root, "realm"), "realm", "must not be empty");
+    if (lvl[0] && (c->log_level = se_log_level_parse(lvl)) < 0)
+        return fail(l, config_setting_get_member(root, "log_level"), "log_level",
+                    "must be error, warn, info or debug");
+    if ((rc = load_listen(l, cf, c)) < 0 || (rc = load_relay(l, cf, c)) < 0)
+        return rc;
+
+    g = config_lookup(cf, "tls");
+    if (g && ((rc = get_str(l, g, "cert", "tls.cert", c->tls_cert, sizeof(c->tls_cert), true)) <
+                  0 ||
+              (rc = get_str(l, g, "key", "tls.key", c->tls_key, sizeof(c->tls_key), true)) < 0))
+        return rc;
+    for (int i = 0; i < c->n_listen; i++)
+        if (c->listen[i].transport == SE_TP_TLS && !c->tls_cert[0])
+            return fail(l, config_lookup(cf, "listen"), "tls",
+                        "a tls listener needs tls = { cert = \"...\"; key = \"...\"; }");
+    if (c->tls_cert[0] && access(c->tls_cert, R_OK) != 0)
+        return fail(l, config_setting_get_member(g, "cert"), "tls.cert", "cannot read \"%s\"",
+                    c->tls_cert);
+    if (c->tls_key[0] && access(c->tls_key, R_OK) != 0)
+        return fail(l, config_setting_get_member(g, "key"), "tls.key", "cannot read \"%s\"",
+                    c->tls_key);
+
+    g = config_lookup(cf, "peers");
+    if ((rc = load_cidrs(l, g, "allow", "peers.allow", c->peer_allow)) < 0 ||
+        (rc = load_cidrs(l, g, "deny", "peers.deny", c->peer_deny)) < 0)
+        return rc;
+
+    g = config_lookup(cf, "limits");
+    if ((rc = get_uint(l, g, "max_allocations", "limits.max_allocations", &c->max_allocations, 1,
+                       10000000)) < 0 ||
+        (rc = get_uint(l, g, "max_allocations_per_user", "limits.max_allocations_per_user",
+                       &c->max_allocations_per_user, 1, 10000000)) < 0 ||
+        (rc = get_uint(l, g, "max_permissions", "limits.max_permissions", &c->max_permissions, 1,
+                       1024)) < 0 ||
+        (rc = get_uint(l, g, "max_channels", "limits.max_channels", &c->max_channels, 1,
+                       4096)) < 0 ||
+        (rc = get_uint(l, g, "default_lifetime", "limits.default_lifetime", &c->default_lifetime,
+                       60, 86400)) < 0 ||
+        (rc = get_uint(l, g, "max_lifetime", "limits.max_lifetime", &c->max_lifetime, 60,
+                       86400)) < 0 ||
+        (rc = get_uint(l, g, "drain_timeout", "limits.drain_timeout", &c->drain_timeout, 0,
+                       3600)) < 0 ||
+        (rc = get_uint(l, g, "stream_out_max", "limits.stream_out_max", &c->stream_out_max, 65536,
+                       64 << 20)) < 0)
+        return rc;
+    if (c->default_lifetime > c->max_lifetime)
+        return fail(l, config_setting_get_member(g, "default_lifetime"), "limits.default_lifetime",
+                    "is above limits.max_lifetime");
+
+    g = config_lookup(cf, "auth");
+    if ((rc = get_uint(l, g, "nonce_lifetime", "auth.nonce_lifetime", &c->nonce_lifetime, 5,
+                       86400)) < 0 ||
+        (rc = get_uint(l, g, "fail_limit", "auth.fail_limit", &c->auth_fail_limit, 0, 100000)) <
+            0 ||
+        (rc = get_uint(l, g, "fail_window", "auth.fail_window", &c->auth_fail_window, 1, 86400)) <
+            0 ||
+        (rc = get_uint(l, g, "block_time", "auth.block_time", &c->auth_block_time, 1, 86400)) <
+            0 ||
+        (rc = get_bool(l, g, "security_features", "auth.security_features",
+                       &c->security_features)) < 0)
+        return rc;
+
+    if (workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = n > 0 ? (unsigned)n : 1;
+    }
+    c->workers = (int)workers;
+    return 0;
+}
+
+int se_config_load(const char *path, struct se_config **out, char *err, size_t errlen)
+{
+    struct loader l = {.file = path, .err = err, .errlen = errlen};
+    struct se_config *c;
+    config_t cf;
+    int rc;
+
+    *out = NULL;
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return SE_ERR_NOMEM;
+    }
+    snprintf(c->path, sizeof(c->path), "%s", path);
+    c->peer_allow = se_cidr_set_new();
+    c->peer_deny = se_cidr_set_new();
+    set_defaults(c);
+    config_init(&cf);
+    if (config_read_file(&cf, path) != CONFIG_TRUE) {
+        if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
+            snprintf(err, errlen, "%s: cannot read file", path);
+        else
+            snprintf(err, errlen, "%s:%d: syntax error: %s", path, config_error_line(&cf),
+                     config_error_text(&cf));
+        rc = SE_ERR_CONFIG;
+    } else if (!c->peer_allow || !c->peer_deny) {
+        snprintf(err, errlen, "out of memory");
+        rc = SE_ERR_NOMEM;
+    } else {
+        rc = load(&l, &cf, c);
+    }
+    config_destroy(&cf);
+    if (rc < 0) {
+        se_config_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void se_config_free(struct se_config *c)
+{
+    if (!c)
+        return;
+    se_cidr_set_free(c->peer_allow);
+    se_cidr_set_free(c->peer_deny);
+    free(c);
+}

@@ -1,0 +1,63 @@
+/*
+ * config.h - sedge.conf (libconfig syntax), loaded and validated once.
+ *
+ * se_config_load() reads the file, checks every setting and returns a
+ * complete struct or an error message that names the setting and its
+ * line. The struct is immutable after load; a reload builds a new one.
+ * Documented in docs/admin.md and deploy/sedge.conf.
+ */
+#ifndef SE_CONFIG_H
+#define SE_CONFIG_H
+
+#include "core/addr.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum se_transport { SE_TP_UDP = 0, SE_TP_TCP = 1, SE_TP_TLS = 2 };
+enum { SE_MAX_LISTEN = 16, SE_PATH_MAX = 512 };
+
+struct se_listen {
+    int transport;       /* enum se_transport */
+    struct se_addr addr; /* ip + port */
+};
+
+struct se_config {
+    char path[SE_PATH_MAX];
+    char realm[128];
+    char database[SE_PATH_MAX];
+    char software[64]; /* SOFTWARE attribute; "" to omit */
+    struct se_listen listen[SE_MAX_LISTEN];
+    int n_listen;
+    struct se_addr relay_v4, relay_v6;
+    bool has_relay_v4, has_relay_v6;
+    uint16_t min_port, max_port;
+    char tls_cert[SE_PATH_MAX], tls_key[SE_PATH_MAX];
+    struct se_cidr_set *peer_allow; /* owned */
+    struct se_cidr_set *peer_deny;  /* owned */
+    int workers;                    /* resolved: >= 1 */
+    int log_level;
+    /* limits */
+    unsigned max_allocations;
+    unsigned max_allocations_per_user;
+    unsigned max_permissions; /* per allocation */
+    unsigned max_channels;    /* per allocation */
+    unsigned default_lifetime, max_lifetime; /* seconds, RFC 8656 §7.2 */
+    unsigned nonce_lifetime;
+    unsigned auth_fail_limit, auth_fail_window, auth_block_time;
+    unsigned drain_timeout;
+    unsigned stream_out_max; /* bytes queued to a TCP/TLS client before dropping */
+    bool security_features;  /* RFC 8489 nonce cookie + PASSWORD-ALGORITHMS */
+};
+
+/*
+ * Load and validate path. On success *out is a new config (caller frees
+ * with se_config_free). On failure returns SE_ERR_CONFIG and writes
+ * "FILE:LINE: setting: problem" into err.
+ */
+int se_config_load(const char *path, struct se_config **out, char *err, size_t errlen);
+void se_config_free(struct se_config *c);
+
+const char *se_transport_name(int t);
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * db.c - the SQLite store behind users, secrets and the audit log.
+ *
+ * Migrations are an ordered list of SQL scripts; PRAGMA user_version
+ * records how many have run, and each runs in its own transaction, so a
+ * database from any earlier release is brought forward on open. Writes
+ * and their audit rows share a transaction: an action is either recorded
+ * and done, or neither.
+ */
+#include "policy/db.h"
+#include "auth/auth.h"
+#include "core/err.h"
+#include "core/log.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct pol_db {
+    sqlite3 *db;
+    char actor[128];
+};
+
+static const char *const migrations[] = {
+    /* 1: users, secrets, audit */
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  realm TEXT NOT NULL,"
+    "  key_md5 BLOB NOT NULL,"
+    "  key_sha256 BLOB NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE secrets ("
+    "  id INTEGER PRIMARY KEY,"
+    "  value TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  object TEXT,"
+    "  detail TEXT);",
+};
+
+static int exec(struct pol_db *db, const char *sql)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        se_err_log("db: %s", msg ? msg : sqlite3_errmsg(db->db));
+        sqlite3_free(msg);
+        return SE_ERR_DB;
+    }
+    return 0;
+}
+
+static int migrate(struct pol_db *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    const int n = (int)(sizeof(migrations) / sizeof(migrations[0]));
+
+    if (sqlite3_prepare_v2(db->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        goto dberr;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > n) {
+        snprintf(err, errlen, "database schema version %d is newer than this sedge (%d)", version,
+                 n);
+        return SE_ERR_DB;
+    }
+    for (int v = version; v < n; v++) {
+        char bump[64];
+        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d;", v + 1);
+        if (exec(db, "BEGIN IMMEDIATE") < 0)
+            goto dberr;
+        if (exec(db, migrations[v]) < 0 || exec(db, bump) < 0) {
+            exec(db, "ROLLBACK");
+            goto dberr;
+        }
+        if (exec(db, "COMMIT") < 0)
+            goto dberr;
+        se_info("db: migrated schema to version %d", v + 1);
+    }
+    return 0;
+dberr:
+    snprintf(err, errlen, "database migration failed: %s", sqlite3_errmsg(db->db));
+    return SE_ERR_DB;
+}
+
+int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, size_t errlen)
+{
+    struct pol_db *db = calloc(1, sizeof(*db));
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    int rc;
+
+    *out = NULL;
+    if (!db) {
+        snprintf(err, errlen, "out of memory");
+        return SE_ERR_NOMEM;
+    }
+    snprintf(db->actor, sizeof(db->actor), "system");
+    if (sqlite3_open_v2(path, &db->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 db->db ? sqlite3_errmsg(db->db) : "out of memory");
+        pol_db_close(db);
+        return SE_ERR_DB;
+    }
+    sqlite3_busy_timeout(db->db, 2000);
+    if (exec(db, "PRAGMA journal_mode=WAL") < 0 || exec(db, "PRAGMA foreign_keys=ON") < 0) {
+        snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(db->db));
+        pol_db_close(db);
+        return SE_ERR_DB;
+    }
+    if ((rc = migrate(db, err, errlen)) < 0) {
+        pol_db_close(db);
+        return rc;
+    }
+    *out = db;
+    return 0;
+}
+
+void pol_db_close(struct pol_db *db)
+{
+    if (!db)
+        return;
+    sqlite3_close(db->db);
+    free(db);
+}
+
+const char *pol_db_errmsg(struct pol_db *db)
+{
+    return sqlite3_errmsg(db->db);
+}
+
+void pol_db_set_actor(struct pol_db *db, const char *actor)
+{
+    snprintf(db->actor, sizeof(db->actor), "%s", actor);
+}
+
+static int audit_row(struct pol_db *db, const char *action, const char *object, const char *detail)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite3_prepare_v2(db->db,
+                           "INSERT INTO audit(at, actor, action, object, detail) "
+                           "VALUES(?, ?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+    sqlite3_bind_text(st, 2, db->actor, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, action, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, object, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, detail, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : SE_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pol_db_audit(struct pol_db *db, const char *action, const char *object, const char *detail)
+{
+    return audit_row(db, action, object, detail);
+}
+
+/*
+ * Run one prepared write and its audit row in a transaction. bind() fills
+ * the statement's parameters. Returns 0, SE_ERR_EXISTS (UNIQUE violated),
+ * SE_ERR_NOTFOUND (no row changed) or SE_ERR_DB.
+ */
+static int write_audited(struct pol_db *db, const char *sql, const char *const *text, int ntext,
+                         const void *const *blob, const int *bloblen, int nblob,
+                         const char *action, const char *object, const char *detail)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = SE_ERR_DB, step;
+
+    if (exec(db, "BEGIN IMMEDIATE") < 0)
+        return SE_ERR_DB;
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    for (int i = 0; i < ntext; i++)
+        sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_TRANSIENT);
+    for (int i = 0; i < nblob; i++)
+        sqlite3_bind_blob(st, ntext + i + 1, blob[i], bloblen[i], SQLITE_TRANSIENT);
+    step = sqlite3_step(st);
+    if (step == SQLITE_CONSTRAINT) {
+        rc = SE_ERR_EXISTS;
+        goto out;
+    }
+    if (step != SQLITE_DONE)
+        goto out;
+    if (sqlite3_changes(db->db) == 0) {
+        rc = SE_ERR_NOTFOUND;
+        goto out;
+    }
+    if (audit_row(db, action, object, detail) < 0)
+        goto out;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (rc == 0 && exec(db, "COMMIT") < 0)
+        rc = SE_ERR_DB;
+    if (rc < 0)
+        exec(db, "ROLLBACK");
+    return rc;
+}
+
+int pol_db_user_add(struct pol_db *db, const char *name, const char *realm,
+                    const uint8_t key_md5[16], const uint8_t key_sha256[32])
+{
+    char now[32];
+    snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+    const char *text[] = {name, realm, now};
+    const void *blob[] = {key_md5, key_sha256};
+    const int len[] = {16, 32};
+
+    return write_audited(db,
+                         "INSERT INTO users(name, realm, created_at, key_md5, key_sha256) "
+                         "VALUES(?, ?, CAST(? AS INTEGER), ?, ?)",
+                         text, 3, blob, len, 2, "user.add", name, realm);
+}
+
+int pol_db_user_del(struct pol_db *db, const char *name)
+{
+    const char *text[] = {name};
+
+    return write_audited(db, "DELETE FROM users WHERE name = ?", text, 1, NULL, NULL, 0,
+                         "user.del", name, NULL);
+}
+
+int pol_db_user_set_disabled(struct pol_db *db, const char *name, bool disabled)
+{
+    const char *text[] = {disabled ? "1" : "0", name};
+
+    return write_audited(db, "UPDATE users SET disabled = CAST(? AS INTEGER) WHERE name = ?", text,
+                         2, NULL, NULL, 0, disabled ? "user.disable" : "user.enable", name, NULL);
+}
+
+int pol_db_user_list(struct pol_db *db, pol_user_cb cb, void *arg)
+{
+    sqlite3_stmt *st;
+    int rc = 0, step;
+
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT name, realm, disabled, created_at FROM users ORDER BY name", -1,
+                           &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct pol_user_row r = {
+            .name = (const char *)sqlite3_column_text(st, 0),
+            .realm = (const char *)sqlite3_column_text(st, 1),
+            .disabled = sqlite3_column_int(st, 2) != 0,
+            .created = sqlite3_column_int64(st, 3),
+        };
+        if (!r.name || !r.realm)
+            continue;
+        if ((rc = cb(&r, arg)) != 0)
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = SE_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pol_db_secret_add(struct pol_db *db, const char *value)
+{
+    char now[32];
+    snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+    const char *text[] = {value, now};
+
+    /* The audit row never carries the secret itself. */
+    return write_audited(db, "INSERT INTO secrets(value, created_at) VALUES(?, CAST(? AS INTEGER))",
+                         text, 2, NULL, NULL, 0, "secret.add", NULL, NULL);
+}
+
+int pol_db_secret_del(struct pol_db *db, const char *value_or_id)
+{
+    if (value_or_id[0] == '#') {
+        const char *text[] = {value_or_id + 1};
+        return write_audited(db, "DELETE FROM secrets WHERE id = CAST(? AS INTEGER)", text, 1,
+                             NULL, NULL, 0, "secret.del", value_or_id, NULL);
+    }
+    const char *text[] = {value_or_id};
+    return write_audited(db, "DELETE FROM secrets WHERE value = ?", text, 1, NULL, NULL, 0,
+                         "secret.del", NULL, NULL);
+}
+
+int pol_db_secret_list(struct pol_db *db, pol_secret_cb cb, void *arg)
+{
+    sqlite3_stmt *st;
+    int rc = 0, step;
+
+    if (sqlite3_prepare_v2(db->db, "SELECT id, value, created_at FROM secrets ORDER BY id", -1,
+                           &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct pol_secret_row r = {
+            .id = sqlite3_column_int64(st, 0),
+            .value = (const char *)sqlite3_column_text(st, 1),
+            .created = sqlite3_column_int64(st, 2),
+        };
+        if (!r.value)
+            continue;
+        if ((rc = cb(&r, arg)) != 0)
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = SE_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pol_db_data_version(struct pol_db *db, int64_t *version)
+{
+    sqlite3_stmt *st;
+    int rc = SE_ERR_DB;
+
+    if (sqlite3_prepare_v2(db->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *version = sqlite3_column_int64(st, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pol_db_load_creds(struct pol_db *db, const char *realm, struct auth_creds **out, int *skipped)
+{
+    struct auth_creds *c = auth_creds_new();
+    sqlite3_stmt *st = NULL;
+    int rc = SE_ERR_DB, step;
+
+    *out = NULL;
+    *skipped = 0;
+    if (!c)
+        return SE_ERR_NOMEM;
+    if (exec(db, "BEGIN") < 0)
+        goto out_nocommit;
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT name, realm, key_md5, key_sha256 FROM users WHERE disabled = 0",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        const char *r = (const char *)sqlite3_column_text(st, 1);
+        const void *k1 = sqlite3_column_blob(st, 2);
+        int l1 = sqlite3_column_bytes(st, 2);
+        const void *k2 = sqlite3_column_blob(st, 3);
+        int l2 = sqlite3_column_bytes(st, 3);
+        if (!name || !r || l1 != 16 || l2 != 32 || !k1 || !k2) {
+            se_warn("db: skipping malformed user row '%s'", name ? name : "(null)");
+            (*skipped)++;
+            continue;
+        }
+        if (strcmp(r, realm) != 0) {
+            se_warn("db: user '%s' was created for realm '%s', not '%s': re-add it", name, r,
+                    realm);
+            (*skipped)++;
+            continue;
+        }
+        if (auth_creds_add_user(c, name, k1, k2) < 0) {
+            rc = SE_ERR_NOMEM;
+            goto out;
+        }
+    }
+    if (step != SQLITE_DONE)
+        goto out;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db->db, "SELECT value FROM secrets ORDER BY id DESC", -1, &st, NULL) !=
+        SQLITE_OK)
+        goto out;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (!v || !v[0]) {
+            (*skipped)++;
+            continue;
+        }
+        if (auth_creds_add_secret(c, v) < 0) {
+            rc = SE_ERR_NOMEM;
+            goto out;
+        }
+    }
+    if (step != SQLITE_DONE)
+        goto out;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    exec(db, "COMMIT");
+out_nocommit:
+    if (rc < 0) {
+        auth_creds_free(c);
+        return rc;
+    }
+    auth_creds_freeze(c);
+    *out = c;
+    return 0;
+}

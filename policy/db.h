@@ -1,0 +1,74 @@
+/*
+ * db.h - sedge's SQLite database: schema, migrations, users, secrets,
+ * audit.
+ *
+ * Only the control thread and the CLI open it; the relay never does. The
+ * database is opened in WAL mode with a busy timeout so a CLI write and
+ * the daemon's reads do not block each other. Every change made through
+ * this API also writes an audit row in the same transaction.
+ */
+#ifndef SE_POL_DB_H
+#define SE_POL_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct auth_creds;
+struct pol_db;
+
+enum { POL_DB_SCHEMA_VERSION = 1 };
+
+/*
+ * Open (and create, with create) the database at path and migrate it to
+ * the current schema. On failure returns SE_ERR_DB with a message in err.
+ */
+int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, size_t errlen);
+void pol_db_close(struct pol_db *db);
+/* Last SQLite error text of this connection. */
+const char *pol_db_errmsg(struct pol_db *db);
+
+/* The actor recorded in audit rows ("cli:root", "api:token-3", ...). */
+void pol_db_set_actor(struct pol_db *db, const char *actor);
+
+/* Users: keys are derived from (name, realm, password) by the caller's
+ * auth_key_* functions; the password itself is never passed here. */
+int pol_db_user_add(struct pol_db *db, const char *name, const char *realm,
+                    const uint8_t key_md5[16], const uint8_t key_sha256[32]);
+int pol_db_user_del(struct pol_db *db, const char *name);                /* SE_ERR_NOTFOUND */
+int pol_db_user_set_disabled(struct pol_db *db, const char *name, bool disabled);
+
+struct pol_user_row {
+    const char *name, *realm; /* borrowed for the callback's duration */
+    bool disabled;
+    int64_t created;
+};
+typedef int (*pol_user_cb)(const struct pol_user_row *row, void *arg);
+int pol_db_user_list(struct pol_db *db, pol_user_cb cb, void *arg);
+
+int pol_db_secret_add(struct pol_db *db, const char *value);   /* SE_ERR_EXISTS */
+/* Delete by value, or by id when the text is "#<id>". */
+int pol_db_secret_del(struct pol_db *db, const char *value_or_id);
+struct pol_secret_row {
+    int64_t id;
+    const char *value;
+    int64_t created;
+};
+typedef int (*pol_secret_cb)(const struct pol_secret_row *row, void *arg);
+int pol_db_secret_list(struct pol_db *db, pol_secret_cb cb, void *arg);
+
+/* Changes by any connection, for the control thread's poll. */
+int pol_db_data_version(struct pol_db *db, int64_t *version);
+
+/*
+ * Build a frozen credential snapshot of enabled users of this realm and
+ * all secrets. Rows that are malformed (wrong key length) are skipped and
+ * counted in *skipped with a warning. Caller frees with auth_creds_free.
+ */
+int pol_db_load_creds(struct pol_db *db, const char *realm, struct auth_creds **out,
+                      int *skipped);
+
+/* Append an audit row (for actions not covered above). */
+int pol_db_audit(struct pol_db *db, const char *action, const char *object, const char *detail);
+
+#endif

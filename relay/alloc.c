@@ -1,0 +1,677 @@
+/*
+ * alloc.c - TURN allocations (RFC 8656 §7-§12) owned by one worker.
+ *
+ * An allocation is one client 5-tuple with one or two relay sockets (IPv4
+ * and/or IPv6), its permissions (peer IPs, 300 s) and channels (number to
+ * peer transport address, 600 s). Permission and channel arrays are small
+ * and bounded by the snapshot's limits, so lookups are linear scans over a
+ * few cache lines. Expiry is checked where a permission or channel is
+ * used, and a once-a-second cron removes whole allocations.
+ *
+ * Relay ports come from the configured range; the kernel's bind() is the
+ * arbiter of which are free, so workers share no port map. Reservations
+ * (EVEN-PORT with R) and per-user quotas are server-wide and take the
+ * server lock; both happen only at Allocate and teardown.
+ */
+#include "relay/internal.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "relay/stun.h"
+
+#include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum {
+    PORT_SEARCH_MAX = 512,     /* bind attempts before answering 508 */
+    DATA_HEADROOM = 64,        /* room to prepend a ChannelData/Data header */
+    CHANNEL_REUSE_HOLD = 300,  /* RFC 8656 §12: a number stays bound 5 more minutes */
+};
+
+static struct se_log_rl rl_peer_send;
+
+/* ---- the UDP 5-tuple table ---- */
+
+static size_t bucket(const struct worker *w, const struct udp_listener *ul,
+                     const struct se_addr *addr)
+{
+    return (se_addr_hash(addr, w->hseed) ^ (uint32_t)ul->index * 0x9E3779B1u) & (w->hsize - 1);
+}
+
+struct allocation *alloc_find_udp(struct worker *w, const struct udp_listener *ul,
+                                  const struct se_addr *client)
+{
+    if (!w->hsize)
+        return NULL;
+    for (struct allocation *a = w->htab[bucket(w, ul, client)]; a; a = a->hnext)
+        if (a->client.udp == ul && se_addr_eq(&a->client.addr, client))
+            return a;
+    return NULL;
+}
+
+static int htab_grow(struct worker *w)
+{
+    size_t nsize = w->hsize ? w->hsize * 2 : 64;
+    struct allocation **n = calloc(nsize, sizeof(*n));
+
+    if (!n)
+        return SE_ERR_NOMEM;
+    struct allocation **old = w->htab;
+    size_t osize = w->hsize;
+    w->htab = n;
+    w->hsize = nsize;
+    for (size_t i = 0; i < osize; i++) {
+        for (struct allocation *a = old[i], *next; a; a = next) {
+            next = a->hnext;
+            size_t b = bucket(w, a->client.udp, &a->client.addr);
+            a->hnext = n[b];
+            n[b] = a;
+        }
+    }
+    free(old);
+    return 0;
+}
+
+static int htab_insert(struct worker *w, struct allocation *a)
+{
+    if (w->hcount >= w->hsize && htab_grow(w) < 0)
+        return SE_ERR_NOMEM;
+    size_t b = bucket(w, a->client.udp, &a->client.addr);
+    a->hnext = w->htab[b];
+    w->htab[b] = a;
+    w->hcount++;
+    return 0;
+}
+
+static void htab_remove(struct worker *w, struct allocation *a)
+{
+    struct allocation **pp = &w->htab[bucket(w, a->client.udp, &a->client.addr)];
+
+    for (; *pp; pp = &(*pp)->hnext) {
+        if (*pp == a) {
+            *pp = a->hnext;
+            w->hcount--;
+            return;
+        }
+    }
+}
+
+/* ---- quotas ---- */
+
+static int quota_take(struct relay_server *srv, const char *user, unsigned max)
+{
+    struct user_quota *q;
+    int rc = 0;
+
+    pthread_mutex_lock(&srv->lock);
+    for (q = srv->quotas; q && strcmp(q->name, user) != 0; q = q->next)
+        ;
+    if (!q) {
+        q = calloc(1, sizeof(*q));
+        if (!q || !(q->name = strdup(user))) {
+            free(q);
+            rc = SE_ERR_NOMEM;
+            goto out;
+        }
+        q->next = srv->quotas;
+        srv->quotas = q;
+    }
+    if (q->count >= max)
+        rc = SE_ERR_LIMIT;
+    else
+        q->count++;
+out:
+    pthread_mutex_unlock(&srv->lock);
+    return rc;
+}
+
+static void quota_release(struct relay_server *srv, const char *user)
+{
+    pthread_mutex_lock(&srv->lock);
+    for (struct user_quota **pp = &srv->quotas; *pp; pp = &(*pp)->next) {
+        struct user_quota *q = *pp;
+        if (strcmp(q->name, user) == 0) {
+            if (q->count > 0)
+                q->count--;
+            if (q->count == 0) {
+                *pp = q->next;
+                free(q->name);
+                free(q);
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+}
+
+/* ---- relay ports ---- */
+
+static int bind_udp(const struct se_addr *ip, uint16_t port)
+{
+    struct se_addr a = *ip;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int fd = socket(ip->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    a.port = port;
+    sl = se_addr_to_sockaddr(&a, &ss);
+    if (ip->family == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Bind a relay port on ip; with reserve_next also port+1 into *fd2. */
+static int bind_relay_port(struct relay_server *srv, const struct se_addr *ip, bool even,
+                           bool reserve_next, int *fd, uint16_t *port, int *fd2)
+{
+    const struct se_config *cfg = srv->cfg;
+    unsigned range = (unsigned)cfg->max_port - cfg->min_port + 1;
+    unsigned start = atomic_fetch_add_explicit(&srv->next_port, 1, memory_order_relaxed);
+    unsigned tries = range < PORT_SEARCH_MAX ? range : PORT_SEARCH_MAX;
+
+    for (unsigned i = 0; i < tries; i++) {
+        unsigned p = cfg->min_port + (start + i * 7919u) % range; /* stride: spread probes */
+        if ((even || reserve_next) && (p & 1))
+            p = p + 1 <= cfg->max_port ? p + 1 : p - 1;
+        if (reserve_next && p + 1 > cfg->max_port)
+            continue;
+        int f = bind_udp(ip, (uint16_t)p);
+        if (f < 0)
+            continue;
+        if (reserve_next) {
+            int f2 = bind_udp(ip, (uint16_t)(p + 1));
+            if (f2 < 0) {
+                close(f);
+                continue;
+            }
+            *fd2 = f2;
+        }
+        *fd = f;
+        *port = (uint16_t)p;
+        return 0;
+    }
+    return SE_ERR_LIMIT;
+}
+
+static int take_reservation(struct relay_server *srv, const uint8_t token[8], int *fd,
+                            struct se_addr *addr)
+{
+    int rc = SE_ERR_NOTFOUND;
+
+    pthread_mutex_lock(&srv->lock);
+    for (struct reservation **pp = &srv->resv; *pp; pp = &(*pp)->next) {
+        struct reservation *r = *pp;
+        if (memcmp(r->token, token, 8) == 0) {
+            *fd = r->fd;
+            *addr = r->addr;
+            *pp = r->next;
+            free(r);
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return rc;
+}
+
+static int add_reservation(struct relay_server *srv, int fd, const struct se_addr *addr,
+                           int64_t now, uint8_t token[8])
+{
+    struct reservation *r = calloc(1, sizeof(*r));
+
+    if (!r || RAND_bytes(token, 8) != 1) {
+        free(r);
+        return SE_ERR_NOMEM;
+    }
+    memcpy(r->token, token, 8);
+    r->fd = fd;
+    r->addr = *addr;
+    r->expires = now + RESERVATION_LIFETIME;
+    pthread_mutex_lock(&srv->lock);
+    r->next = srv->resv;
+    srv->resv = r;
+    pthread_mutex_unlock(&srv->lock);
+    return 0;
+}
+
+void alloc_expire_reservations(struct relay_server *srv, int64_t now)
+{
+    pthread_mutex_lock(&srv->lock);
+    for (struct reservation **pp = &srv->resv; *pp;) {
+        struct reservation *r = *pp;
+        if (r->expires <= now) {
+            *pp = r->next;
+            close(r->fd);
+            free(r);
+        } else {
+            pp = &r->next;
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+}
+
+/* ---- peer -> client ---- */
+
+static uint32_t xorshift(uint32_t *s)
+{
+    uint32_t x = *s ? *s : 0x9E3779B9u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *s = x;
+}
+
+static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct relay_sock *rs = arg;
+    struct allocation *a = rs->alloc;
+    struct worker *w = a->w;
+    uint8_t *payload = w->rxbuf + DATA_HEADROOM;
+
+    (void)what;
+    w->now = relay_now_mono();
+    for (int i = 0; i < RELAY_UDP_BURST; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        struct se_addr peer;
+        ssize_t n = recvfrom(fd, payload, sizeof(w->rxbuf) - DATA_HEADROOM, 0,
+                             (struct sockaddr *)&ss, &sl);
+        if (n < 0) {
+            if (errno == EINTR || errno == ECONNREFUSED)
+                continue;
+            break;
+        }
+        if (se_addr_from_sockaddr(&peer, (struct sockaddr *)&ss) < 0)
+            continue;
+        struct permission *p = alloc_perm_find(a, peer.ip);
+        if (!p || p->expires <= w->now) {
+            atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
+            continue;
+        }
+        struct channel *ch = alloc_chan_by_peer(a, &peer);
+        int rc;
+        if (ch && ch->expires > w->now) {
+            uint8_t *frame = payload - CHANNEL_HEADER_LEN;
+            frame[0] = (uint8_t)(ch->number >> 8);
+            frame[1] = (uint8_t)ch->number;
+            frame[2] = (uint8_t)(n >> 8);
+            frame[3] = (uint8_t)n;
+            rc = relay_send_client(w, &a->client, frame, (size_t)n + CHANNEL_HEADER_LEN, true);
+        } else {
+            struct stun_builder b;
+            uint32_t tid[3];
+            for (int k = 0; k < 3; k++)
+                tid[k] = xorshift(&w->hseed);
+            stun_build_begin(&b, w->txbuf, sizeof(w->txbuf), TURN_DATA, STUN_INDICATION,
+                             (const uint8_t *)tid);
+            stun_put_xor_addr(&b, STUN_A_XOR_PEER_ADDRESS, &peer);
+            stun_put_attr(&b, STUN_A_DATA, payload, (size_t)n);
+            int len = stun_build_end(&b);
+            rc = len < 0 ? len : relay_send_client(w, &a->client, w->txbuf, (size_t)len, false);
+        }
+        if (rc == 0) {
+            a->pkts_to_client++;
+            a->bytes_to_client += (uint64_t)n;
+        }
+    }
+}
+
+void alloc_send_to_peer(struct allocation *a, const struct se_addr *peer, const uint8_t *data,
+                        size_t len)
+{
+    struct relay_sock *rs = alloc_relay_for(a, peer->family);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+
+    if (!rs)
+        return;
+    sl = se_addr_to_sockaddr(peer, &ss);
+    if (sendto(rs->fd, data, len, 0, (struct sockaddr *)&ss, sl) < 0) {
+        if (errno == EAGAIN || errno == ENOBUFS)
+            atomic_fetch_add_explicit(&a->w->st.dropped_backpressure, 1, memory_order_relaxed);
+        else
+            se_log_rl(&rl_peer_send, SE_LOG_DEBUG, "send to peer failed: %s", strerror(errno));
+        return;
+    }
+    a->pkts_from_client++;
+    a->bytes_from_client += len;
+}
+
+/* ---- permissions and channels ---- */
+
+struct relay_sock *alloc_relay_for(struct allocation *a, int family)
+{
+    for (int i = 0; i < a->n_relay; i++)
+        if (a->relay[i].addr.family == family)
+            return &a->relay[i];
+    return NULL;
+}
+
+struct permission *alloc_perm_find(struct allocation *a, const uint8_t ip[16])
+{
+    for (uint16_t i = 0; i < a->n_perms; i++)
+        if (memcmp(a->perms[i].ip, ip, 16) == 0)
+            return &a->perms[i];
+    return NULL;
+}
+
+int alloc_perm_install(struct allocation *a, const uint8_t ip[16])
+{
+    struct permission *p = alloc_perm_find(a, ip);
+    unsigned max = a->w->snap->max_permissions;
+
+    if (!p) {
+        if (a->n_perms == a->cap_perms) {
+            /* Reuse an expired slot before growing. */
+            for (uint16_t i = 0; i < a->n_perms && !p; i++)
+                if (a->perms[i].expires <= a->w->now)
+                    p = &a->perms[i];
+            if (!p) {
+                if (a->cap_perms >= max)
+                    return SE_ERR_LIMIT;
+                uint16_t cap = a->cap_perms ? (uint16_t)(a->cap_perms * 2) : 2;
+                if (cap > max)
+                    cap = (uint16_t)max;
+                struct permission *np = realloc(a->perms, cap * sizeof(*np));
+                if (!np)
+                    return SE_ERR_NOMEM;
+                a->perms = np;
+                a->cap_perms = cap;
+            }
+        }
+        if (!p)
+            p = &a->perms[a->n_perms++];
+        memcpy(p->ip, ip, 16);
+    }
+    p->expires = a->w->now + PERMISSION_LIFETIME;
+    return 0;
+}
+
+struct channel *alloc_chan_by_number(struct allocation *a, uint16_t number)
+{
+    for (uint16_t i = 0; i < a->n_chans; i++)
+        if (a->chans[i].number == number)
+            return &a->chans[i];
+    return NULL;
+}
+
+struct channel *alloc_chan_by_peer(struct allocation *a, const struct se_addr *peer)
+{
+    for (uint16_t i = 0; i < a->n_chans; i++)
+        if (se_addr_eq(&a->chans[i].peer, peer))
+            return &a->chans[i];
+    return NULL;
+}
+
+int alloc_chan_install(struct allocation *a, uint16_t number, const struct se_addr *peer)
+{
+    struct channel *c = alloc_chan_by_number(a, number);
+    unsigned max = a->w->snap->max_channels;
+
+    if (!c) {
+        if (a->n_chans >= max)
+            return SE_ERR_LIMIT;
+        if (a->n_chans == a->cap_chans) {
+            uint16_t cap = a->cap_chans ? (uint16_t)(a->cap_chans * 2) : 2;
+            if (cap > max)
+                cap = (uint16_t)max;
+            struct channel *nc = realloc(a->chans, cap * sizeof(*nc));
+            if (!nc)
+                return SE_ERR_NOMEM;
+            a->chans = nc;
+            a->cap_chans = cap;
+        }
+        c = &a->chans[a->n_chans++];
+        c->number = number;
+        c->peer = *peer;
+    }
+    c->expires = a->w->now + CHANNEL_LIFETIME;
+    return 0;
+}
+
+/* ---- create / free ---- */
+
+static void client_str(const struct client_ref *c, char *buf, size_t len)
+{
+    char as[SE_ADDR_STRLEN];
+    snprintf(buf, len, "%s:%s", se_transport_name(c->transport),
+             se_addr_str(&c->addr, as, sizeof(as)));
+}
+
+static int add_relay_sock(struct allocation *a, int fd, const struct se_addr *addr,
+                          bool dont_fragment)
+{
+    struct relay_sock *rs = &a->relay[a->n_relay];
+
+    rs->alloc = a;
+    rs->fd = fd;
+    rs->addr = *addr;
+    if (dont_fragment) {
+        int v = IP_PMTUDISC_DO;
+        if (addr->family == AF_INET)
+            setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v));
+        else
+            setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
+    }
+    rs->ev = event_new(a->w->base, fd, EV_READ | EV_PERSIST, relay_read_cb, rs);
+    if (!rs->ev || event_add(rs->ev, NULL) < 0) {
+        if (rs->ev)
+            event_free(rs->ev);
+        rs->ev = NULL;
+        return SE_ERR_NOMEM;
+    }
+    a->n_relay++;
+    return 0;
+}
+
+struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
+                                const struct alloc_request *req, const char *user,
+                                size_t user_len, const char *quota_user, const uint8_t *key,
+                                size_t keylen, const uint8_t tid[12], uint8_t out_token[8],
+                                bool *made_token, int *dual_err, int *stun_err)
+{
+    struct relay_server *srv = w->srv;
+    const struct se_config *cfg = srv->cfg;
+    struct allocation *a = NULL;
+    int fd = -1, fd2 = -1, fd6 = -1;
+    uint16_t port = 0;
+    struct se_addr addr;
+    bool quota = false;
+
+    *made_token = false;
+    *dual_err = 0;
+    *stun_err = 508;
+    if (atomic_fetch_add(&srv->n_allocs, 1) >= w->snap->max_allocations) {
+        atomic_fetch_sub(&srv->n_allocs, 1);
+        return NULL;
+    }
+    if (quota_take(srv, quota_user, w->snap->max_allocations_per_user) < 0) {
+        *stun_err = 486;
+        goto fail;
+    }
+    quota = true;
+    if (req->token) {
+        if (take_reservation(srv, req->token, &fd, &addr) < 0)
+            goto fail; /* 508 per RFC 8656 §7.2 */
+    } else {
+        const struct se_addr *ip = req->family == AF_INET6 ? &cfg->relay_v6 : &cfg->relay_v4;
+        bool have = req->family == AF_INET6 ? cfg->has_relay_v6 : cfg->has_relay_v4;
+        if (!have) {
+            *stun_err = 440;
+            goto fail;
+        }
+        if (bind_relay_port(srv, ip, req->even_port, req->reserve_next, &fd, &port, &fd2) < 0)
+            goto fail;
+        addr = *ip;
+        addr.port = port;
+    }
+    if (req->dual) {
+        if (!cfg->has_relay_v6) {
+            *dual_err = 440;
+        } else if (bind_relay_port(srv, &cfg->relay_v6, false, false, &fd6, &port, &fd2) < 0) {
+            *dual_err = 508;
+        }
+    }
+    a = calloc(1, sizeof(*a));
+    if (!a || !(a->user = malloc(user_len + 1)) || !(a->quota_user = strdup(quota_user)))
+        goto fail;
+    memcpy(a->user, user, user_len);
+    a->user[user_len] = '\0';
+    a->user_len = user_len;
+    a->w = w;
+    a->client = *c;
+    memcpy(a->key, key, keylen);
+    a->keylen = (uint8_t)keylen;
+    memcpy(a->tid, tid, 12);
+    a->started = w->now;
+    a->started_wall = relay_now_wall();
+    a->granted_lifetime = req->lifetime;
+    a->expires = w->now + req->lifetime;
+    if (add_relay_sock(a, fd, &addr, req->dont_fragment) < 0)
+        goto fail;
+    fd = -1;
+    if (fd6 >= 0) {
+        struct se_addr a6 = cfg->relay_v6;
+        a6.port = port;
+        if (add_relay_sock(a, fd6, &a6, req->dont_fragment) < 0)
+            goto fail;
+        fd6 = -1;
+    }
+    if (c->transport == SE_TP_UDP && htab_insert(w, a) < 0)
+        goto fail;
+    if (fd2 >= 0) {
+        struct se_addr next = addr;
+        next.port = (uint16_t)(addr.port + 1);
+        if (add_reservation(srv, fd2, &next, w->now, out_token) == 0) {
+            *made_token = true;
+            fd2 = -1;
+        }
+    }
+    if (c->transport != SE_TP_UDP)
+        c->conn->alloc = a;
+    a->next = w->allocs;
+    if (w->allocs)
+        w->allocs->prev = a;
+    w->allocs = a;
+    atomic_fetch_add_explicit(&w->st.allocs_created, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->st.allocs_live, 1, memory_order_relaxed);
+    {
+        char cs[80], rs[SE_ADDR_STRLEN], rs6[SE_ADDR_STRLEN + 8] = "";
+        client_str(c, cs, sizeof(cs));
+        if (a->n_relay > 1) {
+            char t[SE_ADDR_STRLEN];
+            snprintf(rs6, sizeof(rs6), " relay6=%s", se_addr_str(&a->relay[1].addr, t, sizeof(t)));
+        }
+        se_info("allocation start user=%s client=%s relay=%s%s lifetime=%u", a->user, cs,
+                se_addr_str(&a->relay[0].addr, rs, sizeof(rs)), rs6, req->lifetime);
+    }
+    return a;
+fail:
+    if (a) {
+        for (int i = 0; i < a->n_relay; i++) {
+            event_free(a->relay[i].ev);
+            close(a->relay[i].fd);
+        }
+        free(a->user);
+        free(a->quota_user);
+        free(a);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (fd2 >= 0)
+        close(fd2);
+    if (fd6 >= 0)
+        close(fd6);
+    if (quota)
+        quota_release(srv, quota_user);
+    atomic_fetch_sub(&srv->n_allocs, 1);
+    atomic_fetch_add_explicit(&w->st.allocs_refused, 1, memory_order_relaxed);
+    return NULL;
+}
+
+void alloc_free(struct allocation *a, const char *reason)
+{
+    struct worker *w = a->w;
+    char cs[80], rs[SE_ADDR_STRLEN], peers[512] = "";
+    size_t pl = 0;
+
+    for (uint16_t i = 0; i < a->n_perms && pl < sizeof(peers) - SE_ADDR_STRLEN; i++) {
+        struct se_addr p = {.family = AF_INET6};
+        memcpy(p.ip, a->perms[i].ip, 16);
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(p.ip, mapped, 12) == 0)
+            p.family = AF_INET;
+        char ip[SE_ADDR_STRLEN];
+        int n = snprintf(peers + pl, sizeof(peers) - pl, "%s%s", pl ? "," : "",
+                         se_addr_ip_str(&p, ip, sizeof(ip)));
+        if (n > 0)
+            pl += (size_t)n;
+    }
+    client_str(&a->client, cs, sizeof(cs));
+    se_info("allocation end user=%s client=%s relay=%s peers=%s reason=%s duration=%llds "
+            "from_client=%llu/%llu to_client=%llu/%llu (bytes/packets)",
+            a->user, cs, se_addr_str(&a->relay[0].addr, rs, sizeof(rs)), pl ? peers : "-", reason,
+            (long long)(w->now - a->started), (unsigned long long)a->bytes_from_client,
+            (unsigned long long)a->pkts_from_client, (unsigned long long)a->bytes_to_client,
+            (unsigned long long)a->pkts_to_client);
+    atomic_fetch_add_explicit(&w->st.pkts_from_client, a->pkts_from_client, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->st.bytes_from_client, a->bytes_from_client,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->st.pkts_to_client, a->pkts_to_client, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->st.bytes_to_client, a->bytes_to_client, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&w->st.allocs_live, 1, memory_order_relaxed);
+    if (a->client.transport == SE_TP_UDP)
+        htab_remove(w, a);
+    else if (a->client.conn)
+        a->client.conn->alloc = NULL;
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        w->allocs = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    for (int i = 0; i < a->n_relay; i++) {
+        event_free(a->relay[i].ev);
+        close(a->relay[i].fd);
+    }
+    quota_release(w->srv, a->quota_user);
+    atomic_fetch_sub(&w->srv->n_allocs, 1);
+    explicit_bzero(a->key, sizeof(a->key));
+    free(a->perms);
+    free(a->chans);
+    free(a->user);
+    free(a->quota_user);
+    free(a);
+}
+
+void alloc_cron(struct worker *w)
+{
+    for (struct allocation *a = w->allocs, *next; a; a = next) {
+        next = a->next;
+        if (a->expires <= w->now) {
+            alloc_free(a, "expired");
+            continue;
+        }
+        /* Drop channels past their hold time so numbers can be reused. */
+        for (uint16_t i = 0; i < a->n_chans;) {
+            if (a->chans[i].expires + CHANNEL_REUSE_HOLD <= w->now)
+                a->chans[i] = a->chans[--a->n_chans];
+            else
+                i++;
+        }
+    }
+}

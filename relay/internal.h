@@ -1,0 +1,262 @@
+/*
+ * internal.h - structures shared by the relay's own files (worker.c,
+ * alloc.c, turn.c, snap.c). Not a public header: nothing outside relay/
+ * includes it.
+ *
+ * Ownership: a worker owns its allocations, its stream connections and
+ * their sockets; nothing here is touched by another thread except the
+ * worker's mailbox (under mbox_lock) and the server-wide atomics.
+ */
+#ifndef SE_RELAY_INTERNAL_H
+#define SE_RELAY_INTERNAL_H
+
+#include "auth/auth.h"
+#include "core/addr.h"
+#include "core/config.h"
+#include "relay/relay.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct event;
+struct event_base;
+struct bufferevent;
+struct evconnlistener;
+struct stun_msg;
+
+enum {
+    RELAY_BUF_SIZE = 65536 + 64,  /* largest UDP datagram plus framing */
+    RELAY_UDP_BURST = 64,         /* datagrams read per readiness event */
+    PERMISSION_LIFETIME = 300,    /* RFC 8656 §9 */
+    CHANNEL_LIFETIME = 600,       /* RFC 8656 §12 */
+    RESERVATION_LIFETIME = 30,    /* RFC 8656 §7.2: "about 30 seconds" */
+    STREAM_IDLE_TIMEOUT = 60,     /* a TCP/TLS client without an allocation */
+    RECENT_REFRESH_SLOTS = 64,    /* remembered Refresh(0)s for retransmits */
+};
+
+struct relay_snap {
+    atomic_int refs;
+    struct auth_creds *creds;
+    struct pol_peers *peers;
+    SSL_CTX *tls;
+    char realm[128];
+    char software[64];
+    bool features;
+    unsigned nonce_lifetime;
+    unsigned max_allocations, max_allocations_per_user;
+    unsigned max_permissions, max_channels;
+    unsigned default_lifetime, max_lifetime;
+    unsigned stream_out_max;
+};
+
+/* Per-worker counters: written by the owner only, read relaxed by others. */
+struct worker_stats {
+    _Atomic uint64_t allocs_created, allocs_refused, allocs_live;
+    _Atomic uint64_t auth_failures, auth_throttled;
+    _Atomic uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
+    _Atomic uint64_t dropped_no_permission, dropped_bad_input, dropped_backpressure;
+    _Atomic uint64_t peer_denied;
+};
+
+struct worker;
+struct allocation;
+
+/* A UDP listening socket of one worker. */
+struct udp_listener {
+    struct worker *w;
+    int fd;
+    int index;            /* position in cfg->listen */
+    struct se_addr local;
+    struct event *ev;
+};
+
+/* A TCP or TLS client connection. */
+struct stream_conn {
+    struct worker *w;
+    struct bufferevent *bev;
+    int transport;
+    struct se_addr remote, local;
+    struct allocation *alloc; /* at most one (RFC 8656 §3.1: per 5-tuple) */
+    int64_t created;
+    struct stream_conn *prev, *next; /* worker's list */
+};
+
+/* Where a client is: what responses and relayed data go back through. */
+struct client_ref {
+    int transport;             /* enum se_transport */
+    struct udp_listener *udp;  /* UDP: the socket it wrote to */
+    struct stream_conn *conn;  /* TCP/TLS */
+    struct se_addr addr;       /* client's address */
+};
+
+struct permission {
+    uint8_t ip[16];
+    int64_t expires; /* monotonic seconds */
+};
+
+struct channel {
+    uint16_t number;
+    struct se_addr peer;
+    int64_t expires;
+};
+
+struct relay_sock {
+    struct allocation *alloc;
+    int fd;
+    struct se_addr addr;
+    struct event *ev;
+};
+
+struct allocation {
+    struct worker *w;
+    struct client_ref client;
+    struct relay_sock relay[2]; /* IPv4 and/or IPv6 (RFC 8656 §7.2 dual) */
+    int n_relay;
+    char *user;         /* the USERNAME as sent (REST: "expiry:user[:origin]") */
+    size_t user_len;
+    char *quota_user;   /* the user the per-user quota counts against */
+    uint8_t key[AUTH_SHA256_KEY_LEN];
+    uint8_t keylen;
+    uint8_t tid[12];    /* the Allocate that created it, for retransmits */
+    uint32_t granted_lifetime;
+    int64_t expires, started; /* monotonic */
+    int64_t started_wall;
+    struct permission *perms;
+    uint16_t n_perms, cap_perms;
+    struct channel *chans;
+    uint16_t n_chans, cap_chans;
+    uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
+    struct allocation *hnext; /* UDP 5-tuple hash chain */
+    struct allocation *prev, *next; /* worker's list */
+};
+
+struct recent_refresh {
+    uint8_t tid[12];
+    struct se_addr client;
+    int64_t at;
+};
+
+struct relay_server;
+
+struct worker {
+    int id;
+    struct relay_server *srv;
+    pthread_t thread;
+    struct event_base *base;
+    struct relay_snap *snap; /* current, one reference held */
+    /* mailbox from the control thread */
+    pthread_mutex_t mbox_lock;
+    struct relay_snap *mbox_snap;
+    bool mbox_drain;
+    struct event *mbox_ev;
+    struct event *cron_ev;
+    bool draining;
+    int64_t drain_deadline;
+    int64_t now; /* monotonic seconds, refreshed per callback */
+    struct udp_listener udp[SE_MAX_LISTEN];
+    int n_udp;
+    struct evconnlistener *tcp[SE_MAX_LISTEN];
+    int tcp_transport[SE_MAX_LISTEN];
+    int tcp_fd[SE_MAX_LISTEN];
+    int n_tcp;
+    /* allocations: all in a list; UDP ones also in the 5-tuple hash */
+    struct allocation *allocs;
+    struct allocation **htab;
+    size_t hsize, hcount;
+    uint32_t hseed;
+    struct stream_conn *conns;
+    struct recent_refresh recent[RECENT_REFRESH_SLOTS];
+    unsigned recent_next;
+    struct worker_stats st;
+    uint8_t rxbuf[RELAY_BUF_SIZE];
+    uint8_t txbuf[RELAY_BUF_SIZE];
+};
+
+struct reservation {
+    uint8_t token[8];
+    int fd;
+    struct se_addr addr;
+    int64_t expires;
+    struct reservation *next;
+};
+
+struct user_quota {
+    char *name;
+    unsigned count;
+    struct user_quota *next;
+};
+
+struct relay_server {
+    const struct se_config *cfg;
+    int n_workers;
+    struct worker *workers;
+    struct auth_nonce_key nonce_key;
+    struct auth_throttle *throttle;
+    atomic_uint n_allocs;
+    /* Reservations and per-user quotas are touched only by Allocate and
+     * allocation teardown (never per packet), so a mutex is fine. */
+    pthread_mutex_t lock;
+    struct reservation *resv;
+    struct user_quota *quotas;
+    atomic_uint next_port; /* hint where the next port search starts */
+};
+
+/* ---- worker.c ---- */
+/* Send to a client (response or relayed data). channel_data pads the
+ * frame to 4 bytes on stream transports (RFC 8656 §12.5). */
+int relay_send_client(struct worker *w, const struct client_ref *c, const uint8_t *buf,
+                      size_t len, bool channel_data);
+int64_t relay_now_wall(void);
+
+/* ---- alloc.c ---- */
+struct allocation *alloc_find_udp(struct worker *w, const struct udp_listener *ul,
+                                  const struct se_addr *client);
+/* Create an allocation; on failure returns NULL and *stun_err is the STUN
+ * error code to answer with. */
+struct alloc_request {
+    int family;           /* AF_INET or AF_INET6 */
+    bool dual;            /* also allocate IPv6 (ADDITIONAL-ADDRESS-FAMILY) */
+    bool even_port, reserve_next;
+    const uint8_t *token; /* RESERVATION-TOKEN or NULL */
+    bool dont_fragment;
+    uint32_t lifetime;
+};
+struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
+                                const struct alloc_request *req, const char *user,
+                                size_t user_len, const char *quota_user, const uint8_t *key,
+                                size_t keylen, const uint8_t tid[12], uint8_t out_token[8],
+                                bool *made_token, int *dual_err, int *stun_err);
+void alloc_free(struct allocation *a, const char *reason);
+struct permission *alloc_perm_find(struct allocation *a, const uint8_t ip[16]);
+int alloc_perm_install(struct allocation *a, const uint8_t ip[16]);
+struct channel *alloc_chan_by_number(struct allocation *a, uint16_t number);
+struct channel *alloc_chan_by_peer(struct allocation *a, const struct se_addr *peer);
+int alloc_chan_install(struct allocation *a, uint16_t number, const struct se_addr *peer);
+struct relay_sock *alloc_relay_for(struct allocation *a, int family);
+/* Send data from the client to a peer through the relay socket. */
+void alloc_send_to_peer(struct allocation *a, const struct se_addr *peer, const uint8_t *data,
+                        size_t len);
+/* Housekeeping: expire allocations, permissions, channels. */
+void alloc_cron(struct worker *w);
+void alloc_expire_reservations(struct relay_server *srv, int64_t now);
+
+/* ---- turn.c ---- */
+/* A STUN message from a client; a is its allocation (5-tuple) or NULL. */
+void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocation *a,
+                  const uint8_t *buf, size_t len);
+/* A ChannelData message from a client (whole frame, padding stripped). */
+void turn_on_channel_data(struct worker *w, struct allocation *a, const uint8_t *buf, size_t len);
+
+
+#include <time.h>
+/* Monotonic seconds (coarse clock: cheap, and seconds are all we need). */
+static inline int64_t relay_now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return ts.tv_sec;
+}
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * relay.h - the TURN relay: worker threads, transports, allocations.
+ *
+ * The control thread creates the server (binding every listening socket,
+ * so a bad address fails at start with a clear message), publishes a
+ * snapshot of credentials and peer policy, starts the workers, and later
+ * publishes new snapshots (reload) or asks for a drain (SIGTERM). Workers
+ * never call back into the control thread; they read only the snapshot
+ * they were handed.
+ */
+#ifndef SE_RELAY_H
+#define SE_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct se_config;
+struct auth_creds;
+struct pol_peers;
+struct relay_server;
+typedef struct ssl_ctx_st SSL_CTX;
+
+/*
+ * An immutable, reference-counted bundle of what the data path reads.
+ * relay_snap_new() takes ownership of creds, peers and a reference to tls
+ * (may be NULL). The creator holds one reference.
+ */
+struct relay_snap;
+struct relay_snap *relay_snap_new(const struct se_config *cfg, struct auth_creds *creds,
+                                  struct pol_peers *peers, SSL_CTX *tls);
+void relay_snap_ref(struct relay_snap *s);
+void relay_snap_unref(struct relay_snap *s);
+
+/* Bind all listeners for cfg (cfg is borrowed and must outlive the server). */
+int relay_server_new(const struct se_config *cfg, struct relay_server **out, char *err,
+                     size_t errlen);
+/* Start workers with an initial snapshot (the server takes its own refs). */
+int relay_server_start(struct relay_server *srv, struct relay_snap *snap);
+/* Hand every worker a new snapshot; live allocations keep running. */
+void relay_server_publish(struct relay_server *srv, struct relay_snap *snap);
+/* Stop accepting new allocations; workers exit when their allocations are
+ * gone or after timeout_s seconds. Returns at once. */
+void relay_server_drain(struct relay_server *srv, unsigned timeout_s);
+/* Wait for all workers to exit, then free everything. */
+void relay_server_free(struct relay_server *srv);
+
+/* Counters summed over workers (relaxed reads; for logs and metrics). */
+struct relay_stats {
+    uint64_t allocs_live, allocs_created, allocs_refused;
+    uint64_t auth_failures, auth_throttled;
+    uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
+    uint64_t dropped_no_permission, dropped_bad_input, dropped_backpressure;
+    uint64_t peer_denied;
+};
+void relay_server_stats(struct relay_server *srv, struct relay_stats *out);
+
+
+
+/* A server-side TLS context for TURN over TLS (RFC 8656 §3.1 / RFC 7443
+ * ALPN "stun.turn"), loading cert (chain) and key. NULL + err on failure.
+ * Caller frees with SSL_CTX_free. */
+SSL_CTX *relay_tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen);
+#endif

@@ -1,0 +1,668 @@
+/*
+ * turn.c - STUN/TURN request handling (RFC 8489 §9.2, RFC 8656 §7-§12).
+ *
+ * One entry point per message kind. A request is parsed, authenticated
+ * with the long-term mechanism (users or TURN REST secrets from the
+ * worker's snapshot, stateless nonces, optional RFC 8489 password
+ * algorithms), then dispatched. Every error answer is chosen here, in
+ * one place per check, and built by send_error(): on UDP an error
+ * response is never larger than the request that caused it (the reason
+ * phrase goes first, then the answer), so sedge cannot be used to
+ * amplify traffic toward a spoofed source. The 401/438 challenge is the
+ * one answer the protocol cannot do without; it is built minimal when
+ * the request is small.
+ */
+#include "relay/internal.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "policy/peers.h"
+#include "relay/stun.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static struct se_log_rl rl_auth, rl_throttle, rl_peer, rl_bad;
+
+struct req {
+    struct worker *w;
+    const struct client_ref *c;
+    struct allocation *a;
+    const struct stun_msg *m;
+    const uint8_t *key; /* after authentication */
+    size_t keylen;
+    bool mi256;        /* answer with MESSAGE-INTEGRITY-SHA256 */
+    bool fingerprint;  /* request carried FINGERPRINT */
+    const char *user;  /* USERNAME bytes, not NUL-terminated */
+    size_t user_len;
+    char quota_user[AUTH_NAME_MAX];
+    uint8_t keybuf[AUTH_SHA256_KEY_LEN];
+};
+
+static void begin(struct req *r, struct stun_builder *b, uint8_t cls)
+{
+    stun_build_begin(b, r->w->txbuf, sizeof(r->w->txbuf), r->m->method, cls, r->m->tid);
+}
+
+/* Append integrity/fingerprint as the request had them and send. */
+static void finish(struct req *r, struct stun_builder *b)
+{
+    int len;
+
+    if (r->key) {
+        if (r->mi256)
+            stun_put_integrity_sha256(b, r->key, r->keylen);
+        else
+            stun_put_integrity(b, r->key, r->keylen);
+    }
+    if (r->fingerprint)
+        stun_put_fingerprint(b);
+    len = stun_build_end(b);
+    if (len > 0)
+        relay_send_client(r->w, r->c, r->w->txbuf, (size_t)len, false);
+}
+
+static void put_software(struct req *r, struct stun_builder *b)
+{
+    const char *sw = r->w->snap->software;
+    if (sw[0])
+        stun_put_attr(b, STUN_A_SOFTWARE, sw, strlen(sw));
+}
+
+static int build_error(struct req *r, int code, const char *reason)
+{
+    struct stun_builder b;
+
+    begin(r, &b, STUN_ERROR);
+    stun_put_error(&b, code, reason);
+    if (code == 420 && r->m->n_unknown > 0) {
+        uint8_t v[STUN_MAX_UNKNOWN * 2];
+        for (int i = 0; i < r->m->n_unknown; i++) {
+            v[2 * i] = (uint8_t)(r->m->unknown[i] >> 8);
+            v[2 * i + 1] = (uint8_t)r->m->unknown[i];
+        }
+        stun_put_attr(&b, STUN_A_UNKNOWN_ATTRIBUTES, v, (size_t)r->m->n_unknown * 2);
+    }
+    if (r->key) {
+        if (r->mi256)
+            stun_put_integrity_sha256(&b, r->key, r->keylen);
+        else
+            stun_put_integrity(&b, r->key, r->keylen);
+    }
+    if (r->fingerprint)
+        stun_put_fingerprint(&b);
+    return stun_build_end(&b);
+}
+
+static const char *method_name(uint16_t method)
+{
+    switch (method) {
+    case STUN_BINDING: return "Binding";
+    case TURN_ALLOCATE: return "Allocate";
+    case TURN_REFRESH: return "Refresh";
+    case TURN_CREATE_PERMISSION: return "CreatePermission";
+    case TURN_CHANNEL_BIND: return "ChannelBind";
+    default: return "unknown method";
+    }
+}
+
+/* Answer an error; why says which check refused (logged at debug level). */
+static void send_error_why(struct req *r, int code, const char *why)
+{
+    char as[SE_ADDR_STRLEN];
+
+    se_debug("%s from %s: %d %s (%s)", method_name(r->m->method),
+             se_addr_str(&r->c->addr, as, sizeof(as)), code, stun_reason(code), why);
+    int len = build_error(r, code, stun_reason(code));
+
+    if (len > 0 && r->c->transport == SE_TP_UDP && (size_t)len > r->m->len)
+        len = build_error(r, code, "");
+    if (len <= 0)
+        return;
+    if (r->c->transport == SE_TP_UDP && (size_t)len > r->m->len) {
+        /* Would amplify: answer nothing. */
+        atomic_fetch_add_explicit(&r->w->st.dropped_bad_input, 1, memory_order_relaxed);
+        return;
+    }
+    relay_send_client(r->w, r->c, r->w->txbuf, (size_t)len, false);
+}
+
+
+static const uint8_t pw_algorithms[] = {0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00};
+
+/* 401 or 438 with REALM and a fresh NONCE (RFC 8489 §9.2.4). */
+static void send_challenge(struct req *r, int code)
+{
+    struct relay_snap *s = r->w->snap;
+    char nonce[AUTH_NONCE_MAX];
+    struct stun_builder b;
+    bool small = r->c->transport == SE_TP_UDP && r->m->len < 80;
+    bool features = s->features && !small;
+    int n = auth_nonce_make(&r->w->srv->nonce_key, &r->c->addr, relay_now_wall(),
+                            s->nonce_lifetime, features, nonce, sizeof(nonce));
+
+    if (n < 0)
+        return;
+    r->key = NULL; /* a challenge carries no integrity */
+    begin(r, &b, STUN_ERROR);
+    stun_put_error(&b, code, small ? "" : stun_reason(code));
+    stun_put_attr(&b, STUN_A_REALM, s->realm, strlen(s->realm));
+    stun_put_attr(&b, STUN_A_NONCE, nonce, (size_t)n);
+    if (features)
+        stun_put_attr(&b, STUN_A_PASSWORD_ALGORITHMS, pw_algorithms, sizeof(pw_algorithms));
+    finish(r, &b);
+}
+
+static bool attr_eq(const struct stun_msg *m, const struct stun_attr *a, const char *s, size_t n)
+{
+    return a->len == n && memcmp(stun_attr_value(m, a), s, n) == 0;
+}
+
+static void auth_failed(struct req *r, const char *why)
+{
+    char as[SE_ADDR_STRLEN];
+    int64_t now = relay_now_wall();
+
+    atomic_fetch_add_explicit(&r->w->st.auth_failures, 1, memory_order_relaxed);
+    se_log_rl(&rl_auth, SE_LOG_WARN, "auth failed: user=%.*s from %s: %s", (int)r->user_len,
+              r->user, se_addr_str(&r->c->addr, as, sizeof(as)), why);
+    if (auth_throttle_fail(r->w->srv->throttle, r->c->addr.ip, now))
+        se_warn("auth: throttling %s after repeated failures",
+                se_addr_ip_str(&r->c->addr, as, sizeof(as)));
+    send_challenge(r, 401);
+}
+
+/*
+ * Try the key (derived or stored) against the message. Returns true if it
+ * verifies; on success the key is kept in r->keybuf.
+ */
+static bool try_key(struct req *r, const uint8_t *key, size_t keylen)
+{
+    if (stun_check_integrity(r->m, key, keylen) != 0)
+        return false;
+    memcpy(r->keybuf, key, keylen);
+    r->key = r->keybuf;
+    r->keylen = keylen;
+    return true;
+}
+
+/* Authenticate r->m; returns 0, or -1 when an answer was sent or dropped. */
+static int authenticate(struct req *r)
+{
+    const struct stun_msg *m = r->m;
+    struct relay_snap *s = r->w->snap;
+    const struct stun_attr *ua, *ra, *na, *pa, *pas;
+    int64_t now = relay_now_wall();
+    bool sha256 = false;
+    struct auth_rest_name rest;
+
+    if (m->mi < 0 && m->mi256 < 0) {
+        send_challenge(r, 401);
+        return -1;
+    }
+    if (auth_throttle_blocked(r->w->srv->throttle, r->c->addr.ip, now)) {
+        char as[SE_ADDR_STRLEN];
+        atomic_fetch_add_explicit(&r->w->st.auth_throttled, 1, memory_order_relaxed);
+        se_log_rl(&rl_throttle, SE_LOG_WARN, "auth: request from throttled %s dropped",
+                  se_addr_ip_str(&r->c->addr, as, sizeof(as)));
+        return -1;
+    }
+    ua = stun_find(m, STUN_A_USERNAME);
+    ra = stun_find(m, STUN_A_REALM);
+    na = stun_find(m, STUN_A_NONCE);
+    if (!ua || !ra || !na || ua->len == 0 || ua->len >= AUTH_NAME_MAX) {
+        send_error_why(r, 400, "MESSAGE-INTEGRITY without USERNAME, REALM or NONCE");
+        return -1;
+    }
+    r->user = (const char *)stun_attr_value(m, ua);
+    r->user_len = ua->len;
+    const char *nonce = (const char *)stun_attr_value(m, na);
+    int nrc = auth_nonce_check(&r->w->srv->nonce_key, &r->c->addr, now, nonce, na->len);
+    if (nrc == SE_ERR_STALE) {
+        send_challenge(r, 438);
+        return -1;
+    }
+    if (nrc < 0 || !attr_eq(m, ra, s->realm, strlen(s->realm))) {
+        send_challenge(r, 401); /* not ours or not for this realm: not a guess */
+        return -1;
+    }
+    /* RFC 8489 §9.2.4: password algorithm negotiation, if our nonce offered it. */
+    pa = stun_find(m, STUN_A_PASSWORD_ALGORITHM);
+    pas = stun_find(m, STUN_A_PASSWORD_ALGORITHMS);
+    if (auth_nonce_has_features(nonce, na->len) && (pa || pas)) {
+        if (!pa || !pas || pas->len != sizeof(pw_algorithms) ||
+            memcmp(stun_attr_value(m, pas), pw_algorithms, sizeof(pw_algorithms)) != 0 ||
+            pa->len < 4) {
+            send_error_why(r, 400, "PASSWORD-ALGORITHM(S) missing or not what the server offered");
+            return -1;
+        }
+        const uint8_t *v = stun_attr_value(m, pa);
+        uint16_t alg = (uint16_t)(v[0] << 8 | v[1]);
+        if (alg != STUN_PWALG_MD5 && alg != STUN_PWALG_SHA256) {
+            send_error_why(r, 400, "unknown PASSWORD-ALGORITHM");
+            return -1;
+        }
+        sha256 = alg == STUN_PWALG_SHA256;
+    }
+    r->mi256 = m->mi256 >= 0;
+
+    /* TURN REST credential: "expiry:user[:origin]" signed by a secret. */
+    if (auth_creds_secret_count(s->creds) > 0 &&
+        auth_rest_parse(r->user, r->user_len, &rest) == 0) {
+        if (rest.expiry < now) {
+            auth_failed(r, "REST credential expired");
+            return -1;
+        }
+        for (size_t i = 0; i < auth_creds_secret_count(s->creds); i++) {
+            char pw[AUTH_REST_PW_LEN + 4];
+            uint8_t key[AUTH_SHA256_KEY_LEN];
+            if (auth_rest_password(auth_creds_secret(s->creds, i), r->user, r->user_len, pw,
+                                   sizeof(pw)) < 0 ||
+                auth_key_derive(sha256, r->user, r->user_len, s->realm, pw, strlen(pw), key) < 0)
+                continue;
+            if (try_key(r, key, sha256 ? AUTH_SHA256_KEY_LEN : AUTH_MD5_KEY_LEN)) {
+                snprintf(r->quota_user, sizeof(r->quota_user), "%.*s", (int)rest.user_len,
+                         rest.user);
+                return 0;
+            }
+        }
+    }
+    const struct auth_user *u = auth_creds_find_user(s->creds, r->user, r->user_len);
+    if (u && (sha256 ? try_key(r, u->key_sha256, AUTH_SHA256_KEY_LEN)
+                     : try_key(r, u->key_md5, AUTH_MD5_KEY_LEN))) {
+        snprintf(r->quota_user, sizeof(r->quota_user), "%s", u->name);
+        return 0;
+    }
+    auth_failed(r, u ? "wrong password" : "unknown user or bad REST signature");
+    return -1;
+}
+
+/* ---- helpers ---- */
+
+static uint32_t grant_lifetime(struct req *r, bool *zero)
+{
+    const struct stun_attr *la = stun_find(r->m, STUN_A_LIFETIME);
+    struct relay_snap *s = r->w->snap;
+    uint32_t v = s->default_lifetime;
+
+    *zero = false;
+    if (la && stun_attr_u32(r->m, la, &v) == 0) {
+        if (v == 0) {
+            *zero = true;
+            return 0;
+        }
+        if (v > s->max_lifetime)
+            v = s->max_lifetime;
+        if (v < s->default_lifetime)
+            v = s->default_lifetime; /* RFC 8656 §7.2 */
+    }
+    return v;
+}
+
+static bool peer_allowed(struct req *r, const struct se_addr *peer, bool with_port)
+{
+    enum pol_peer_verdict v = with_port ? pol_peers_check(r->w->snap->peers, peer)
+                                        : pol_peers_check_ip(r->w->snap->peers, peer);
+    if (v == POL_PEER_OK)
+        return true;
+    char ps[SE_ADDR_STRLEN];
+    atomic_fetch_add_explicit(&r->w->st.peer_denied, 1, memory_order_relaxed);
+    se_log_rl(&rl_peer, SE_LOG_INFO, "peer denied user=%.*s peer=%s: %s", (int)r->user_len,
+              r->user, with_port ? se_addr_str(peer, ps, sizeof(ps)) : se_addr_ip_str(peer, ps, sizeof(ps)),
+              pol_peer_verdict_str(v));
+    return false;
+}
+
+static void put_address_error(struct stun_builder *b, int family_code, int code)
+{
+    const char *reason = stun_reason(code);
+    uint8_t v[4 + 32];
+    size_t rl = strlen(reason);
+
+    if (rl > 32)
+        rl = 32;
+    v[0] = (uint8_t)family_code;
+    v[1] = 0;
+    v[2] = (uint8_t)(code / 100);
+    v[3] = (uint8_t)(code % 100);
+    memcpy(v + 4, reason, rl);
+    stun_put_attr(b, STUN_A_ADDRESS_ERROR_CODE, v, 4 + rl);
+}
+
+static void send_allocate_success(struct req *r, struct allocation *a, const uint8_t *token,
+                                  int dual_err)
+{
+    struct stun_builder b;
+
+    begin(r, &b, STUN_SUCCESS);
+    for (int i = 0; i < a->n_relay; i++)
+        stun_put_xor_addr(&b, STUN_A_XOR_RELAYED_ADDRESS, &a->relay[i].addr);
+    stun_put_u32(&b, STUN_A_LIFETIME, (uint32_t)(a->expires - r->w->now));
+    if (token)
+        stun_put_attr(&b, STUN_A_RESERVATION_TOKEN, token, 8);
+    if (dual_err)
+        put_address_error(&b, STUN_FAMILY_V6, dual_err);
+    stun_put_xor_addr(&b, STUN_A_XOR_MAPPED_ADDRESS, &r->c->addr);
+    put_software(r, &b);
+    finish(r, &b);
+}
+
+/* ---- methods ---- */
+
+static void do_binding(struct req *r)
+{
+    struct stun_builder b;
+
+    begin(r, &b, STUN_SUCCESS);
+    stun_put_xor_addr(&b, STUN_A_XOR_MAPPED_ADDRESS, &r->c->addr);
+    put_software(r, &b);
+    finish(r, &b);
+}
+
+static void do_allocate(struct req *r)
+{
+    const struct stun_msg *m = r->m;
+    struct alloc_request ar = {.family = AF_INET};
+    const struct stun_attr *rt, *raf, *aaf, *ep, *tok;
+    uint8_t token[8];
+    bool made_token, zero;
+    int dual_err, stun_err;
+
+    if (r->a) {
+        /* RFC 8656 §7.2: a retransmitted Allocate gets the same success. */
+        if (memcmp(r->a->tid, m->tid, 12) == 0)
+            send_allocate_success(r, r->a, NULL, 0);
+        else
+            send_error_why(r, 437, "this 5-tuple already has an allocation");
+        return;
+    }
+    if (r->w->draining) {
+        send_error_why(r, 508, "draining for shutdown");
+        return;
+    }
+    rt = stun_find(m, STUN_A_REQUESTED_TRANSPORT);
+    if (!rt || rt->len != 4) {
+        send_error_why(r, 400, "REQUESTED-TRANSPORT missing or malformed");
+        return;
+    }
+    if (stun_attr_value(m, rt)[0] != STUN_PROTO_UDP) {
+        send_error_why(r, 442, "only UDP relaying is offered");
+        return;
+    }
+    raf = stun_find(m, STUN_A_REQUESTED_ADDRESS_FAMILY);
+    aaf = stun_find(m, STUN_A_ADDITIONAL_ADDRESS_FAMILY);
+    ep = stun_find(m, STUN_A_EVEN_PORT);
+    tok = stun_find(m, STUN_A_RESERVATION_TOKEN);
+    if ((tok && (ep || raf || aaf)) || (raf && aaf) || (tok && tok->len != 8) ||
+        (ep && ep->len < 1) || (raf && raf->len != 4) || (aaf && aaf->len != 4)) {
+        send_error_why(r, 400, "conflicting or malformed allocation attributes");
+        return;
+    }
+    if (raf) {
+        uint8_t f = stun_attr_value(m, raf)[0];
+        if (f == STUN_FAMILY_V6)
+            ar.family = AF_INET6;
+        else if (f != STUN_FAMILY_V4) {
+            send_error_why(r, 440, "unknown REQUESTED-ADDRESS-FAMILY");
+            return;
+        }
+    }
+    if (aaf) {
+        if (stun_attr_value(m, aaf)[0] != STUN_FAMILY_V6) {
+            send_error_why(r, 400, "ADDITIONAL-ADDRESS-FAMILY must be IPv6");
+            return;
+        }
+        ar.dual = true;
+    }
+    if (ep) {
+        ar.even_port = true;
+        ar.reserve_next = (stun_attr_value(m, ep)[0] & 0x80) != 0;
+    }
+    ar.token = tok ? stun_attr_value(m, tok) : NULL;
+    ar.dont_fragment = stun_find(m, STUN_A_DONT_FRAGMENT) != NULL;
+    ar.lifetime = grant_lifetime(r, &zero);
+    if (zero)
+        ar.lifetime = r->w->snap->default_lifetime;
+    struct allocation *a =
+        alloc_create(r->w, r->c, &ar, r->user, r->user_len, r->quota_user, r->key, r->keylen,
+                     m->tid, token, &made_token, &dual_err, &stun_err);
+    if (!a) {
+        se_log_rl(&rl_bad, SE_LOG_INFO, "allocate refused user=%.*s: %d %s", (int)r->user_len,
+                  r->user, stun_err, stun_reason(stun_err));
+        send_error_why(r, stun_err, "allocation refused");
+        return;
+    }
+    send_allocate_success(r, a, made_token ? token : NULL, dual_err);
+}
+
+static void do_refresh(struct req *r)
+{
+    const struct stun_attr *raf = stun_find(r->m, STUN_A_REQUESTED_ADDRESS_FAMILY);
+    struct stun_builder b;
+    bool zero;
+    uint32_t lt;
+
+    if (!r->a) {
+        for (int i = 0; i < RECENT_REFRESH_SLOTS; i++) {
+            struct recent_refresh *rr = &r->w->recent[i];
+            if (rr->at && r->w->now - rr->at < 40 && memcmp(rr->tid, r->m->tid, 12) == 0 &&
+                se_addr_eq(&rr->client, &r->c->addr)) {
+                begin(r, &b, STUN_SUCCESS); /* retransmitted delete */
+                stun_put_u32(&b, STUN_A_LIFETIME, 0);
+                finish(r, &b);
+                return;
+            }
+        }
+        send_error_why(r, 437, "no allocation for this 5-tuple");
+        return;
+    }
+    if (raf) {
+        if (raf->len != 4) {
+            send_error_why(r, 400, "malformed REQUESTED-ADDRESS-FAMILY");
+            return;
+        }
+        uint8_t f = stun_attr_value(r->m, raf)[0];
+        if (!alloc_relay_for(r->a, f == STUN_FAMILY_V6 ? AF_INET6 : AF_INET)) {
+            send_error_why(r, 443, "no relayed address of that family");
+            return;
+        }
+    }
+    lt = grant_lifetime(r, &zero);
+    if (zero) {
+        struct recent_refresh *rr = &r->w->recent[r->w->recent_next++ % RECENT_REFRESH_SLOTS];
+        memcpy(rr->tid, r->m->tid, 12);
+        rr->client = r->c->addr;
+        rr->at = r->w->now;
+        alloc_free(r->a, "deleted by client");
+        r->a = NULL;
+    } else {
+        r->a->expires = r->w->now + lt;
+    }
+    begin(r, &b, STUN_SUCCESS);
+    stun_put_u32(&b, STUN_A_LIFETIME, lt);
+    finish(r, &b);
+}
+
+static void do_create_permission(struct req *r)
+{
+    struct se_addr peers[STUN_MAX_ATTRS];
+    int n = 0;
+    struct stun_builder b;
+
+    if (!r->a) {
+        send_error_why(r, 437, "no allocation for this 5-tuple");
+        return;
+    }
+    for (int i = 0; i < r->m->n_attrs; i++) {
+        const struct stun_attr *at = &r->m->attrs[i];
+        if (at->type != STUN_A_XOR_PEER_ADDRESS)
+            continue;
+        if (stun_attr_xor_addr(r->m, at, &peers[n]) < 0) {
+            send_error_why(r, 400, "malformed XOR-PEER-ADDRESS");
+            return;
+        }
+        n++;
+    }
+    if (n == 0) {
+        send_error_why(r, 400, "no XOR-PEER-ADDRESS");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!alloc_relay_for(r->a, peers[i].family)) {
+            send_error_why(r, 443, "peer family differs from the relayed address");
+            return;
+        }
+        if (!peer_allowed(r, &peers[i], false)) {
+            send_error_why(r, 403, "peer address denied");
+            return;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        int rc = alloc_perm_install(r->a, peers[i].ip);
+        if (rc < 0) {
+            send_error_why(r, 508, "permission limit reached");
+            return;
+        }
+    }
+    begin(r, &b, STUN_SUCCESS);
+    finish(r, &b);
+}
+
+static void do_channel_bind(struct req *r)
+{
+    const struct stun_attr *cn = stun_find(r->m, STUN_A_CHANNEL_NUMBER);
+    const struct stun_attr *pa = stun_find(r->m, STUN_A_XOR_PEER_ADDRESS);
+    struct se_addr peer;
+    struct stun_builder b;
+    uint32_t v;
+
+    if (!r->a) {
+        send_error_why(r, 437, "no allocation for this 5-tuple");
+        return;
+    }
+    if (!cn || !pa || stun_attr_u32(r->m, cn, &v) < 0 || stun_attr_xor_addr(r->m, pa, &peer) < 0) {
+        send_error_why(r, 400, "CHANNEL-NUMBER or XOR-PEER-ADDRESS missing or malformed");
+        return;
+    }
+    uint16_t number = (uint16_t)(v >> 16);
+    if (number < CHANNEL_MIN || number > CHANNEL_MAX) {
+        send_error_why(r, 400, "channel number outside 0x4000-0x7FFF");
+        return;
+    }
+    struct channel *by_num = alloc_chan_by_number(r->a, number);
+    struct channel *by_peer = alloc_chan_by_peer(r->a, &peer);
+    if ((by_num && !se_addr_eq(&by_num->peer, &peer)) || (by_peer && by_peer->number != number)) {
+        /* RFC 8656 §11.2: no rebinding */
+        send_error_why(r, 400, "channel or peer already bound differently");
+        return;
+    }
+    if (!alloc_relay_for(r->a, peer.family)) {
+        send_error_why(r, 443, "peer family differs from the relayed address");
+        return;
+    }
+    if (!peer_allowed(r, &peer, true)) {
+        send_error_why(r, 403, "peer address denied");
+        return;
+    }
+    if (alloc_chan_install(r->a, number, &peer) < 0 || alloc_perm_install(r->a, peer.ip) < 0) {
+        send_error_why(r, 508, "channel or permission limit reached");
+        return;
+    }
+    begin(r, &b, STUN_SUCCESS);
+    finish(r, &b);
+}
+
+static void do_send(struct worker *w, struct allocation *a, const struct stun_msg *m)
+{
+    const struct stun_attr *pa = stun_find(m, STUN_A_XOR_PEER_ADDRESS);
+    const struct stun_attr *da = stun_find(m, STUN_A_DATA);
+    struct se_addr peer;
+
+    if (!a || !pa || !da || stun_attr_xor_addr(m, pa, &peer) < 0) {
+        atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+        return;
+    }
+    struct permission *p = alloc_perm_find(a, peer.ip);
+    if (!p || p->expires <= w->now || pol_peers_check(w->snap->peers, &peer) != POL_PEER_OK) {
+        atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
+        return;
+    }
+    alloc_send_to_peer(a, &peer, stun_attr_value(m, da), da->len);
+}
+
+void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocation *a,
+                  const uint8_t *buf, size_t len)
+{
+    struct stun_msg m;
+    struct req r = {.w = w, .c = c, .a = a, .m = &m};
+    int rc = stun_parse(&m, buf, len);
+
+    if (rc < 0) {
+        atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+        /* A well-framed request with bad contents gets 400; others nothing. */
+        if (rc == SE_ERR_PARSE && m.tid && m.cls == STUN_REQUEST && len >= STUN_HEADER_LEN &&
+            (size_t)((buf[2] << 8 | buf[3]) + STUN_HEADER_LEN) == len) {
+            m.len = len;
+            m.n_attrs = 0;
+            m.fp = -1;
+            send_error_why(&r, 400, "malformed message");
+        }
+        return;
+    }
+    r.fingerprint = m.fp >= 0;
+    if (m.cls == STUN_INDICATION) {
+        if (m.method == TURN_SEND)
+            do_send(w, a, &m);
+        return;
+    }
+    if (m.cls != STUN_REQUEST)
+        return; /* responses are not for a server */
+    if (m.n_unknown > 0) {
+        send_error_why(&r, 420, "unknown comprehension-required attribute");
+        return;
+    }
+    if (m.method == STUN_BINDING) {
+        do_binding(&r);
+        return;
+    }
+    if (m.method != TURN_ALLOCATE && m.method != TURN_REFRESH &&
+        m.method != TURN_CREATE_PERMISSION && m.method != TURN_CHANNEL_BIND) {
+        send_error_why(&r, 400, "unknown method");
+        return;
+    }
+    if (authenticate(&r) < 0)
+        return;
+    if (a && (r.user_len != a->user_len || memcmp(r.user, a->user, a->user_len) != 0)) {
+        /* RFC 8656 §7.2-§11: same credentials as the allocation */
+        send_error_why(&r, 441, "credentials differ from the allocation's");
+        return;
+    }
+    switch (m.method) {
+    case TURN_ALLOCATE: do_allocate(&r); break;
+    case TURN_REFRESH: do_refresh(&r); break;
+    case TURN_CREATE_PERMISSION: do_create_permission(&r); break;
+    case TURN_CHANNEL_BIND: do_channel_bind(&r); break;
+    }
+}
+
+void turn_on_channel_data(struct worker *w, struct allocation *a, const uint8_t *buf, size_t len)
+{
+    uint16_t number = (uint16_t)(buf[0] << 8 | buf[1]);
+    size_t dlen = (size_t)(buf[2] << 8 | buf[3]);
+    struct channel *ch;
+
+    if (CHANNEL_HEADER_LEN + dlen > len) {
+        atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+        return;
+    }
+    ch = alloc_chan_by_number(a, number);
+    if (!ch || ch->expires <= w->now) {
+        atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
+        return;
+    }
+    struct permission *p = alloc_perm_find(a, ch->peer.ip);
+    if (!p || p->expires <= w->now) {
+        atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
+        return;
+    }
+    alloc_send_to_peer(a, &ch->peer, buf + CHANNEL_HEADER_LEN, dlen);
+}

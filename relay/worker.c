@@ -1,0 +1,598 @@
+/*
+ * worker.c - relay worker threads and client transports.
+ *
+ * Each worker owns one event_base, one SO_REUSEPORT socket per configured
+ * listener, and every allocation created through those sockets. The
+ * kernel hashes a UDP 5-tuple or a TCP connection to one socket, so all
+ * packets of an allocation reach the worker that owns it and no lock is
+ * needed on the packet path.
+ *
+ * Packets are classified on their first byte (RFC 7983): 0-3 STUN, 64-127
+ * ChannelData (RFC 5766's channel range, see stun.h); anything else is dropped and counted. TCP and TLS share one
+ * framer over libevent bufferevents (OpenSSL filters TLS below it); a
+ * stream whose framing breaks is closed, since no resynchronisation is
+ * possible.
+ *
+ * The control thread talks to a worker only through its mailbox (a new
+ * snapshot, a drain request) and event_active(); each worker's cron runs
+ * once a second for expiry and draining.
+ */
+#include "relay/internal.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "relay/stun.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct se_log_rl rl_stream, rl_send;
+
+int64_t relay_now_wall(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* ---- sockets ---- */
+
+/*
+ * SO_REUSEPORT would let a second sedge (or anything else of ours) share
+ * a port silently and take half the traffic. Before the workers bind
+ * theirs, an exclusive probe bind proves the address is free.
+ */
+static int probe_exclusive(int type, const struct se_addr *a, char *err, size_t errlen,
+                           const char *what)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = se_addr_to_sockaddr(a, &ss);
+    char as[SE_ADDR_STRLEN];
+    int one = 1, rc = 0;
+    int fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: socket: %s", what, strerror(errno));
+        return -1;
+    }
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (type == SOCK_STREAM)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* TIME_WAIT is fine */
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+        snprintf(err, errlen, "%s: cannot bind %s: %s%s", what, se_addr_str(a, as, sizeof(as)),
+                 strerror(errno),
+                 errno == EADDRINUSE ? " (is another sedge or TURN server running?)" : "");
+        rc = -1;
+    }
+    close(fd);
+    return rc;
+}
+
+static int open_socket(int type, const struct se_addr *a, char *err, size_t errlen,
+                       const char *what)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = se_addr_to_sockaddr(a, &ss);
+    char as[SE_ADDR_STRLEN];
+    int one = 1;
+    int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: socket: %s", what, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+        (ss.ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+        snprintf(err, errlen, "%s: cannot bind %s: %s", what, se_addr_str(a, as, sizeof(as)),
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (type == SOCK_STREAM && listen(fd, 1024) < 0) {
+        snprintf(err, errlen, "%s: listen on %s: %s", what, se_addr_str(a, as, sizeof(as)),
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (type == SOCK_DGRAM) {
+        int sz = 4 << 20; /* absorb bursts; the kernel caps at rmem_max */
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    }
+    return fd;
+}
+
+/* ---- sending to clients ---- */
+
+int relay_send_client(struct worker *w, const struct client_ref *c, const uint8_t *buf,
+                      size_t len, bool channel_data)
+{
+    if (c->transport == SE_TP_UDP) {
+        struct sockaddr_storage ss;
+        socklen_t sl = se_addr_to_sockaddr(&c->addr, &ss);
+        if (sendto(c->udp->fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) {
+            if (errno == EAGAIN || errno == ENOBUFS)
+                atomic_fetch_add_explicit(&w->st.dropped_backpressure, 1, memory_order_relaxed);
+            else
+                se_log_rl(&rl_send, SE_LOG_WARN, "udp send to client failed: %s",
+                          strerror(errno));
+            return SE_ERR_IO;
+        }
+        return 0;
+    }
+    struct stream_conn *sc = c->conn;
+    struct evbuffer *out = bufferevent_get_output(sc->bev);
+    /* Backpressure: a client that does not read loses relayed datagrams
+     * rather than growing our memory. */
+    if (evbuffer_get_length(out) > w->snap->stream_out_max) {
+        atomic_fetch_add_explicit(&w->st.dropped_backpressure, 1, memory_order_relaxed);
+        return SE_ERR_FULL;
+    }
+    static const uint8_t pad[3];
+    bufferevent_write(sc->bev, buf, len);
+    if (channel_data && (len & 3))
+        bufferevent_write(sc->bev, pad, 4 - (len & 3));
+    return 0;
+}
+
+/* ---- UDP listeners ---- */
+
+static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct udp_listener *ul = arg;
+    struct worker *w = ul->w;
+
+    (void)what;
+    w->now = relay_now_mono();
+    for (int i = 0; i < RELAY_UDP_BURST; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        ssize_t n = recvfrom(fd, w->rxbuf, sizeof(w->rxbuf), 0, (struct sockaddr *)&ss, &sl);
+        struct client_ref c = {.transport = SE_TP_UDP, .udp = ul};
+
+        if (n < 0) {
+            if (errno == EINTR || errno == ECONNREFUSED)
+                continue;
+            break; /* EAGAIN or a real error: wait for the next readiness */
+        }
+        if (se_addr_from_sockaddr(&c.addr, (struct sockaddr *)&ss) < 0 || n < 4) {
+            atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+            continue;
+        }
+        uint8_t b0 = w->rxbuf[0];
+        if (b0 < 0x40) {
+            turn_on_stun(w, &c, alloc_find_udp(w, ul, &c.addr), w->rxbuf, (size_t)n);
+        } else if (b0 < 0x80) {
+            struct allocation *a = alloc_find_udp(w, ul, &c.addr);
+            if (a)
+                turn_on_channel_data(w, a, w->rxbuf, (size_t)n);
+            else
+                atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+        } else {
+            atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+        }
+    }
+}
+
+/* ---- TCP / TLS streams ---- */
+
+static void conn_free(struct stream_conn *sc, const char *reason)
+{
+    struct worker *w = sc->w;
+
+    if (sc->alloc)
+        alloc_free(sc->alloc, reason); /* clears sc->alloc */
+    if (sc->prev)
+        sc->prev->next = sc->next;
+    else
+        w->conns = sc->next;
+    if (sc->next)
+        sc->next->prev = sc->prev;
+    if (sc->bev) {
+        SSL *ssl = bufferevent_openssl_get_ssl(sc->bev);
+        if (ssl)
+            SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify wait */
+        bufferevent_free(sc->bev);
+    }
+    free(sc);
+}
+
+static void stream_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct stream_conn *sc = arg;
+    struct worker *w = sc->w;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct client_ref c = {.transport = sc->transport, .conn = sc, .addr = sc->remote};
+
+    w->now = relay_now_mono();
+    for (;;) {
+        uint8_t hdr[4];
+        size_t have = evbuffer_get_length(in), frame, payload;
+
+        if (have < 4)
+            return;
+        evbuffer_copyout(in, hdr, 4);
+        uint16_t l = (uint16_t)(hdr[2] << 8 | hdr[3]);
+        if (hdr[0] < 0x40) {
+            payload = STUN_HEADER_LEN + (size_t)l;
+            frame = payload;
+        } else if (hdr[0] < 0x80) {
+            payload = CHANNEL_HEADER_LEN + (size_t)l;
+            frame = (payload + 3) & ~(size_t)3; /* RFC 8656 §12.5 padding */
+        } else {
+            char as[SE_ADDR_STRLEN];
+            se_log_rl(&rl_stream, SE_LOG_WARN, "%s client %s: not STUN or ChannelData, closing",
+                      se_transport_name(sc->transport), se_addr_str(&sc->remote, as, sizeof(as)));
+            atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+            conn_free(sc, "bad framing");
+            return;
+        }
+        if (have < frame)
+            return;
+        evbuffer_remove(in, w->rxbuf, frame);
+        if (hdr[0] < 0x40)
+            turn_on_stun(w, &c, sc->alloc, w->rxbuf, payload);
+        else if (sc->alloc)
+            turn_on_channel_data(w, sc->alloc, w->rxbuf, payload);
+        else
+            atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+    }
+}
+
+static void stream_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct stream_conn *sc = arg;
+
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        unsigned long e = bufferevent_get_openssl_error(bev);
+        if (e)
+            se_debug("tls: %s", ERR_reason_error_string(e));
+        conn_free(sc, what & BEV_EVENT_EOF ? "client closed" : "connection error");
+    }
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+    struct worker *w = arg;
+    int idx = -1, one = 1;
+    struct stream_conn *sc;
+
+    (void)salen;
+    for (int i = 0; i < w->n_tcp; i++)
+        if (w->tcp[i] == l)
+            idx = i;
+    if (idx < 0 || w->draining) {
+        close(fd);
+        return;
+    }
+    w->now = relay_now_mono();
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sc = calloc(1, sizeof(*sc));
+    if (!sc) {
+        close(fd);
+        return;
+    }
+    sc->w = w;
+    sc->transport = w->tcp_transport[idx];
+    sc->created = w->now;
+    se_addr_from_sockaddr(&sc->remote, sa);
+    if (sc->transport == SE_TP_TLS) {
+        SSL *ssl = w->snap->tls ? SSL_new(w->snap->tls) : NULL;
+        if (ssl)
+            sc->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                     BEV_OPT_CLOSE_ON_FREE);
+        else
+            SSL_free(ssl);
+    } else {
+        sc->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (!sc->bev) {
+        close(fd);
+        free(sc);
+        return;
+    }
+    sc->next = w->conns;
+    if (w->conns)
+        w->conns->prev = sc;
+    w->conns = sc;
+    /* Bound what a client can make us buffer: one max frame plus slack. */
+    bufferevent_setwatermark(sc->bev, EV_READ, 0, 256 * 1024);
+    bufferevent_setcb(sc->bev, stream_read_cb, NULL, stream_event_cb, sc);
+    bufferevent_enable(sc->bev, EV_READ | EV_WRITE);
+}
+
+/* ---- mailbox, cron ---- */
+
+static void stop_listening(struct worker *w)
+{
+    for (int i = 0; i < w->n_tcp; i++) {
+        if (w->tcp[i])
+            evconnlistener_free(w->tcp[i]); /* closes the fd */
+        w->tcp[i] = NULL;
+    }
+}
+
+static void mbox_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct relay_snap *snap;
+    bool drain;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&w->mbox_lock);
+    snap = w->mbox_snap;
+    w->mbox_snap = NULL;
+    drain = w->mbox_drain;
+    pthread_mutex_unlock(&w->mbox_lock);
+    if (snap) {
+        struct relay_snap *old = w->snap;
+        w->snap = snap; /* the reference moves from the mailbox to us */
+        relay_snap_unref(old);
+    }
+    if (drain && !w->draining) {
+        w->draining = true;
+        stop_listening(w);
+    }
+}
+
+static void cron_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    w->now = relay_now_mono();
+    alloc_cron(w);
+    if (w->id == 0)
+        alloc_expire_reservations(w->srv, w->now);
+    /* Close TCP/TLS clients that never allocated. */
+    for (struct stream_conn *sc = w->conns, *next; sc; sc = next) {
+        next = sc->next;
+        if (!sc->alloc && w->now - sc->created > STREAM_IDLE_TIMEOUT)
+            conn_free(sc, "idle");
+    }
+    if (w->draining && (!w->allocs || w->now >= w->drain_deadline))
+        event_base_loopexit(w->base, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    event_base_dispatch(w->base);
+    /* Tear down in the owning thread. */
+    while (w->conns)
+        conn_free(w->conns, "shutdown");
+    while (w->allocs)
+        alloc_free(w->allocs, "shutdown");
+    return NULL;
+}
+
+/* ---- server ---- */
+
+int relay_server_new(const struct se_config *cfg, struct relay_server **out, char *err,
+                     size_t errlen)
+{
+    struct relay_server *srv = calloc(1, sizeof(*srv));
+
+    *out = NULL;
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return SE_ERR_NOMEM;
+    }
+    srv->cfg = cfg;
+    pthread_mutex_init(&srv->lock, NULL);
+    srv->throttle = auth_throttle_new(cfg->auth_fail_limit, cfg->auth_fail_window,
+                                      cfg->auth_block_time);
+    srv->n_workers = cfg->workers;
+    srv->workers = calloc((size_t)srv->n_workers, sizeof(*srv->workers));
+    if (!srv->throttle || !srv->workers || auth_nonce_key_init(&srv->nonce_key) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    atomic_init(&srv->next_port, (unsigned)(cfg->min_port + (unsigned)getpid() % 97));
+    for (int k = 0; k < cfg->n_listen; k++) {
+        char what[64];
+        snprintf(what, sizeof(what), "listen[%d] (%s)", k,
+                 se_transport_name(cfg->listen[k].transport));
+        if (probe_exclusive(cfg->listen[k].transport == SE_TP_UDP ? SOCK_DGRAM : SOCK_STREAM,
+                            &cfg->listen[k].addr, err, errlen, what) < 0)
+            goto fail;
+    }
+    for (int i = 0; i < srv->n_workers; i++) {
+        struct worker *w = &srv->workers[i];
+        w->id = i;
+        w->srv = srv;
+        pthread_mutex_init(&w->mbox_lock, NULL);
+        for (int k = 0; k < SE_MAX_LISTEN; k++)
+            w->udp[k].fd = w->tcp_fd[k] = -1;
+        for (int k = 0; k < cfg->n_listen; k++) {
+            const struct se_listen *ls = &cfg->listen[k];
+            char what[64];
+            snprintf(what, sizeof(what), "listen[%d] (%s)", k, se_transport_name(ls->transport));
+            if (ls->transport == SE_TP_UDP) {
+                struct udp_listener *ul = &w->udp[w->n_udp];
+                ul->fd = open_socket(SOCK_DGRAM, &ls->addr, err, errlen, what);
+                if (ul->fd < 0)
+                    goto fail;
+                ul->w = w;
+                ul->index = k;
+                ul->local = ls->addr;
+                w->n_udp++;
+            } else {
+                int fd = open_socket(SOCK_STREAM, &ls->addr, err, errlen, what);
+                if (fd < 0)
+                    goto fail;
+                w->tcp_fd[w->n_tcp] = fd;
+                w->tcp_transport[w->n_tcp] = ls->transport;
+                w->n_tcp++;
+            }
+        }
+    }
+    *out = srv;
+    return 0;
+fail:
+    relay_server_free(srv);
+    return SE_ERR_IO;
+}
+
+int relay_server_start(struct relay_server *srv, struct relay_snap *snap)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, (void (*)(void))evthread_use_pthreads);
+
+    for (int i = 0; i < srv->n_workers; i++) {
+        struct worker *w = &srv->workers[i];
+        struct timeval one_s = {1, 0};
+
+        w->base = event_base_new();
+        if (!w->base)
+            return SE_ERR_NOMEM;
+        relay_snap_ref(snap);
+        w->snap = snap;
+        w->now = relay_now_mono();
+        w->hseed = (uint32_t)random();
+        for (int k = 0; k < w->n_udp; k++) {
+            struct udp_listener *ul = &w->udp[k];
+            ul->ev = event_new(w->base, ul->fd, EV_READ | EV_PERSIST, udp_read_cb, ul);
+            if (!ul->ev || event_add(ul->ev, NULL) < 0)
+                return SE_ERR_NOMEM;
+        }
+        for (int k = 0; k < w->n_tcp; k++) {
+            w->tcp[k] = evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1,
+                                           w->tcp_fd[k]);
+            if (!w->tcp[k])
+                return SE_ERR_NOMEM;
+            w->tcp_fd[k] = -1; /* owned by the listener now */
+        }
+        w->mbox_ev = event_new(w->base, -1, 0, mbox_cb, w);
+        w->cron_ev = event_new(w->base, -1, EV_PERSIST, cron_cb, w);
+        if (!w->mbox_ev || !w->cron_ev || event_add(w->cron_ev, &one_s) < 0)
+            return SE_ERR_NOMEM;
+    }
+    for (int i = 0; i < srv->n_workers; i++)
+        if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0)
+            return SE_ERR_IO;
+    return 0;
+}
+
+void relay_server_publish(struct relay_server *srv, struct relay_snap *snap)
+{
+    for (int i = 0; i < srv->n_workers; i++) {
+        struct worker *w = &srv->workers[i];
+        struct relay_snap *stale;
+
+        relay_snap_ref(snap);
+        pthread_mutex_lock(&w->mbox_lock);
+        stale = w->mbox_snap; /* never picked up: superseded */
+        w->mbox_snap = snap;
+        pthread_mutex_unlock(&w->mbox_lock);
+        relay_snap_unref(stale);
+        if (w->mbox_ev)
+            event_active(w->mbox_ev, EV_READ, 0);
+    }
+}
+
+void relay_server_drain(struct relay_server *srv, unsigned timeout_s)
+{
+    int64_t deadline = relay_now_mono() + timeout_s;
+
+    for (int i = 0; i < srv->n_workers; i++) {
+        struct worker *w = &srv->workers[i];
+        pthread_mutex_lock(&w->mbox_lock);
+        w->mbox_drain = true;
+        w->drain_deadline = deadline; /* read by the worker after the mailbox lock */
+        pthread_mutex_unlock(&w->mbox_lock);
+        if (w->mbox_ev)
+            event_active(w->mbox_ev, EV_READ, 0);
+    }
+}
+
+void relay_server_free(struct relay_server *srv)
+{
+    if (!srv)
+        return;
+    for (int i = 0; srv->workers && i < srv->n_workers; i++) {
+        struct worker *w = &srv->workers[i];
+        if (w->thread)
+            pthread_join(w->thread, NULL);
+        for (int k = 0; k < w->n_udp; k++) {
+            if (w->udp[k].ev)
+                event_free(w->udp[k].ev);
+            if (w->udp[k].fd >= 0)
+                close(w->udp[k].fd);
+        }
+        stop_listening(w);
+        for (int k = 0; k < w->n_tcp; k++)
+            if (w->tcp_fd[k] >= 0)
+                close(w->tcp_fd[k]);
+        if (w->mbox_ev)
+            event_free(w->mbox_ev);
+        if (w->cron_ev)
+            event_free(w->cron_ev);
+        free(w->htab);
+        relay_snap_unref(w->snap);
+        relay_snap_unref(w->mbox_snap);
+        if (w->base)
+            event_base_free(w->base);
+        pthread_mutex_destroy(&w->mbox_lock);
+    }
+    free(srv->workers);
+    while (srv->resv) {
+        struct reservation *r = srv->resv;
+        srv->resv = r->next;
+        close(r->fd);
+        free(r);
+    }
+    while (srv->quotas) {
+        struct user_quota *q = srv->quotas;
+        srv->quotas = q->next;
+        free(q->name);
+        free(q);
+    }
+    auth_throttle_free(srv->throttle);
+    pthread_mutex_destroy(&srv->lock);
+    free(srv);
+}
+
+void relay_server_stats(struct relay_server *srv, struct relay_stats *o)
+{
+    memset(o, 0, sizeof(*o));
+    for (int i = 0; i < srv->n_workers; i++) {
+        struct worker_stats *s = &srv->workers[i].st;
+#define ADD(f) o->f += atomic_load_explicit(&s->f, memory_order_relaxed)
+        ADD(allocs_live);
+        ADD(allocs_created);
+        ADD(allocs_refused);
+        ADD(auth_failures);
+        ADD(auth_throttled);
+        ADD(pkts_from_client);
+        ADD(bytes_from_client);
+        ADD(pkts_to_client);
+        ADD(bytes_to_client);
+        ADD(dropped_no_permission);
+        ADD(dropped_bad_input);
+        ADD(dropped_backpressure);
+        ADD(peer_denied);
+#undef ADD
+    }
+}
