@@ -315,7 +315,7 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
             struct stun_builder b;
             uint32_t tid[3];
             for (int k = 0; k < 3; k++)
-                tid[k] = xorshift(&w->hseed);
+                tid[k] = xorshift(&w->rng);
             stun_build_begin(&b, w->txbuf, sizeof(w->txbuf), TURN_DATA, STUN_INDICATION,
                              (const uint8_t *)tid);
             stun_put_xor_addr(&b, STUN_A_XOR_PEER_ADDRESS, &peer);

@@ -165,7 +165,8 @@ struct worker {
     struct allocation *allocs;
     struct allocation **htab;
     size_t hsize, hcount;
-    uint32_t hseed;
+    uint32_t hseed;   /* hash seed: fixed for the table's life */
+    uint32_t rng;     /* xorshift state for indication transaction IDs */
     struct stream_conn *conns;
     struct recent_refresh recent[RECENT_REFRESH_SLOTS];
     unsigned recent_next;

@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -470,7 +471,12 @@ int relay_server_start(struct relay_server *srv, struct relay_snap *snap)
         relay_snap_ref(snap);
         w->snap = snap;
         w->now = relay_now_mono();
-        w->hseed = (uint32_t)random();
+        /* An unpredictable seed keeps clients from choosing colliding
+         * 5-tuples to degrade the table (hash flooding). */
+        if (RAND_bytes((unsigned char *)&w->hseed, sizeof(w->hseed)) != 1 ||
+            RAND_bytes((unsigned char *)&w->rng, sizeof(w->rng)) != 1)
+            return SE_ERR_CRYPTO;
+        w->rng |= 1;
         for (int k = 0; k < w->n_udp; k++) {
             struct udp_listener *ul = &w->udp[k];
             ul->ev = event_new(w->base, ul->fd, EV_READ | EV_PERSIST, udp_read_cb, ul);

@@ -1,0 +1,116 @@
+# tests/lib/sedge.sh - helpers for integration tests (source it).
+#
+#   +---------------------- 127.0.0.0/8 on this host ----------------------+
+#   |  client (turnutils_uclient,        sedge serve            peer        |
+#   |  aiortc, python stunclient)  --->  127.0.0.1:$PORT  ---> 127.0.0.1:   |
+#   |                                    relay 127.0.0.2:        $PEER_PORT |
+#   |                                    $RELAY_MIN-$RELAY_MAX              |
+#   +-----------------------------------------------------------------------+
+#
+# Every test gets a fresh temp dir, its own ports, a generated certificate
+# and a written config; every process it starts is recorded by PID and
+# killed on exit. Waits are bounded. Nothing leaves loopback.
+set -u
+SEDGE_ROOT=${SEDGE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SEDGE_BIN=${SEDGE_BIN:-$SEDGE_ROOT/build/sedge}
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/sedge-test.XXXXXX)
+PIDS=()
+
+# Ports: spread tests over the range by PID so a lingering socket from a
+# previous case cannot collide; each test uses PORT..PORT+9.
+BASE=$((20000 + ($$ % 2000) * 10))
+PORT=$BASE
+TLS_PORT=$((BASE + 1))
+PEER_PORT=$((BASE + 2))
+RELAY_MIN=$((40000 + ($$ % 1000) * 20))
+RELAY_MAX=$((RELAY_MIN + 19))
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+        kill -9 "$p" 2>/dev/null
+    done
+    [ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; [ -f "$T/sedge.log" ] && { echo "--- sedge log (tail)"; tail -n 30 "$T/sedge.log"; }; exit 1; }
+ok() { echo "ok: $*"; }
+skip() { echo "skip: $*"; exit 77; }
+
+make_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/key.pem" \
+        -out "$T/cert.pem" -days 2 -subj "/CN=127.0.0.1" \
+        -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1 || fail "openssl req"
+}
+
+# write_config [extra libconfig lines...]
+write_config() {
+    [ -f "$T/cert.pem" ] || make_cert
+    cat >"$T/sedge.conf" <<CONF
+realm = "sedge.test";
+database = "$T/sedge.db";
+log_level = "debug";
+listen = (
+  { transport = "udp"; address = "127.0.0.1"; port = $PORT; },
+  { transport = "tcp"; address = "127.0.0.1"; port = $PORT; },
+  { transport = "tls"; address = "127.0.0.1"; port = $TLS_PORT; }
+);
+relay = { address = "127.0.0.2"; min_port = $RELAY_MIN; max_port = $RELAY_MAX; };
+tls = { cert = "$T/cert.pem"; key = "$T/key.pem"; };
+peers = { allow = [ "127.0.0.0/8" ]; };
+workers = 2;
+CONF
+    local line
+    for line in "$@"; do echo "$line" >>"$T/sedge.conf"; done
+}
+
+sedge_cli() { "$SEDGE_BIN" "$@" --config "$T/sedge.conf"; }
+
+# Start sedge serve; waits (bounded) until it logs that it is serving.
+sedge_start() {
+    "$SEDGE_BIN" serve --config "$T/sedge.conf" >>"$T/sedge.log" 2>&1 &
+    SEDGE_PID=$!
+    PIDS+=("$SEDGE_PID")
+    wait_log "sedge serving" 10 || fail "sedge did not start"
+}
+
+# wait_log PATTERN SECONDS: wait for an extended regex in the sedge log.
+wait_log() {
+    local i n=$(( ${2:-10} * 10 ))
+    for ((i = 0; i < n; i++)); do
+        grep -Eq -- "$1" "$T/sedge.log" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+count_log() { grep -Ec -- "$1" "$T/sedge.log" 2>/dev/null || true; }
+
+peer_start() {
+    turnutils_peer -L 127.0.0.1 -p "$PEER_PORT" >"$T/peer.log" 2>&1 &
+    PIDS+=("$!")
+    sleep 0.3
+}
+
+# uclient ARGS... : run turnutils_uclient (bounded) against this sedge.
+uclient() {
+    # -p first: a TLS run passes its own -p later, and the last one wins.
+    timeout 60 turnutils_uclient -p "$PORT" -e 127.0.0.1 -r "$PEER_PORT" "$@" 127.0.0.1 >"$T/uclient.log" 2>&1
+}
+
+# Assert the last uclient run relayed everything it sent.
+uclient_lossless() {
+    grep -q "Total lost packets 0 (0.000000%)" "$T/uclient.log" || {
+        tail -n 15 "$T/uclient.log"; fail "$1: packets lost or run failed"; }
+    local sent recv
+    sent=$(grep -oE 'tot_send_msgs=[0-9]+, tot_recv_msgs=[0-9]+$' "$T/uclient.log" | tail -1)
+    [ -n "$sent" ] || fail "$1: no totals"
+    recv=${sent##*tot_recv_msgs=}
+    sent=${sent#tot_send_msgs=}; sent=${sent%%,*}
+    [ "$sent" -gt 0 ] && [ "$sent" = "$recv" ] || fail "$1: sent $sent, received $recv"
+    ok "$1: $sent sent, $recv echoed back, 0 lost"
+}
