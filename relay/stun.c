@@ -249,6 +249,22 @@ int stun_parse(struct stun_msg *m, const uint8_t *buf, size_t len)
     return 0;
 }
 
+int stun_frame(const uint8_t hdr[4], size_t *payload, size_t *frame)
+{
+    size_t l = (size_t)(hdr[2] << 8 | hdr[3]);
+
+    if (hdr[0] < 0x40) {
+        *payload = *frame = STUN_HEADER_LEN + l;
+        return STUN_FRAME_STUN;
+    }
+    if (hdr[0] < 0x80) {
+        *payload = CHANNEL_HEADER_LEN + l;
+        *frame = (*payload + 3) & ~(size_t)3;
+        return STUN_FRAME_CHANNEL;
+    }
+    return SE_ERR_PARSE;
+}
+
 const struct stun_attr *stun_find(const struct stun_msg *m, uint16_t type)
 {
     for (int i = 0; i < m->n_attrs; i++)

@@ -188,6 +188,16 @@ void stun_put_fingerprint(struct stun_builder *b);
 /* Finish: returns the message length, or the first error (negative). */
 int stun_build_end(struct stun_builder *b);
 
+/*
+ * Stream framing (TCP/TLS, RFC 8656 §12.5): from the first 4 bytes of
+ * the next message, its payload length and the bytes it occupies on the
+ * stream (ChannelData is padded to a multiple of 4). Returns 1 for STUN,
+ * 2 for ChannelData, SE_ERR_PARSE for anything else (the stream cannot be
+ * resynchronised and must be closed).
+ */
+enum { STUN_FRAME_STUN = 1, STUN_FRAME_CHANNEL = 2 };
+int stun_frame(const uint8_t hdr[4], size_t *payload, size_t *frame);
+
 /* Method/class to and from the 14-bit message type (RFC 8489 §5). */
 uint16_t stun_msg_type(uint16_t method, uint8_t cls);
 

@@ -229,14 +229,8 @@ static void stream_read_cb(struct bufferevent *bev, void *arg)
         if (have < 4)
             return;
         evbuffer_copyout(in, hdr, 4);
-        uint16_t l = (uint16_t)(hdr[2] << 8 | hdr[3]);
-        if (hdr[0] < 0x40) {
-            payload = STUN_HEADER_LEN + (size_t)l;
-            frame = payload;
-        } else if (hdr[0] < 0x80) {
-            payload = CHANNEL_HEADER_LEN + (size_t)l;
-            frame = (payload + 3) & ~(size_t)3; /* RFC 8656 §12.5 padding */
-        } else {
+        int kind = stun_frame(hdr, &payload, &frame);
+        if (kind < 0) {
             char as[SE_ADDR_STRLEN];
             se_log_rl(&rl_stream, SE_LOG_WARN, "%s client %s: not STUN or ChannelData, closing",
                       se_transport_name(sc->transport), se_addr_str(&sc->remote, as, sizeof(as)));
@@ -247,7 +241,7 @@ static void stream_read_cb(struct bufferevent *bev, void *arg)
         if (have < frame)
             return;
         evbuffer_remove(in, w->rxbuf, frame);
-        if (hdr[0] < 0x40)
+        if (kind == STUN_FRAME_STUN)
             turn_on_stun(w, &c, sc->alloc, w->rxbuf, payload);
         else if (sc->alloc)
             turn_on_channel_data(w, sc->alloc, w->rxbuf, payload);
