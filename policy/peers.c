@@ -16,14 +16,16 @@
 #include <string.h>
 
 /* IANA IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890 and
- * successors), plus multicast and the reserved 240/4. */
+ * successors), plus multicast and the reserved 240/4. ::ffff:0:0/96 is
+ * deliberately absent: IPv4 addresses are held in that mapped form, and
+ * mapped peers are judged by their embedded IPv4 address instead. */
 static const char *const builtin_text[] = {
     "0.0.0.0/8",       "10.0.0.0/8",      "100.64.0.0/10",   "127.0.0.0/8",
     "169.254.0.0/16",  "172.16.0.0/12",   "192.0.0.0/24",    "192.0.2.0/24",
     "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24",  "192.168.0.0/16",
     "192.175.48.0/24", "198.18.0.0/15",   "198.51.100.0/24", "203.0.113.0/24",
     "224.0.0.0/4",     "240.0.0.0/4",     "::/128",          "::1/128",
-    "::ffff:0:0/96",   "64:ff9b::/96",    "64:ff9b:1::/48",  "100::/64",
+    "64:ff9b::/96",    "64:ff9b:1::/48",  "100::/64",
     "2001::/23",       "2001:db8::/32",   "2002::/16",       "3fff::/20",
     "5f00::/16",       "fc00::/7",        "fe80::/10",       "fec0::/10",
     "ff00::/8",        NULL,
