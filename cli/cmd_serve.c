@@ -153,6 +153,7 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
         se_warn("reload: listen, relay, workers and database changes take effect only after a "
                 "restart; other settings apply now");
     se_log_set_level(n->log_level);
+    relay_server_reconfigure(ctl->srv, n);
     publish(ctl, n);
     if (ctl->cfg != ctl->boot_cfg)
         se_config_free(ctl->cfg);

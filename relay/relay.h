@@ -38,6 +38,8 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
 int relay_server_start(struct relay_server *srv, struct relay_snap *snap);
 /* Hand every worker a new snapshot; live allocations keep running. */
 void relay_server_publish(struct relay_server *srv, struct relay_snap *snap);
+/* Apply settings that live outside snapshots (auth throttle limits). */
+void relay_server_reconfigure(struct relay_server *srv, const struct se_config *cfg);
 /* Stop accepting new allocations; workers exit when their allocations are
  * gone or after timeout_s seconds. Returns at once. */
 void relay_server_drain(struct relay_server *srv, unsigned timeout_s);

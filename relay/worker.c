@@ -512,6 +512,12 @@ void relay_server_publish(struct relay_server *srv, struct relay_snap *snap)
     }
 }
 
+void relay_server_reconfigure(struct relay_server *srv, const struct se_config *cfg)
+{
+    auth_throttle_set(srv->throttle, cfg->auth_fail_limit, cfg->auth_fail_window,
+                      cfg->auth_block_time);
+}
+
 void relay_server_drain(struct relay_server *srv, unsigned timeout_s)
 {
     int64_t deadline = relay_now_mono() + timeout_s;
