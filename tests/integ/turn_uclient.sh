@@ -17,9 +17,9 @@ uclient $C -u alice -w 'correct horse' -c;              uclient_lossless "udp lo
 uclient $C -u alice -w 'correct horse' -c -s;           uclient_lossless "udp long-term send/data indications"
 uclient $C -u alice -w 'correct horse';                 uclient_lossless "udp EVEN-PORT + RESERVATION-TOKEN"
 uclient $C -u alice -w 'correct horse' -c -t;           uclient_lossless "tcp long-term"
-uclient $C -u alice -w 'correct horse' -c -t -S -p "$TLS_PORT"; uclient_lossless "tls long-term"
+uclient_tls $C -u alice -w 'correct horse' -c -t -S -p "$TLS_PORT"; uclient_lossless "tls long-term"
 uclient $C -u bob -W 'rest-secret-0123' -c;             uclient_lossless "udp REST credential"
-uclient $C -u bob -W 'rest-secret-0123' -c -t -S -p "$TLS_PORT"; uclient_lossless "tls REST credential"
+uclient_tls $C -u bob -W 'rest-secret-0123' -c -t -S -p "$TLS_PORT"; uclient_lossless "tls REST credential"
 uclient -n 40 -l 1200 -z 5 -m 2 -u alice -w 'correct horse' -c; uclient_lossless "udp 1200-byte payloads"
 
 # The log tells who relayed what: user, client, relay, peers, bytes each way.
