@@ -116,6 +116,11 @@ void auth_throttle_set(struct auth_throttle *t, unsigned max_failures, unsigned 
 bool auth_throttle_blocked(struct auth_throttle *t, const uint8_t ip[16], int64_t now);
 /* Record a failure; returns true if this failure starts a block. */
 bool auth_throttle_fail(struct auth_throttle *t, const uint8_t ip[16], int64_t now);
+/* Oversized challenges (a 401/438 larger than the request, which a spoofed
+ * source could use for reflection) per source per second; 0 = unlimited. */
+void auth_throttle_set_challenge_rate(struct auth_throttle *t, unsigned per_second);
+/* May this source get another oversized challenge this second? */
+bool auth_throttle_challenge(struct auth_throttle *t, const uint8_t ip[16], int64_t now);
 
 /* base64 (RFC 4648 §4) with padding; returns length or SE_ERR_TOOBIG. */
 int auth_base64(const uint8_t *in, size_t len, char *out, size_t outlen);

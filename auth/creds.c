@@ -144,12 +144,15 @@ struct throttle_slot {
     int64_t window_start;
     int64_t blocked_until;
     uint32_t failures;
+    int64_t chal_sec;   /* second of the current challenge count */
+    uint32_t chal_n;
     bool used;
 };
 
 struct auth_throttle {
     pthread_mutex_t lock;
     unsigned max_failures, window_s, block_s;
+    unsigned challenge_rate;
     struct throttle_slot slots[THROTTLE_SLOTS];
 };
 
@@ -256,4 +259,28 @@ bool auth_throttle_fail(struct auth_throttle *t, const uint8_t ip[16], int64_t n
     }
     pthread_mutex_unlock(&t->lock);
     return started;
+}
+
+void auth_throttle_set_challenge_rate(struct auth_throttle *t, unsigned per_second)
+{
+    pthread_mutex_lock(&t->lock);
+    t->challenge_rate = per_second;
+    pthread_mutex_unlock(&t->lock);
+}
+
+bool auth_throttle_challenge(struct auth_throttle *t, const uint8_t ip[16], int64_t now)
+{
+    bool ok = true;
+
+    pthread_mutex_lock(&t->lock);
+    if (t->challenge_rate > 0) {
+        struct throttle_slot *s = slot_for(t, ip, true, now);
+        if (s->chal_sec != now) {
+            s->chal_sec = now;
+            s->chal_n = 0;
+        }
+        ok = ++s->chal_n <= t->challenge_rate;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return ok;
 }

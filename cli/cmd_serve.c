@@ -111,11 +111,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         struct relay_stats st;
         relay_server_stats(ctl->srv, &st);
         se_info("stats: allocations live=%llu created=%llu refused=%llu auth_failures=%llu "
-                "throttled=%llu peer_denied=%llu dropped(no_permission=%llu bad_input=%llu "
+                "throttled=%llu challenges_limited=%llu peer_denied=%llu dropped(no_permission=%llu bad_input=%llu "
                 "backpressure=%llu)",
                 (unsigned long long)st.allocs_live, (unsigned long long)st.allocs_created,
                 (unsigned long long)st.allocs_refused, (unsigned long long)st.auth_failures,
-                (unsigned long long)st.auth_throttled, (unsigned long long)st.peer_denied,
+                (unsigned long long)st.auth_throttled, (unsigned long long)st.challenges_limited,
+                (unsigned long long)st.peer_denied,
                 (unsigned long long)st.dropped_no_permission,
                 (unsigned long long)st.dropped_bad_input,
                 (unsigned long long)st.dropped_backpressure);

@@ -246,6 +246,7 @@ static void set_defaults(struct se_config *c)
     c->auth_fail_limit = 10;
     c->auth_fail_window = 60;
     c->auth_block_time = 60;
+    c->challenge_rate = 50;
     c->drain_timeout = 30;
     c->stream_out_max = 1 << 20;
     c->security_features = true;
@@ -335,6 +336,8 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
             0 ||
         (rc = get_uint(l, g, "block_time", "auth.block_time", &c->auth_block_time, 1, 86400)) <
             0 ||
+        (rc = get_uint(l, g, "challenge_rate", "auth.challenge_rate", &c->challenge_rate, 0,
+                       1000000)) < 0 ||
         (rc = get_bool(l, g, "security_features", "auth.security_features",
                        &c->security_features)) < 0)
         return rc;

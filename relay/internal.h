@@ -57,7 +57,7 @@ struct worker_stats {
     _Atomic uint64_t auth_failures, auth_throttled;
     _Atomic uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
     _Atomic uint64_t dropped_no_permission, dropped_bad_input, dropped_backpressure;
-    _Atomic uint64_t peer_denied;
+    _Atomic uint64_t peer_denied, challenges_limited;
 };
 
 struct worker;

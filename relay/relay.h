@@ -52,7 +52,7 @@ struct relay_stats {
     uint64_t auth_failures, auth_throttled;
     uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
     uint64_t dropped_no_permission, dropped_bad_input, dropped_backpressure;
-    uint64_t peer_denied;
+    uint64_t peer_denied, challenges_limited;
 };
 void relay_server_stats(struct relay_server *srv, struct relay_stats *out);
 

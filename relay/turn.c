@@ -9,8 +9,10 @@
  * response is never larger than the request that caused it (the reason
  * phrase goes first, then the answer), so sedge cannot be used to
  * amplify traffic toward a spoofed source. The 401/438 challenge is the
- * one answer the protocol cannot do without; it is built minimal when
- * the request is small.
+ * one answer the protocol cannot do without (real clients' first
+ * Allocate is 52-60 bytes, a realm and nonce need about 70): it is built
+ * minimal when the request is small, and oversized challenges are
+ * limited per source address and second (auth.challenge_rate).
  */
 #include "relay/internal.h"
 #include "core/err.h"
@@ -149,6 +151,16 @@ static void send_challenge(struct req *r, int code)
     stun_put_attr(&b, STUN_A_NONCE, nonce, (size_t)n);
     if (features)
         stun_put_attr(&b, STUN_A_PASSWORD_ALGORITHMS, pw_algorithms, sizeof(pw_algorithms));
+    size_t answer = b.len + (r->fingerprint ? 8 : 0);
+    se_debug("%s challenge %d: request %zu bytes, answer %zu bytes", method_name(r->m->method),
+             code, r->m->len, answer);
+    /* The one error answer that may exceed its request: rate-limited per
+     * source, so a spoofed source can reflect only a trickle. */
+    if (r->c->transport == SE_TP_UDP && answer > r->m->len &&
+        !auth_throttle_challenge(r->w->srv->throttle, r->c->addr.ip, relay_now_wall())) {
+        atomic_fetch_add_explicit(&r->w->st.challenges_limited, 1, memory_order_relaxed);
+        return;
+    }
     finish(r, &b);
 }
 

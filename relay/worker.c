@@ -398,6 +398,8 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
     pthread_mutex_init(&srv->lock, NULL);
     srv->throttle = auth_throttle_new(cfg->auth_fail_limit, cfg->auth_fail_window,
                                       cfg->auth_block_time);
+    if (srv->throttle)
+        auth_throttle_set_challenge_rate(srv->throttle, cfg->challenge_rate);
     srv->n_workers = cfg->workers;
     srv->workers = calloc((size_t)srv->n_workers, sizeof(*srv->workers));
     if (!srv->throttle || !srv->workers || auth_nonce_key_init(&srv->nonce_key) < 0) {
@@ -516,6 +518,7 @@ void relay_server_reconfigure(struct relay_server *srv, const struct se_config *
 {
     auth_throttle_set(srv->throttle, cfg->auth_fail_limit, cfg->auth_fail_window,
                       cfg->auth_block_time);
+    auth_throttle_set_challenge_rate(srv->throttle, cfg->challenge_rate);
 }
 
 void relay_server_drain(struct relay_server *srv, unsigned timeout_s)
@@ -599,6 +602,7 @@ void relay_server_stats(struct relay_server *srv, struct relay_stats *o)
         ADD(dropped_bad_input);
         ADD(dropped_backpressure);
         ADD(peer_denied);
+        ADD(challenges_limited);
 #undef ADD
     }
 }

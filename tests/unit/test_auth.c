@@ -105,11 +105,28 @@ static void test_throttle(void)
     auth_throttle_free(t);
 }
 
+static void test_challenge_rate(void)
+{
+    struct auth_throttle *t = auth_throttle_new(10, 60, 60);
+    uint8_t ip1[16] = {0x20, 1}, ip2[16] = {0x20, 2};
+    int granted = 0;
+
+    CHECK(auth_throttle_challenge(t, ip1, 5)); /* unlimited by default */
+    auth_throttle_set_challenge_rate(t, 3);
+    for (int i = 0; i < 10; i++)
+        granted += auth_throttle_challenge(t, ip1, 100);
+    CHECK_EQ_INT(granted, 3);
+    CHECK(auth_throttle_challenge(t, ip2, 100)); /* per source */
+    CHECK(auth_throttle_challenge(t, ip1, 101)); /* next second */
+    auth_throttle_free(t);
+}
+
 int main(void)
 {
     RUN(test_nonce);
     RUN(test_rest);
     RUN(test_creds);
     RUN(test_throttle);
+    RUN(test_challenge_rate);
     return check_done();
 }
