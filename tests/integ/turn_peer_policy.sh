@@ -6,8 +6,7 @@
 . "$(dirname "$0")/../lib/sedge.sh"
 command -v turnutils_uclient >/dev/null || skip "coturn client tools not installed"
 
-write_config 'peers = { allow = [ "127.0.0.0/8" ]; deny = [ "127.0.0.3/32" ]; };'
-sed -i '/^peers = { allow = \[ "127.0.0.0\/8" \]; };$/d' "$T/sedge.conf"
+PEERS='peers = { allow = [ "127.0.0.0/8" ]; deny = [ "127.0.0.3/32" ]; };' write_config
 sedge_cli user add alice --password pw-alice >/dev/null || fail "user add"
 sedge_start
 

@@ -17,10 +17,21 @@ uclient $C -u alice -w 'correct horse' -c;              uclient_lossless "udp lo
 uclient $C -u alice -w 'correct horse' -c -s;           uclient_lossless "udp long-term send/data indications"
 uclient $C -u alice -w 'correct horse';                 uclient_lossless "udp EVEN-PORT + RESERVATION-TOKEN"
 uclient $C -u alice -w 'correct horse' -c -t;           uclient_lossless "tcp long-term"
-uclient_tls $C -u alice -w 'correct horse' -c -t -S -p "$TLS_PORT"; uclient_lossless "tls long-term"
+uclient $C -u alice -w 'correct horse' -c -t -S -p "$TLS_PORT"; uclient_lossless "tls long-term"
 uclient $C -u bob -W 'rest-secret-0123' -c;             uclient_lossless "udp REST credential"
-uclient_tls $C -u bob -W 'rest-secret-0123' -c -t -S -p "$TLS_PORT"; uclient_lossless "tls REST credential"
+uclient $C -u bob -W 'rest-secret-0123' -c -t -S -p "$TLS_PORT"; uclient_lossless "tls REST credential"
 uclient -n 40 -l 1200 -z 5 -m 2 -u alice -w 'correct horse' -c; uclient_lossless "udp 1200-byte payloads"
+uclient -n 40 -l 160 -z 5 -m 2 -y -g -u alice -w 'correct horse' -c; uclient_lossless "client to client through two allocations, DONT-FRAGMENT"
+
+# IPv6 relayed addresses (REQUESTED-ADDRESS-FAMILY) toward an IPv6 peer.
+turnutils_peer -L ::1 -p "$PEER_PORT" >"$T/peer6.log" 2>&1 &
+PIDS+=("$!")
+sleep 0.3
+timeout 60 turnutils_uclient -p "$PORT" -x -e ::1 -r "$PEER_PORT" $C -u alice -w 'correct horse' -c \
+    127.0.0.1 >"$T/uclient.log" 2>&1
+uclient_lossless "udp client, IPv6 relayed address and peer"
+wait_log 'allocation start user=alice client=udp:127.0.0.1:[0-9]+ relay=\[::1\]:[0-9]+' 2 ||
+    fail "no IPv6 relayed address logged"
 
 # The log tells who relayed what: user, client, relay, peers, bytes each way.
 wait_log 'allocation end user=alice client=tls:127.0.0.1:[0-9]+ relay=127.0.0.2:[0-9]+ peers=127.0.0.1 reason=' 5 ||
