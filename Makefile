@@ -84,6 +84,7 @@ run: deps
 
 test: deps
 	$(MAKE) all fuzz-build
+	scripts/check-deps.sh
 	tests/run.sh
 
 # Internal: run the suites without the dependency step.
