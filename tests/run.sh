@@ -69,7 +69,9 @@ if [ -z "$only" ] || [ "$only" = fuzz ]; then
         dict=()
         [ -f "tests/fuzz/$n.dict" ] && dict=(-dict="tests/fuzz/$n.dict")
         mkdir -p "$BUILD/fuzz-artifacts"
+        # libFuzzer's own exit code for a crash is 77, our "skipped": make it 1.
         run_case fuzz "$n" "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 \
+            -error_exitcode=1 -timeout_exitcode=1 \
             -print_final_stats=1 -artifact_prefix="$BUILD/fuzz-artifacts/$n-" "${dict[@]}" "$work"
         rm -rf "$work"
     done
