@@ -49,6 +49,18 @@ struct auth_rest_name {
 
 /* Parse a REST username. 0, or SE_ERR_PARSE if it is not one. */
 int auth_rest_parse(const char *username, size_t len, struct auth_rest_name *out);
+/*
+ * The origin-id of a REST username: base64url without padding of the
+ * origin's bytes ("https://meet.example.com" -> "aHR0cHM6Ly9tZWV0LmV4YW1w
+ * bGUuY29t"), so the username stays free of ':' and the relay recovers
+ * the exact origin for policy rules. The credential's HMAC binds it.
+ * encode: returns the length written (NUL-terminated) or SE_ERR_TOOBIG.
+ * decode: returns the decoded length (NUL-terminated) or SE_ERR_PARSE.
+ */
+enum { AUTH_ORIGIN_MAX = 255 };
+int auth_origin_encode(const char *origin, size_t len, char *out, size_t outlen);
+int auth_origin_decode(const char *id, size_t len, char *out, size_t outlen);
+
 /* The REST password for username under secret; out gets AUTH_REST_PW_LEN+1. */
 int auth_rest_password(const char *secret, const char *username, size_t ulen, char *out,
                        size_t outlen);

@@ -125,6 +125,65 @@ int auth_rest_parse(const char *username, size_t len, struct auth_rest_name *out
     return 0;
 }
 
+int auth_origin_encode(const char *origin, size_t len, char *out, size_t outlen)
+{
+    int n;
+
+    if (len == 0 || len > AUTH_ORIGIN_MAX)
+        return SE_ERR_TOOBIG;
+    if ((n = b64_encode((const uint8_t *)origin, len, out, outlen, true)) < 0)
+        return n;
+    while (n > 0 && out[n - 1] == '=')
+        out[--n] = '\0';
+    return n;
+}
+
+static int b64url_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+int auth_origin_decode(const char *id, size_t len, char *out, size_t outlen)
+{
+    uint32_t acc = 0;
+    size_t o = 0;
+    int bits = 0;
+
+    if (len == 0 || len % 4 == 1)
+        return SE_ERR_PARSE;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64url_value(id[i]);
+        if (v < 0)
+            return SE_ERR_PARSE;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o + 1 >= outlen)
+                return SE_ERR_PARSE;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    /* Leftover bits must be zero (canonical form), and no NUL or control bytes. */
+    if (acc & ((1u << bits) - 1))
+        return SE_ERR_PARSE;
+    for (size_t i = 0; i < o; i++)
+        if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+            return SE_ERR_PARSE;
+    out[o] = '\0';
+    return (int)o;
+}
+
 int auth_rest_password(const char *secret, const char *username, size_t ulen, char *out,
                        size_t outlen)
 {

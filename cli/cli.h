@@ -17,6 +17,11 @@ int cmd_serve(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
+int cmd_group(int argc, char **argv);
+int cmd_rule(int argc, char **argv);
+int cmd_sessions(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 
 
 
@@ -33,5 +38,17 @@ const char *cli_default_config(void);
 int cli_open(const char *config, struct se_config **cfg, struct pol_db **db);
 /* Actor string for audit rows: "cli:<login>". */
 const char *cli_actor(void);
+
+#include <stddef.h>
+#include <stdint.h>
+/*
+ * A time given on the command line: unix seconds ("1767225600"), ISO 8601
+ * ("2026-11-24T09:30", "2026-11-24 09:30:00", "2026-11-24"; local time in
+ * the process's TZ unless it ends in "Z"), or an age ("90s", "15m", "2h",
+ * "7d" ago). 0, or SE_ERR_PARSE.
+ */
+int cli_parse_time(const char *text, int64_t now, int64_t *out);
+/* "2026-11-24T09:30:00Z" into buf (>= 24 bytes); "-" for 0. */
+const char *cli_fmt_time(int64_t t, char *buf, size_t len);
 
 #endif

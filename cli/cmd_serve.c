@@ -11,7 +11,9 @@
  *     TLS certificate, and publishes them without touching live
  *     allocations (listen, relay and workers settings need a restart);
  *   - SIGTERM/SIGINT stop new allocations, wait for live ones to end up
- *     to limits.drain_timeout, then exit.
+ *     to limits.drain_timeout, then exit;
+ *   - four times a second it takes the session events the workers posted
+ *     and writes them to the sessions table in one transaction.
  * A snapshot that cannot be built (corrupt database, bad certificate)
  * leaves the last good one in force and is logged loudly.
  */
@@ -22,6 +24,7 @@
 #include "core/log.h"
 #include "policy/db.h"
 #include "policy/peers.h"
+#include "policy/rules.h"
 #include "relay/relay.h"
 
 #include <event2/event.h>
@@ -40,7 +43,10 @@ struct control {
     struct relay_server *srv;
     int64_t data_version;
     int64_t stats_tick;
+    uint64_t events_lost; /* session events not written (database error) */
 };
+
+enum { EVENT_BATCH = 256, EVENT_POLL_MS = 250 };
 
 static void usage(FILE *out)
 {
@@ -53,33 +59,45 @@ static struct relay_snap *build_snap(struct control *ctl, const struct se_config
 {
     struct auth_creds *creds = NULL;
     struct pol_peers *peers = NULL;
+    struct pol_rules *rules = NULL;
     SSL_CTX *tls = NULL;
     struct relay_snap *snap;
     char err[512];
-    int skipped = 0;
+    int skipped = 0, skipped_rules = 0;
 
     if (pol_db_load_creds(ctl->db, cfg->realm, &creds, &skipped) < 0) {
         se_err_log("snapshot: cannot read users/secrets from %s: %s", cfg->database,
                    pol_db_errmsg(ctl->db));
         return NULL;
     }
+    if (pol_db_load_rules(ctl->db, cfg->policy_default_allow, &rules, &skipped_rules) < 0) {
+        se_err_log("snapshot: cannot build the policy from %s (see above): %s", cfg->database,
+                   pol_db_errmsg(ctl->db));
+        auth_creds_free(creds);
+        return NULL;
+    }
     if (cfg->tls_cert[0] && !(tls = relay_tls_ctx_new(cfg->tls_cert, cfg->tls_key, err,
                                                        sizeof(err)))) {
         se_err_log("snapshot: %s", err);
         auth_creds_free(creds);
+        pol_rules_free(rules);
         return NULL;
     }
     if (!(peers = pol_peers_new(cfg))) {
         se_err_log("snapshot: out of memory");
         auth_creds_free(creds);
+        pol_rules_free(rules);
         SSL_CTX_free(tls);
         return NULL;
     }
-    snap = relay_snap_new(cfg, creds, peers, tls); /* owns creds and peers */
+    size_t n_rules = pol_rules_count(rules);
+    snap = relay_snap_new(cfg, creds, peers, rules, tls); /* owns creds, peers, rules */
     SSL_CTX_free(tls);                             /* the snapshot holds its own ref */
     if (snap)
-        se_info("snapshot: %zu users, %zu secrets%s", auth_creds_user_count(creds),
-                auth_creds_secret_count(creds), skipped ? " (some rows skipped, see above)" : "");
+        se_info("snapshot: %zu users, %zu secrets, %zu rules (default %s)%s",
+                auth_creds_user_count(creds), auth_creds_secret_count(creds), n_rules,
+                cfg->policy_default_allow ? "allow" : "deny",
+                skipped || skipped_rules ? " (some rows skipped, see above)" : "");
     return snap;
 }
 
@@ -95,6 +113,64 @@ static void publish(struct control *ctl, const struct se_config *cfg)
     relay_snap_unref(snap);
 }
 
+/* One relay event into the sessions table (inside the caller's transaction). */
+static int write_event(struct control *ctl, const struct relay_event *e)
+{
+    struct pol_session s = {
+        .sid = e->sid,
+        .user = e->user,
+        .username = e->username,
+        .origin = e->origin[0] ? e->origin : NULL,
+        .client = e->client,
+        .transport = e->transport,
+        .relay = e->relay,
+        .peers = e->peers,
+        .started = e->at,
+        .updated = e->at,
+        .ended = e->type == RELAY_EV_END ? e->at : 0,
+        .bytes_from_client = e->bytes_from_client,
+        .bytes_to_client = e->bytes_to_client,
+        .packets_from_client = e->pkts_from_client,
+        .packets_to_client = e->pkts_to_client,
+        .end_reason = e->type == RELAY_EV_END ? e->reason : NULL,
+        .rule_id = e->rule_id,
+        .rule_name = e->rule_name,
+        .record = e->record,
+    };
+
+    return e->type == RELAY_EV_START ? pol_db_session_start(ctl->db, &s)
+                                     : pol_db_session_update(ctl->db, &s);
+}
+
+/* Write every pending session event; one transaction per batch. */
+static void flush_events(struct control *ctl)
+{
+    struct relay_event *ev[EVENT_BATCH];
+    size_t n;
+
+    while ((n = relay_server_take_events(ctl->srv, ev, EVENT_BATCH)) > 0) {
+        bool ok = pol_db_begin(ctl->db) == 0;
+        for (size_t i = 0; i < n; i++) {
+            if (ok && write_event(ctl, ev[i]) < 0)
+                ok = false;
+            free(ev[i]);
+        }
+        if (!ok || pol_db_commit(ctl->db) < 0) {
+            ctl->events_lost += n;
+            se_err_log("sessions: cannot write %zu session events to %s: %s (%llu lost so far)", n,
+                       ctl->cfg->database, pol_db_errmsg(ctl->db),
+                       (unsigned long long)ctl->events_lost);
+        }
+    }
+}
+
+static void on_events(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush_events(arg);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct control *ctl = arg;
@@ -104,7 +180,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (pol_db_data_version(ctl->db, &v) == 0 && v != ctl->data_version) {
         ctl->data_version = v;
-        se_info("database changed: publishing new users/secrets");
+        se_info("database changed: publishing new users, secrets and policy");
         publish(ctl, ctl->cfg);
     }
     if (++ctl->stats_tick % 60 == 0) {
@@ -150,6 +226,8 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
         se_err_log("reload refused, configuration unchanged: %s", err);
         return;
     }
+    if (strcmp(n->policy_timezone, ctl->boot_cfg->policy_timezone) != 0)
+        se_warn("reload: policy.timezone changes take effect only after a restart");
     if (!same_sockets(ctl->boot_cfg, n))
         se_warn("reload: listen, relay, workers and database changes take effect only after a "
                 "restart; other settings apply now");
@@ -182,6 +260,7 @@ int cmd_serve(int argc, char **argv)
     struct control ctl = {0};
     const char *config = NULL;
     struct event *ev_tick = NULL, *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
+    struct event *ev_events = NULL;
     struct relay_snap *snap;
     char err[512];
     int c, rc = 1;
@@ -212,6 +291,15 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     pol_db_set_actor(ctl.db, "serve");
+    if (pol_rules_set_timezone(ctl.cfg->policy_timezone) < 0) {
+        se_err_log("policy.timezone: unknown time zone \"%s\"", ctl.cfg->policy_timezone);
+        goto out;
+    }
+    {
+        int stale = pol_db_session_close_stale(ctl.db, "server restart");
+        if (stale > 0)
+            se_warn("sessions: closed %d session rows a previous process left open", stale);
+    }
     pol_db_data_version(ctl.db, &ctl.data_version);
     if (relay_server_new(ctl.cfg, &ctl.srv, err, sizeof(err)) < 0) {
         se_err_log("%s", err);
@@ -226,12 +314,14 @@ int cmd_serve(int argc, char **argv)
     }
     relay_snap_unref(snap);
     ctl.base = event_base_new();
-    struct timeval one_s = {1, 0};
+    struct timeval one_s = {1, 0}, poll = {0, EVENT_POLL_MS * 1000};
     ev_tick = event_new(ctl.base, -1, EV_PERSIST, on_tick, &ctl);
+    ev_events = event_new(ctl.base, -1, EV_PERSIST, on_events, &ctl);
     ev_hup = evsignal_new(ctl.base, SIGHUP, on_hup, &ctl);
     ev_term = evsignal_new(ctl.base, SIGTERM, on_term, &ctl);
     ev_int = evsignal_new(ctl.base, SIGINT, on_term, &ctl);
-    if (!ctl.base || !ev_tick || !ev_hup || !ev_term || !ev_int || event_add(ev_tick, &one_s) < 0 ||
+    if (!ctl.base || !ev_tick || !ev_hup || !ev_term || !ev_int || !ev_events ||
+        event_add(ev_tick, &one_s) < 0 || event_add(ev_events, &poll) < 0 ||
         event_add(ev_hup, NULL) < 0 || event_add(ev_term, NULL) < 0 ||
         event_add(ev_int, NULL) < 0) {
         se_err_log("cannot set up the control loop");
@@ -248,11 +338,16 @@ int cmd_serve(int argc, char **argv)
     event_base_dispatch(ctl.base);
     rc = 0;
 out:
-    relay_server_free(ctl.srv); /* joins the workers after their drain */
+    relay_server_join(ctl.srv); /* the workers end their allocations on the way out */
+    if (ctl.srv && ctl.db)
+        flush_events(&ctl);
+    relay_server_free(ctl.srv);
     if (ctl.srv)
         se_info("sedge stopped");
     if (ev_tick)
         event_free(ev_tick);
+    if (ev_events)
+        event_free(ev_events);
     if (ev_hup)
         event_free(ev_hup);
     if (ev_term)

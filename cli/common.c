@@ -5,7 +5,12 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/err.h"
 #include "policy/db.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <time.h>
 
 #include <pwd.h>
 #include <stdio.h>
@@ -48,4 +53,61 @@ const char *cli_actor(void)
 
     snprintf(actor, sizeof(actor), "cli:%s", pw ? pw->pw_name : "unknown");
     return actor;
+}
+
+int cli_parse_time(const char *text, int64_t now, int64_t *out)
+{
+    struct tm tm;
+    char *end;
+    size_t n = strlen(text);
+
+    if (n == 0 || n > 40)
+        return SE_ERR_PARSE;
+    /* An age: digits and one unit. */
+    if (isdigit((unsigned char)text[0]) && strchr("smhd", text[n - 1])) {
+        long long v = strtoll(text, &end, 10);
+        static const int mult[] = {['s' - 'a'] = 1, ['m' - 'a'] = 60, ['h' - 'a'] = 3600,
+                                   ['d' - 'a'] = 86400};
+        if (end != text + n - 1 || v < 0 || v > 100LL * 365 * 86400)
+            return SE_ERR_PARSE;
+        *out = now - v * mult[text[n - 1] - 'a'];
+        return 0;
+    }
+    /* Unix seconds. */
+    long long v = strtoll(text, &end, 10);
+    if (*end == '\0' && n >= 9) {
+        *out = v;
+        return 0;
+    }
+    /* ISO 8601 date, optional time, optional Z. */
+    static const char *const fmts[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
+                                       "%Y-%m-%d %H:%M", "%Y-%m-%d"};
+    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+        memset(&tm, 0, sizeof(tm));
+        const char *rest = strptime(text, fmts[i], &tm);
+        if (!rest)
+            continue;
+        bool utc = strcmp(rest, "Z") == 0;
+        if (*rest && !utc)
+            continue;
+        tm.tm_isdst = -1;
+        time_t t = utc ? timegm(&tm) : mktime(&tm);
+        if (t == (time_t)-1)
+            return SE_ERR_PARSE;
+        *out = (int64_t)t;
+        return 0;
+    }
+    return SE_ERR_PARSE;
+}
+
+const char *cli_fmt_time(int64_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (t == 0 || !gmtime_r(&tt, &tm))
+        snprintf(buf, len, "-");
+    else
+        strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
 }

@@ -16,6 +16,11 @@ static const struct cli_cmd commands[] = {
     {"check-config", "validate a configuration file", cmd_check_config},
     {"user", "manage long-term TURN users", cmd_user},
     {"secret", "manage TURN REST shared secrets", cmd_secret},
+    {"group", "manage user groups for policy rules", cmd_group},
+    {"rule", "manage policy rules (who may relay, to whom, when, how much)", cmd_rule},
+    {"policy", "test the policy: which rule decides a request", cmd_policy},
+    {"sessions", "list relay sessions (live and history)", cmd_sessions},
+    {"audit", "show the audit log of administrative changes", cmd_audit},
     {NULL, NULL, NULL},
 };
 

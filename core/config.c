@@ -250,6 +250,44 @@ static void set_defaults(struct se_config *c)
     c->drain_timeout = 30;
     c->stream_out_max = 1 << 20;
     c->security_features = true;
+    c->policy_default_allow = true;
+    snprintf(c->policy_timezone, sizeof(c->policy_timezone), "UTC");
+    c->policy_recheck = 30;
+    c->session_update = 10;
+}
+
+/* policy = { default = "allow"|"deny"; timezone = "Europe/Berlin"; ... } */
+static int load_policy(struct loader *l, config_t *cf, struct se_config *c)
+{
+    config_setting_t *g = config_lookup(cf, "policy");
+    char def[16] = "", path[SE_PATH_MAX + 80];
+    const char *dir = getenv("TZDIR");
+    int rc;
+
+    if ((rc = get_str(l, g, "default", "policy.default", def, sizeof(def), false)) < 0 ||
+        (rc = get_str(l, g, "timezone", "policy.timezone", c->policy_timezone,
+                      sizeof(c->policy_timezone), false)) < 0 ||
+        (rc = get_uint(l, g, "recheck_interval", "policy.recheck_interval", &c->policy_recheck, 1,
+                       3600)) < 0 ||
+        (rc = get_uint(l, g, "session_update", "policy.session_update", &c->session_update, 1,
+                       3600)) < 0)
+        return rc;
+    if (def[0]) {
+        if (strcmp(def, "allow") != 0 && strcmp(def, "deny") != 0)
+            return fail(l, config_setting_get_member(g, "default"), "policy.default",
+                        "must be \"allow\" or \"deny\"");
+        c->policy_default_allow = strcmp(def, "allow") == 0;
+    }
+    /* An IANA zone name: a file under the zoneinfo directory. */
+    snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo",
+             c->policy_timezone);
+    if (strcmp(c->policy_timezone, "UTC") != 0 &&
+        (!c->policy_timezone[0] || c->policy_timezone[0] == '/' ||
+         strstr(c->policy_timezone, "..") || access(path, R_OK) != 0))
+        return fail(l, config_setting_get_member(g, "timezone"), "policy.timezone",
+                    "unknown time zone \"%s\" (an IANA name like \"Europe/Berlin\", or \"UTC\")",
+                    c->policy_timezone);
+    return 0;
 }
 
 static int load(struct loader *l, config_t *cf, struct se_config *c)
@@ -340,6 +378,9 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
                        1000000)) < 0 ||
         (rc = get_bool(l, g, "security_features", "auth.security_features",
                        &c->security_features)) < 0)
+        return rc;
+
+    if ((rc = load_policy(l, cf, c)) < 0)
         return rc;
 
     if (workers == 0) {

@@ -49,6 +49,11 @@ struct se_config {
     unsigned drain_timeout;
     unsigned stream_out_max; /* bytes queued to a TCP/TLS client before dropping */
     bool security_features;  /* RFC 8489 nonce cookie + PASSWORD-ALGORITHMS */
+    /* policy */
+    bool policy_default_allow;  /* when no rule matches */
+    char policy_timezone[64];   /* IANA name for days/hours windows */
+    unsigned policy_recheck;    /* seconds between re-checks of live allocations */
+    unsigned session_update;    /* seconds between session row counter updates */
 };
 
 /*

@@ -9,6 +9,7 @@
  */
 #include "policy/db.h"
 #include "auth/auth.h"
+#include "policy/db_internal.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -17,11 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-struct pol_db {
-    sqlite3 *db;
-    char actor[128];
-};
 
 static const char *const migrations[] = {
     /* 1: users, secrets, audit */
@@ -44,9 +40,58 @@ static const char *const migrations[] = {
     "  action TEXT NOT NULL,"
     "  object TEXT,"
     "  detail TEXT);",
+    /* 2: policy - groups, rules, sessions; audit keeps before/after */
+    "CREATE TABLE groups ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE group_members ("
+    "  group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,"
+    "  user TEXT NOT NULL,"
+    "  PRIMARY KEY (group_id, user));"
+    "CREATE TABLE rules ("
+    "  id INTEGER PRIMARY KEY,"
+    "  priority INTEGER NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  action TEXT NOT NULL,"
+    "  users TEXT, groups TEXT, origins TEXT, peers TEXT, clients TEXT, transports TEXT,"
+    "  days TEXT, hours TEXT,"
+    "  max_kbps INTEGER NOT NULL DEFAULT 0,"
+    "  max_allocs INTEGER NOT NULL DEFAULT 0,"
+    "  max_duration INTEGER NOT NULL DEFAULT 0,"
+    "  record TEXT NOT NULL DEFAULT 'never',"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX rules_priority ON rules(priority, id);"
+    "CREATE TABLE sessions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  sid TEXT NOT NULL UNIQUE,"
+    "  user TEXT NOT NULL,"
+    "  username TEXT NOT NULL,"
+    "  origin TEXT,"
+    "  client TEXT NOT NULL,"
+    "  transport TEXT NOT NULL,"
+    "  relay TEXT NOT NULL,"
+    "  peers TEXT NOT NULL DEFAULT '',"
+    "  started INTEGER NOT NULL,"
+    "  updated INTEGER,"
+    "  ended INTEGER,"
+    "  bytes_from_client INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_to_client INTEGER NOT NULL DEFAULT 0,"
+    "  packets_from_client INTEGER NOT NULL DEFAULT 0,"
+    "  packets_to_client INTEGER NOT NULL DEFAULT 0,"
+    "  end_reason TEXT,"
+    "  rule_id INTEGER,"
+    "  rule_name TEXT,"
+    "  record INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX sessions_started ON sessions(started);"
+    "CREATE INDEX sessions_user ON sessions(user, started);"
+    "CREATE INDEX sessions_live ON sessions(ended) WHERE ended IS NULL;"
+    "ALTER TABLE audit ADD COLUMN before TEXT;"
+    "ALTER TABLE audit ADD COLUMN after TEXT;"
+    "CREATE INDEX audit_at ON audit(at);",
 };
 
-static int exec(struct pol_db *db, const char *sql)
+int pol_db_exec(struct pol_db *db, const char *sql)
 {
     char *msg = NULL;
 
@@ -77,13 +122,13 @@ static int migrate(struct pol_db *db, char *err, size_t errlen)
     for (int v = version; v < n; v++) {
         char bump[64];
         snprintf(bump, sizeof(bump), "PRAGMA user_version = %d;", v + 1);
-        if (exec(db, "BEGIN IMMEDIATE") < 0)
+        if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
             goto dberr;
-        if (exec(db, migrations[v]) < 0 || exec(db, bump) < 0) {
-            exec(db, "ROLLBACK");
+        if (pol_db_exec(db, migrations[v]) < 0 || pol_db_exec(db, bump) < 0) {
+            pol_db_exec(db, "ROLLBACK");
             goto dberr;
         }
-        if (exec(db, "COMMIT") < 0)
+        if (pol_db_exec(db, "COMMIT") < 0)
             goto dberr;
         se_info("db: migrated schema to version %d", v + 1);
     }
@@ -112,7 +157,7 @@ int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, s
         return SE_ERR_DB;
     }
     sqlite3_busy_timeout(db->db, 2000);
-    if (exec(db, "PRAGMA journal_mode=WAL") < 0 || exec(db, "PRAGMA foreign_keys=ON") < 0) {
+    if (pol_db_exec(db, "PRAGMA journal_mode=WAL") < 0 || pol_db_exec(db, "PRAGMA foreign_keys=ON") < 0) {
         snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(db->db));
         pol_db_close(db);
         return SE_ERR_DB;
@@ -143,14 +188,15 @@ void pol_db_set_actor(struct pol_db *db, const char *actor)
     snprintf(db->actor, sizeof(db->actor), "%s", actor);
 }
 
-static int audit_row(struct pol_db *db, const char *action, const char *object, const char *detail)
+int pol_db_audit_row(struct pol_db *db, const char *action, const char *object,
+                     const char *detail, const char *before, const char *after)
 {
     sqlite3_stmt *st;
     int rc;
 
     if (sqlite3_prepare_v2(db->db,
-                           "INSERT INTO audit(at, actor, action, object, detail) "
-                           "VALUES(?, ?, ?, ?, ?)",
+                           "INSERT INTO audit(at, actor, action, object, detail, before, after) "
+                           "VALUES(?, ?, ?, ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
         return SE_ERR_DB;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
@@ -158,6 +204,8 @@ static int audit_row(struct pol_db *db, const char *action, const char *object, 
     sqlite3_bind_text(st, 3, action, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, object, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 5, detail, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, before, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, after, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : SE_ERR_DB;
     sqlite3_finalize(st);
     return rc;
@@ -165,7 +213,7 @@ static int audit_row(struct pol_db *db, const char *action, const char *object, 
 
 int pol_db_audit(struct pol_db *db, const char *action, const char *object, const char *detail)
 {
-    return audit_row(db, action, object, detail);
+    return pol_db_audit_row(db, action, object, detail, NULL, NULL);
 }
 
 /*
@@ -180,7 +228,7 @@ static int write_audited(struct pol_db *db, const char *sql, const char *const *
     sqlite3_stmt *st = NULL;
     int rc = SE_ERR_DB, step;
 
-    if (exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
         return SE_ERR_DB;
     if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
@@ -199,15 +247,15 @@ static int write_audited(struct pol_db *db, const char *sql, const char *const *
         rc = SE_ERR_NOTFOUND;
         goto out;
     }
-    if (audit_row(db, action, object, detail) < 0)
+    if (pol_db_audit_row(db, action, object, detail, NULL, NULL) < 0)
         goto out;
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && exec(db, "COMMIT") < 0)
+    if (rc == 0 && pol_db_exec(db, "COMMIT") < 0)
         rc = SE_ERR_DB;
     if (rc < 0)
-        exec(db, "ROLLBACK");
+        pol_db_exec(db, "ROLLBACK");
     return rc;
 }
 
@@ -342,7 +390,7 @@ int pol_db_load_creds(struct pol_db *db, const char *realm, struct auth_creds **
     *skipped = 0;
     if (!c)
         return SE_ERR_NOMEM;
-    if (exec(db, "BEGIN") < 0)
+    if (pol_db_exec(db, "BEGIN") < 0)
         goto out_nocommit;
     if (sqlite3_prepare_v2(db->db,
                            "SELECT name, realm, key_md5, key_sha256 FROM users WHERE disabled = 0",
@@ -394,7 +442,7 @@ int pol_db_load_creds(struct pol_db *db, const char *realm, struct auth_creds **
     rc = 0;
 out:
     sqlite3_finalize(st);
-    exec(db, "COMMIT");
+    pol_db_exec(db, "COMMIT");
 out_nocommit:
     if (rc < 0) {
         auth_creds_free(c);

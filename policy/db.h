@@ -16,8 +16,10 @@
 
 struct auth_creds;
 struct pol_db;
+struct pol_rules;
+struct pol_rule_spec;
 
-enum { POL_DB_SCHEMA_VERSION = 1 };
+enum { POL_DB_SCHEMA_VERSION = 2 };
 
 /*
  * Open (and create, with create) the database at path and migrate it to
@@ -70,5 +72,74 @@ int pol_db_load_creds(struct pol_db *db, const char *realm, struct auth_creds **
 
 /* Append an audit row (for actions not covered above). */
 int pol_db_audit(struct pol_db *db, const char *action, const char *object, const char *detail);
+
+/* ---- groups (store.c) ----
+ * Members are enterprise user names (long-term users or the user part of
+ * REST credentials), not references to the users table. */
+int pol_db_group_add(struct pol_db *db, const char *name);                 /* SE_ERR_EXISTS */
+/* SE_ERR_NOTFOUND, or SE_ERR_INVAL (message in err) while a rule names it. */
+int pol_db_group_del(struct pol_db *db, const char *name, char *err, size_t errlen);
+int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add);
+/* members: comma-separated, borrowed for the callback's duration. */
+typedef int (*pol_group_cb)(const char *group, const char *members, void *arg);
+int pol_db_group_list(struct pol_db *db, pol_group_cb cb, void *arg);
+
+/* ---- rules (store.c) ----
+ * A rule is validated by compiling it against the current groups before
+ * it is written; a bad field gives SE_ERR_INVAL and a message in err.
+ * priority <= 0 puts the rule after every other (last + 10). */
+int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t *id, char *err,
+                    size_t errlen);
+int pol_db_rule_del(struct pol_db *db, int64_t id); /* SE_ERR_NOTFOUND */
+int pol_db_rule_move(struct pol_db *db, int64_t id, int64_t priority);
+typedef int (*pol_rule_cb)(const struct pol_rule_spec *spec, void *arg);
+int pol_db_rule_list(struct pol_db *db, pol_rule_cb cb, void *arg);
+/* One rule as a JSON object text (caller frees), or NULL. */
+char *pol_rule_spec_json(const struct pol_rule_spec *spec);
+
+/*
+ * Compile groups, rules and disabled users into a frozen rule set. A row
+ * that does not compile (edited behind sedge's back) is skipped with a
+ * loud error and counted in *skipped; a skipped deny rule fails closed by
+ * refusing to build (SE_ERR_INVAL), so the last good set stays in force.
+ */
+int pol_db_load_rules(struct pol_db *db, bool default_allow, struct pol_rules **out,
+                      int *skipped);
+
+/* ---- sessions (sessions.c): one row per allocation ---- */
+struct pol_session {
+    const char *sid, *user, *username, *origin, *client, *transport, *relay, *peers;
+    int64_t started, updated, ended; /* unix seconds; 0 = not yet */
+    uint64_t bytes_from_client, bytes_to_client, packets_from_client, packets_to_client;
+    const char *end_reason; /* NULL while live */
+    int64_t rule_id;        /* 0: the default action decided */
+    const char *rule_name;
+    int record;
+};
+int pol_db_session_start(struct pol_db *db, const struct pol_session *s);
+/* Counters, peers (kept if s->peers is empty), and the end if s->ended. */
+int pol_db_session_update(struct pol_db *db, const struct pol_session *s);
+/* Close rows a previous process left open (crash, kill -9). */
+int pol_db_session_close_stale(struct pol_db *db, const char *reason);
+struct pol_session_filter {
+    bool live_only;
+    const char *user; /* NULL: all */
+    int64_t since;    /* started at or after; 0: all */
+    int limit;        /* 0: no limit */
+};
+typedef int (*pol_session_cb)(const struct pol_session *s, void *arg);
+int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, pol_session_cb cb,
+                        void *arg);
+/* Group many writes into one transaction (the control thread's batches). */
+int pol_db_begin(struct pol_db *db);
+int pol_db_commit(struct pol_db *db);
+
+/* ---- audit log (sessions.c) ---- */
+struct pol_audit_row {
+    int64_t id, at;
+    const char *actor, *action, *object, *detail, *before, *after; /* may be NULL */
+};
+typedef int (*pol_audit_cb)(const struct pol_audit_row *row, void *arg);
+int pol_db_audit_list(struct pol_db *db, int64_t since, int limit, pol_audit_cb cb, void *arg);
 
 #endif

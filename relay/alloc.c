@@ -16,6 +16,7 @@
 #include "relay/internal.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "policy/rules.h"
 #include "relay/stun.h"
 
 #include <errno.h>
@@ -302,6 +303,10 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
             atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
             continue;
         }
+        if (!relay_rate_ok(&a->rl_in, (size_t)n)) {
+            atomic_fetch_add_explicit(&w->st.dropped_rate_limit, 1, memory_order_relaxed);
+            continue;
+        }
         struct channel *ch = alloc_chan_by_peer(a, &peer);
         int rc;
         if (ch && ch->expires > w->now) {
@@ -339,6 +344,10 @@ void alloc_send_to_peer(struct allocation *a, const struct se_addr *peer, const 
 
     if (!rs)
         return;
+    if (!relay_rate_ok(&a->rl_out, len)) {
+        atomic_fetch_add_explicit(&a->w->st.dropped_rate_limit, 1, memory_order_relaxed);
+        return;
+    }
     sl = se_addr_to_sockaddr(peer, &ss);
     if (sendto(rs->fd, data, len, 0, (struct sockaddr *)&ss, sl) < 0) {
         if (errno == EAGAIN || errno == ENOBUFS)
@@ -396,6 +405,7 @@ int alloc_perm_install(struct allocation *a, const uint8_t ip[16])
         if (!p)
             p = &a->perms[a->n_perms++];
         memcpy(p->ip, ip, 16);
+        a->peers_changed = true;
     }
     p->expires = a->w->now + PERMISSION_LIFETIME;
     return 0;
@@ -499,7 +509,10 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
         atomic_fetch_sub(&srv->n_allocs, 1);
         return NULL;
     }
-    if (quota_take(srv, quota_user, w->snap->max_allocations_per_user) < 0) {
+    unsigned per_user = w->snap->max_allocations_per_user;
+    if (req->policy && req->policy->max_allocs && req->policy->max_allocs < per_user)
+        per_user = req->policy->max_allocs; /* the rule's own quota, if tighter */
+    if (quota_take(srv, quota_user, per_user) < 0) {
         *stun_err = 486;
         goto fail;
     }
@@ -527,7 +540,8 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
         }
     }
     a = calloc(1, sizeof(*a));
-    if (!a || !(a->user = malloc(user_len + 1)) || !(a->quota_user = strdup(quota_user)))
+    if (!a || !(a->user = malloc(user_len + 1)) || !(a->quota_user = strdup(quota_user)) ||
+        (req->origin && !(a->origin = strdup(req->origin))))
         goto fail;
     memcpy(a->user, user, user_len);
     a->user[user_len] = '\0';
@@ -576,9 +590,11 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
             char t[SE_ADDR_STRLEN];
             snprintf(rs6, sizeof(rs6), " relay6=%s", se_addr_str(&a->relay[1].addr, t, sizeof(t)));
         }
-        se_info("allocation start user=%s client=%s relay=%s%s lifetime=%u", a->user, cs,
-                se_addr_str(&a->relay[0].addr, rs, sizeof(rs)), rs6, req->lifetime);
+        se_info("allocation start user=%s client=%s relay=%s%s lifetime=%u origin=%s", a->user,
+                cs, se_addr_str(&a->relay[0].addr, rs, sizeof(rs)), rs6, req->lifetime,
+                a->origin ? a->origin : "-");
     }
+    alloc_policy_start(a, req);
     return a;
 fail:
     if (a) {
@@ -588,6 +604,7 @@ fail:
         }
         free(a->user);
         free(a->quota_user);
+        free(a->origin);
         free(a);
     }
     if (fd >= 0)
@@ -606,25 +623,13 @@ fail:
 void alloc_free(struct allocation *a, const char *reason)
 {
     struct worker *w = a->w;
-    char cs[80], rs[SE_ADDR_STRLEN], peers[512] = "";
-    size_t pl = 0;
+    char cs[80], rs[SE_ADDR_STRLEN], peers[512];
 
-    for (uint16_t i = 0; i < a->n_perms && pl < sizeof(peers) - SE_ADDR_STRLEN; i++) {
-        struct se_addr p = {.family = AF_INET6};
-        memcpy(p.ip, a->perms[i].ip, 16);
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(p.ip, mapped, 12) == 0)
-            p.family = AF_INET;
-        char ip[SE_ADDR_STRLEN];
-        int n = snprintf(peers + pl, sizeof(peers) - pl, "%s%s", pl ? "," : "",
-                         se_addr_ip_str(&p, ip, sizeof(ip)));
-        if (n > 0)
-            pl += (size_t)n;
-    }
+    alloc_peers_str(a, peers, sizeof(peers));
     client_str(&a->client, cs, sizeof(cs));
     se_info("allocation end user=%s client=%s relay=%s peers=%s reason=%s duration=%llds "
             "from_client=%llu/%llu to_client=%llu/%llu (bytes/packets)",
-            a->user, cs, se_addr_str(&a->relay[0].addr, rs, sizeof(rs)), pl ? peers : "-", reason,
+            a->user, cs, se_addr_str(&a->relay[0].addr, rs, sizeof(rs)), peers[0] ? peers : "-", reason,
             (long long)(w->now - a->started), (unsigned long long)a->bytes_from_client,
             (unsigned long long)a->pkts_from_client, (unsigned long long)a->bytes_to_client,
             (unsigned long long)a->pkts_to_client);
@@ -634,6 +639,7 @@ void alloc_free(struct allocation *a, const char *reason)
     atomic_fetch_add_explicit(&w->st.pkts_to_client, a->pkts_to_client, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->st.bytes_to_client, a->bytes_to_client, memory_order_relaxed);
     atomic_fetch_sub_explicit(&w->st.allocs_live, 1, memory_order_relaxed);
+    alloc_policy_end(a, reason);
     if (a->client.transport == SE_TP_UDP)
         htab_remove(w, a);
     else if (a->client.conn)
@@ -655,6 +661,7 @@ void alloc_free(struct allocation *a, const char *reason)
     free(a->chans);
     free(a->user);
     free(a->quota_user);
+    free(a->origin);
     free(a);
 }
 
@@ -666,6 +673,11 @@ void alloc_cron(struct worker *w)
             alloc_free(a, "expired");
             continue;
         }
+        if (a->deadline && a->deadline <= w->now) {
+            alloc_free(a, "duration limit");
+            continue;
+        }
+        alloc_policy_cron(a);
         /* Drop channels past their hold time so numbers can be reused. */
         for (uint16_t i = 0; i < a->n_chans;) {
             if (a->chans[i].expires + CHANNEL_REUSE_HOLD <= w->now)
@@ -673,5 +685,10 @@ void alloc_cron(struct worker *w)
             else
                 i++;
         }
+    }
+    /* Time windows open and close on their own: re-check now and then. */
+    if (w->now >= w->next_recheck) {
+        w->next_recheck = w->now + (w->snap->policy_recheck ? w->snap->policy_recheck : 30);
+        alloc_recheck_all(w);
     }
 }

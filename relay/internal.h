@@ -22,6 +22,9 @@
 
 struct event;
 struct event_base;
+struct pol_decision;
+struct pol_rules;
+struct se_queue;
 struct bufferevent;
 struct evconnlistener;
 struct stun_msg;
@@ -34,12 +37,14 @@ enum {
     RESERVATION_LIFETIME = 30,    /* RFC 8656 §7.2: "about 30 seconds" */
     STREAM_IDLE_TIMEOUT = 60,     /* a TCP/TLS client without an allocation */
     RECENT_REFRESH_SLOTS = 64,    /* remembered Refresh(0)s for retransmits */
+    EVENT_QUEUE_LEN = 8192,       /* session events waiting for the control thread */
 };
 
 struct relay_snap {
     atomic_int refs;
     struct auth_creds *creds;
     struct pol_peers *peers;
+    struct pol_rules *rules;
     SSL_CTX *tls;
     char realm[128];
     char software[64];
@@ -49,6 +54,7 @@ struct relay_snap {
     unsigned max_permissions, max_channels;
     unsigned default_lifetime, max_lifetime;
     unsigned stream_out_max;
+    unsigned policy_recheck, session_update;
 };
 
 /* Per-worker counters: written by the owner only, read relaxed by others. */
@@ -58,6 +64,7 @@ struct worker_stats {
     _Atomic uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
     _Atomic uint64_t dropped_no_permission, dropped_bad_input, dropped_backpressure;
     _Atomic uint64_t peer_denied, challenges_limited;
+    _Atomic uint64_t policy_denied, revoked, dropped_rate_limit;
 };
 
 struct worker;
@@ -102,6 +109,14 @@ struct channel {
     int64_t expires;
 };
 
+/* A token bucket (bytes) for a policy bandwidth cap; rate 0 = unlimited. */
+struct rate_limit {
+    uint32_t bytes_per_s;
+    uint32_t burst;
+    int64_t tokens;
+    int64_t last_ns;
+};
+
 struct relay_sock {
     struct allocation *alloc;
     int fd;
@@ -128,6 +143,16 @@ struct allocation {
     struct channel *chans;
     uint16_t n_chans, cap_chans;
     uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
+    /* policy */
+    char *origin;          /* a REST credential's origin (decoded), or NULL */
+    uint64_t sid;          /* session id (relay_event.sid) */
+    int64_t rule_id;       /* the rule that allowed it; 0 = default action */
+    int record;            /* enum pol_record */
+    int64_t deadline;      /* monotonic end of a max-duration limit; 0 = none */
+    struct rate_limit rl_out, rl_in; /* client->peer, peer->client */
+    int64_t next_update;   /* monotonic time of the next session UPDATE */
+    uint64_t reported_pkts;
+    bool peers_changed;
     struct allocation *hnext; /* UDP 5-tuple hash chain */
     struct allocation *prev, *next; /* worker's list */
 };
@@ -155,6 +180,7 @@ struct worker {
     bool draining;
     int64_t drain_deadline;
     int64_t now; /* monotonic seconds, refreshed per callback */
+    int64_t next_recheck; /* monotonic: next periodic policy re-check */
     struct udp_listener udp[SE_MAX_LISTEN];
     int n_udp;
     struct evconnlistener *tcp[SE_MAX_LISTEN];
@@ -202,6 +228,9 @@ struct relay_server {
     struct reservation *resv;
     struct user_quota *quotas;
     atomic_uint next_port; /* hint where the next port search starts */
+    struct se_queue *events;   /* session events to the control thread */
+    char instance[12];         /* random per process: session ids stay unique */
+    atomic_ullong next_sid;
 };
 
 /* ---- worker.c ---- */
@@ -223,6 +252,8 @@ struct alloc_request {
     const uint8_t *token; /* RESERVATION-TOKEN or NULL */
     bool dont_fragment;
     uint32_t lifetime;
+    const char *origin;   /* decoded REST origin or NULL */
+    const struct pol_decision *policy; /* the Allocate decision (allowed) */
 };
 struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
                                 const struct alloc_request *req, const char *user,
@@ -241,6 +272,28 @@ void alloc_send_to_peer(struct allocation *a, const struct se_addr *peer, const 
                         size_t len);
 /* Housekeeping: expire allocations, permissions, channels. */
 void alloc_cron(struct worker *w);
+/* ---- policy.c ---- */
+/* Apply the Allocate decision to a new allocation and post its START. */
+void alloc_policy_start(struct allocation *a, const struct alloc_request *req);
+/* Post the END event (from alloc_free). */
+void alloc_policy_end(struct allocation *a, const char *reason);
+/* Comma-separated permission IPs of a, truncated to len. */
+void alloc_peers_str(const struct allocation *a, char *buf, size_t len);
+/* Per-second housekeeping for one allocation: session UPDATE events. */
+void alloc_policy_cron(struct allocation *a);
+/* Re-check every allocation of w against its current snapshot: revoked
+ * credentials, disabled users and denied rules end it ("revoked"); newly
+ * denied peers lose their permissions and channels; limits follow the
+ * rule that now decides. */
+void alloc_recheck_all(struct worker *w);
+/* Evaluate the rules for a peer of a (CreatePermission/ChannelBind). */
+bool alloc_peer_policy_ok(struct allocation *a, const struct se_addr *peer);
+/* Consume len bytes from a bucket; false = over the cap, drop. */
+bool relay_rate_take(struct rate_limit *r, size_t len);
+static inline bool relay_rate_ok(struct rate_limit *r, size_t len)
+{
+    return r->bytes_per_s == 0 || relay_rate_take(r, len);
+}
 void alloc_expire_reservations(struct relay_server *srv, int64_t now);
 
 /* ---- turn.c ---- */

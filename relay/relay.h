@@ -17,17 +17,18 @@
 struct se_config;
 struct auth_creds;
 struct pol_peers;
+struct pol_rules;
 struct relay_server;
 typedef struct ssl_ctx_st SSL_CTX;
 
 /*
  * An immutable, reference-counted bundle of what the data path reads.
- * relay_snap_new() takes ownership of creds, peers and a reference to tls
- * (may be NULL). The creator holds one reference.
+ * relay_snap_new() takes ownership of creds, peers and rules, and a
+ * reference to tls (may be NULL). The creator holds one reference.
  */
 struct relay_snap;
 struct relay_snap *relay_snap_new(const struct se_config *cfg, struct auth_creds *creds,
-                                  struct pol_peers *peers, SSL_CTX *tls);
+                                  struct pol_peers *peers, struct pol_rules *rules, SSL_CTX *tls);
 void relay_snap_ref(struct relay_snap *s);
 void relay_snap_unref(struct relay_snap *s);
 
@@ -43,8 +44,38 @@ void relay_server_reconfigure(struct relay_server *srv, const struct se_config *
 /* Stop accepting new allocations; workers exit when their allocations are
  * gone or after timeout_s seconds. Returns at once. */
 void relay_server_drain(struct relay_server *srv, unsigned timeout_s);
-/* Wait for all workers to exit, then free everything. */
+/* Wait for all workers to exit (after a drain); idempotent. */
+void relay_server_join(struct relay_server *srv);
+/* Join, then free everything (events not taken are lost). */
 void relay_server_free(struct relay_server *srv);
+
+/*
+ * Session events: workers post one START per allocation, an UPDATE with
+ * its counters every policy.session_update seconds while it carries
+ * traffic, and an END; the control thread takes them and writes the
+ * sessions table. Posting never blocks; a full queue drops the event and
+ * counts it (relay_stats.events_dropped).
+ */
+enum relay_event_type { RELAY_EV_START = 1, RELAY_EV_UPDATE = 2, RELAY_EV_END = 3 };
+struct relay_event {
+    int type;
+    char sid[40];       /* unique per allocation and process */
+    int64_t at;         /* unix seconds */
+    char user[512];     /* enterprise user (quota user) */
+    char username[512]; /* USERNAME as sent */
+    char origin[256];   /* "" if the credential carries none */
+    char client[80];    /* "udp:1.2.3.4:5678" */
+    char transport[8];
+    char relay[64];
+    char peers[512];    /* comma-separated permission IPs */
+    int64_t rule_id;
+    char rule_name[128];
+    int record;
+    uint64_t bytes_from_client, bytes_to_client, pkts_from_client, pkts_to_client;
+    char reason[48]; /* END: why */
+};
+/* Take up to max events (oldest first); caller frees each with free(). */
+size_t relay_server_take_events(struct relay_server *srv, struct relay_event **out, size_t max);
 
 /* Counters summed over workers (relaxed reads; for logs and metrics). */
 struct relay_stats {
@@ -53,6 +84,7 @@ struct relay_stats {
     uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
     uint64_t dropped_no_permission, dropped_bad_input, dropped_backpressure;
     uint64_t peer_denied, challenges_limited;
+    uint64_t policy_denied, revoked, dropped_rate_limit, events_dropped;
 };
 void relay_server_stats(struct relay_server *srv, struct relay_stats *out);
 

@@ -10,6 +10,7 @@
 #include "relay/internal.h"
 #include "core/err.h"
 #include "policy/peers.h"
+#include "policy/rules.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -18,18 +19,20 @@
 #include <string.h>
 
 struct relay_snap *relay_snap_new(const struct se_config *cfg, struct auth_creds *creds,
-                                  struct pol_peers *peers, SSL_CTX *tls)
+                                  struct pol_peers *peers, struct pol_rules *rules, SSL_CTX *tls)
 {
     struct relay_snap *s = calloc(1, sizeof(*s));
 
     if (!s) {
         auth_creds_free(creds);
         pol_peers_free(peers);
+        pol_rules_free(rules);
         return NULL;
     }
     atomic_init(&s->refs, 1);
     s->creds = creds;
     s->peers = peers;
+    s->rules = rules;
     if (tls && SSL_CTX_up_ref(tls) == 1)
         s->tls = tls;
     snprintf(s->realm, sizeof(s->realm), "%s", cfg->realm);
@@ -43,6 +46,8 @@ struct relay_snap *relay_snap_new(const struct se_config *cfg, struct auth_creds
     s->default_lifetime = cfg->default_lifetime;
     s->max_lifetime = cfg->max_lifetime;
     s->stream_out_max = cfg->stream_out_max;
+    s->policy_recheck = cfg->policy_recheck;
+    s->session_update = cfg->session_update;
     return s;
 }
 
@@ -60,6 +65,7 @@ void relay_snap_unref(struct relay_snap *s)
         return;
     auth_creds_free(s->creds);
     pol_peers_free(s->peers);
+    pol_rules_free(s->rules);
     SSL_CTX_free(s->tls);
     free(s);
 }

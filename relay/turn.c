@@ -18,12 +18,13 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "policy/peers.h"
+#include "policy/rules.h"
 #include "relay/stun.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static struct se_log_rl rl_auth, rl_throttle, rl_peer, rl_bad;
+static struct se_log_rl rl_auth, rl_throttle, rl_peer, rl_bad, rl_policy;
 
 struct req {
     struct worker *w;
@@ -37,6 +38,8 @@ struct req {
     const char *user;  /* USERNAME bytes, not NUL-terminated */
     size_t user_len;
     char quota_user[AUTH_NAME_MAX];
+    char origin[AUTH_ORIGIN_MAX + 1]; /* a REST credential's origin, decoded */
+    bool has_origin;
     uint8_t keybuf[AUTH_SHA256_KEY_LEN];
 };
 
@@ -197,6 +200,26 @@ static bool try_key(struct req *r, const uint8_t *key, size_t keylen)
     return true;
 }
 
+/* A REST credential verified: its user must not be disabled, and its
+ * origin-id (covered by the HMAC) must decode. 0, or -1 when answered. */
+static int rest_accepted(struct req *r, const struct auth_rest_name *rest)
+{
+    snprintf(r->quota_user, sizeof(r->quota_user), "%.*s", (int)rest->user_len, rest->user);
+    if (r->w->snap->rules &&
+        pol_rules_user_disabled(r->w->snap->rules, rest->user, rest->user_len)) {
+        auth_failed(r, "user is disabled");
+        return -1;
+    }
+    if (rest->origin) {
+        if (auth_origin_decode(rest->origin, rest->origin_len, r->origin, sizeof(r->origin)) < 0) {
+            send_error_why(r, 400, "REST username carries a malformed origin-id");
+            return -1;
+        }
+        r->has_origin = true;
+    }
+    return 0;
+}
+
 /* Authenticate r->m; returns 0, or -1 when an answer was sent or dropped. */
 static int authenticate(struct req *r)
 {
@@ -271,11 +294,8 @@ static int authenticate(struct req *r)
                                    sizeof(pw)) < 0 ||
                 auth_key_derive(sha256, r->user, r->user_len, s->realm, pw, strlen(pw), key) < 0)
                 continue;
-            if (try_key(r, key, sha256 ? AUTH_SHA256_KEY_LEN : AUTH_MD5_KEY_LEN)) {
-                snprintf(r->quota_user, sizeof(r->quota_user), "%.*s", (int)rest.user_len,
-                         rest.user);
-                return 0;
-            }
+            if (try_key(r, key, sha256 ? AUTH_SHA256_KEY_LEN : AUTH_MD5_KEY_LEN))
+                return rest_accepted(r, &rest);
         }
     }
     const struct auth_user *u = auth_creds_find_user(s->creds, r->user, r->user_len);
@@ -434,6 +454,35 @@ static void do_allocate(struct req *r)
     ar.lifetime = grant_lifetime(r, &zero);
     if (zero)
         ar.lifetime = r->w->snap->default_lifetime;
+
+    /* Policy: who, from which website and client, over what, when. */
+    struct pol_decision d = {.allow = true, .rule_name = ""};
+    struct pol_query q = {
+        .user = r->quota_user,
+        .user_len = strlen(r->quota_user),
+        .origin = r->has_origin ? r->origin : NULL,
+        .origin_len = r->has_origin ? strlen(r->origin) : 0,
+        .client = &r->c->addr,
+        .transport = r->c->transport,
+        .at = relay_now_wall(),
+    };
+    if (r->w->snap->rules)
+        pol_rules_eval(r->w->snap->rules, &q, &d);
+    if (!d.allow) {
+        char as[SE_ADDR_STRLEN];
+        atomic_fetch_add_explicit(&r->w->st.policy_denied, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&r->w->st.allocs_refused, 1, memory_order_relaxed);
+        se_log_rl(&rl_policy, SE_LOG_INFO,
+                  "allocate denied by policy user=%s origin=%s client=%s:%s rule=%s%lld%s%s",
+                  r->quota_user, r->has_origin ? r->origin : "-",
+                  se_transport_name(r->c->transport), se_addr_str(&r->c->addr, as, sizeof(as)),
+                  d.rule_id ? "#" : "", (long long)d.rule_id, d.rule_id ? "" : "default",
+                  d.rule_name[0] ? d.rule_name : "");
+        send_error_why(r, 403, "refused by policy");
+        return;
+    }
+    ar.policy = &d;
+    ar.origin = r->has_origin ? r->origin : NULL;
     struct allocation *a =
         alloc_create(r->w, r->c, &ar, r->user, r->user_len, r->quota_user, r->key, r->keylen,
                      m->tid, token, &made_token, &dual_err, &stun_err);
@@ -527,6 +576,10 @@ static void do_create_permission(struct req *r)
             send_error_why(r, 403, "peer address denied");
             return;
         }
+        if (!alloc_peer_policy_ok(r->a, &peers[i])) {
+            send_error_why(r, 403, "peer refused by policy");
+            return;
+        }
     }
     for (int i = 0; i < n; i++) {
         int rc = alloc_perm_install(r->a, peers[i].ip);
@@ -573,6 +626,10 @@ static void do_channel_bind(struct req *r)
     }
     if (!peer_allowed(r, &peer, true)) {
         send_error_why(r, 403, "peer address denied");
+        return;
+    }
+    if (!alloc_peer_policy_ok(r->a, &peer)) {
+        send_error_why(r, 403, "peer refused by policy");
         return;
     }
     if (alloc_chan_install(r->a, number, &peer) < 0 || alloc_perm_install(r->a, peer.ip) < 0) {

@@ -20,6 +20,7 @@
 #include "relay/internal.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/queue.h"
 #include "relay/stun.h"
 
 #include <errno.h>
@@ -342,6 +343,9 @@ static void mbox_cb(evutil_socket_t fd, short what, void *arg)
         struct relay_snap *old = w->snap;
         w->snap = snap; /* the reference moves from the mailbox to us */
         relay_snap_unref(old);
+        /* Users, secrets or rules changed: live allocations follow now. */
+        w->now = relay_now_mono();
+        alloc_recheck_all(w);
     }
     if (drain && !w->draining) {
         w->draining = true;
@@ -407,6 +411,15 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
         goto fail;
     }
     atomic_init(&srv->next_port, (unsigned)(cfg->min_port + (unsigned)getpid() % 97));
+    {
+        uint8_t rnd[4];
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1 || !(srv->events = se_queue_new(EVENT_QUEUE_LEN))) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        snprintf(srv->instance, sizeof(srv->instance), "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+                 rnd[3]);
+    }
     for (int k = 0; k < cfg->n_listen; k++) {
         char what[64];
         snprintf(what, sizeof(what), "listen[%d] (%s)", k,
@@ -536,14 +549,29 @@ void relay_server_drain(struct relay_server *srv, unsigned timeout_s)
     }
 }
 
+void relay_server_join(struct relay_server *srv)
+{
+    for (int i = 0; srv && srv->workers && i < srv->n_workers; i++) {
+        struct worker *w = &srv->workers[i];
+        if (w->thread) {
+            pthread_join(w->thread, NULL);
+            w->thread = 0;
+        }
+    }
+}
+
+size_t relay_server_take_events(struct relay_server *srv, struct relay_event **out, size_t max)
+{
+    return srv->events ? se_queue_pop(srv->events, (void **)out, max) : 0;
+}
+
 void relay_server_free(struct relay_server *srv)
 {
     if (!srv)
         return;
+    relay_server_join(srv);
     for (int i = 0; srv->workers && i < srv->n_workers; i++) {
         struct worker *w = &srv->workers[i];
-        if (w->thread)
-            pthread_join(w->thread, NULL);
         for (int k = 0; k < w->n_udp; k++) {
             if (w->udp[k].ev)
                 event_free(w->udp[k].ev);
@@ -579,6 +607,14 @@ void relay_server_free(struct relay_server *srv)
         free(q);
     }
     auth_throttle_free(srv->throttle);
+    if (srv->events) {
+        struct relay_event *ev[64];
+        size_t n;
+        while ((n = se_queue_pop(srv->events, (void **)ev, 64)) > 0)
+            for (size_t i = 0; i < n; i++)
+                free(ev[i]);
+        se_queue_free(srv->events);
+    }
     pthread_mutex_destroy(&srv->lock);
     free(srv);
 }
@@ -603,6 +639,10 @@ void relay_server_stats(struct relay_server *srv, struct relay_stats *o)
         ADD(dropped_backpressure);
         ADD(peer_denied);
         ADD(challenges_limited);
+        ADD(policy_denied);
+        ADD(revoked);
+        ADD(dropped_rate_limit);
 #undef ADD
     }
+    o->events_dropped = srv->events ? se_queue_dropped(srv->events) : 0;
 }

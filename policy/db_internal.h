@@ -1,0 +1,22 @@
+/*
+ * db_internal.h - what the policy store's own files (db.c, store.c,
+ * sessions.c) share. Nothing outside policy/ includes it.
+ */
+#ifndef SE_POL_DB_INTERNAL_H
+#define SE_POL_DB_INTERNAL_H
+
+#include <sqlite3.h>
+
+struct pol_db {
+    sqlite3 *db;
+    char actor[128];
+};
+
+/* Run SQL without results; logs and returns SE_ERR_DB on failure. */
+int pol_db_exec(struct pol_db *db, const char *sql);
+/* Append an audit row inside the caller's transaction; before/after are
+ * JSON texts of the object (either may be NULL). */
+int pol_db_audit_row(struct pol_db *db, const char *action, const char *object,
+                     const char *detail, const char *before, const char *after);
+
+#endif

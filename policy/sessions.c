@@ -1,0 +1,217 @@
+/*
+ * sessions.c - the session history (one row per allocation) and reading
+ * the audit log.
+ *
+ * Only the control thread writes sessions, from events the relay workers
+ * post (start, periodic counters, end); it batches them in one
+ * transaction per drain with pol_db_begin()/pol_db_commit(). Rows a dead
+ * process left open are closed at the next start, so "live" always means
+ * live.
+ */
+#include "core/err.h"
+#include "policy/db.h"
+#include "policy/db_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int pol_db_begin(struct pol_db *db)
+{
+    return pol_db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int pol_db_commit(struct pol_db *db)
+{
+    if (pol_db_exec(db, "COMMIT") < 0) {
+        pol_db_exec(db, "ROLLBACK");
+        return SE_ERR_DB;
+    }
+    return 0;
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int pol_db_session_start(struct pol_db *db, const struct pol_session *s)
+{
+    sqlite3_stmt *st;
+    int rc = SE_ERR_DB;
+
+    if (sqlite3_prepare_v2(db->db,
+                           "INSERT OR IGNORE INTO sessions(sid, user, username, origin, client, "
+                           "transport, relay, started, updated, rule_id, rule_name, record) "
+                           "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_text(st, 1, s->sid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, s->user, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, s->username, -1, SQLITE_TRANSIENT);
+    bind_opt_text(st, 4, s->origin);
+    sqlite3_bind_text(st, 5, s->client, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, s->transport, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, s->relay, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 8, s->started);
+    sqlite3_bind_int64(st, 9, s->started);
+    if (s->rule_id > 0)
+        sqlite3_bind_int64(st, 10, s->rule_id);
+    else
+        sqlite3_bind_null(st, 10);
+    bind_opt_text(st, 11, s->rule_name && s->rule_name[0] ? s->rule_name : NULL);
+    sqlite3_bind_int(st, 12, s->record);
+    if (sqlite3_step(st) == SQLITE_DONE)
+        rc = 0;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pol_db_session_update(struct pol_db *db, const struct pol_session *s)
+{
+    sqlite3_stmt *st;
+    int rc = SE_ERR_DB;
+
+    if (sqlite3_prepare_v2(db->db,
+                           "UPDATE sessions SET updated = ?1,"
+                           " peers = CASE WHEN ?2 = '' THEN peers ELSE ?2 END,"
+                           " bytes_from_client = ?3, bytes_to_client = ?4,"
+                           " packets_from_client = ?5, packets_to_client = ?6,"
+                           " ended = COALESCE(?7, ended), end_reason = COALESCE(?8, end_reason),"
+                           " rule_id = CASE WHEN ?9 IS NULL THEN rule_id ELSE ?9 END,"
+                           " record = ?10 "
+                           "WHERE sid = ?11",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_int64(st, 1, s->updated ? s->updated : (int64_t)time(NULL));
+    sqlite3_bind_text(st, 2, s->peers ? s->peers : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)s->bytes_from_client);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)s->bytes_to_client);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)s->packets_from_client);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)s->packets_to_client);
+    if (s->ended)
+        sqlite3_bind_int64(st, 7, s->ended);
+    else
+        sqlite3_bind_null(st, 7);
+    bind_opt_text(st, 8, s->end_reason);
+    if (s->rule_id > 0)
+        sqlite3_bind_int64(st, 9, s->rule_id);
+    else
+        sqlite3_bind_null(st, 9);
+    sqlite3_bind_int(st, 10, s->record);
+    sqlite3_bind_text(st, 11, s->sid, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_DONE)
+        rc = 0;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pol_db_session_close_stale(struct pol_db *db, const char *reason)
+{
+    sqlite3_stmt *st;
+    int rc = SE_ERR_DB;
+
+    if (sqlite3_prepare_v2(db->db,
+                           "UPDATE sessions SET ended = COALESCE(updated, started), end_reason = ? "
+                           "WHERE ended IS NULL",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_text(st, 1, reason, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_DONE)
+        rc = sqlite3_changes(db->db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, pol_session_cb cb,
+                        void *arg)
+{
+    char sql[768];
+    sqlite3_stmt *st;
+    int rc = 0, step, i = 1;
+
+    snprintf(sql, sizeof(sql),
+             "SELECT sid, user, username, origin, client, transport, relay, peers, started, "
+             "updated, ended, bytes_from_client, bytes_to_client, packets_from_client, "
+             "packets_to_client, end_reason, rule_id, rule_name, record FROM sessions "
+             "WHERE 1 %s %s %s ORDER BY started, id %s",
+             f->live_only ? "AND ended IS NULL" : "", f->user ? "AND user = ?" : "",
+             f->since ? "AND started >= ?" : "", f->limit > 0 ? "LIMIT ?" : "");
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    if (f->user)
+        sqlite3_bind_text(st, i++, f->user, -1, SQLITE_TRANSIENT);
+    if (f->since)
+        sqlite3_bind_int64(st, i++, f->since);
+    if (f->limit > 0)
+        sqlite3_bind_int(st, i++, f->limit);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+#define TXT(k) ((const char *)sqlite3_column_text(st, (k)))
+        struct pol_session s = {
+            .sid = TXT(0),
+            .user = TXT(1),
+            .username = TXT(2),
+            .origin = TXT(3),
+            .client = TXT(4),
+            .transport = TXT(5),
+            .relay = TXT(6),
+            .peers = TXT(7),
+            .started = sqlite3_column_int64(st, 8),
+            .updated = sqlite3_column_int64(st, 9),
+            .ended = sqlite3_column_int64(st, 10),
+            .bytes_from_client = (uint64_t)sqlite3_column_int64(st, 11),
+            .bytes_to_client = (uint64_t)sqlite3_column_int64(st, 12),
+            .packets_from_client = (uint64_t)sqlite3_column_int64(st, 13),
+            .packets_to_client = (uint64_t)sqlite3_column_int64(st, 14),
+            .end_reason = TXT(15),
+            .rule_id = sqlite3_column_int64(st, 16),
+            .rule_name = TXT(17),
+            .record = sqlite3_column_int(st, 18),
+        };
+#undef TXT
+        if (!s.sid || !s.user || !s.client || !s.relay)
+            continue; /* a row edited behind our back: not ours to print */
+        if ((rc = cb(&s, arg)) != 0)
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = SE_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pol_db_audit_list(struct pol_db *db, int64_t since, int limit, pol_audit_cb cb, void *arg)
+{
+    sqlite3_stmt *st;
+    int rc = 0, step;
+
+    /* The newest `limit` rows, printed oldest first. */
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT * FROM (SELECT id, at, actor, action, object, detail, before, "
+                           "after FROM audit WHERE at >= ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_int64(st, 1, since);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct pol_audit_row r = {
+            .id = sqlite3_column_int64(st, 0),
+            .at = sqlite3_column_int64(st, 1),
+            .actor = (const char *)sqlite3_column_text(st, 2),
+            .action = (const char *)sqlite3_column_text(st, 3),
+            .object = (const char *)sqlite3_column_text(st, 4),
+            .detail = (const char *)sqlite3_column_text(st, 5),
+            .before = (const char *)sqlite3_column_text(st, 6),
+            .after = (const char *)sqlite3_column_text(st, 7),
+        };
+        if ((rc = cb(&r, arg)) != 0)
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = SE_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
