@@ -74,6 +74,9 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
 fuzz-build: $(FUZZ_BIN)
+# Keep the instrumented objects: they are intermediates of a pattern rule,
+# and make would otherwise delete and rebuild all of them every time.
+.SECONDARY: $(FUZZ_LIB_OBJ)
 
 deps:
 	scripts/deps.sh

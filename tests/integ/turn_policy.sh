@@ -160,3 +160,15 @@ ok "session rows: user, origin, rule and byte counts match what the client sent"
 n=$(sedge_cli audit --json | $PY -c 'import json,sys; print(sum(1 for r in json.load(sys.stdin) if r["action"].startswith("rule.")))')
 [ "$n" -ge 6 ] || fail "audit log has $n rule changes, expected >= 6"
 ok "audit log records the rule changes ($n)"
+
+# A rule row broken behind sedge's back: the relay keeps the last good
+# policy (a deny rule must never silently disappear) and says so.
+command -v sqlite3 >/dev/null || skip "sqlite3 CLI not installed"
+sqlite3 "$T/sedge.db" "UPDATE rules SET peers = 'not-a-cidr' WHERE name = 'block-contractors'" ||
+    fail "sqlite3 update"
+wait_log 'rule #1 does not compile .*refusing the new rule set' 5 || fail "broken deny rule not reported"
+wait_log 'keeping the previous snapshot in force' 2 || fail "previous snapshot not kept"
+uclient -n 5 -l 160 -z 10 -m 1 -c -u mallory -w pw
+grep -q "error 403" "$T/uclient.log" || fail "the last good policy was not kept in force"
+kill -0 "$SEDGE_PID" || fail "sedge died on a bad row"
+ok "a corrupt deny rule row keeps the last good policy in force, loudly"
