@@ -3,7 +3,7 @@
 
 Echoes every datagram back to its sender (like turnutils_peer) and, when
 it has been idle for --idle seconds after the first datagram, or after
---max seconds in all, prints one JSON line: datagrams, bytes, the time
+--max seconds in all, or on SIGTERM, prints one JSON line: datagrams, bytes, the time
 between the first and the last arrival, and the throughput over that
 span with the first datagram excluded (rate = bytes after the first /
 span). Bounded: it always exits within --max seconds.
@@ -12,8 +12,16 @@ span). Bounded: it always exits within --max seconds.
 """
 import argparse
 import json
+import signal
 import socket
 import time
+
+STOP = False
+
+
+def on_term(signum, frame):
+    global STOP
+    STOP = True
 
 
 def main():
@@ -25,12 +33,13 @@ def main():
     args = ap.parse_args()
     s = socket.socket(socket.AF_INET6 if ":" in args.addr else socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((args.addr, args.port))
+    signal.signal(signal.SIGTERM, on_term)
     start = time.monotonic()
     first = last = None
     n = total = first_len = 0
     while True:
         now = time.monotonic()
-        if now - start > args.max or (last is not None and now - last > args.idle):
+        if STOP or now - start > args.max or (last is not None and now - last > args.idle):
             break
         s.settimeout(0.1)
         try:
