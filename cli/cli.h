@@ -17,6 +17,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 
 

@@ -17,7 +17,7 @@
 struct auth_creds;
 struct pol_db;
 
-enum { POL_DB_SCHEMA_VERSION = 1 };
+enum { POL_DB_SCHEMA_VERSION = 2 };
 
 /*
  * Open (and create, with create) the database at path and migrate it to
@@ -70,5 +70,40 @@ int pol_db_load_creds(struct pol_db *db, const char *realm, struct auth_creds **
 
 /* Append an audit row (for actions not covered above). */
 int pol_db_audit(struct pol_db *db, const char *action, const char *object, const char *detail);
+
+/* One user's stored key and state, for HTTP Basic checks by the API.
+ * 0, SE_ERR_NOTFOUND, SE_ERR_PARSE (malformed row) or SE_ERR_DB. */
+struct pol_user_keys {
+    char realm[128];
+    uint8_t key_sha256[32];
+    bool disabled;
+};
+int pol_db_user_get(struct pol_db *db, const char *name, struct pol_user_keys *out);
+/* The most recently added REST secret into out. SE_ERR_NOTFOUND if none. */
+int pol_db_secret_newest(struct pol_db *db, char *out, size_t outlen);
+
+/* API role tokens (schema 2): only the SHA-256 of a token is stored. */
+int pol_db_token_add(struct pol_db *db, const char *name, const char *role,
+                     const uint8_t hash[32], int64_t *id);
+int pol_db_token_del(struct pol_db *db, int64_t id); /* SE_ERR_NOTFOUND */
+struct pol_token_row {
+    int64_t id;
+    const char *name, *role; /* borrowed for the callback's duration */
+    int64_t created, last_used;
+};
+typedef int (*pol_token_cb)(const struct pol_token_row *row, void *arg);
+int pol_db_token_list(struct pol_db *db, pol_token_cb cb, void *arg);
+/* Look a token up by hash (and stamp last_used). 0 or SE_ERR_NOTFOUND. */
+int pol_db_token_find(struct pol_db *db, const uint8_t hash[32], int64_t *id, char *name,
+                      size_t namelen, char *role, size_t rolelen);
+
+/* Audit rows newest first, with id < before_id (0: from the newest). */
+struct pol_audit_row {
+    int64_t id, at;
+    const char *actor, *action, *object, *detail; /* borrowed; object/detail may be NULL */
+};
+typedef int (*pol_audit_cb)(const struct pol_audit_row *row, void *arg);
+int pol_db_audit_list(struct pol_db *db, int64_t before_id, int limit, pol_audit_cb cb,
+                      void *arg);
 
 #endif
