@@ -11,10 +11,13 @@
  *     TLS certificate, and publishes them without touching live
  *     allocations (listen, relay and workers settings need a restart);
  *   - SIGTERM/SIGINT stop new allocations, wait for live ones to end up
- *     to limits.drain_timeout, then exit.
+ *     to limits.drain_timeout, then exit;
+ *   - with an `api` block, the HTTPS control API (api/) serves on this
+ *     same loop and database connection; its writes republish at once.
  * A snapshot that cannot be built (corrupt database, bad certificate)
  * leaves the last good one in force and is logged loudly.
  */
+#include "api/api.h"
 #include "auth/auth.h"
 #include "cli/cli.h"
 #include "core/config.h"
@@ -38,6 +41,7 @@ struct control {
     struct se_config *cfg;      /* current (after reloads) */
     struct pol_db *db;
     struct relay_server *srv;
+    struct api_server *api; /* NULL without an api block */
     int64_t data_version;
     int64_t stats_tick;
 };
@@ -93,6 +97,16 @@ static void publish(struct control *ctl, const struct se_config *cfg)
     }
     relay_server_publish(ctl->srv, snap);
     relay_snap_unref(snap);
+}
+
+/* The API changed users or secrets through our own connection, which
+ * does not move PRAGMA data_version: publish now. */
+static void on_api_change(void *arg)
+{
+    struct control *ctl = arg;
+
+    se_info("api: users/secrets changed: publishing new snapshot");
+    publish(ctl, ctl->cfg);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -156,6 +170,8 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
     se_log_set_level(n->log_level);
     relay_server_reconfigure(ctl->srv, n);
     publish(ctl, n);
+    if (ctl->api && api_server_reload(ctl->api, n, err, sizeof(err)) < 0)
+        se_err_log("reload: api settings unchanged: %s", err);
     if (ctl->cfg != ctl->boot_cfg)
         se_config_free(ctl->cfg);
     ctl->cfg = n;
@@ -168,6 +184,7 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
     (void)what;
     se_info("signal %d: draining (up to %us), no new allocations", (int)fd,
             ctl->cfg->drain_timeout);
+    api_server_set_ready(ctl->api, false);
     relay_server_drain(ctl->srv, ctl->cfg->drain_timeout);
     event_base_loopexit(ctl->base, NULL);
 }
@@ -238,6 +255,13 @@ int cmd_serve(int argc, char **argv)
         relay_server_drain(ctl.srv, 0);
         goto out;
     }
+    if (ctl.cfg->api.enabled && api_server_new(ctl.base, ctl.cfg, ctl.db, ctl.srv, on_api_change,
+                                               &ctl, &ctl.api, err, sizeof(err)) < 0) {
+        se_err_log("%s", err);
+        relay_server_drain(ctl.srv, 0);
+        goto out;
+    }
+    api_server_set_ready(ctl.api, true);
     for (int i = 0; i < ctl.cfg->n_listen; i++) {
         char as[SE_ADDR_STRLEN];
         se_info("listening %s %s", se_transport_name(ctl.cfg->listen[i].transport),
@@ -248,6 +272,7 @@ int cmd_serve(int argc, char **argv)
     event_base_dispatch(ctl.base);
     rc = 0;
 out:
+    api_server_free(ctl.api);
     relay_server_free(ctl.srv); /* joins the workers after their drain */
     if (ctl.srv)
         se_info("sedge stopped");

@@ -55,6 +55,10 @@ struct relay_stats {
     uint64_t peer_denied, challenges_limited;
 };
 void relay_server_stats(struct relay_server *srv, struct relay_stats *out);
+/* Number of workers, and worker i's last event-loop lag in microseconds
+ * (how late its 1 s housekeeping timer fired). */
+int relay_server_workers(const struct relay_server *srv);
+uint64_t relay_server_worker_lag_us(struct relay_server *srv, int i);
 
 
 
