@@ -32,6 +32,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -422,7 +423,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (rt->roles)
         audit_call(&r, rt);
 out:
-    if (r.status == 401) {
+    /* Count failed credentials, not the credential-less first try. */
+    if (r.status == 401 &&
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization")) {
         api->ctr.auth_failures++;
         auth_throttle_fail(api->throttle, r.peer.ip, time(NULL));
     }
@@ -591,6 +594,10 @@ int api_server_new(struct event_base *base, const struct se_config *cfg, struct 
         rc = SE_ERR_IO;
         goto fail;
     }
+    /* Accepted sockets inherit it (Linux): replies are small and written
+     * in pieces, and Nagle + delayed ACK would add 40 ms to each. */
+    int one = 1;
+    setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     se_info("api: listening https://%s (%d JWT issuer keys, %d CORS origins)",
             se_addr_str(&cfg->api.addr, as, sizeof(as)), cfg->api.n_jwt, cfg->api.n_cors);
     *out = api;
