@@ -31,6 +31,9 @@ typedef void (*api_change_fn)(void *arg);
 int api_server_new(struct event_base *base, const struct se_config *cfg, struct pol_db *db,
                    struct relay_server *relay, api_change_fn on_change, void *arg,
                    struct api_server **out, char *err, size_t errlen);
+/* Load what api_server_new() would (certificate, JWT keys) without
+ * binding: for `sedge check-config`. 0 or SE_ERR_CONFIG with err. */
+int api_config_check(const struct se_config *cfg, char *err, size_t errlen);
 /* SIGHUP: apply everything but the address/port (logged if changed).
  * On failure the old settings stay in force and err says why. */
 int api_server_reload(struct api_server *api, const struct se_config *cfg, char *err,

@@ -155,7 +155,6 @@ void api_reply_json(struct api_req *r, int code, json_t *obj)
         return;
     }
     size_t n = strlen(s);
-    s[n] = '\0';
     struct evbuffer *b = evbuffer_new();
     if (b) {
         evbuffer_add(b, s, n);
@@ -552,6 +551,27 @@ static int apply(struct api_server *api, const struct se_config *cfg, char *err,
         evhttp_set_timeout(api->http, (int)a->timeout);
     }
     return 0;
+}
+
+int api_config_check(const struct se_config *cfg, char *err, size_t errlen)
+{
+    struct api_jwt_keys *jwt = api_jwt_keys_new();
+    SSL_CTX *tls = NULL;
+    int rc = SE_ERR_CONFIG;
+
+    if (!jwt) {
+        snprintf(err, errlen, "out of memory");
+        return SE_ERR_NOMEM;
+    }
+    for (int i = 0; i < cfg->api.n_jwt; i++)
+        if (api_jwt_keys_load(jwt, &cfg->api.jwt[i], err, errlen) < 0)
+            goto out;
+    if ((tls = tls_new(cfg->api.tls_cert, cfg->api.tls_key, err, errlen)))
+        rc = 0;
+out:
+    SSL_CTX_free(tls);
+    api_jwt_keys_free(jwt);
+    return rc;
 }
 
 int api_server_new(struct event_base *base, const struct se_config *cfg, struct pol_db *db,
