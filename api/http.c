@@ -328,7 +328,7 @@ static const struct route *find_route(struct api_req *r, char *allow, size_t all
     return found;
 }
 
-static void audit_call(struct api_req *r, const struct route *rt)
+static void audit_call(struct api_req *r)
 {
     char object[256], detail[64];
 
@@ -336,7 +336,6 @@ static void audit_call(struct api_req *r, const struct route *rt)
     snprintf(detail, sizeof(detail), "status=%d", r->status);
     if (pol_db_audit(r->api->db, r->status == 403 ? "api.denied" : "api.call", object, detail) < 0)
         se_err_log("api: cannot write the audit row for %s by %s", object, r->actor);
-    (void)rt;
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -413,14 +412,14 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (rt->roles && !auth_role_token(&r, rt)) {
         if (r.actor[0])
-            audit_call(&r, rt);
+            audit_call(&r);
         goto out;
     }
     rt->fn(&r);
     if (!r.status)
         api_reply_error(&r, 500, "internal", "no response");
     if (rt->roles)
-        audit_call(&r, rt);
+        audit_call(&r);
 out:
     /* Count failed credentials, not the credential-less first try. */
     if (r.status == 401 &&

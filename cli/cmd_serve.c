@@ -170,6 +170,8 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
     se_log_set_level(n->log_level);
     relay_server_reconfigure(ctl->srv, n);
     publish(ctl, n);
+    if (!ctl->api && n->api.enabled)
+        se_warn("reload: the api block takes effect only after a restart");
     if (ctl->api && api_server_reload(ctl->api, n, err, sizeof(err)) < 0)
         se_err_log("reload: api settings unchanged: %s", err);
     if (ctl->cfg != ctl->boot_cfg)

@@ -248,6 +248,8 @@ static void test_jwt(void)
     CHECK_STR(why, "algorithm not allowed for issuer");
     CHECK_EQ_INT(api_jwt_verify(k, "a.b", 3, 0, "email", user, sizeof(user), &why), SE_ERR_PARSE);
     api_jwt_keys_free(k);
+    EVP_PKEY_free(rsa_key); /* our references; the key set held its own */
+    EVP_PKEY_free(ec_key);
     EVP_PKEY_free(other_key);
 }
 
