@@ -6,7 +6,9 @@
  * when evhttp frees it, however it ends; at api.max_connections the
  * listener pauses (the kernel backlog holds newcomers) until one closes.
  * evhttp bounds header and body sizes and closes connections idle past
- * api.timeout (slow clients).
+ * api.timeout; a once-a-second sweep also closes connections that have
+ * not delivered a complete request within api.timeout (slow clients that
+ * drip bytes to defeat the idle timeout).
  *
  * Every request goes through on_request(): per-source rate limit, route
  * lookup in one table (404 unknown path, 405 + Allow for a known path
@@ -81,6 +83,22 @@ static const struct route routes[] = {
 };
 
 static int ssl_conn_idx = -1;
+
+/*
+ * One accepted connection. evhttp's own timeout restarts with every byte,
+ * so a client dripping a byte at a time would hold a slot forever; each
+ * connection therefore also has a deadline by which a complete request
+ * must have arrived (api.timeout after accept or after the previous
+ * request), enforced by sweep_cb(). Freed by the SSL ex_data hook.
+ */
+struct api_conn {
+    struct api_server *api;
+    struct bufferevent *bev;
+    int64_t deadline_ms;
+    struct api_conn *prev, *next;
+};
+
+static struct api_conn *conn_of(struct evhttp_connection *evcon);
 
 static const char *method_name(int m)
 {
@@ -430,6 +448,9 @@ out:
     if (r.actor[0])
         pol_db_set_actor(api->db, "serve");
     api->ctr.requests[r.status / 100 < 6 ? r.status / 100 : 5]++;
+    struct api_conn *conn = conn_of(evcon);
+    if (conn) /* the next request gets api.timeout from now */
+        conn->deadline_ms = now_ms() + (int64_t)api->conf.timeout * 1000;
     se_debug("api: %s %s -> %d%s%s", method_name(r.method), r.path, r.status,
              r.actor[0] ? " by " : "", r.actor);
 }
@@ -438,15 +459,24 @@ out:
 
 static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
-    struct api_server *api = ptr;
+    struct api_conn *c = ptr;
+    struct api_server *api;
 
     (void)parent;
     (void)ad;
     (void)idx;
     (void)argl;
     (void)argp;
-    if (!api)
+    if (!c)
         return;
+    api = c->api;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        api->conn_list = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
     if (api->conns > 0)
         api->conns--;
     if (api->paused && !api->closing && api->conns < api->conf.max_connections) {
@@ -455,17 +485,35 @@ static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
     }
 }
 
+static struct api_conn *conn_of(struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+    return ssl ? SSL_get_ex_data(ssl, ssl_conn_idx) : NULL;
+}
+
 static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 {
     struct api_server *api = arg;
     SSL *ssl = SSL_new(api->tls);
+    struct api_conn *c = calloc(1, sizeof(*c));
     struct bufferevent *bev;
 
     /* Without an SSL object evhttp would fall back to a plain socket;
      * on_request() refuses to serve such a connection. */
-    if (!ssl)
+    if (!ssl || !c) {
+        SSL_free(ssl);
+        free(c);
         return NULL;
-    SSL_set_ex_data(ssl, ssl_conn_idx, api);
+    }
+    c->api = api;
+    c->deadline_ms = now_ms() + (int64_t)api->conf.timeout * 1000;
+    c->next = api->conn_list;
+    if (c->next)
+        c->next->prev = c;
+    api->conn_list = c;
+    SSL_set_ex_data(ssl, ssl_conn_idx, c); /* from here SSL_free() frees c */
     /* Backpressure: at the limit stop accepting; the kernel backlog holds
      * (and past it drops) new connections until one closes. */
     if (++api->conns >= api->conf.max_connections && api->lis && !api->paused) {
@@ -478,7 +526,30 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
                                          BEV_OPT_CLOSE_ON_FREE);
     if (bev)
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    c->bev = bev;
     return bev;
+}
+
+/* Once a second: close connections past their request deadline, the way
+ * evhttp's own timeout does (it frees the connection on this event). */
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    static struct se_log_rl rl;
+    struct api_server *api = arg;
+    int64_t now = now_ms();
+
+    (void)fd;
+    (void)what;
+    for (struct api_conn *c = api->conn_list, *next; c; c = next) {
+        next = c->next; /* the trigger below may free c */
+        if (c->deadline_ms > now || !c->bev)
+            continue;
+        api->ctr.slow_closed++;
+        se_log_rl(&rl, SE_LOG_INFO, "api: closing a connection that sent no complete request "
+                                    "within api.timeout");
+        c->deadline_ms = INT64_MAX;
+        bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+    }
 }
 
 /* ---- setup ---- */
@@ -603,6 +674,12 @@ int api_server_new(struct event_base *base, const struct se_config *cfg, struct 
                                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                               EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_bevcb(api->http, bev_cb, api);
+    struct timeval one_s = {1, 0};
+    if (!(api->sweep_ev = event_new(base, -1, EV_PERSIST, sweep_cb, api)) ||
+        event_add(api->sweep_ev, &one_s) < 0) {
+        rc = SE_ERR_NOMEM;
+        goto fail;
+    }
     evhttp_set_gencb(api->http, on_request, api);
     bound = evhttp_bind_socket_with_handle(api->http, se_addr_ip_str(&cfg->api.addr, ip,
                                                                       sizeof(ip)),
@@ -646,6 +723,8 @@ void api_server_free(struct api_server *api)
 {
     if (!api)
         return;
+    if (api->sweep_ev)
+        event_free(api->sweep_ev);
     api->closing = true; /* evhttp_free() frees the listener before the connections */
     if (api->http)
         evhttp_free(api->http); /* frees connections: conn_gone() still sees api */

@@ -20,6 +20,8 @@ struct evconnlistener;
 struct api_jwt_keys;
 struct auth_throttle;
 struct api_ratelimit;
+struct api_conn;
+struct event;
 typedef struct ssl_ctx_st SSL_CTX;
 
 enum {
@@ -32,7 +34,7 @@ enum {
 /* Counters for /metrics (control thread only: plain integers). */
 struct api_counters {
     uint64_t requests[6];  /* by status class: [2] = 2xx ... [5] = 5xx */
-    uint64_t auth_failures, rate_limited, accept_paused, credentials_issued;
+    uint64_t auth_failures, rate_limited, accept_paused, credentials_issued, slow_closed;
 };
 
 struct api_server {
@@ -52,6 +54,8 @@ struct api_server {
     struct api_ratelimit *rl;
     struct auth_throttle *throttle;
     unsigned conns; /* live HTTPS connections */
+    struct api_conn *conn_list; /* http.c */
+    struct event *sweep_ev;
     bool paused;    /* accept paused at api.max_connections */
     bool closing;
     bool ready;

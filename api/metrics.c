@@ -120,6 +120,9 @@ void api_h_metrics(struct api_req *r)
     one(&b, "sedge_api_connections", "gauge", "Open API connections.", api->conns);
     one(&b, "sedge_api_accept_paused_total", "counter",
         "Times api.max_connections paused accepting.", api->ctr.accept_paused);
+    one(&b, "sedge_api_slow_closed_total", "counter",
+        "API connections closed for not sending a complete request within api.timeout.",
+        api->ctr.slow_closed);
     if (!b.p || b.len >= b.cap)
         api_reply_error(r, 500, "internal", "metrics buffer");
     else

@@ -35,6 +35,26 @@ c=$(curl -sk --max-time 5 -o /dev/null -w '%{http_code}' "$API/healthz")
 [ "$c" = 200 ] || fail "accepting did not resume ($c)"
 ok "accepting resumes when connections close"
 
+# A client dripping one header byte every 0.5 s defeats an idle timeout,
+# not the per-request deadline (api.timeout = 3 s).
+cat >"$T/drip.py" <<PYEOF
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", $API_PORT)))
+t0 = time.time()
+try:
+    for b in b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+        s.send(bytes([b])); time.sleep(0.5)
+        if time.time() - t0 > 15: print("still open after 15 s"); sys.exit(1)
+except OSError:
+    pass
+print("closed after %.1f s" % (time.time() - t0))
+PYEOF
+res=$(timeout 30 $PY "$T/drip.py" 2>&1)
+[[ "$res" =~ ^closed\ after\ ([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -le 6 ] || fail "drip client: $res"
+wait_log 'api: closing a connection that sent no complete request' 1 || fail "slow close not logged"
+ok "slow drip client closed ($res)"
+
 # Bodies: past max_body -> JSON 413; past 4 x max_body evhttp refuses by size.
 head -c 2000 /dev/zero | tr '\0' ' ' >"$T/b2k"
 head -c 9000 /dev/zero | tr '\0' ' ' >"$T/b9k"
