@@ -42,7 +42,7 @@ struct se_api_config {
     unsigned max_connections; /* concurrent HTTPS connections */
     unsigned max_body;        /* request body bytes */
     unsigned max_headers;     /* request line + header bytes */
-    unsigned timeout;         /* seconds of inactivity before a connection is closed */
+    unsigned timeout;         /* seconds to deliver each complete request */
 };
 
 struct se_listen {
