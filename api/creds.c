@@ -27,14 +27,18 @@
 
 enum { API_PASSWORD_MAX = 256, API_SECRET_MAX = 512 };
 
-const char *api_credential_mode(struct api_server *api, const char *user, const char *origin)
+int api_credential_mode(struct api_server *api, const char *user, const char *origin,
+                        const char **mode, char *reason, size_t reasonlen)
 {
-    /* Policy (issue #3) decides later: "anchor" where recording is
-     * required. Until then every user relays end to end. */
+    /* The policy engine will decide here: "anchor" where recording is
+     * required, or SE_ERR_DENIED with its reason. */
     (void)api;
     (void)user;
     (void)origin;
-    return "turn";
+    (void)reason;
+    (void)reasonlen;
+    *mode = "turn";
+    return 0;
 }
 
 static void unauthorized(struct api_req *r, const char *reason)
@@ -145,7 +149,7 @@ void api_h_credentials(struct api_req *r)
 {
     struct api_server *api = r->api;
     char user[API_USER_MAX], oid[AUTH_ORIGIN_ID_LEN + 1], secret[API_SECRET_MAX];
-    char username[AUTH_NAME_MAX], pw[AUTH_REST_PW_LEN + 1], ip[SE_ADDR_STRLEN];
+    char username[AUTH_NAME_MAX], pw[AUTH_REST_PW_LEN + 1], ip[SE_ADDR_STRLEN], why[256] = "";
     const char *how = "?", *origin, *mode;
     json_t *body = NULL, *v, *uris;
     const char *key;
@@ -167,7 +171,11 @@ void api_h_credentials(struct api_req *r)
                         "\"origin\" must be a web origin like \"https://meet.example.com\"");
         goto out;
     }
-    mode = api_credential_mode(api, user, origin);
+    if (api_credential_mode(api, user, origin, &mode, why, sizeof(why)) < 0) {
+        se_info("api: credential refused by policy user=%s origin=%s: %s", user, origin, why);
+        api_reply_error(r, 403, "denied_by_policy", "%s", why[0] ? why : "refused by policy");
+        goto out;
+    }
     if ((rc = pol_db_secret_newest(api->db, secret, sizeof(secret))) < 0) {
         api_reply_error(r, 503, "no_secret",
                         rc == SE_ERR_NOTFOUND ? "no TURN REST secret is configured "

@@ -107,10 +107,13 @@ void api_h_secrets_del(struct api_req *r);
 void api_h_audit_list(struct api_req *r);
 
 /* ---- policy hook (creds.c) ----
- * The media mode for a user and origin: "turn" until the policy engine
- * decides (it will return "anchor" where recording is required, or deny
- * with a reason). The one place the policy decision plugs in. */
-const char *api_credential_mode(struct api_server *api, const char *user, const char *origin);
+ * The media mode for a user and origin: *mode = "turn" or "anchor"
+ * (recording required). Returns 0, or SE_ERR_DENIED with a reason the
+ * extension can show (answered 403 "denied_by_policy"). Until the policy
+ * engine decides, every user relays end to end: this is the one place
+ * its decision plugs in. */
+int api_credential_mode(struct api_server *api, const char *user, const char *origin,
+                        const char **mode, char *reason, size_t reasonlen);
 
 /* ---- pure parsers (parse.c), fuzzed ---- */
 /* "Basic base64(user:password)" -> user, password. 0 or SE_ERR_PARSE. */
