@@ -195,7 +195,16 @@ void api_reply_error(struct api_req *r, int code, const char *error, const char 
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    api_reply_json(r, code, json_pack("{s:s, s:s}", "error", error, "reason", reason));
+    /* Reasons may quote client bytes (a path, an origin, a user name):
+     * JSON strings must be UTF-8, so mask what is not. */
+    json_t *rs = json_string(reason);
+    if (!rs) {
+        for (char *p = reason; *p; p++)
+            if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+                *p = '?';
+        rs = json_string(reason);
+    }
+    api_reply_json(r, code, json_pack("{s:s, s:o}", "error", error, "reason", rs));
 }
 
 json_t *api_body_object(struct api_req *r)
@@ -332,11 +341,12 @@ static const struct route *find_route(struct api_req *r, char *allow, size_t all
         char params[API_MAX_PARAMS][API_PARAM_MAX] = {{0}};
         if (!api_path_match(routes[i].pattern, r->path, params))
             continue;
-        used += (size_t)snprintf(allow + used, used < allowlen ? allowlen - used : 0, "%s%s",
-                                 used ? ", " : "", method_name(routes[i].method));
-        if (routes[i].flags & RF_CORS)
-            used += (size_t)snprintf(allow + used, used < allowlen ? allowlen - used : 0,
-                                     ", OPTIONS");
+        /* At most two methods per path in this table: allowlen is ample. */
+        used += (size_t)snprintf(allow + used, allowlen - used, "%s%s%s", used ? ", " : "",
+                                 method_name(routes[i].method),
+                                 (routes[i].flags & RF_CORS) ? ", OPTIONS" : "");
+        if (used >= allowlen)
+            used = allowlen - 1;
         if (!found && (routes[i].method == r->method ||
                        (r->method == EVHTTP_REQ_OPTIONS && (routes[i].flags & RF_CORS)))) {
             found = &routes[i];

@@ -72,6 +72,24 @@ out=$(printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' | timeout 5 bash -c \
 grep -q '"status"' <<<"$out" && fail "plaintext request answered: $out"
 ok "plaintext HTTP is not served"
 
+# Raw non-UTF-8 bytes quoted back in an error still give a JSON body.
+cat >"$T/raw.py" <<PYEOF
+import json, socket, ssl
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", $API_PORT)))
+s.send(b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    d = s.recv(4096)
+    if not d: break
+    data += d
+head, body = data.split(b"\r\n\r\n", 1)
+print(head.split(b"\r\n")[0].decode(), json.loads(body)["error"])
+PYEOF
+res=$(timeout 10 $PY "$T/raw.py" 2>&1)
+[ "$res" = "HTTP/1.1 404 Not Found not_found" ] || fail "raw bytes in the path: $res"
+ok "non-UTF-8 path bytes: 404 with a JSON body"
+
 # SIGHUP applies new API settings (here the CORS list).
 pre() { curl -sk -o /dev/null -w '%{http_code}' -X OPTIONS -H "Origin: $1" "$API/v1/credentials"; }
 [ "$(pre https://one.example.com)" = 204 ] && [ "$(pre https://two.example.com)" = 403 ] ||
