@@ -134,6 +134,36 @@ void auth_throttle_set_challenge_rate(struct auth_throttle *t, unsigned per_seco
 /* May this source get another oversized challenge this second? */
 bool auth_throttle_challenge(struct auth_throttle *t, const uint8_t ip[16], int64_t now);
 
+/* ---- origin ids (REST usernames bound to a web origin) ----
+ * origin-id = auth_origin_encode() of the normalised origin: lower case,
+ * and it must be a serialized origin "scheme://host[:port]" (RFC 6454
+ * 6.2: no path, query or userinfo). Reversible, so the relay's policy can
+ * match the exact origin (and wildcards) from the username alone; the
+ * REST HMAC covers it. At most AUTH_ORIGIN_ID_MAX characters of
+ * [A-Za-z0-9_-], never ':'.
+ */
+enum { AUTH_ORIGIN_ID_MAX = (AUTH_ORIGIN_MAX + 2) / 3 * 4 };
+/* 0, or SE_ERR_PARSE if origin is not a serialized origin (or out is too
+ * small: it needs AUTH_ORIGIN_ID_MAX + 1 bytes for any origin). */
+int auth_origin_id(const char *origin, size_t len, char *out, size_t outlen);
+
+/* ---- API role tokens ----
+ * A token is "sedge_" + base64url(32 random bytes); only its SHA-256 is
+ * stored. Roles are fixed: admin (users, secrets, audit), compliance
+ * (recordings), auditor (audit log, read only).
+ */
+enum auth_role { AUTH_ROLE_ADMIN = 1, AUTH_ROLE_COMPLIANCE = 2, AUTH_ROLE_AUDITOR = 4 };
+enum { AUTH_TOKEN_LEN = 49, AUTH_TOKEN_HASH_LEN = 32 };
+/* A new random token (out gets AUTH_TOKEN_LEN + 1). 0 or SE_ERR_CRYPTO. */
+int auth_token_new(char *out, size_t outlen);
+/* SHA-256 of the token text. 0 or SE_ERR_CRYPTO. */
+int auth_token_hash(const char *token, size_t len, uint8_t out[AUTH_TOKEN_HASH_LEN]);
+/* Does the text look like a sedge token (prefix and length)? */
+bool auth_token_looks_valid(const char *token, size_t len);
+/* "admin" <-> AUTH_ROLE_ADMIN ...; parse returns SE_ERR_INVAL if unknown. */
+int auth_role_parse(const char *name);
+const char *auth_role_name(int role);
+
 /* base64 (RFC 4648 §4) with padding; returns length or SE_ERR_TOOBIG. */
 int auth_base64(const uint8_t *in, size_t len, char *out, size_t outlen);
 

@@ -22,6 +22,7 @@ int cmd_rule(int argc, char **argv);
 int cmd_sessions(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 
 

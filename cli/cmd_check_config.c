@@ -3,6 +3,7 @@
  * without starting anything. Exit 0 and a summary, or exit 1 with the
  * problem named (file, line, setting).
  */
+#include "api/api.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "relay/relay.h"
@@ -14,7 +15,8 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: sedge check-config [--config FILE]\n\n"
-                 "Check FILE (settings, TLS certificate and key) and print a summary.\n");
+                 "Check FILE (settings, TLS certificates and keys, API JWT keys) and\n"
+                 "print a summary.\n");
 }
 
 int cmd_check_config(int argc, char **argv)
@@ -56,6 +58,11 @@ int cmd_check_config(int argc, char **argv)
         }
         SSL_CTX_free(tls);
     }
+    if (cfg->api.enabled && api_config_check(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sedge: %s: %s\n", config, err);
+        se_config_free(cfg);
+        return 1;
+    }
     printf("%s: OK\n", config);
     printf("  realm %s, database %s, %d workers\n", cfg->realm, cfg->database, cfg->workers);
     for (int i = 0; i < cfg->n_listen; i++) {
@@ -71,6 +78,12 @@ int cmd_check_config(int argc, char **argv)
     printf("  relay %s / %s ports %u-%u\n", a4, a6, cfg->min_port, cfg->max_port);
     printf("  peers: %zu allowed ranges, %zu denied ranges (plus the built-in deny list)\n",
            se_cidr_set_count(cfg->peer_allow), se_cidr_set_count(cfg->peer_deny));
+    if (cfg->api.enabled) {
+        char as[SE_ADDR_STRLEN];
+        printf("  api https://%s, %d JWT issuer keys, %d CORS origins, TURN host %s\n",
+               se_addr_str(&cfg->api.addr, as, sizeof(as)), cfg->api.n_jwt, cfg->api.n_cors,
+               cfg->api.turn_host);
+    }
     se_config_free(cfg);
     return 0;
 }

@@ -14,9 +14,12 @@
  *     to limits.drain_timeout, then exit;
  *   - four times a second it takes the session events the workers posted
  *     and writes them to the sessions table in one transaction.
+ *   - with an `api` block, the HTTPS control API (api/) serves on this
+ *     same loop and database connection; its writes republish at once.
  * A snapshot that cannot be built (corrupt database, bad certificate)
  * leaves the last good one in force and is logged loudly.
  */
+#include "api/api.h"
 #include "auth/auth.h"
 #include "cli/cli.h"
 #include "core/config.h"
@@ -34,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct control {
     struct event_base *base;
@@ -41,6 +45,8 @@ struct control {
     struct se_config *cfg;      /* current (after reloads) */
     struct pol_db *db;
     struct relay_server *srv;
+    struct relay_snap *snap;    /* the newest published (one reference) */
+    struct api_server *api; /* NULL without an api block */
     int64_t data_version;
     int64_t stats_tick;
     uint64_t events_lost; /* session events not written (database error) */
@@ -110,7 +116,36 @@ static void publish(struct control *ctl, const struct se_config *cfg)
         return;
     }
     relay_server_publish(ctl->srv, snap);
-    relay_snap_unref(snap);
+    relay_snap_unref(ctl->snap); /* keep the newest for the API's decisions */
+    ctl->snap = snap;
+}
+
+/* The API asks what the relay will decide for a credential request. */
+static void api_policy(void *arg, const char *user, const char *origin,
+                       const struct se_addr *client, struct pol_decision *d)
+{
+    struct control *ctl = arg;
+    const struct pol_rules *rules = ctl->snap ? relay_snap_rules(ctl->snap) : NULL;
+    struct pol_query q = {
+        .user = user,
+        .user_len = strlen(user),
+        .origin = origin,
+        .origin_len = origin ? strlen(origin) : 0,
+        .client = client,
+        .transport = -1,
+        .at = (int64_t)time(NULL),
+    };
+
+    memset(d, 0, sizeof(*d));
+    d->allow = true;
+    d->rule_name = "";
+    if (!rules)
+        return;
+    if (pol_rules_user_disabled(rules, user, strlen(user))) {
+        d->allow = false;
+        return;
+    }
+    pol_rules_eval(rules, &q, d);
 }
 
 /* One relay event into the sessions table (inside the caller's transaction). */
@@ -169,6 +204,16 @@ static void on_events(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     flush_events(arg);
+}
+
+/* The API changed users or secrets through our own connection, which
+ * does not move PRAGMA data_version: publish now. */
+static void on_api_change(void *arg)
+{
+    struct control *ctl = arg;
+
+    se_info("api: users/secrets changed: publishing new snapshot");
+    publish(ctl, ctl->cfg);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -234,6 +279,10 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
     se_log_set_level(n->log_level);
     relay_server_reconfigure(ctl->srv, n);
     publish(ctl, n);
+    if (!ctl->api && n->api.enabled)
+        se_warn("reload: the api block takes effect only after a restart");
+    if (ctl->api && api_server_reload(ctl->api, n, err, sizeof(err)) < 0)
+        se_err_log("reload: api settings unchanged: %s", err);
     if (ctl->cfg != ctl->boot_cfg)
         se_config_free(ctl->cfg);
     ctl->cfg = n;
@@ -246,6 +295,7 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
     (void)what;
     se_info("signal %d: draining (up to %us), no new allocations", (int)fd,
             ctl->cfg->drain_timeout);
+    api_server_set_ready(ctl->api, false);
     relay_server_drain(ctl->srv, ctl->cfg->drain_timeout);
     event_base_loopexit(ctl->base, NULL);
 }
@@ -312,7 +362,7 @@ int cmd_serve(int argc, char **argv)
         se_err_log("cannot start relay workers");
         goto out;
     }
-    relay_snap_unref(snap);
+    ctl.snap = snap; /* our reference, for the API's policy decisions */
     ctl.base = event_base_new();
     struct timeval one_s = {1, 0}, poll = {0, EVENT_POLL_MS * 1000};
     ev_tick = event_new(ctl.base, -1, EV_PERSIST, on_tick, &ctl);
@@ -328,6 +378,14 @@ int cmd_serve(int argc, char **argv)
         relay_server_drain(ctl.srv, 0);
         goto out;
     }
+    if (ctl.cfg->api.enabled && api_server_new(ctl.base, ctl.cfg, ctl.db, ctl.srv, on_api_change,
+                                               &ctl, &ctl.api, err, sizeof(err)) < 0) {
+        se_err_log("%s", err);
+        relay_server_drain(ctl.srv, 0);
+        goto out;
+    }
+    api_server_set_policy(ctl.api, api_policy, &ctl);
+    api_server_set_ready(ctl.api, true);
     for (int i = 0; i < ctl.cfg->n_listen; i++) {
         char as[SE_ADDR_STRLEN];
         se_info("listening %s %s", se_transport_name(ctl.cfg->listen[i].transport),
@@ -341,6 +399,8 @@ out:
     relay_server_join(ctl.srv); /* the workers end their allocations on the way out */
     if (ctl.srv && ctl.db)
         flush_events(&ctl);
+    api_server_free(ctl.api);
+    relay_snap_unref(ctl.snap);
     relay_server_free(ctl.srv);
     if (ctl.srv)
         se_info("sedge stopped");

@@ -21,6 +21,7 @@ static const struct cli_cmd commands[] = {
     {"policy", "test the policy: which rule decides a request", cmd_policy},
     {"sessions", "list relay sessions (live and history)", cmd_sessions},
     {"audit", "show the audit log of administrative changes", cmd_audit},
+    {"token", "manage role tokens for the HTTPS API", cmd_token},
     {NULL, NULL, NULL},
 };
 

@@ -230,6 +230,146 @@ static int load_cidrs(struct loader *l, config_setting_t *grp, const char *key, 
     return 0;
 }
 
+/* ---- api: the HTTPS control API (api/) ---- */
+
+static int load_api_jwt(struct loader *l, config_setting_t *api, struct se_config *c)
+{
+    config_setting_t *ls = config_setting_get_member(api, "jwt");
+    int rc;
+
+    if (!ls)
+        return 0;
+    if (!config_setting_is_list(ls))
+        return fail(l, ls, "api.jwt", "must be a list: ( { issuer; audience; key; alg; } )");
+    if (config_setting_length(ls) > SE_API_MAX_JWT)
+        return fail(l, ls, "api.jwt", "at most %d entries", SE_API_MAX_JWT);
+    for (int i = 0; i < config_setting_length(ls); i++) {
+        config_setting_t *e = config_setting_get_elem(ls, (unsigned)i);
+        struct se_api_jwt *j = &c->api.jwt[i];
+        char path[32];
+
+        snprintf(path, sizeof(path), "api.jwt[%d]", i);
+        if (!config_setting_is_group(e))
+            return fail(l, e, path, "must be a group { issuer; audience; key; alg; }");
+        snprintf(j->alg, sizeof(j->alg), "RS256");
+        if ((rc = get_str(l, e, "issuer", path, j->issuer, sizeof(j->issuer), true)) < 0 ||
+            (rc = get_str(l, e, "audience", path, j->audience, sizeof(j->audience), true)) < 0 ||
+            (rc = get_str(l, e, "key", path, j->key, sizeof(j->key), true)) < 0 ||
+            (rc = get_str(l, e, "alg", path, j->alg, sizeof(j->alg), false)) < 0)
+            return rc;
+        if (strcmp(j->alg, "RS256") != 0 && strcmp(j->alg, "ES256") != 0)
+            return fail(l, config_setting_get_member(e, "alg"), path,
+                        "alg must be \"RS256\" or \"ES256\", not \"%s\"", j->alg);
+        if (!j->issuer[0] || !j->audience[0])
+            return fail(l, e, path, "issuer and audience must not be empty");
+        if (access(j->key, R_OK) != 0)
+            return fail(l, config_setting_get_member(e, "key"), path, "cannot read key \"%s\"",
+                        j->key);
+    }
+    c->api.n_jwt = config_setting_length(ls);
+    return 0;
+}
+
+static int load_api_cors(struct loader *l, config_setting_t *api, struct se_config *c)
+{
+    config_setting_t *s = config_setting_get_member(api, "cors_origins");
+
+    if (!s)
+        return 0;
+    if (!config_setting_is_array(s) && !config_setting_is_list(s))
+        return fail(l, s, "api.cors_origins", "must be a list of origins, e.g. "
+                                              "[ \"chrome-extension://*\" ]");
+    if (config_setting_length(s) > SE_API_MAX_CORS)
+        return fail(l, s, "api.cors_origins", "at most %d entries", SE_API_MAX_CORS);
+    for (int i = 0; i < config_setting_length(s); i++) {
+        config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *v = config_setting_get_string(e);
+        if (!v || !strstr(v, "://") || strlen(v) >= sizeof(c->api.cors[0]) ||
+            (strchr(v, '*') && strcmp(strchr(v, '*'), "*") != 0))
+            return fail(l, e, "api.cors_origins",
+                        "entry %d must be an origin \"scheme://host[:port]\" or a "
+                        "\"scheme://*\" pattern", i);
+        snprintf(c->api.cors[i], sizeof(c->api.cors[i]), "%s", v);
+    }
+    c->api.n_cors = config_setting_length(s);
+    return 0;
+}
+
+static int load_api(struct loader *l, config_t *cf, struct se_config *c)
+{
+    config_setting_t *g = config_lookup(cf, "api"), *t;
+    struct se_api_config *a = &c->api;
+    char addr[64] = "127.0.0.1";
+    unsigned port = 8443;
+    int rc;
+
+    if (!g)
+        return 0;
+    if (!config_setting_is_group(g))
+        return fail(l, g, "api", "must be a group { address; port; ... }");
+    a->enabled = true;
+    if ((rc = get_str(l, g, "address", "api.address", addr, sizeof(addr), false)) < 0 ||
+        (rc = get_uint(l, g, "port", "api.port", &port, 1, 65535)) < 0 ||
+        (rc = get_str(l, g, "turn_host", "api.turn_host", a->turn_host, sizeof(a->turn_host),
+                      false)) < 0 ||
+        (rc = get_str(l, g, "user_claim", "api.user_claim", a->user_claim, sizeof(a->user_claim),
+                      false)) < 0 ||
+        (rc = get_uint(l, g, "credential_ttl", "api.credential_ttl", &a->credential_ttl, 60,
+                       86400)) < 0 ||
+        (rc = get_uint(l, g, "rate", "api.rate", &a->rate, 0, 100000)) < 0 ||
+        (rc = get_uint(l, g, "burst", "api.burst", &a->burst, 1, 100000)) < 0 ||
+        (rc = get_uint(l, g, "max_connections", "api.max_connections", &a->max_connections, 1,
+                       100000)) < 0 ||
+        (rc = get_uint(l, g, "max_body", "api.max_body", &a->max_body, 256, 1 << 20)) < 0 ||
+        (rc = get_uint(l, g, "max_headers", "api.max_headers", &a->max_headers, 1024,
+                       1 << 16)) < 0 ||
+        (rc = get_uint(l, g, "timeout", "api.timeout", &a->timeout, 1, 3600)) < 0)
+        return rc;
+    if (se_addr_parse_ip(&a->addr, addr, (uint16_t)port) < 0)
+        return fail(l, config_setting_get_member(g, "address"), "api.address",
+                    "\"%s\" is not an IPv4 or IPv6 address", addr);
+    if (!a->user_claim[0])
+        return fail(l, config_setting_get_member(g, "user_claim"), "api.user_claim",
+                    "must not be empty");
+    if (strpbrk(a->turn_host, "/?#@ "))
+        return fail(l, config_setting_get_member(g, "turn_host"), "api.turn_host",
+                    "must be a host name or IP address");
+    t = config_setting_get_member(g, "tls");
+    if (t && ((rc = get_str(l, t, "cert", "api.tls.cert", a->tls_cert, sizeof(a->tls_cert),
+                            true)) < 0 ||
+              (rc = get_str(l, t, "key", "api.tls.key", a->tls_key, sizeof(a->tls_key), true)) <
+                  0))
+        return rc;
+    if (!t) {
+        if (!c->tls_cert[0])
+            return fail(l, g, "api.tls",
+                        "the API is HTTPS only: give api.tls = { cert; key; } or a top-level tls");
+        memcpy(a->tls_cert, c->tls_cert, sizeof(a->tls_cert));
+        memcpy(a->tls_key, c->tls_key, sizeof(a->tls_key));
+    } else if (access(a->tls_cert, R_OK) != 0 || access(a->tls_key, R_OK) != 0) {
+        return fail(l, t, "api.tls", "cannot read \"%s\" or \"%s\"", a->tls_cert, a->tls_key);
+    }
+    if ((rc = load_api_jwt(l, g, c)) < 0 || (rc = load_api_cors(l, g, c)) < 0)
+        return rc;
+    if (!a->turn_host[0]) {
+        /* Default: the first listen address (a wildcard says nothing useful). */
+        for (int i = 0; i < c->n_listen && !a->turn_host[0]; i++) {
+            char ip[SE_ADDR_STRLEN];
+            const struct se_addr *la = &c->listen[i].addr;
+            static const uint8_t zero[16], v4any[16] = {[10] = 0xff, [11] = 0xff};
+            if (memcmp(la->ip, zero, 16) == 0 || memcmp(la->ip, v4any, 16) == 0)
+                continue;
+            se_addr_ip_str(la, ip, sizeof(ip));
+            snprintf(a->turn_host, sizeof(a->turn_host), la->family == AF_INET6 ? "[%s]" : "%s",
+                     ip);
+        }
+        if (!a->turn_host[0])
+            return fail(l, g, "api.turn_host",
+                        "missing: the listen addresses are wildcards, name the public host");
+    }
+    return 0;
+}
+
 static void set_defaults(struct se_config *c)
 {
     snprintf(c->realm, sizeof(c->realm), "sedge");
@@ -254,6 +394,14 @@ static void set_defaults(struct se_config *c)
     snprintf(c->policy_timezone, sizeof(c->policy_timezone), "UTC");
     c->policy_recheck = 30;
     c->session_update = 10;
+    snprintf(c->api.user_claim, sizeof(c->api.user_claim), "sub");
+    c->api.credential_ttl = 3600;
+    c->api.rate = 10;
+    c->api.burst = 20;
+    c->api.max_connections = 256;
+    c->api.max_body = 16384;
+    c->api.max_headers = 8192;
+    c->api.timeout = 10;
 }
 
 /* policy = { default = "allow"|"deny"; timezone = "Europe/Berlin"; ... } */
@@ -380,7 +528,7 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
                        &c->security_features)) < 0)
         return rc;
 
-    if ((rc = load_policy(l, cf, c)) < 0)
+    if ((rc = load_policy(l, cf, c)) < 0 || (rc = load_api(l, cf, c)) < 0)
         return rc;
 
     if (workers == 0) {

@@ -16,6 +16,34 @@
 
 enum se_transport { SE_TP_UDP = 0, SE_TP_TCP = 1, SE_TP_TLS = 2 };
 enum { SE_MAX_LISTEN = 16, SE_PATH_MAX = 512 };
+enum { SE_API_MAX_JWT = 8, SE_API_MAX_CORS = 16 };
+
+/* One trusted JWT issuer key (api.jwt list entry). */
+struct se_api_jwt {
+    char issuer[256];
+    char audience[256];
+    char key[SE_PATH_MAX]; /* PEM public key file */
+    char alg[8];           /* "RS256" or "ES256" */
+};
+
+/* The HTTPS control API (the `api` group); enabled only if present. */
+struct se_api_config {
+    bool enabled;
+    struct se_addr addr; /* ip + port */
+    char tls_cert[SE_PATH_MAX], tls_key[SE_PATH_MAX]; /* resolved: api.tls or tls */
+    char turn_host[256];  /* host part of the returned TURN URIs */
+    char user_claim[64];  /* JWT claim naming the user */
+    struct se_api_jwt jwt[SE_API_MAX_JWT];
+    int n_jwt;
+    char cors[SE_API_MAX_CORS][256]; /* allowed Origins; a trailing star matches the rest */
+    int n_cors;
+    unsigned credential_ttl;  /* seconds a minted TURN credential lives */
+    unsigned rate, burst;     /* requests per second per source, bucket size */
+    unsigned max_connections; /* concurrent HTTPS connections */
+    unsigned max_body;        /* request body bytes */
+    unsigned max_headers;     /* request line + header bytes */
+    unsigned timeout;         /* seconds to deliver each complete request */
+};
 
 struct se_listen {
     int transport;       /* enum se_transport */
@@ -54,6 +82,7 @@ struct se_config {
     char policy_timezone[64];   /* IANA name for days/hours windows */
     unsigned policy_recheck;    /* seconds between re-checks of live allocations */
     unsigned session_update;    /* seconds between session row counter updates */
+    struct se_api_config api;
 };
 
 /*

@@ -40,7 +40,15 @@ static const char *const migrations[] = {
     "  action TEXT NOT NULL,"
     "  object TEXT,"
     "  detail TEXT);",
-    /* 2: policy - groups, rules, sessions; audit keeps before/after */
+    /* 2: API role tokens, stored as SHA-256 of the token (auth/tokens.c) */
+    "CREATE TABLE api_tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'compliance', 'auditor')),"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used INTEGER);",
+    /* 3: policy - groups, rules, sessions; audit keeps before/after */
     "CREATE TABLE groups ("
     "  id INTEGER PRIMARY KEY,"
     "  name TEXT NOT NULL UNIQUE,"
@@ -89,7 +97,10 @@ static const char *const migrations[] = {
     "ALTER TABLE audit ADD COLUMN before TEXT;"
     "ALTER TABLE audit ADD COLUMN after TEXT;"
     "CREATE INDEX audit_at ON audit(at);",
+    /* Append later migrations here; never edit a released one. */
 };
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == POL_DB_SCHEMA_VERSION,
+               "POL_DB_SCHEMA_VERSION must count the migrations");
 
 int pol_db_exec(struct pol_db *db, const char *sql)
 {
@@ -451,4 +462,193 @@ out_nocommit:
     auth_creds_freeze(c);
     *out = c;
     return 0;
+}
+
+int pol_db_user_get(struct pol_db *db, const char *name, struct pol_user_keys *out)
+{
+    sqlite3_stmt *st;
+    int rc = SE_ERR_NOTFOUND;
+
+    memset(out, 0, sizeof(*out));
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT realm, key_sha256, disabled FROM users WHERE name = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const char *realm = (const char *)sqlite3_column_text(st, 0);
+        const void *k = sqlite3_column_blob(st, 1);
+        if (!realm || !k || sqlite3_column_bytes(st, 1) != AUTH_SHA256_KEY_LEN) {
+            rc = SE_ERR_PARSE;
+        } else {
+            snprintf(out->realm, sizeof(out->realm), "%s", realm);
+            memcpy(out->key_sha256, k, AUTH_SHA256_KEY_LEN);
+            out->disabled = sqlite3_column_int(st, 2) != 0;
+            rc = 0;
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = SE_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pol_db_secret_newest(struct pol_db *db, char *out, size_t outlen)
+{
+    sqlite3_stmt *st;
+    int rc = SE_ERR_NOTFOUND;
+
+    if (sqlite3_prepare_v2(db->db, "SELECT value FROM secrets ORDER BY id DESC LIMIT 1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (v && v[0] && strlen(v) < outlen) {
+            snprintf(out, outlen, "%s", v);
+            rc = 0;
+        } else {
+            rc = SE_ERR_TOOBIG;
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = SE_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- API tokens ---- */
+
+int pol_db_token_add(struct pol_db *db, const char *name, const char *role,
+                     const uint8_t hash[32], int64_t *id)
+{
+    char now[32];
+    snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+    const char *text[] = {name, role, now};
+    const void *blob[] = {hash};
+    const int len[] = {32};
+    int rc = write_audited(db,
+                           "INSERT INTO api_tokens(name, role, created_at, hash) "
+                           "VALUES(?, ?, CAST(? AS INTEGER), ?)",
+                           text, 3, blob, len, 1, "token.add", name, role);
+    /* Same connection, no other writer in between: the row id is ours. */
+    if (rc == 0 && id)
+        *id = sqlite3_last_insert_rowid(db->db);
+    return rc;
+}
+
+int pol_db_token_del(struct pol_db *db, int64_t id)
+{
+    char ids[32];
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    const char *text[] = {ids};
+
+    return write_audited(db, "DELETE FROM api_tokens WHERE id = CAST(? AS INTEGER)", text, 1,
+                         NULL, NULL, 0, "token.del", ids, NULL);
+}
+
+static void token_row(sqlite3_stmt *st, struct pol_token_row *r)
+{
+    r->id = sqlite3_column_int64(st, 0);
+    r->name = (const char *)sqlite3_column_text(st, 1);
+    r->role = (const char *)sqlite3_column_text(st, 2);
+    r->created = sqlite3_column_int64(st, 3);
+    r->last_used = sqlite3_column_int64(st, 4);
+}
+
+int pol_db_token_list(struct pol_db *db, pol_token_cb cb, void *arg)
+{
+    sqlite3_stmt *st;
+    int rc = 0, step;
+
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT id, name, role, created_at, IFNULL(last_used, 0) "
+                           "FROM api_tokens ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct pol_token_row r;
+        token_row(st, &r);
+        if (!r.name || !r.role)
+            continue;
+        if ((rc = cb(&r, arg)) != 0)
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = SE_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pol_db_token_find(struct pol_db *db, const uint8_t hash[32], int64_t *id, char *name,
+                      size_t namelen, char *role, size_t rolelen)
+{
+    sqlite3_stmt *st;
+    int rc = SE_ERR_NOTFOUND;
+
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT id, name, role, created_at, 0 FROM api_tokens WHERE hash = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        struct pol_token_row r;
+        token_row(st, &r);
+        *id = r.id;
+        snprintf(name, namelen, "%s", r.name ? r.name : "");
+        snprintf(role, rolelen, "%s", r.role ? r.role : "");
+        rc = 0;
+    } else if (step != SQLITE_DONE) {
+        rc = SE_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    if (rc == 0) {
+        /* Best effort: a failed last_used update must not refuse the call. */
+        if (sqlite3_prepare_v2(db->db, "UPDATE api_tokens SET last_used = ? WHERE id = ?", -1,
+                               &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+            sqlite3_bind_int64(st, 2, *id);
+            sqlite3_step(st);
+            sqlite3_finalize(st);
+        }
+    }
+    return rc;
+}
+
+/* ---- audit log ---- */
+
+int pol_db_audit_page(struct pol_db *db, int64_t before_id, int limit, pol_audit_cb cb, void *arg)
+{
+    sqlite3_stmt *st;
+    int rc = 0, step;
+
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT id, at, actor, action, object, detail, before, after FROM audit "
+                           "WHERE id < ? ORDER BY id DESC LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_int64(st, 1, before_id > 0 ? before_id : INT64_MAX);
+    sqlite3_bind_int(st, 2, limit);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct pol_audit_row r = {
+            .id = sqlite3_column_int64(st, 0),
+            .at = sqlite3_column_int64(st, 1),
+            .actor = (const char *)sqlite3_column_text(st, 2),
+            .action = (const char *)sqlite3_column_text(st, 3),
+            .object = (const char *)sqlite3_column_text(st, 4),
+            .detail = (const char *)sqlite3_column_text(st, 5),
+            .before = (const char *)sqlite3_column_text(st, 6),
+            .after = (const char *)sqlite3_column_text(st, 7),
+        };
+        if (!r.actor || !r.action)
+            continue;
+        if ((rc = cb(&r, arg)) != 0)
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = SE_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
 }

@@ -19,7 +19,7 @@ struct pol_db;
 struct pol_rules;
 struct pol_rule_spec;
 
-enum { POL_DB_SCHEMA_VERSION = 2 };
+enum { POL_DB_SCHEMA_VERSION = 3 };
 
 /*
  * Open (and create, with create) the database at path and migrate it to
@@ -72,6 +72,14 @@ int pol_db_load_creds(struct pol_db *db, const char *realm, struct auth_creds **
 
 /* Append an audit row (for actions not covered above). */
 int pol_db_audit(struct pol_db *db, const char *action, const char *object, const char *detail);
+
+/* An audit row; texts are borrowed for the callback's duration, any but
+ * actor and action may be NULL (before/after: JSON of the object). */
+struct pol_audit_row {
+    int64_t id, at;
+    const char *actor, *action, *object, *detail, *before, *after;
+};
+typedef int (*pol_audit_cb)(const struct pol_audit_row *row, void *arg);
 
 /* ---- groups (store.c) ----
  * Members are enterprise user names (long-term users or the user part of
@@ -134,12 +142,39 @@ int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, p
 int pol_db_begin(struct pol_db *db);
 int pol_db_commit(struct pol_db *db);
 
-/* ---- audit log (sessions.c) ---- */
-struct pol_audit_row {
-    int64_t id, at;
-    const char *actor, *action, *object, *detail, *before, *after; /* may be NULL */
-};
-typedef int (*pol_audit_cb)(const struct pol_audit_row *row, void *arg);
+/* ---- audit log (sessions.c) ----
+ * The newest `limit` rows at or after `since`, oldest first (the CLI). */
 int pol_db_audit_list(struct pol_db *db, int64_t since, int limit, pol_audit_cb cb, void *arg);
+
+/* One user's stored key and state, for HTTP Basic checks by the API.
+ * 0, SE_ERR_NOTFOUND, SE_ERR_PARSE (malformed row) or SE_ERR_DB. */
+struct pol_user_keys {
+    char realm[128];
+    uint8_t key_sha256[32];
+    bool disabled;
+};
+int pol_db_user_get(struct pol_db *db, const char *name, struct pol_user_keys *out);
+/* The most recently added REST secret into out. SE_ERR_NOTFOUND if none. */
+int pol_db_secret_newest(struct pol_db *db, char *out, size_t outlen);
+
+/* API role tokens (schema 2): only the SHA-256 of a token is stored. */
+int pol_db_token_add(struct pol_db *db, const char *name, const char *role,
+                     const uint8_t hash[32], int64_t *id);
+int pol_db_token_del(struct pol_db *db, int64_t id); /* SE_ERR_NOTFOUND */
+struct pol_token_row {
+    int64_t id;
+    const char *name, *role; /* borrowed for the callback's duration */
+    int64_t created, last_used;
+};
+typedef int (*pol_token_cb)(const struct pol_token_row *row, void *arg);
+int pol_db_token_list(struct pol_db *db, pol_token_cb cb, void *arg);
+/* Look a token up by hash (and stamp last_used). 0 or SE_ERR_NOTFOUND. */
+int pol_db_token_find(struct pol_db *db, const uint8_t hash[32], int64_t *id, char *name,
+                      size_t namelen, char *role, size_t rolelen);
+
+/* Audit rows newest first, with id < before_id (0: from the newest): the
+ * API's pages. (struct pol_audit_row and pol_audit_cb are below.) */
+int pol_db_audit_page(struct pol_db *db, int64_t before_id, int limit, pol_audit_cb cb,
+                      void *arg);
 
 #endif

@@ -65,6 +65,7 @@ struct worker_stats {
     _Atomic uint64_t dropped_no_permission, dropped_bad_input, dropped_backpressure;
     _Atomic uint64_t peer_denied, challenges_limited;
     _Atomic uint64_t policy_denied, revoked, dropped_rate_limit;
+    _Atomic uint64_t loop_lag_us; /* last cron delay past its 1 s period */
 };
 
 struct worker;
@@ -177,6 +178,7 @@ struct worker {
     bool mbox_drain;
     struct event *mbox_ev;
     struct event *cron_ev;
+    int64_t cron_last_us; /* monotonic µs of the previous cron run, 0 before */
     bool draining;
     int64_t drain_deadline;
     int64_t now; /* monotonic seconds, refreshed per callback */

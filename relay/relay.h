@@ -30,6 +30,8 @@ struct relay_snap;
 struct relay_snap *relay_snap_new(const struct se_config *cfg, struct auth_creds *creds,
                                   struct pol_peers *peers, struct pol_rules *rules, SSL_CTX *tls);
 void relay_snap_ref(struct relay_snap *s);
+/* The snapshot's compiled policy (borrowed, valid while s is). */
+const struct pol_rules *relay_snap_rules(const struct relay_snap *s);
 void relay_snap_unref(struct relay_snap *s);
 
 /* Bind all listeners for cfg (cfg is borrowed and must outlive the server). */
@@ -87,6 +89,10 @@ struct relay_stats {
     uint64_t policy_denied, revoked, dropped_rate_limit, events_dropped;
 };
 void relay_server_stats(struct relay_server *srv, struct relay_stats *out);
+/* Number of workers, and worker i's last event-loop lag in microseconds
+ * (how late its 1 s housekeeping timer fired). */
+int relay_server_workers(const struct relay_server *srv);
+uint64_t relay_server_worker_lag_us(struct relay_server *srv, int i);
 
 
 

@@ -51,6 +51,11 @@ struct relay_snap *relay_snap_new(const struct se_config *cfg, struct auth_creds
     return s;
 }
 
+const struct pol_rules *relay_snap_rules(const struct relay_snap *s)
+{
+    return s->rules;
+}
+
 void relay_snap_ref(struct relay_snap *s)
 {
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);

@@ -360,6 +360,18 @@ static void cron_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     w->now = relay_now_mono();
+    /* Loop lag: how late this 1 s timer fired, i.e. how long callbacks
+     * kept the loop busy past the period (exported in /metrics). */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    if (w->cron_last_us)
+        atomic_store_explicit(&w->st.loop_lag_us,
+                              us - w->cron_last_us > 1000000
+                                  ? (uint64_t)(us - w->cron_last_us - 1000000)
+                                  : 0,
+                              memory_order_relaxed);
+    w->cron_last_us = us;
     alloc_cron(w);
     if (w->id == 0)
         alloc_expire_reservations(w->srv, w->now);
@@ -617,6 +629,18 @@ void relay_server_free(struct relay_server *srv)
     }
     pthread_mutex_destroy(&srv->lock);
     free(srv);
+}
+
+int relay_server_workers(const struct relay_server *srv)
+{
+    return srv ? srv->n_workers : 0;
+}
+
+uint64_t relay_server_worker_lag_us(struct relay_server *srv, int i)
+{
+    if (!srv || i < 0 || i >= srv->n_workers)
+        return 0;
+    return atomic_load_explicit(&srv->workers[i].st.loop_lag_us, memory_order_relaxed);
 }
 
 void relay_server_stats(struct relay_server *srv, struct relay_stats *o)

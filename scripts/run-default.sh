@@ -34,6 +34,8 @@ tls = { cert = "$VAR/tls/cert.pem"; key = "$VAR/tls/key.pem"; };
 # Demo only: lets the relay reach peers on this host. Never allow
 # loopback or private ranges on a real border host.
 peers = { allow = [ "127.0.0.0/8" ]; };
+# HTTPS control API on loopback (docs/api.md).
+api = { address = "127.0.0.1"; port = 8443; cors_origins = [ "chrome-extension://*" ]; };
 CONF
 fi
 
@@ -60,6 +62,12 @@ Try it with coturn's client tools (Debian package coturn):
   turnutils_peer -L 127.0.0.1 -p 3480 &
   turnutils_uclient -u demo -w demo-password -e 127.0.0.1 -r 3480 -c 127.0.0.1
   turnutils_uclient -u demo -W $(cat "$VAR/rest-secret") -e 127.0.0.1 -r 3480 -c -t -S -p 5349 127.0.0.1
+
+HTTPS API (an older var/sedge.conf may lack the api block):
+  curl -k -u demo:demo-password -H 'Content-Type: application/json' \\
+       -d '{"origin": "https://meet.example.com"}' https://127.0.0.1:8443/v1/credentials
+  curl -k https://127.0.0.1:8443/metrics
+  admin token: $BIN token add --role admin --config var/sedge.conf
 
 Stop with Ctrl-C (drains live allocations); reload with kill -HUP.
 

@@ -1,0 +1,746 @@
+/*
+ * http.c - the API's HTTPS server: listener, TLS, limits, routing.
+ *
+ * libevent 2.1's evhttp has no connection limit, so each accepted socket
+ * gets an SSL object whose ex_data free hook counts the connection out
+ * when evhttp frees it, however it ends; at api.max_connections the
+ * listener pauses (the kernel backlog holds newcomers) until one closes.
+ * evhttp bounds header and body sizes and closes connections idle past
+ * api.timeout; a once-a-second sweep also closes connections that have
+ * not delivered a complete request within api.timeout (slow clients that
+ * drip bytes to defeat the idle timeout).
+ *
+ * Every request goes through on_request(): per-source rate limit, route
+ * lookup in one table (404 unknown path, 405 + Allow for a known path
+ * with another method), CORS for browser-facing routes, role-token
+ * authentication and authorisation for admin routes, then the handler,
+ * then one audit row for every token-authenticated call. Every reply
+ * this file or a handler sends is JSON (except /metrics); the only
+ * non-JSON errors are the ones evhttp sends itself before a request
+ * exists (headers past api.max_headers, bodies past 4 x api.max_body,
+ * unparseable request lines).
+ */
+#include "api/internal.h"
+#include "api/jwt.h"
+#include "auth/auth.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "policy/db.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+    API_BODY_HARD_FACTOR = 4, /* evhttp's own bound, past api.max_body */
+    API_LISTEN_BACKLOG = 128,
+};
+
+#define M_GET EVHTTP_REQ_GET
+#define M_POST EVHTTP_REQ_POST
+#define M_DELETE EVHTTP_REQ_DELETE
+#define R_ADMIN AUTH_ROLE_ADMIN
+#define R_AUDIT (AUTH_ROLE_ADMIN | AUTH_ROLE_AUDITOR)
+
+enum route_flags {
+    RF_UNLIMITED = 1, /* not rate-limited (probes, scrapes) */
+    RF_CORS = 2,      /* called by browsers: CORS and preflight */
+};
+
+struct route {
+    const char *pattern;
+    int method;
+    int roles; /* role tokens allowed; 0 = no role token */
+    unsigned flags;
+    api_handler_fn fn;
+};
+
+static const struct route routes[] = {
+    {"/healthz", M_GET, 0, RF_UNLIMITED, api_h_healthz},
+    {"/readyz", M_GET, 0, RF_UNLIMITED, api_h_readyz},
+    {"/metrics", M_GET, 0, RF_UNLIMITED, api_h_metrics},
+    {"/v1/credentials", M_POST, 0, RF_CORS, api_h_credentials},
+    {"/v1/admin/users", M_GET, R_ADMIN, 0, api_h_users_list},
+    {"/v1/admin/users", M_POST, R_ADMIN, 0, api_h_users_add},
+    {"/v1/admin/users/*", M_DELETE, R_ADMIN, 0, api_h_users_del},
+    {"/v1/admin/users/*/disable", M_POST, R_ADMIN, 0, api_h_users_disable},
+    {"/v1/admin/users/*/enable", M_POST, R_ADMIN, 0, api_h_users_enable},
+    {"/v1/admin/secrets", M_GET, R_ADMIN, 0, api_h_secrets_list},
+    {"/v1/admin/secrets", M_POST, R_ADMIN, 0, api_h_secrets_add},
+    {"/v1/admin/secrets/*", M_DELETE, R_ADMIN, 0, api_h_secrets_del},
+    {"/v1/admin/audit", M_GET, R_AUDIT, 0, api_h_audit_list},
+};
+
+static int ssl_conn_idx = -1;
+
+/*
+ * One accepted connection. evhttp's own timeout restarts with every byte,
+ * so a client dripping a byte at a time would hold a slot forever; each
+ * connection therefore also has a deadline by which a complete request
+ * must have arrived (api.timeout after accept or after the previous
+ * request), enforced by sweep_cb(). Freed by the SSL ex_data hook.
+ */
+struct api_conn {
+    struct api_server *api;
+    struct bufferevent *bev;
+    int64_t deadline_ms;
+    struct api_conn *prev, *next;
+};
+
+static struct api_conn *conn_of(struct evhttp_connection *evcon);
+
+static const char *method_name(int m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    default: return "?";
+    }
+}
+
+static const char *reason_phrase(int code)
+{
+    switch (code) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return code < 400 ? "OK" : code < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+/* ---- replies ---- */
+
+static void send_reply(struct api_req *r, int code, struct evbuffer *body)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_send_reply(r->req, code, reason_phrase(code), body);
+    r->status = code;
+}
+
+void api_reply_text(struct api_req *r, int code, const char *ctype, const char *text, size_t len)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    if (r->status)
+        return; /* one response per request */
+    if (b)
+        evbuffer_add(b, text, len);
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", ctype);
+    send_reply(r, code, b);
+    evbuffer_free(b);
+}
+
+void api_reply_json(struct api_req *r, int code, json_t *obj)
+{
+    char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+    json_decref(obj);
+    if (!s) {
+        static const char oom[] = "{\"error\":\"internal\",\"reason\":\"out of memory\"}\n";
+        api_reply_text(r, 500, "application/json", oom, sizeof(oom) - 1);
+        return;
+    }
+    size_t n = strlen(s);
+    struct evbuffer *b = evbuffer_new();
+    if (b) {
+        evbuffer_add(b, s, n);
+        evbuffer_add(b, "\n", 1);
+    }
+    free(s);
+    if (!r->status) {
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type",
+                          "application/json");
+        send_reply(r, code, b);
+    }
+    evbuffer_free(b);
+}
+
+void api_reply_error(struct api_req *r, int code, const char *error, const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    /* Reasons may quote client bytes (a path, an origin, a user name):
+     * JSON strings must be UTF-8, so mask what is not. */
+    json_t *rs = json_string(reason);
+    if (!rs) {
+        for (char *p = reason; *p; p++)
+            if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+                *p = '?';
+        rs = json_string(reason);
+    }
+    api_reply_json(r, code, json_pack("{s:s, s:o}", "error", error, "reason", rs));
+}
+
+json_t *api_body_object(struct api_req *r)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type");
+    size_t len = evbuffer_get_length(in);
+    char why[256];
+    json_t *o;
+
+    if (ct && strncasecmp(ct, "application/json", 16) != 0) {
+        api_reply_error(r, 415, "unsupported_media_type", "send the body as application/json");
+        return NULL;
+    }
+    if (len > r->api->conf.max_body) {
+        api_reply_error(r, 413, "body_too_large", "the body is %zu bytes, at most %u allowed",
+                        len, r->api->conf.max_body);
+        return NULL;
+    }
+    const char *p = (const char *)evbuffer_pullup(in, -1);
+    if (!(o = api_json_object(p ? p : "", len, why, sizeof(why))))
+        api_reply_error(r, 400, "bad_request", "%s", why);
+    return o;
+}
+
+/* ---- authentication by role token ---- */
+
+static bool auth_role_token(struct api_req *r, const struct route *rt)
+{
+    struct api_server *api = r->api;
+    const char *hdr = evhttp_find_header(evhttp_request_get_input_headers(r->req),
+                                         "Authorization");
+    const char *tok;
+    size_t len;
+    uint8_t h[AUTH_TOKEN_HASH_LEN];
+    char name[80], role[16];
+    int64_t id;
+    int rc;
+
+    if (api_parse_bearer(hdr, &tok, &len) < 0 || !auth_token_looks_valid(tok, len)) {
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
+                          "Bearer realm=\"sedge-api\"");
+        api_reply_error(r, 401, "unauthorized", hdr ? "not a sedge role token"
+                                                    : "a role token is required "
+                                                      "(Authorization: Bearer sedge_...)");
+        return false;
+    }
+    if (auth_token_hash(tok, len, h) < 0 ||
+        ((rc = pol_db_token_find(api->db, h, &id, name, sizeof(name), role, sizeof(role))) < 0 &&
+         rc != SE_ERR_NOTFOUND)) {
+        api_reply_error(r, 500, "internal", "cannot check the token");
+        return false;
+    }
+    if (rc == SE_ERR_NOTFOUND) {
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
+                          "Bearer realm=\"sedge-api\", error=\"invalid_token\"");
+        api_reply_error(r, 401, "unauthorized", "unknown or deleted token");
+        return false;
+    }
+    r->role = auth_role_parse(role);
+    if (name[0])
+        snprintf(r->actor, sizeof(r->actor), "api:token-%lld/%s", (long long)id, name);
+    else
+        snprintf(r->actor, sizeof(r->actor), "api:token-%lld", (long long)id);
+    pol_db_set_actor(api->db, r->actor);
+    if (r->role < 0 || !(r->role & rt->roles)) {
+        api_reply_error(r, 403, "forbidden", "role %s may not call %s %s", role,
+                        method_name(r->method), rt->pattern);
+        return false;
+    }
+    return true;
+}
+
+/* ---- CORS (browser-facing routes) ---- */
+
+static void cors_headers(struct api_req *r, const char *origin)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+    evhttp_add_header(h, "Access-Control-Allow-Origin", origin);
+    evhttp_add_header(h, "Vary", "Origin");
+}
+
+static void preflight(struct api_req *r, const struct route *rt, const char *origin)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+    if (!origin || !api_cors_allowed(&r->api->conf, origin)) {
+        api_reply_error(r, 403, "origin_not_allowed", "origin %s is not in api.cors_origins",
+                        origin ? origin : "(none)");
+        return;
+    }
+    cors_headers(r, origin);
+    evhttp_add_header(h, "Access-Control-Allow-Methods", method_name(rt->method));
+    evhttp_add_header(h, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    evhttp_add_header(h, "Access-Control-Max-Age", "600");
+    api_reply_text(r, 204, "text/plain", "", 0);
+}
+
+/* ---- dispatch ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Percent-decode the path parameters; refuse NUL and control bytes. */
+static bool decode_params(struct api_req *r)
+{
+    for (int i = 0; i < API_MAX_PARAMS && r->params[i][0]; i++) {
+        size_t n = 0;
+        char *d = evhttp_uridecode(r->params[i], 0, &n);
+        bool ok = d && n > 0 && n < API_PARAM_MAX && strlen(d) == n;
+        for (size_t k = 0; ok && k < n; k++)
+            ok = (unsigned char)d[k] >= 0x20 && d[k] != 0x7f;
+        if (ok)
+            memcpy(r->params[i], d, n + 1);
+        free(d);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static const struct route *find_route(struct api_req *r, char *allow, size_t allowlen)
+{
+    const struct route *found = NULL;
+    size_t used = 0;
+
+    allow[0] = '\0';
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        char params[API_MAX_PARAMS][API_PARAM_MAX] = {{0}};
+        if (!api_path_match(routes[i].pattern, r->path, params))
+            continue;
+        /* At most two methods per path in this table: allowlen is ample. */
+        used += (size_t)snprintf(allow + used, allowlen - used, "%s%s%s", used ? ", " : "",
+                                 method_name(routes[i].method),
+                                 (routes[i].flags & RF_CORS) ? ", OPTIONS" : "");
+        if (used >= allowlen)
+            used = allowlen - 1;
+        if (!found && (routes[i].method == r->method ||
+                       (r->method == EVHTTP_REQ_OPTIONS && (routes[i].flags & RF_CORS)))) {
+            found = &routes[i];
+            memcpy(r->params, params, sizeof(params));
+        }
+    }
+    return found;
+}
+
+static void audit_call(struct api_req *r)
+{
+    char object[256], detail[64];
+
+    snprintf(object, sizeof(object), "%s %s", method_name(r->method), r->path);
+    snprintf(detail, sizeof(detail), "status=%d", r->status);
+    if (pol_db_audit(r->api->db, r->status == 403 ? "api.denied" : "api.call", object, detail) < 0)
+        se_err_log("api: cannot write the audit row for %s by %s", object, r->actor);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    static struct se_log_rl rl_limit;
+    struct api_server *api = arg;
+    struct api_req r = {
+        .api = api, .req = req, .method = evhttp_request_get_command(req), .path = "?"};
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    const struct sockaddr *sa = evcon ? evhttp_connection_get_addr(evcon) : NULL;
+    const char *origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
+    const struct route *rt;
+    char allow[128];
+
+    if (sa)
+        se_addr_from_sockaddr(&r.peer, sa);
+    if (!evcon || !bufferevent_openssl_get_ssl(evhttp_connection_get_bufferevent(evcon))) {
+        api_reply_error(&r, 500, "internal", "no TLS session");
+        if (evcon)
+            evhttp_connection_free_on_completion(evcon);
+        goto out;
+    }
+    r.path = uri ? evhttp_uri_get_path(uri) : "?";
+    r.query = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (!r.path || r.path[0] != '/' || strlen(r.path) > 512) {
+        r.path = "?";
+        api_reply_error(&r, 400, "bad_request", "bad request path");
+        goto out;
+    }
+    rt = find_route(&r, allow, sizeof(allow));
+    if (!(rt && (rt->flags & RF_UNLIMITED)) &&
+        !api_ratelimit_allow(api->rl, r.peer.ip, now_ms(), api->conf.rate, api->conf.burst)) {
+        char ip[SE_ADDR_STRLEN];
+        api->ctr.rate_limited++;
+        se_log_rl(&rl_limit, SE_LOG_INFO, "api: rate limit: %s", se_addr_ip_str(&r.peer, ip,
+                                                                                  sizeof(ip)));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        api_reply_error(&r, 429, "rate_limited", "more than %u requests per second (burst %u)",
+                        api->conf.rate, api->conf.burst);
+        goto out;
+    }
+    if (!rt && !allow[0]) {
+        api_reply_error(&r, 404, "not_found", "no such endpoint: %s", r.path);
+        goto out;
+    }
+    if (!rt) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+        api_reply_error(&r, 405, "method_not_allowed", "%s is not allowed here; allowed: %s",
+                        method_name(r.method), allow);
+        goto out;
+    }
+    if (!decode_params(&r)) {
+        api_reply_error(&r, 400, "bad_request", "bad path parameter");
+        goto out;
+    }
+    if (rt->flags & RF_CORS) {
+        if (r.method == EVHTTP_REQ_OPTIONS) {
+            preflight(&r, rt, origin);
+            goto out;
+        }
+        if (origin && !api_cors_allowed(&api->conf, origin)) {
+            api_reply_error(&r, 403, "origin_not_allowed", "origin %s is not in api.cors_origins",
+                            origin);
+            goto out;
+        }
+        if (origin)
+            cors_headers(&r, origin);
+    }
+    if (auth_throttle_blocked(api->throttle, r.peer.ip, time(NULL))) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
+        api_reply_error(&r, 429, "throttled", "too many failed authentications from this address");
+        goto out;
+    }
+    if (rt->roles && !auth_role_token(&r, rt)) {
+        if (r.actor[0])
+            audit_call(&r);
+        goto out;
+    }
+    rt->fn(&r);
+    if (!r.status)
+        api_reply_error(&r, 500, "internal", "no response");
+    if (rt->roles)
+        audit_call(&r);
+out:
+    /* Count failed credentials, not the credential-less first try. */
+    if (r.status == 401 &&
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization")) {
+        api->ctr.auth_failures++;
+        auth_throttle_fail(api->throttle, r.peer.ip, time(NULL));
+    }
+    if (r.actor[0])
+        pol_db_set_actor(api->db, "serve");
+    api->ctr.requests[r.status / 100 < 6 ? r.status / 100 : 5]++;
+    struct api_conn *conn = conn_of(evcon);
+    if (conn) /* the next request gets api.timeout from now */
+        conn->deadline_ms = now_ms() + (int64_t)api->conf.timeout * 1000;
+    se_debug("api: %s %s -> %d%s%s", method_name(r.method), r.path, r.status,
+             r.actor[0] ? " by " : "", r.actor);
+}
+
+/* ---- connections ---- */
+
+static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    struct api_conn *c = ptr;
+    struct api_server *api;
+
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (!c)
+        return;
+    api = c->api;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        api->conn_list = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+    if (api->conns > 0)
+        api->conns--;
+    if (api->paused && !api->closing && api->conns < api->conf.max_connections) {
+        api->paused = false;
+        evconnlistener_enable(api->lis);
+    }
+}
+
+static struct api_conn *conn_of(struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+    return ssl ? SSL_get_ex_data(ssl, ssl_conn_idx) : NULL;
+}
+
+static struct bufferevent *bev_cb(struct event_base *base, void *arg)
+{
+    struct api_server *api = arg;
+    SSL *ssl = SSL_new(api->tls);
+    struct api_conn *c = calloc(1, sizeof(*c));
+    struct bufferevent *bev;
+
+    /* Without an SSL object evhttp would fall back to a plain socket;
+     * on_request() refuses to serve such a connection. */
+    if (!ssl || !c) {
+        SSL_free(ssl);
+        free(c);
+        return NULL;
+    }
+    c->api = api;
+    c->deadline_ms = now_ms() + (int64_t)api->conf.timeout * 1000;
+    c->next = api->conn_list;
+    if (c->next)
+        c->next->prev = c;
+    api->conn_list = c;
+    SSL_set_ex_data(ssl, ssl_conn_idx, c); /* from here SSL_free() frees c */
+    /* Backpressure: at the limit stop accepting; the kernel backlog holds
+     * (and past it drops) new connections until one closes. */
+    if (++api->conns >= api->conf.max_connections && api->lis && !api->paused) {
+        se_warn("api: %u connections open (api.max_connections): pausing accept", api->conns);
+        api->ctr.accept_paused++;
+        api->paused = true;
+        evconnlistener_disable(api->lis);
+    }
+    bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (bev)
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    c->bev = bev;
+    return bev;
+}
+
+/* Once a second: close connections past their request deadline, the way
+ * evhttp's own timeout does (it frees the connection on this event). */
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    static struct se_log_rl rl;
+    struct api_server *api = arg;
+    int64_t now = now_ms();
+
+    (void)fd;
+    (void)what;
+    for (struct api_conn *c = api->conn_list, *next; c; c = next) {
+        next = c->next; /* the trigger below may free c */
+        if (c->deadline_ms > now || !c->bev)
+            continue;
+        api->ctr.slow_closed++;
+        se_log_rl(&rl, SE_LOG_INFO, "api: closing a connection that sent no complete request "
+                                    "within api.timeout");
+        c->deadline_ms = INT64_MAX;
+        bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+    }
+}
+
+/* ---- setup ---- */
+
+static SSL_CTX *tls_new(const char *cert, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *c = SSL_CTX_new(TLS_server_method());
+    char e[256];
+
+    if (!c) {
+        snprintf(err, errlen, "api: cannot create a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(c, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(c) != 1) {
+        ERR_error_string_n(ERR_get_error(), e, sizeof(e));
+        snprintf(err, errlen, "api.tls: cannot load %s / %s: %s", cert, key, e);
+        SSL_CTX_free(c);
+        return NULL;
+    }
+    ERR_clear_error();
+    return c;
+}
+
+/* Apply cfg: TLS context, JWT keys, URIs, limits. All or nothing. */
+static int apply(struct api_server *api, const struct se_config *cfg, char *err, size_t errlen)
+{
+    const struct se_api_config *a = &cfg->api;
+    struct api_jwt_keys *jwt = api_jwt_keys_new();
+    SSL_CTX *tls = NULL;
+    static const char *const scheme[] = {"turn", "turn", "turns"};
+    static const char *const tp[] = {"udp", "tcp", "tcp"};
+
+    if (!jwt) {
+        snprintf(err, errlen, "out of memory");
+        return SE_ERR_NOMEM;
+    }
+    for (int i = 0; i < a->n_jwt; i++)
+        if (api_jwt_keys_load(jwt, &a->jwt[i], err, errlen) < 0) {
+            api_jwt_keys_free(jwt);
+            return SE_ERR_CONFIG;
+        }
+    if (!(tls = tls_new(a->tls_cert, a->tls_key, err, errlen))) {
+        api_jwt_keys_free(jwt);
+        return SE_ERR_CONFIG;
+    }
+    api_jwt_keys_free(api->jwt);
+    api->jwt = jwt;
+    SSL_CTX_free(api->tls); /* live sessions hold their own reference */
+    api->tls = tls;
+    api->conf = *a;
+    snprintf(api->realm, sizeof(api->realm), "%s", cfg->realm);
+    api->n_uris = 0;
+    for (int t = SE_TP_UDP; t <= SE_TP_TLS; t++)
+        for (int i = 0; i < cfg->n_listen; i++)
+            if (cfg->listen[i].transport == t) {
+                snprintf(api->uris[api->n_uris++], sizeof(api->uris[0]), "%s:%s:%u?transport=%s",
+                         scheme[t], a->turn_host, cfg->listen[i].addr.port, tp[t]);
+                break;
+            }
+    auth_throttle_set(api->throttle, cfg->auth_fail_limit, cfg->auth_fail_window,
+                      cfg->auth_block_time);
+    if (api->http) {
+        evhttp_set_max_body_size(api->http, (ev_ssize_t)a->max_body * API_BODY_HARD_FACTOR);
+        evhttp_set_max_headers_size(api->http, a->max_headers);
+        evhttp_set_timeout(api->http, (int)a->timeout);
+    }
+    return 0;
+}
+
+int api_config_check(const struct se_config *cfg, char *err, size_t errlen)
+{
+    struct api_jwt_keys *jwt = api_jwt_keys_new();
+    SSL_CTX *tls = NULL;
+    int rc = SE_ERR_CONFIG;
+
+    if (!jwt) {
+        snprintf(err, errlen, "out of memory");
+        return SE_ERR_NOMEM;
+    }
+    for (int i = 0; i < cfg->api.n_jwt; i++)
+        if (api_jwt_keys_load(jwt, &cfg->api.jwt[i], err, errlen) < 0)
+            goto out;
+    if ((tls = tls_new(cfg->api.tls_cert, cfg->api.tls_key, err, errlen)))
+        rc = 0;
+out:
+    SSL_CTX_free(tls);
+    api_jwt_keys_free(jwt);
+    return rc;
+}
+
+int api_server_new(struct event_base *base, const struct se_config *cfg, struct pol_db *db,
+                   struct relay_server *relay, api_change_fn on_change, void *arg,
+                   struct api_server **out, char *err, size_t errlen)
+{
+    struct api_server *api = calloc(1, sizeof(*api));
+    struct evhttp_bound_socket *bound;
+    char as[SE_ADDR_STRLEN], ip[SE_ADDR_STRLEN];
+    int rc = SE_ERR_NOMEM;
+
+    *out = NULL;
+    snprintf(err, errlen, "out of memory");
+    if (!api)
+        return SE_ERR_NOMEM;
+    api->base = base;
+    api->db = db;
+    api->relay = relay;
+    api->on_change = on_change;
+    api->change_arg = arg;
+    if (ssl_conn_idx < 0)
+        ssl_conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_gone);
+    if (ssl_conn_idx < 0 || !(api->rl = api_ratelimit_new()) ||
+        !(api->throttle = auth_throttle_new(10, 60, 60)) || !(api->http = evhttp_new(base)))
+        goto fail;
+    if ((rc = apply(api, cfg, err, errlen)) < 0)
+        goto fail;
+    evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                              EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                              EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_bevcb(api->http, bev_cb, api);
+    struct timeval one_s = {1, 0};
+    if (!(api->sweep_ev = event_new(base, -1, EV_PERSIST, sweep_cb, api)) ||
+        event_add(api->sweep_ev, &one_s) < 0) {
+        rc = SE_ERR_NOMEM;
+        goto fail;
+    }
+    evhttp_set_gencb(api->http, on_request, api);
+    bound = evhttp_bind_socket_with_handle(api->http, se_addr_ip_str(&cfg->api.addr, ip,
+                                                                      sizeof(ip)),
+                                           cfg->api.addr.port);
+    if (!bound || !(api->lis = evhttp_bound_socket_get_listener(bound))) {
+        snprintf(err, errlen, "api: cannot listen on %s: %s",
+                 se_addr_str(&cfg->api.addr, as, sizeof(as)), strerror(errno));
+        rc = SE_ERR_IO;
+        goto fail;
+    }
+    /* Accepted sockets inherit it (Linux): replies are small and written
+     * in pieces, and Nagle + delayed ACK would add 40 ms to each. */
+    int one = 1;
+    setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    se_info("api: listening https://%s (%d JWT issuer keys, %d CORS origins)",
+            se_addr_str(&cfg->api.addr, as, sizeof(as)), cfg->api.n_jwt, cfg->api.n_cors);
+    *out = api;
+    return 0;
+fail:
+    api_server_free(api);
+    return rc;
+}
+
+int api_server_reload(struct api_server *api, const struct se_config *cfg, char *err,
+                      size_t errlen)
+{
+    if (!cfg->api.enabled || !se_addr_eq(&cfg->api.addr, &api->conf.addr))
+        se_warn("api: address, port and enabling the API take effect only after a restart");
+    if (!cfg->api.enabled)
+        return 0;
+    return apply(api, cfg, err, errlen);
+}
+
+void api_server_set_ready(struct api_server *api, bool ready)
+{
+    if (api)
+        api->ready = ready;
+}
+
+void api_server_free(struct api_server *api)
+{
+    if (!api)
+        return;
+    if (api->sweep_ev)
+        event_free(api->sweep_ev);
+    api->closing = true; /* evhttp_free() frees the listener before the connections */
+    if (api->http)
+        evhttp_free(api->http); /* frees connections: conn_gone() still sees api */
+    SSL_CTX_free(api->tls);
+    api_jwt_keys_free(api->jwt);
+    api_ratelimit_free(api->rl);
+    auth_throttle_free(api->throttle);
+    free(api);
+}
