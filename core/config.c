@@ -314,7 +314,7 @@ static int load_api(struct loader *l, config_t *cf, struct se_config *c)
                       false)) < 0 ||
         (rc = get_str(l, g, "user_claim", "api.user_claim", a->user_claim, sizeof(a->user_claim),
                       false)) < 0 ||
-        (rc = get_uint(l, g, "credential_ttl", "api.credential_ttl", &a->credential_ttl, 60,
+        (rc = get_uint(l, g, "credential_ttl", "api.credential_ttl", &a->credential_ttl, 10,
                        86400)) < 0 ||
         (rc = get_uint(l, g, "rate", "api.rate", &a->rate, 0, 100000)) < 0 ||
         (rc = get_uint(l, g, "burst", "api.burst", &a->burst, 1, 100000)) < 0 ||
