@@ -99,6 +99,15 @@ void api_h_metrics(struct api_req *r)
         (unsigned long long)st.dropped_bad_input);
     put(&b, "sedge_dropped_total{reason=\"backpressure\"} %llu\n",
         (unsigned long long)st.dropped_backpressure);
+    put(&b, "sedge_dropped_total{reason=\"rate_limit\"} %llu\n",
+        (unsigned long long)st.dropped_rate_limit);
+    one(&b, "sedge_policy_denied_total", "counter",
+        "Allocations, permissions and channels refused by policy rules.", st.policy_denied);
+    one(&b, "sedge_revoked_total", "counter",
+        "Live allocations and permissions revoked by a credential or policy change.", st.revoked);
+    one(&b, "sedge_session_events_dropped_total", "counter",
+        "Session events lost because the control thread was behind (sessions table incomplete).",
+        st.events_dropped);
     metric(&b, "sedge_worker_loop_lag_seconds", "gauge",
            "How late each worker's 1 s housekeeping timer last fired.");
     for (int i = 0; i < nw; i++)

@@ -38,6 +38,7 @@ enum {
     STREAM_IDLE_TIMEOUT = 60,     /* a TCP/TLS client without an allocation */
     RECENT_REFRESH_SLOTS = 64,    /* remembered Refresh(0)s for retransmits */
     EVENT_QUEUE_LEN = 8192,       /* session events waiting for the control thread */
+    MBOX_KILL_MAX = 64,           /* admin kills pending per worker */
 };
 
 struct relay_snap {
@@ -176,6 +177,8 @@ struct worker {
     pthread_mutex_t mbox_lock;
     struct relay_snap *mbox_snap;
     bool mbox_drain;
+    uint64_t mbox_kill[MBOX_KILL_MAX]; /* session numbers an admin ended */
+    unsigned n_mbox_kill;
     struct event *mbox_ev;
     struct event *cron_ev;
     int64_t cron_last_us; /* monotonic µs of the previous cron run, 0 before */

@@ -76,6 +76,14 @@ struct relay_event {
     uint64_t bytes_from_client, bytes_to_client, pkts_from_client, pkts_to_client;
     char reason[48]; /* END: why */
 };
+/*
+ * End a live allocation by its session id (relay_event.sid) with reason
+ * "killed by admin". Asynchronous: returns 0 once every worker was told
+ * (the END event follows), SE_ERR_NOTFOUND for an id of another process
+ * or a malformed one, SE_ERR_FULL if kills are arriving faster than
+ * workers take them. Control thread.
+ */
+int relay_server_kill(struct relay_server *srv, const char *sid);
 /* Take up to max events (oldest first); caller frees each with free(). */
 size_t relay_server_take_events(struct relay_server *srv, struct relay_event **out, size_t max);
 

@@ -334,11 +334,27 @@ static void mbox_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    uint64_t kill[MBOX_KILL_MAX];
+    unsigned n_kill;
+
     pthread_mutex_lock(&w->mbox_lock);
     snap = w->mbox_snap;
     w->mbox_snap = NULL;
     drain = w->mbox_drain;
+    n_kill = w->n_mbox_kill;
+    memcpy(kill, w->mbox_kill, n_kill * sizeof(kill[0]));
+    w->n_mbox_kill = 0;
     pthread_mutex_unlock(&w->mbox_lock);
+    for (unsigned i = 0; i < n_kill; i++) {
+        for (struct allocation *a = w->allocs; a; a = a->next) {
+            if (a->sid == kill[i]) {
+                se_info("allocation killed by admin user=%s sid=%s-%llu", a->user, w->srv->instance,
+                        (unsigned long long)a->sid);
+                alloc_free(a, "killed by admin");
+                break;
+            }
+        }
+    }
     if (snap) {
         struct relay_snap *old = w->snap;
         w->snap = snap; /* the reference moves from the mailbox to us */
@@ -570,6 +586,33 @@ void relay_server_join(struct relay_server *srv)
             w->thread = 0;
         }
     }
+}
+
+int relay_server_kill(struct relay_server *srv, const char *sid)
+{
+    size_t il = strlen(srv->instance);
+    char *end;
+
+    if (strncmp(sid, srv->instance, il) != 0 || sid[il] != '-' || !sid[il + 1])
+        return SE_ERR_NOTFOUND;
+    unsigned long long n = strtoull(sid + il + 1, &end, 10);
+    if (*end || n == 0)
+        return SE_ERR_NOTFOUND;
+    /* The owner is not recorded outside its worker: every worker looks. */
+    for (int i = 0; i < srv->n_workers; i++) {
+        struct worker *w = &srv->workers[i];
+        bool full;
+        pthread_mutex_lock(&w->mbox_lock);
+        full = w->n_mbox_kill >= MBOX_KILL_MAX;
+        if (!full)
+            w->mbox_kill[w->n_mbox_kill++] = n;
+        pthread_mutex_unlock(&w->mbox_lock);
+        if (full)
+            return SE_ERR_FULL;
+        if (w->mbox_ev)
+            event_active(w->mbox_ev, EV_READ, 0);
+    }
+    return 0;
 }
 
 size_t relay_server_take_events(struct relay_server *srv, struct relay_event **out, size_t max)
