@@ -39,15 +39,15 @@ int api_config_check(const struct se_config *cfg, char *err, size_t errlen);
 int api_server_reload(struct api_server *api, const struct se_config *cfg, char *err,
                       size_t errlen);
 /*
- * The policy decision for a credential request: fill d for (user, origin,
- * client) the way the relay will decide at Allocate. Set by the control
- * thread, which owns the current policy snapshot; without one every
- * request gets mode "turn".
+ * The policy decision for a query, made the way the relay decides
+ * (disabled accounts, the peer safety filter when q->peer is set, then
+ * the rules): set by the control thread, which owns the current policy
+ * snapshot. Used for POST /v1/credentials (no peer: the Allocate view)
+ * and /v1/admin/policy/test. Without it every credential gets mode "turn".
  */
 struct pol_decision;
-struct se_addr;
-typedef void (*api_policy_fn)(void *arg, const char *user, const char *origin,
-                              const struct se_addr *client, struct pol_decision *d);
+struct pol_query;
+typedef void (*api_policy_fn)(void *arg, const struct pol_query *q, struct pol_decision *d);
 void api_server_set_policy(struct api_server *api, api_policy_fn fn, void *arg);
 
 /* /readyz answers 200 only while ready (relay started with a snapshot). */

@@ -41,9 +41,18 @@ int api_credential_mode(struct api_server *api, const char *user, const char *or
                         size_t reasonlen)
 {
     struct pol_decision d = {.allow = true, .rule_name = ""};
+    struct pol_query q = {
+        .user = user,
+        .user_len = strlen(user),
+        .origin = origin,
+        .origin_len = origin ? strlen(origin) : 0,
+        .client = client,
+        .transport = -1, /* not known until the client allocates */
+        .at = (int64_t)time(NULL),
+    };
 
     if (api->policy)
-        api->policy(api->policy_arg, user, origin, client, &d);
+        api->policy(api->policy_arg, &q, &d);
     if (!d.allow) {
         if (d.rule_id)
             snprintf(reason, reasonlen, "refused by policy rule #%lld%s%s", (long long)d.rule_id,

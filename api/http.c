@@ -80,6 +80,18 @@ static const struct route routes[] = {
     {"/v1/admin/secrets", M_POST, R_ADMIN, 0, api_h_secrets_add},
     {"/v1/admin/secrets/*", M_DELETE, R_ADMIN, 0, api_h_secrets_del},
     {"/v1/admin/audit", M_GET, R_AUDIT, 0, api_h_audit_list},
+    {"/v1/admin/groups", M_GET, R_AUDIT, 0, api_h_groups_list},
+    {"/v1/admin/groups", M_POST, R_ADMIN, 0, api_h_groups_add},
+    {"/v1/admin/groups/*", M_DELETE, R_ADMIN, 0, api_h_groups_del},
+    {"/v1/admin/groups/*/members", M_POST, R_ADMIN, 0, api_h_group_member_add},
+    {"/v1/admin/groups/*/members/*", M_DELETE, R_ADMIN, 0, api_h_group_member_del},
+    {"/v1/admin/rules", M_GET, R_AUDIT, 0, api_h_rules_list},
+    {"/v1/admin/rules", M_POST, R_ADMIN, 0, api_h_rules_add},
+    {"/v1/admin/rules/*", M_DELETE, R_ADMIN, 0, api_h_rules_del},
+    {"/v1/admin/rules/*/move", M_POST, R_ADMIN, 0, api_h_rules_move},
+    {"/v1/admin/policy/test", M_POST, R_AUDIT, 0, api_h_policy_test},
+    {"/v1/admin/sessions", M_GET, R_AUDIT, 0, api_h_sessions_list},
+    {"/v1/admin/sessions/*", M_DELETE, R_ADMIN, 0, api_h_sessions_kill},
 };
 
 static int ssl_conn_idx = -1;
@@ -614,6 +626,7 @@ static int apply(struct api_server *api, const struct se_config *cfg, char *err,
     SSL_CTX_free(api->tls); /* live sessions hold their own reference */
     api->tls = tls;
     api->conf = *a;
+    api->policy_default_allow = cfg->policy_default_allow;
     snprintf(api->realm, sizeof(api->realm), "%s", cfg->realm);
     api->n_uris = 0;
     for (int t = SE_TP_UDP; t <= SE_TP_TLS; t++)

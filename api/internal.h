@@ -53,6 +53,7 @@ struct api_server {
     void *change_arg;
     api_policy_fn policy;
     void *policy_arg;
+    bool policy_default_allow; /* policy.default, for listings */
     struct api_ratelimit *rl;
     struct auth_throttle *throttle;
     unsigned conns; /* live HTTPS connections */
@@ -107,6 +108,19 @@ void api_h_secrets_list(struct api_req *r);
 void api_h_secrets_add(struct api_req *r);
 void api_h_secrets_del(struct api_req *r);
 void api_h_audit_list(struct api_req *r);
+/* policy.c */
+void api_h_groups_list(struct api_req *r);
+void api_h_groups_add(struct api_req *r);
+void api_h_groups_del(struct api_req *r);
+void api_h_group_member_add(struct api_req *r);
+void api_h_group_member_del(struct api_req *r);
+void api_h_rules_list(struct api_req *r);
+void api_h_rules_add(struct api_req *r);
+void api_h_rules_del(struct api_req *r);
+void api_h_rules_move(struct api_req *r);
+void api_h_policy_test(struct api_req *r);
+void api_h_sessions_list(struct api_req *r);
+void api_h_sessions_kill(struct api_req *r);
 
 /* ---- policy (creds.c) ----
  * The media mode for a user, origin and client, decided by the policy

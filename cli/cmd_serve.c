@@ -120,32 +120,26 @@ static void publish(struct control *ctl, const struct se_config *cfg)
     ctl->snap = snap;
 }
 
-/* The API asks what the relay will decide for a credential request. */
-static void api_policy(void *arg, const char *user, const char *origin,
-                       const struct se_addr *client, struct pol_decision *d)
+/* The API asks what the relay will decide: the same layers, the same
+ * snapshot (disabled account, peer safety filter, rules). */
+static void api_policy(void *arg, const struct pol_query *q, struct pol_decision *d)
 {
     struct control *ctl = arg;
     const struct pol_rules *rules = ctl->snap ? relay_snap_rules(ctl->snap) : NULL;
-    struct pol_query q = {
-        .user = user,
-        .user_len = strlen(user),
-        .origin = origin,
-        .origin_len = origin ? strlen(origin) : 0,
-        .client = client,
-        .transport = -1,
-        .at = (int64_t)time(NULL),
-    };
+    const struct pol_peers *peers = ctl->snap ? relay_snap_peers(ctl->snap) : NULL;
 
     memset(d, 0, sizeof(*d));
     d->allow = true;
     d->rule_name = "";
     if (!rules)
         return;
-    if (pol_rules_user_disabled(rules, user, strlen(user))) {
+    if (pol_rules_user_disabled(rules, q->user, q->user_len) ||
+        (q->peer && peers && pol_peers_check_ip(peers, q->peer) != POL_PEER_OK)) {
         d->allow = false;
+        d->rule_name = "";
         return;
     }
-    pol_rules_eval(rules, &q, d);
+    pol_rules_eval(rules, q, d);
 }
 
 /* One relay event into the sessions table (inside the caller's transaction). */
@@ -212,7 +206,7 @@ static void on_api_change(void *arg)
 {
     struct control *ctl = arg;
 
-    se_info("api: users/secrets changed: publishing new snapshot");
+    se_info("api: users, secrets or policy changed: publishing new snapshot");
     publish(ctl, ctl->cfg);
 }
 

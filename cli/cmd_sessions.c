@@ -28,11 +28,6 @@ static void usage(FILE *out)
                  "30m, 2h, 7d. --json prints an array of objects.\n");
 }
 
-static json_t *str_or_null(const char *s)
-{
-    return s && s[0] ? json_string(s) : json_null();
-}
-
 static int print_session(const struct pol_session *s, void *arg)
 {
     json_t *arr = arg;
@@ -49,34 +44,9 @@ static int print_session(const struct pol_session *s, void *arg)
                s->rule_id ? (s->rule_name ? s->rule_name : "") : "default");
         return 0;
     }
-    json_t *o = json_object(), *peers = json_array();
-    for (const char *p = s->peers ? s->peers : ""; *p;) {
-        size_t k = strcspn(p, ",");
-        json_array_append_new(peers, json_stringn(p, k));
-        p += k + (p[k] == ',');
-    }
-    json_object_set_new(o, "id", json_string(s->sid));
-    json_object_set_new(o, "user", json_string(s->user));
-    json_object_set_new(o, "username", json_string(s->username ? s->username : ""));
-    json_object_set_new(o, "origin", str_or_null(s->origin));
-    json_object_set_new(o, "client", json_string(s->client));
-    json_object_set_new(o, "transport", json_string(s->transport ? s->transport : ""));
-    json_object_set_new(o, "relay", json_string(s->relay));
-    json_object_set_new(o, "peers", peers);
-    json_object_set_new(o, "started", json_string(cli_fmt_time(s->started, t1, sizeof(t1))));
-    json_object_set_new(o, "ended",
-                        s->ended ? json_string(cli_fmt_time(s->ended, t2, sizeof(t2))) : json_null());
-    json_object_set_new(o, "started_unix", json_integer(s->started));
-    json_object_set_new(o, "ended_unix", s->ended ? json_integer(s->ended) : json_null());
-    json_object_set_new(o, "live", json_boolean(!s->ended));
-    json_object_set_new(o, "bytes_from_client", json_integer((json_int_t)s->bytes_from_client));
-    json_object_set_new(o, "bytes_to_client", json_integer((json_int_t)s->bytes_to_client));
-    json_object_set_new(o, "packets_from_client", json_integer((json_int_t)s->packets_from_client));
-    json_object_set_new(o, "packets_to_client", json_integer((json_int_t)s->packets_to_client));
-    json_object_set_new(o, "end_reason", str_or_null(s->end_reason));
-    json_object_set_new(o, "rule", s->rule_id ? json_integer(s->rule_id) : json_null());
-    json_object_set_new(o, "rule_name", str_or_null(s->rule_name));
-    json_object_set_new(o, "record", json_string(s->record == POL_RECORD_ALWAYS ? "always" : "never"));
+    json_t *o = pol_session_json(s);
+    if (!o)
+        return SE_ERR_NOMEM;
     json_array_append_new(arr, o);
     return 0;
 }

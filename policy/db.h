@@ -136,6 +136,11 @@ struct pol_session_filter {
     int limit;        /* 0: no limit */
 };
 typedef int (*pol_session_cb)(const struct pol_session *s, void *arg);
+/* A session as the JSON object the CLI (--json) and the API print: the
+ * row's fields, times as ISO 8601 UTC (and *_unix), peers as an array,
+ * rule as its id or null. Returns a new jansson reference (json_t *) or
+ * NULL; declared void * to keep jansson out of this header. */
+void *pol_session_json(const struct pol_session *s);
 int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, pol_session_cb cb,
                         void *arg);
 /* Group many writes into one transaction (the control thread's batches). */

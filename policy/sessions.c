@@ -12,6 +12,9 @@
 #include "policy/db.h"
 #include "policy/db_internal.h"
 
+#include "policy/rules.h"
+
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -181,6 +184,62 @@ int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, p
         rc = SE_ERR_DB;
     sqlite3_finalize(st);
     return rc;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s && s[0] ? json_string(s) : json_null();
+}
+
+static json_t *iso_time(int64_t t)
+{
+    char buf[32];
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (!t || !gmtime_r(&tt, &tm))
+        return json_null();
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
+void *pol_session_json(const struct pol_session *s)
+{
+    json_t *o = json_object(), *peers = json_array();
+
+    if (!o || !peers) {
+        json_decref(o);
+        json_decref(peers);
+        return NULL;
+    }
+    for (const char *p = s->peers ? s->peers : ""; *p;) {
+        size_t k = strcspn(p, ",");
+        json_array_append_new(peers, json_stringn(p, k));
+        p += k + (p[k] == ',');
+    }
+    json_object_set_new(o, "id", json_string(s->sid));
+    json_object_set_new(o, "user", json_string(s->user));
+    json_object_set_new(o, "username", json_string(s->username ? s->username : ""));
+    json_object_set_new(o, "origin", str_or_null(s->origin));
+    json_object_set_new(o, "client", json_string(s->client));
+    json_object_set_new(o, "transport", json_string(s->transport ? s->transport : ""));
+    json_object_set_new(o, "relay", json_string(s->relay));
+    json_object_set_new(o, "peers", peers);
+    json_object_set_new(o, "started", iso_time(s->started));
+    json_object_set_new(o, "ended", iso_time(s->ended));
+    json_object_set_new(o, "started_unix", json_integer(s->started));
+    json_object_set_new(o, "ended_unix", s->ended ? json_integer(s->ended) : json_null());
+    json_object_set_new(o, "live", json_boolean(!s->ended));
+    json_object_set_new(o, "bytes_from_client", json_integer((json_int_t)s->bytes_from_client));
+    json_object_set_new(o, "bytes_to_client", json_integer((json_int_t)s->bytes_to_client));
+    json_object_set_new(o, "packets_from_client", json_integer((json_int_t)s->packets_from_client));
+    json_object_set_new(o, "packets_to_client", json_integer((json_int_t)s->packets_to_client));
+    json_object_set_new(o, "end_reason", str_or_null(s->end_reason));
+    json_object_set_new(o, "rule", s->rule_id ? json_integer(s->rule_id) : json_null());
+    json_object_set_new(o, "rule_name", str_or_null(s->rule_name));
+    json_object_set_new(o, "record",
+                        json_string(s->record == POL_RECORD_ALWAYS ? "always" : "never"));
+    return o;
 }
 
 int pol_db_audit_list(struct pol_db *db, int64_t since, int limit, pol_audit_cb cb, void *arg)

@@ -32,6 +32,8 @@ struct relay_snap *relay_snap_new(const struct se_config *cfg, struct auth_creds
 void relay_snap_ref(struct relay_snap *s);
 /* The snapshot's compiled policy (borrowed, valid while s is). */
 const struct pol_rules *relay_snap_rules(const struct relay_snap *s);
+/* The snapshot's peer safety filter (borrowed, valid while s is). */
+const struct pol_peers *relay_snap_peers(const struct relay_snap *s);
 void relay_snap_unref(struct relay_snap *s);
 
 /* Bind all listeners for cfg (cfg is borrowed and must outlive the server). */

@@ -56,6 +56,11 @@ const struct pol_rules *relay_snap_rules(const struct relay_snap *s)
     return s->rules;
 }
 
+const struct pol_peers *relay_snap_peers(const struct relay_snap *s)
+{
+    return s->peers;
+}
+
 void relay_snap_ref(struct relay_snap *s)
 {
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
