@@ -2,7 +2,7 @@
 # Check the module dependency rules of docs/architecture.md:
 #   relay/ never includes SQLite; record/ never includes relay/;
 #   api/ reaches policy/ and auth/ only through their headers;
-#   relay/internal.h is private to relay/.
+#   relay/internal.h is private to relay/, policy/db_internal.h to policy/.
 set -u
 cd "$(dirname "$0")/.."
 bad=0
@@ -16,5 +16,7 @@ check "record/ must not include relay/" '#include "relay/' record
 check "api/ must use policy/auth headers only" '#include "(policy|auth)/[a-z_]+\.c"' api
 out=$(grep -rln '#include "relay/internal.h"' --include='*.c' --include='*.h' . | grep -v '^./relay/')
 [ -n "$out" ] && { echo "relay/internal.h included outside relay/:"; echo "$out"; bad=1; }
+out=$(grep -rln '#include "policy/db_internal.h"' --include='*.c' --include='*.h' . | grep -v '^./policy/')
+[ -n "$out" ] && { echo "policy/db_internal.h included outside policy/:"; echo "$out"; bad=1; }
 [ $bad -eq 0 ] && echo "dependency rules hold"
 exit $bad
