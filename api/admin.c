@@ -73,9 +73,10 @@ static void reply_write(struct api_req *r, int rc, const char *what, const char 
 
 static int user_row(const struct pol_user_row *u, void *arg)
 {
-    return json_array_append_new(arg, json_pack("{s:s, s:s, s:b, s:I}", "name", u->name, "realm",
-                                                u->realm, "disabled", u->disabled, "created",
-                                                (json_int_t)u->created)) < 0
+    return json_array_append_new(arg, json_pack("{s:o, s:o, s:b, s:I}", "name",
+                                                api_json_str(u->name), "realm",
+                                                api_json_str(u->realm), "disabled", u->disabled,
+                                                "created", (json_int_t)u->created)) < 0
                ? SE_ERR_NOMEM
                : 0;
 }
@@ -154,8 +155,8 @@ static int secret_row(const struct pol_secret_row *s, void *arg)
     char masked[16];
 
     snprintf(masked, sizeof(masked), "%.3s...", s->value);
-    return json_array_append_new(arg, json_pack("{s:I, s:s, s:I}", "id", (json_int_t)s->id,
-                                                "value", masked, "created",
+    return json_array_append_new(arg, json_pack("{s:I, s:o, s:I}", "id", (json_int_t)s->id,
+                                                "value", api_json_str(masked), "created",
                                                 (json_int_t)s->created)) < 0
                ? SE_ERR_NOMEM
                : 0;
@@ -230,9 +231,10 @@ void api_h_secrets_del(struct api_req *r)
 
 static int audit_row(const struct pol_audit_row *a, void *arg)
 {
-    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s?, s:s?}", "id", (json_int_t)a->id, "at",
-                          (json_int_t)a->at, "actor", a->actor, "action", a->action, "object",
-                          a->object, "detail", a->detail);
+    json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "id", (json_int_t)a->id, "at",
+                          (json_int_t)a->at, "actor", api_json_str(a->actor), "action",
+                          api_json_str(a->action), "object", api_json_str(a->object), "detail",
+                          api_json_str(a->detail));
 
     if (!o)
         return SE_ERR_NOMEM;

@@ -207,16 +207,9 @@ void api_reply_error(struct api_req *r, int code, const char *error, const char 
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    /* Reasons may quote client bytes (a path, an origin, a user name):
-     * JSON strings must be UTF-8, so mask what is not. */
-    json_t *rs = json_string(reason);
-    if (!rs) {
-        for (char *p = reason; *p; p++)
-            if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
-                *p = '?';
-        rs = json_string(reason);
-    }
-    api_reply_json(r, code, json_pack("{s:s, s:o}", "error", error, "reason", rs));
+    /* Reasons may quote client bytes (a path, an origin, a user name). */
+    api_reply_json(r, code, json_pack("{s:s, s:o}", "error", error, "reason",
+                                      api_json_str(reason)));
 }
 
 json_t *api_body_object(struct api_req *r)

@@ -146,6 +146,9 @@ bool api_path_match(const char *pattern, const char *path, char params[][API_PAR
 bool api_cors_allowed(const struct se_api_config *c, const char *origin);
 /* Is name usable as the user part of a REST username? */
 bool api_user_name_ok(const char *name);
+/* A JSON string for text that may not be UTF-8 (database rows written by
+ * the CLI, client bytes): invalid bytes become '?'. NULL -> JSON null. */
+json_t *api_json_str(const char *s);
 /* Look up key in a query string; copies the raw value. 0 or SE_ERR_NOTFOUND. */
 int api_query_get(const char *query, const char *key, char *out, size_t outlen);
 

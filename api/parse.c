@@ -9,6 +9,7 @@
 #include "api/internal.h"
 #include "core/err.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -203,4 +204,23 @@ int api_query_get(const char *query, const char *key, char *out, size_t outlen)
             query++;
     }
     return SE_ERR_NOTFOUND;
+}
+
+json_t *api_json_str(const char *s)
+{
+    json_t *j;
+    char *m;
+
+    if (!s)
+        return json_null();
+    if ((j = json_string(s)))
+        return j;
+    if (!(m = strdup(s)))
+        return NULL;
+    for (char *p = m; *p; p++)
+        if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+            *p = '?';
+    j = json_string(m);
+    free(m);
+    return j;
 }

@@ -161,6 +161,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 strlen(params[0]) >= API_PARAM_MAX)
                 abort();
         (void)api_query_get(buf, "limit", why, sizeof(why));
+        if (!(o = api_json_str(buf)))
+            abort(); /* any text becomes a JSON string */
+        json_decref(o);
         break;
     default:
         break;

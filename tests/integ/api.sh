@@ -205,6 +205,9 @@ grep -q '^api:token-2 api.denied POST /v1/admin/users status=403' "$T/audit" || 
 grep -q '^api:token-3 api.denied GET /v1/admin/secrets status=403' "$T/audit" || fail "auditor denial not audited"
 grep -q '^api:token-1/ops api.call DELETE /v1/admin/secrets/1 status=200' "$T/audit" || fail "call not audited"
 ok "every admin call audited under its token"
+sedge_cli token del 2 >/dev/null || fail "token del"
+req GET /v1/admin/audit -H "Authorization: Bearer $COMPLIANCE"
+expect 401 "unknown or deleted token" "a deleted token is refused at once"
 
 # --- metrics move with traffic
 req GET /metrics; $PROM "$T/body" >"$T/m1" || { cat "$T/m1"; fail "/metrics does not parse"; }

@@ -116,6 +116,15 @@ static void test_paths_cors_query(void)
     CHECK_STR(v, "9");
     CHECK_EQ_INT(api_query_get("xlimit=5", "limit", v, sizeof(v)), SE_ERR_NOTFOUND);
     CHECK_EQ_INT(api_query_get(NULL, "limit", v, sizeof(v)), SE_ERR_NOTFOUND);
+    json_t *j = api_json_str("caf\xc3\xa9");
+    CHECK_STR(json_string_value(j), "caf\xc3\xa9"); /* valid UTF-8 kept */
+    json_decref(j);
+    j = api_json_str("a\xff\x01" "b");
+    CHECK_STR(json_string_value(j), "a??b");
+    json_decref(j);
+    j = api_json_str(NULL);
+    CHECK(json_is_null(j));
+    json_decref(j);
 }
 
 static void test_ratelimit(void)
