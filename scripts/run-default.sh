@@ -69,6 +69,12 @@ HTTPS API (an older var/sedge.conf may lack the api block):
   curl -k https://127.0.0.1:8443/metrics
   admin token: $BIN token add --role admin --config var/sedge.conf
 
+Browser extension (docs/extension.md): load $(pwd)/extension unpacked in
+Chromium, then in its options set API URL https://127.0.0.1:8443, sign-in
+"Local sedge user", demo / demo-password (trust var/tls/cert.pem first).
+
+Policy (docs/policy.md): $BIN rule add deny --origin https://blocked.example --config var/sedge.conf
+
 Stop with Ctrl-C (drains live allocations); reload with kill -HUP.
 
 MSG
