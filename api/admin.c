@@ -21,14 +21,13 @@
 
 enum { API_PASSWORD_MAX = 256, API_SECRET_MIN = 8, API_SECRET_MAX = 256, GEN_SECRET_BYTES = 24 };
 
-static void changed(struct api_server *api)
+void api_changed(struct api_server *api)
 {
     if (api->on_change)
         api->on_change(api->change_arg);
 }
 
-/* Refuse fields other than the allowed ones; false = 400 sent. */
-static bool only_fields(struct api_req *r, json_t *body, const char *const *allowed)
+bool api_only_fields(struct api_req *r, json_t *body, const char *const *allowed)
 {
     const char *key;
     json_t *v;
@@ -64,7 +63,7 @@ static void reply_write(struct api_req *r, int rc, const char *what, const char 
     else if (rc < 0)
         api_reply_error(r, 500, "internal", "database error");
     else {
-        changed(r->api);
+        api_changed(r->api);
         api_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
     }
 }
@@ -100,7 +99,7 @@ void api_h_users_add(struct api_req *r)
     json_t *body = api_body_object(r);
     const char *name, *pw;
 
-    if (!body || !only_fields(r, body, fields))
+    if (!body || !api_only_fields(r, body, fields))
         goto out;
     if (!(name = str_field(body, "name", API_USER_MAX - 1)) || !api_user_name_ok(name)) {
         api_reply_error(r, 400, "bad_request",
@@ -122,7 +121,7 @@ void api_h_users_add(struct api_req *r)
     explicit_bzero(k1, sizeof(k1));
     explicit_bzero(k2, sizeof(k2));
     if (rc == 0) {
-        changed(r->api);
+        api_changed(r->api);
         api_reply_json(r, 201, json_pack("{s:s, s:s}", "name", name, "realm", r->api->realm));
     } else {
         reply_write(r, rc, "user", name);
@@ -181,7 +180,7 @@ void api_h_secrets_add(struct api_req *r)
     json_t *body = api_body_object(r);
     const char *value;
 
-    if (!body || !only_fields(r, body, fields))
+    if (!body || !api_only_fields(r, body, fields))
         goto out;
     if (json_object_get(body, "value")) {
         value = str_field(body, "value", API_SECRET_MAX);
@@ -202,7 +201,7 @@ void api_h_secrets_add(struct api_req *r)
     }
     int rc = pol_db_secret_add(r->api->db, value);
     if (rc == 0) {
-        changed(r->api);
+        api_changed(r->api);
         api_reply_json(r, 201, json_object_get(body, "value")
                                    ? json_pack("{s:s}", "status", "ok")
                                    : json_pack("{s:s, s:s}", "status", "ok", "value", value));

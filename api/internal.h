@@ -108,6 +108,11 @@ void api_h_secrets_list(struct api_req *r);
 void api_h_secrets_add(struct api_req *r);
 void api_h_secrets_del(struct api_req *r);
 void api_h_audit_list(struct api_req *r);
+/* Shared by the admin handlers (admin.c): tell the control thread to
+ * publish a new snapshot after a write; refuse body fields other than
+ * the allowed ones (false = 400 sent). */
+void api_changed(struct api_server *api);
+bool api_only_fields(struct api_req *r, json_t *body, const char *const *allowed);
 /* policy.c */
 void api_h_groups_list(struct api_req *r);
 void api_h_groups_add(struct api_req *r);

@@ -25,34 +25,10 @@
 
 enum { LIST_MAX = 4096, NAME_MAX_LEN = 255 };
 
-static void changed(struct api_server *api)
-{
-    if (api->on_change)
-        api->on_change(api->change_arg);
-}
-
 static void ok_status(struct api_req *r, int code)
 {
-    changed(r->api);
+    api_changed(r->api);
     api_reply_json(r, code, json_pack("{s:s}", "status", "ok"));
-}
-
-/* Unknown fields are refused: a typo must not silently widen a rule. */
-static bool only_fields(struct api_req *r, json_t *body, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach(body, key, v) {
-        bool ok = false;
-        for (int i = 0; allowed[i]; i++)
-            ok = ok || strcmp(key, allowed[i]) == 0;
-        if (!ok) {
-            api_reply_error(r, 400, "bad_request", "unknown field \"%s\"", key);
-            return false;
-        }
-    }
-    return true;
 }
 
 /* A string field (NULL if absent); false = 400 sent. */
@@ -171,7 +147,7 @@ void api_h_groups_add(struct api_req *r)
     json_t *body = api_body_object(r);
     const char *name;
 
-    if (!body || !only_fields(r, body, fields) || !get_str(r, body, "name", NAME_MAX_LEN, &name))
+    if (!body || !api_only_fields(r, body, fields) || !get_str(r, body, "name", NAME_MAX_LEN, &name))
         goto out;
     int rc = name ? pol_db_group_add(r->api->db, name) : SE_ERR_INVAL;
     if (rc == SE_ERR_INVAL)
@@ -182,7 +158,7 @@ void api_h_groups_add(struct api_req *r)
     else if (rc < 0)
         api_reply_error(r, 500, "internal", "database error");
     else {
-        changed(r->api);
+        api_changed(r->api);
         api_reply_json(r, 201, json_pack("{s:s, s:[]}", "name", name, "members"));
     }
 out:
@@ -227,7 +203,7 @@ void api_h_group_member_add(struct api_req *r)
     json_t *body = api_body_object(r);
     const char *user;
 
-    if (body && only_fields(r, body, fields) && get_str(r, body, "user", NAME_MAX_LEN, &user)) {
+    if (body && api_only_fields(r, body, fields) && get_str(r, body, "user", NAME_MAX_LEN, &user)) {
         if (!user)
             api_reply_error(r, 400, "bad_request", "\"user\" is required");
         else
@@ -277,7 +253,7 @@ void api_h_rules_add(struct api_req *r)
     char err[512];
     int64_t id = 0;
 
-    if (!body || !only_fields(r, body, fields) ||
+    if (!body || !api_only_fields(r, body, fields) ||
         !get_str(r, body, "action", 16, &s.action) || !get_str(r, body, "name", 127, &s.name) ||
         !get_str(r, body, "hours", 32, &s.hours) || !get_str(r, body, "record", 16, &s.record) ||
         !get_list(r, body, "users", users, sizeof(users), &s.users) ||
@@ -305,7 +281,7 @@ void api_h_rules_add(struct api_req *r)
         api_reply_error(r, 500, "internal", "database error");
         goto out;
     }
-    changed(r->api);
+    api_changed(r->api);
     api_reply_json(r, 201, json_pack("{s:I}", "id", (json_int_t)id));
 out:
     json_decref(body);
@@ -332,7 +308,7 @@ void api_h_rules_move(struct api_req *r)
     json_t *body = api_body_object(r);
     int64_t id, prio = 0;
 
-    if (!body || !param_id(r, &id) || !only_fields(r, body, fields) ||
+    if (!body || !param_id(r, &id) || !api_only_fields(r, body, fields) ||
         !get_int(r, body, "priority", 1, INT32_MAX, &prio))
         goto out;
     if (!prio) {
@@ -363,7 +339,7 @@ void api_h_policy_test(struct api_req *r)
     unsigned tmask = 0;
     int64_t at = (int64_t)time(NULL);
 
-    if (!body || !only_fields(r, body, fields) || !get_str(r, body, "user", NAME_MAX_LEN, &user) ||
+    if (!body || !api_only_fields(r, body, fields) || !get_str(r, body, "user", NAME_MAX_LEN, &user) ||
         !get_str(r, body, "origin", 255, &origin) || !get_str(r, body, "peer", 64, &peer_s) ||
         !get_str(r, body, "client", 64, &client_s) ||
         !get_str(r, body, "transport", 8, &transport) ||

@@ -617,38 +617,3 @@ int pol_db_token_find(struct pol_db *db, const uint8_t hash[32], int64_t *id, ch
     return rc;
 }
 
-/* ---- audit log ---- */
-
-int pol_db_audit_page(struct pol_db *db, int64_t before_id, int limit, pol_audit_cb cb, void *arg)
-{
-    sqlite3_stmt *st;
-    int rc = 0, step;
-
-    if (sqlite3_prepare_v2(db->db,
-                           "SELECT id, at, actor, action, object, detail, before, after FROM audit "
-                           "WHERE id < ? ORDER BY id DESC LIMIT ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return SE_ERR_DB;
-    sqlite3_bind_int64(st, 1, before_id > 0 ? before_id : INT64_MAX);
-    sqlite3_bind_int(st, 2, limit);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct pol_audit_row r = {
-            .id = sqlite3_column_int64(st, 0),
-            .at = sqlite3_column_int64(st, 1),
-            .actor = (const char *)sqlite3_column_text(st, 2),
-            .action = (const char *)sqlite3_column_text(st, 3),
-            .object = (const char *)sqlite3_column_text(st, 4),
-            .detail = (const char *)sqlite3_column_text(st, 5),
-            .before = (const char *)sqlite3_column_text(st, 6),
-            .after = (const char *)sqlite3_column_text(st, 7),
-        };
-        if (!r.actor || !r.action)
-            continue;
-        if ((rc = cb(&r, arg)) != 0)
-            break;
-    }
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        rc = SE_ERR_DB;
-    sqlite3_finalize(st);
-    return rc;
-}

@@ -242,19 +242,18 @@ void *pol_session_json(const struct pol_session *s)
     return o;
 }
 
-int pol_db_audit_list(struct pol_db *db, int64_t since, int limit, pol_audit_cb cb, void *arg)
+/* Run an audit SELECT of (id, at, actor, action, object, detail, before,
+ * after) with two integer parameters and hand each row to cb. */
+static int audit_query(struct pol_db *db, const char *sql, int64_t p1, int64_t p2,
+                       pol_audit_cb cb, void *arg)
 {
     sqlite3_stmt *st;
     int rc = 0, step;
 
-    /* The newest `limit` rows, printed oldest first. */
-    if (sqlite3_prepare_v2(db->db,
-                           "SELECT * FROM (SELECT id, at, actor, action, object, detail, before, "
-                           "after FROM audit WHERE at >= ? ORDER BY id DESC LIMIT ?) ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
         return SE_ERR_DB;
-    sqlite3_bind_int64(st, 1, since);
-    sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+    sqlite3_bind_int64(st, 1, p1);
+    sqlite3_bind_int64(st, 2, p2);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         struct pol_audit_row r = {
             .id = sqlite3_column_int64(st, 0),
@@ -266,6 +265,8 @@ int pol_db_audit_list(struct pol_db *db, int64_t since, int limit, pol_audit_cb 
             .before = (const char *)sqlite3_column_text(st, 6),
             .after = (const char *)sqlite3_column_text(st, 7),
         };
+        if (!r.actor || !r.action)
+            continue; /* a row edited behind our back */
         if ((rc = cb(&r, arg)) != 0)
             break;
     }
@@ -273,4 +274,21 @@ int pol_db_audit_list(struct pol_db *db, int64_t since, int limit, pol_audit_cb 
         rc = SE_ERR_DB;
     sqlite3_finalize(st);
     return rc;
+}
+
+int pol_db_audit_list(struct pol_db *db, int64_t since, int limit, pol_audit_cb cb, void *arg)
+{
+    /* The newest `limit` rows, printed oldest first. */
+    return audit_query(db,
+                       "SELECT * FROM (SELECT id, at, actor, action, object, detail, before, "
+                       "after FROM audit WHERE at >= ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+                       since, limit > 0 ? limit : -1, cb, arg);
+}
+
+int pol_db_audit_page(struct pol_db *db, int64_t before_id, int limit, pol_audit_cb cb, void *arg)
+{
+    return audit_query(db,
+                       "SELECT id, at, actor, action, object, detail, before, after FROM audit "
+                       "WHERE id < ? ORDER BY id DESC LIMIT ?",
+                       before_id > 0 ? before_id : INT64_MAX, limit, cb, arg);
 }
