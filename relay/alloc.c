@@ -689,6 +689,6 @@ void alloc_cron(struct worker *w)
     /* Time windows open and close on their own: re-check now and then. */
     if (w->now >= w->next_recheck) {
         w->next_recheck = w->now + (w->snap->policy_recheck ? w->snap->policy_recheck : 30);
-        alloc_recheck_all(w);
+        alloc_recheck_all(w, false); /* credentials change only with a snapshot */
     }
 }

@@ -287,10 +287,10 @@ void alloc_peers_str(const struct allocation *a, char *buf, size_t len);
 /* Per-second housekeeping for one allocation: session UPDATE events. */
 void alloc_policy_cron(struct allocation *a);
 /* Re-check every allocation of w against its current snapshot: revoked
- * credentials, disabled users and denied rules end it ("revoked"); newly
- * denied peers lose their permissions and channels; limits follow the
- * rule that now decides. */
-void alloc_recheck_all(struct worker *w);
+ * credentials (with check_creds: after a snapshot swap), disabled users
+ * and denied rules end it ("revoked"); newly denied peers lose their
+ * permissions and channels; limits follow the rule that now decides. */
+void alloc_recheck_all(struct worker *w, bool check_creds);
 /* Evaluate the rules for a peer of a (CreatePermission/ChannelBind). */
 bool alloc_peer_policy_ok(struct allocation *a, const struct se_addr *peer);
 /* Consume len bytes from a bucket; false = over the cap, drop. */

@@ -361,7 +361,7 @@ static void mbox_cb(evutil_socket_t fd, short what, void *arg)
         relay_snap_unref(old);
         /* Users, secrets or rules changed: live allocations follow now. */
         w->now = relay_now_mono();
-        alloc_recheck_all(w);
+        alloc_recheck_all(w, true);
     }
     if (drain && !w->draining) {
         w->draining = true;
