@@ -40,19 +40,28 @@ int api_credential_mode(struct api_server *api, const char *user, const char *or
                         const struct se_addr *client, const char **mode, char *reason,
                         size_t reasonlen)
 {
-    struct pol_decision d = {.allow = true, .rule_name = ""};
+    struct pol_decision d = {.allow = true, .rule_name = ""}, first = d;
     struct pol_query q = {
         .user = user,
         .user_len = strlen(user),
         .origin = origin,
         .origin_len = origin ? strlen(origin) : 0,
         .client = client,
-        .transport = -1, /* not known until the client allocates */
         .at = (int64_t)time(NULL),
     };
 
-    if (api->policy)
+    /* The client picks its transport later: the credential is worth
+     * minting if policy allows any of them (UDP first, as browsers try). */
+    for (int t = SE_TP_UDP; api->policy && t <= SE_TP_TLS; t++) {
+        q.transport = t;
         api->policy(api->policy_arg, &q, &d);
+        if (t == SE_TP_UDP)
+            first = d;
+        if (d.allow)
+            break;
+    }
+    if (!d.allow)
+        d = first; /* explain the refusal as UDP would see it */
     if (!d.allow) {
         if (d.rule_id)
             snprintf(reason, reasonlen, "refused by policy rule #%lld%s%s", (long long)d.rule_id,

@@ -75,6 +75,10 @@ req "$ADMIN" POST "/v1/admin/rules/$RULE/move" -d '{"priority": 2}'; expect 200 
 # Credentials carry the verdict (HTTP Basic as a local user).
 cred() { CODE=$(curl -sk --max-time 10 -o "$T/body" -w '%{http_code}' -u "$1:pw" \
     -H 'Content-Type: application/json' -d "{\"origin\": \"$2\"}" "$API/v1/credentials") || fail "curl"; }
+# A rule that needs a transport: the credential is minted if any transport is allowed.
+req "$ADMIN" POST /v1/admin/rules -d '{"action": "deny", "users": "alice", "transports": "udp", "origins": "https://tcp-only.example", "priority": 3}'
+expect 201 "deny alice over UDP for one site"
+cred alice https://tcp-only.example; expect 200 "credentials when only TCP/TLS are allowed"
 cred alice https://www.blocked.example; expect 403 "credentials for a refused origin"
 [ "$(json 'd["error"]')" = denied_by_policy ] && grep -q 'rule #' "$T/body" || fail "refusal body: $(cat "$T/body")"
 cred alice https://meet.example.com; expect 200 "credentials for an allowed origin"
