@@ -7,6 +7,9 @@
 #ifndef SE_CLI_H
 #define SE_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct cli_cmd {
     const char *name;
     const char *summary;
@@ -17,6 +20,10 @@ int cmd_serve(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_record_import(int argc, char **argv);
+int cmd_record_verify(int argc, char **argv);
+int cmd_record_listen(int argc, char **argv);
 
 
 
@@ -33,5 +40,12 @@ const char *cli_default_config(void);
 int cli_open(const char *config, struct se_config **cfg, struct pol_db **db);
 /* Actor string for audit rows: "cli:<login>". */
 const char *cli_actor(void);
+
+/*
+ * The recording signing key: key_file if given, else $SEDGE_RECORD_KEY_FILE,
+ * else none (*key_len = 0). key holds REC_KEY_MAX bytes. Prints the problem
+ * and returns 1 if a named key cannot be used.
+ */
+int cli_record_key(const char *key_file, uint8_t *key, size_t *key_len);
 
 #endif

@@ -16,6 +16,7 @@ static const struct cli_cmd commands[] = {
     {"check-config", "validate a configuration file", cmd_check_config},
     {"user", "manage long-term TURN users", cmd_user},
     {"secret", "manage TURN REST shared secrets", cmd_secret},
+    {"record", "import, verify or capture recordings", cmd_record},
     {NULL, NULL, NULL},
 };
 
