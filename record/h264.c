@@ -14,10 +14,13 @@
  *     the frame: it is dropped;
  *   - a loss at a frame boundary after a frame without the marker bit
  *     damages that frame;
- *   - any loss may have taken whole frames, so the reference chain is
- *     broken: frames are dropped until an IDR whose first slice starts at
- *     macroblock 0 (so only non-VCL units can have gone, and those come
- *     from the cache), and a keyframe is requested;
+ *   - a loss between frames may have taken whole frames: the next frame
+ *     is kept only if it starts at macroblock 0 and its frame_num is the
+ *     one that follows the last frame written (§7.4.3: no reference frame
+ *     is missing, so only non-VCL units or non-reference frames went), or
+ *     it is an IDR starting at macroblock 0 (parameter sets come from the
+ *     cache); otherwise frames are dropped until an IDR and a keyframe is
+ *     requested;
  *   - a fragment without its start, an FU-A with S and E, the forbidden
  *     bit, STAP-A sizes past the end, STAP-B/MTAP/FU-B (not allowed in
  *     modes 0/1) are malformed: the packet is dropped and the frame too.
@@ -42,13 +45,17 @@ struct h264_depack {
     uint8_t *buf; /* H264_HEADROOM + cap */
     size_t cap, len;
     /* the access unit being built */
-    bool active, has_vcl, idr, has_sps, has_pps, damaged, vcl_gap, first_mb0;
+    bool active, has_vcl, idr, has_sps, has_pps, damaged, vcl_gap, first_mb0, ref;
+    long frame_num;
     int64_t ts, arrival_us;
     /* FU-A in progress: offset of its length field */
     bool fu_active;
     size_t fu_off;
     bool last_marker;
     bool waiting_idr; /* reference chain broken: drop until an IDR */
+    bool chain_gap;   /* packets lost since the last frame written */
+    long prev_fn;     /* frame_num of the last frame written, -1 if unknown */
+    bool prev_ref;
     int64_t kf_last_us;
     bool kf_ever;
     /* parameter set cache */
@@ -79,6 +86,7 @@ struct h264_depack *h264_depack_new(h264_au_fn au, h264_kf_fn kf, void *arg)
         return NULL;
     }
     d->waiting_idr = true;
+    d->prev_fn = -1;
     return d;
 }
 
@@ -167,8 +175,13 @@ static void note_nal(struct h264_depack *d, const uint8_t *nal, size_t len)
     int type = nal[0] & 0x1f;
 
     if (type >= H264_NAL_SLICE && type <= H264_NAL_IDR) {
-        if (!d->has_vcl)
-            d->first_mb0 = h264_first_mb(nal, len) == 0;
+        if (!d->has_vcl) {
+            struct h264_slice sl;
+            bool ok = h264_slice_parse(nal, len, d->sps_len ? &d->info : NULL, &sl) == 0;
+            d->first_mb0 = ok && sl.first_mb == 0;
+            d->frame_num = ok ? sl.frame_num : -1;
+            d->ref = (nal[0] & 0x60) != 0; /* nal_ref_idc */
+        }
         d->has_vcl = true;
         if (type == H264_NAL_IDR)
             d->idr = true;
@@ -331,6 +344,15 @@ static uint8_t *prepend_ps(struct h264_depack *d, size_t *len)
     return start;
 }
 
+/* After a loss: does this frame follow the last one written (§7.4.3)? */
+static bool chain_holds(const struct h264_depack *d)
+{
+    if (!d->first_mb0 || d->frame_num < 0 || d->prev_fn < 0)
+        return false;
+    long max = 1L << d->info.log2_max_frame_num;
+    return d->frame_num == (d->prev_ref ? (d->prev_fn + 1) % max : d->prev_fn);
+}
+
 static void finish_au(struct h264_depack *d)
 {
     if (!d->active)
@@ -340,8 +362,8 @@ static void finish_au(struct h264_depack *d)
         bool ok = !d->damaged;
         if (ok && d->idr)
             ok = d->sps_len && d->pps_len && (!d->vcl_gap || d->first_mb0);
-        else if (ok && d->waiting_idr)
-            ok = false;
+        else if (ok)
+            ok = !d->waiting_idr && (!d->chain_gap || chain_holds(d));
         if (d->damaged)
             d->st.damaged++;
         if (!ok) {
@@ -355,7 +377,9 @@ static void finish_au(struct h264_depack *d)
             au.data = d->idr ? prepend_ps(d, &au.len) : au_data(d);
             if (!d->idr)
                 au.len = d->len;
-            d->waiting_idr = false;
+            d->waiting_idr = d->chain_gap = false;
+            d->prev_fn = d->frame_num;
+            d->prev_ref = d->ref;
             d->st.frames++;
             d->st.idr += d->idr;
             d->au_cb(d->arg, &au);
@@ -377,7 +401,7 @@ void h264_depack_push(struct h264_depack *d, const struct rtp_pkt *p)
         finish_au(d);
     }
     if (p->lost_before) {
-        d->waiting_idr = true; /* whole frames may have gone */
+        d->chain_gap = true; /* whole frames may have gone */
         if (d->active && (d->has_vcl || d->fu_active))
             d->damaged = true;
         fu_abort(d);

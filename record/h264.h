@@ -50,6 +50,8 @@ struct h264_sps_info {
     uint8_t profile, compat, level;
     uint8_t chroma_format, bit_depth_luma, bit_depth_chroma; /* bit depths minus 8 */
     unsigned sps_id;
+    uint8_t log2_max_frame_num; /* 4..16 */
+    uint8_t separate_colour_plane;
 };
 
 /*
@@ -67,8 +69,15 @@ int h264_sps_parse(const uint8_t *nal, size_t len, struct h264_sps_info *out);
 int h264_avcc_build(const uint8_t *sps, size_t sps_len, const uint8_t *pps, size_t pps_len,
                     uint8_t *out, size_t cap);
 
-/* first_mb_in_slice of a slice NAL (header byte included); -1 if unreadable. */
-long h264_first_mb(const uint8_t *nal, size_t len);
+/* The start of a slice header (§7.3.3). */
+struct h264_slice {
+    uint32_t first_mb;
+    long frame_num; /* -1 if unknown (no SPS, or cut short) */
+};
+
+/* Parse a slice NAL's header start (header byte included); sps may be NULL. */
+int h264_slice_parse(const uint8_t *nal, size_t len, const struct h264_sps_info *sps,
+                     struct h264_slice *out);
 
 /* One access unit, borrowed: valid only during the callback. */
 struct h264_au {

@@ -120,7 +120,7 @@ int h264_sps_parse(const uint8_t *nal, size_t len, struct h264_sps_info *out)
             goto out;
         si.chroma_format = (uint8_t)cf;
         if (cf == 3)
-            get1(&b); /* separate_colour_plane_flag */
+            si.separate_colour_plane = (uint8_t)get1(&b);
         uint32_t bdl = ue(&b), bdc = ue(&b);
         if (bdl > 6 || bdc > 6)
             goto out;
@@ -132,8 +132,10 @@ int h264_sps_parse(const uint8_t *nal, size_t len, struct h264_sps_info *out)
                 if (get1(&b))
                     skip_scaling_list(&b, i < 6 ? 16 : 64);
     }
-    if (ue(&b) > 12) /* log2_max_frame_num_minus4 */
+    uint32_t lmfn = ue(&b); /* log2_max_frame_num_minus4 */
+    if (lmfn > 12)
         goto out;
+    si.log2_max_frame_num = (uint8_t)(lmfn + 4);
     uint32_t poc_type = ue(&b);
     if (poc_type > 2)
         goto out;
@@ -218,12 +220,25 @@ int h264_avcc_build(const uint8_t *sps, size_t sps_len, const uint8_t *pps, size
     return (int)n;
 }
 
-long h264_first_mb(const uint8_t *nal, size_t len)
+int h264_slice_parse(const uint8_t *nal, size_t len, const struct h264_sps_info *sps,
+                     struct h264_slice *out)
 {
-    uint8_t rbsp[16];
+    uint8_t rbsp[32];
     struct bits b = {.p = rbsp};
 
     b.len = unescape(nal, len < sizeof(rbsp) ? len : sizeof(rbsp), rbsp, sizeof(rbsp)) * 8;
-    uint32_t v = ue(&b);
-    return b.err ? -1 : (long)v;
+    out->first_mb = ue(&b);
+    out->frame_num = -1;
+    if (b.err)
+        return SE_ERR_PARSE;
+    if (!sps || !sps->log2_max_frame_num)
+        return 0;
+    ue(&b); /* slice_type */
+    ue(&b); /* pic_parameter_set_id */
+    if (sps->separate_colour_plane)
+        getn(&b, 2);
+    uint32_t fn = getn(&b, sps->log2_max_frame_num);
+    if (!b.err)
+        out->frame_num = (long)fn;
+    return 0;
 }

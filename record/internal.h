@@ -22,6 +22,7 @@ struct rec_stream {
     struct opus_depack *opus;
     bool have_first;
     int64_t first_ts, first_arrival_us, last_arrival_us;
+    int64_t max_ts; /* highest extended timestamp seen */
     uint32_t ssrc;
     uint64_t overflow;  /* dropped by the engine's queue */
     uint64_t written;   /* frames / packets in the files */

@@ -301,8 +301,11 @@ static void on_rtp(void *arg, const struct rtp_pkt *p)
         st->have_first = true;
         st->first_ts = p->ts;
         st->first_arrival_us = p->arrival_us;
+        st->max_ts = p->ts;
     }
     st->ssrc = p->ssrc;
+    if (p->ts > st->max_ts)
+        st->max_ts = p->ts;
     if (st->h264)
         h264_depack_push(st->h264, p);
     else
@@ -463,6 +466,14 @@ int rec_session_close(struct rec_session *s, int64_t now_us)
     if (!s->w && !s->error && s->n_hold && s->audio_idx >= 0) {
         /* Video never became decodable: keep the audio that waited for it. */
         open_segment(s, NULL, s->hold[0].rel_us);
+    }
+    if (s->w && s->video_idx >= 0 && s->segs[s->n_segs - 1].video) {
+        /* Frames lost at the end: the last one written lasts until the
+         * last video timestamp seen plus one frame (30 fps assumed). */
+        struct rec_stream *st = &s->st[s->video_idx];
+        int64_t end = file_pts(st, st->max_ts) + REC_VIDEO_CLOCK / 30;
+        rec_writer_video_end(s->w, end);
+        note_end(s, rel_us(st, st->max_ts) + 33333);
     }
     close_segment(s);
     rc = s->error ? SE_ERR_IO : 0;

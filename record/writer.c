@@ -392,6 +392,12 @@ int rec_writer_audio(struct rec_writer *w, const uint8_t *data, size_t len, int6
     return 0;
 }
 
+void rec_writer_video_end(struct rec_writer *w, int64_t end_pts)
+{
+    if (!w->error && w->v_any && w->vheld->data && end_pts > w->vheld->pts)
+        flush_video(w, end_pts);
+}
+
 bool rec_writer_failed(const struct rec_writer *w)
 {
     return w->error != 0;

@@ -66,6 +66,13 @@ int rec_writer_video(struct rec_writer *w, const uint8_t *data, size_t len, int6
 int rec_writer_audio(struct rec_writer *w, const uint8_t *data, size_t len, int64_t pts,
                      int duration);
 
+/*
+ * The last video frame lasts until end_pts (90 kHz, file time) instead of
+ * repeating the previous frame's duration: call before close when the
+ * stream's end is known (frames dropped at the end keep the timeline).
+ */
+void rec_writer_video_end(struct rec_writer *w, int64_t end_pts);
+
 /* True once a write has failed; the file holds what came before. */
 bool rec_writer_failed(const struct rec_writer *w);
 
