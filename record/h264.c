@@ -271,6 +271,8 @@ static void add_fu_a(struct h264_depack *d, const uint8_t *p, size_t n)
     }
     memcpy(au_data(d) + d->len, p + 2, n - 2);
     d->len += n - 2;
+    if (s && type >= H264_NAL_SLICE && type <= H264_NAL_IDR) /* the slice header is here */
+        note_nal(d, au_data(d) + d->fu_off + 4, d->len - d->fu_off - 4);
     if (!e)
         return;
     d->fu_active = false;
@@ -293,7 +295,6 @@ static void add_fu_a(struct h264_depack *d, const uint8_t *p, size_t n)
         return;
     }
     put32(au_data(d) + d->fu_off, (uint32_t)nal_len);
-    note_nal(d, nal, nal_len);
 }
 
 static void add_stap_a(struct h264_depack *d, const uint8_t *p, size_t n)
