@@ -266,6 +266,17 @@ static void resync(struct rtp_in *in, int64_t now_us)
     in->st.resyncs++;
 }
 
+/* The extended number of a stream's first packet: in a cycle above any
+ * number handed out before (a restart keeps the order), with room below
+ * for packets that were overtaken. */
+static uint64_t start_seq(struct rtp_in *in, uint16_t seq)
+{
+    uint64_t e = (in->max_ext ? (in->max_ext & ~(uint64_t)0xffff) + 0x20000 : 0x10000) | seq;
+    in->synced = true;
+    in->next = in->max_ext = e;
+    return e;
+}
+
 static uint64_t extend_seq(const struct rtp_in *in, uint16_t seq)
 {
     uint64_t base = in->max_ext & ~(uint64_t)0xffff, c = base | seq;
@@ -327,17 +338,13 @@ int rtp_in_push(struct rtp_in *in, const uint8_t *buf, size_t len, int64_t now_u
         in->ssrc_seen_us = now_us;
 
     if (!in->synced) {
-        e = 0x10000 | h.seq; /* room below for packets that were overtaken */
-        in->synced = true;
-        in->next = in->max_ext = e;
+        e = start_seq(in, h.seq);
     } else {
         e = extend_seq(in, h.seq);
         if (e >= in->next + RTP_RESYNC_JUMP ||
             (e + RTP_RESYNC_JUMP < in->next && ++in->old_strikes >= RTP_OLD_STRIKES)) {
             resync(in, now_us);
-            e = 0x10000 | h.seq;
-            in->synced = true;
-            in->next = in->max_ext = e;
+            e = start_seq(in, h.seq);
         }
     }
     if (e < in->next) {
