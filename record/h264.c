@@ -51,6 +51,7 @@ struct h264_depack {
     /* FU-A in progress: offset of its length field */
     bool fu_active;
     size_t fu_off;
+    int fu_type;
     bool last_marker;
     bool waiting_idr; /* reference chain broken: drop until an IDR */
     bool chain_gap;   /* packets lost since the last frame written */
@@ -222,12 +223,15 @@ static void add_nal(struct h264_depack *d, const uint8_t *nal, size_t len)
     d->len += 4 + len;
 }
 
+/* Drop an unfinished FU-A. Losing a slice damages the frame; losing SEI
+ * or a parameter-set copy does not (the cache and the slices tell). */
 static void fu_abort(struct h264_depack *d)
 {
     if (d->fu_active) {
         d->len = d->fu_off;
         d->fu_active = false;
-        d->damaged = true;
+        if (d->fu_type >= H264_NAL_SLICE && d->fu_type <= H264_NAL_IDR)
+            d->damaged = true;
     }
 }
 
@@ -258,11 +262,19 @@ static void add_fu_a(struct h264_depack *d, const uint8_t *p, size_t n)
             return;
         }
         d->fu_active = true;
+        d->fu_type = type;
         d->fu_off = d->len;
         au_data(d)[d->len + 4] = nal_hdr;
         d->len += 5;
     } else if (!d->fu_active) {
-        d->damaged = true; /* a fragment without its start */
+        /* A fragment without its start: every FU header names its NAL type. */
+        if (type >= H264_NAL_SLICE && type <= H264_NAL_IDR)
+            d->damaged = true;
+        return;
+    } else if (type != d->fu_type) {
+        fu_abort(d); /* fragments of two different units: both incomplete */
+        if (type >= H264_NAL_SLICE && type <= H264_NAL_IDR)
+            d->damaged = true;
         return;
     }
     if (!reserve(d, n - 2)) {
@@ -368,6 +380,12 @@ static void finish_au(struct h264_depack *d)
         if (d->damaged)
             d->st.damaged++;
         if (!ok) {
+            se_debug("record h264: frame ts=%lld dropped: %s", (long long)d->ts,
+                     d->damaged               ? "incomplete"
+                     : d->idr && !d->sps_len  ? "no SPS/PPS"
+                     : d->idr                 ? "first slice missing"
+                     : d->waiting_idr         ? "waiting for an IDR"
+                                              : "a reference frame is missing");
             d->st.dropped++;
             d->waiting_idr = true;
             request_keyframe(d, d->arrival_us);
@@ -403,9 +421,9 @@ void h264_depack_push(struct h264_depack *d, const struct rtp_pkt *p)
     }
     if (p->lost_before) {
         d->chain_gap = true; /* whole frames may have gone */
-        if (d->active && (d->has_vcl || d->fu_active))
+        if (d->active && d->has_vcl)
             d->damaged = true;
-        fu_abort(d);
+        fu_abort(d); /* damages the frame if the unit was a slice */
         d->vcl_gap = true; /* lost units before this AU's first slice */
     }
     if (!d->active) {

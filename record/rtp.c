@@ -30,6 +30,7 @@
 enum {
     RTP_SSRC_SILENCE_US = 300000, /* old SSRC quiet this long: accept a new one */
     RTP_OLD_STRIKES = 3,          /* far-behind packets in a row: a restart */
+    RTP_START_US = 50000,         /* first packets held this long to sort the start */
 };
 
 struct rtp_slot {
@@ -49,6 +50,8 @@ struct rtp_in {
     uint8_t *data; /* window * RTP_SLOT_MAX bytes */
     unsigned held;
     bool synced, have_ssrc, have_ts;
+    bool started;     /* the start of the stream has been sorted out */
+    int64_t start_us; /* arrival of the first packet since (re)sync */
     uint32_t ssrc;
     int64_t ssrc_seen_us;
     uint64_t next, max_ext;
@@ -223,6 +226,8 @@ static void advance_to(struct rtp_in *in, uint64_t target)
 
 static void drain(struct rtp_in *in)
 {
+    if (!in->started)
+        return;
     for (;;) {
         struct rtp_slot *s = &in->slots[in->next % in->cfg.window];
         if (!s->used || s->seq != in->next)
@@ -232,8 +237,25 @@ static void drain(struct rtp_in *in)
     }
 }
 
+/* The start waits RTP_START_US (or half a window) so that packets which
+ * overtook the stream's first one do not make it "late". */
+static void maybe_start(struct rtp_in *in, int64_t now_us)
+{
+    if (in->started || !in->synced)
+        return;
+    int64_t wait = in->cfg.start_us ? in->cfg.start_us
+                   : in->cfg.max_delay_us < RTP_START_US ? in->cfg.max_delay_us : RTP_START_US;
+    if (wait < 0 || now_us - in->start_us >= wait || in->held >= in->cfg.window / 2) {
+        in->started = true;
+        drain(in);
+    }
+}
+
 void rtp_in_tick(struct rtp_in *in, int64_t now_us)
 {
+    maybe_start(in, now_us);
+    if (!in->started)
+        return;
     while (in->held > 0) {
         uint64_t seq = in->next;
         struct rtp_slot *s = NULL;
@@ -251,6 +273,7 @@ void rtp_in_tick(struct rtp_in *in, int64_t now_us)
 
 void rtp_in_flush(struct rtp_in *in, int64_t now_us)
 {
+    in->started = true;
     if (in->synced)
         advance_to(in, in->max_ext + 1);
     in->pending_lost = 0; /* trailing holes are not gaps: nothing came after */
@@ -266,14 +289,19 @@ static void resync(struct rtp_in *in, int64_t now_us)
     in->st.resyncs++;
 }
 
+static void maybe_start(struct rtp_in *in, int64_t now_us);
+
 /* The extended number of a stream's first packet: in a cycle above any
  * number handed out before (a restart keeps the order), with room below
  * for packets that were overtaken. */
-static uint64_t start_seq(struct rtp_in *in, uint16_t seq)
+static uint64_t start_seq(struct rtp_in *in, uint16_t seq, int64_t now_us)
 {
     uint64_t e = (in->max_ext ? (in->max_ext & ~(uint64_t)0xffff) + 0x20000 : 0x10000) | seq;
     in->synced = true;
+    in->started = false;
+    in->start_us = now_us;
     in->next = in->max_ext = e;
+    maybe_start(in, now_us);
     return e;
 }
 
@@ -338,16 +366,18 @@ int rtp_in_push(struct rtp_in *in, const uint8_t *buf, size_t len, int64_t now_u
         in->ssrc_seen_us = now_us;
 
     if (!in->synced) {
-        e = start_seq(in, h.seq);
+        e = start_seq(in, h.seq, now_us);
     } else {
         e = extend_seq(in, h.seq);
         if (e >= in->next + RTP_RESYNC_JUMP ||
             (e + RTP_RESYNC_JUMP < in->next && ++in->old_strikes >= RTP_OLD_STRIKES)) {
             resync(in, now_us);
-            e = start_seq(in, h.seq);
+            e = start_seq(in, h.seq, now_us);
         }
     }
-    if (e < in->next) {
+    if (!in->started && e < in->next && in->max_ext - e < in->cfg.window) {
+        in->next = e; /* overtaken at the start: the stream begins earlier */
+    } else if (e < in->next) {
         /* A slot keeps the number of the packet it last handed out. */
         const struct rtp_slot *old = &in->slots[e % in->cfg.window];
         if (in->next - e <= in->cfg.window && old->seq == e && !old->used) {

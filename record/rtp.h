@@ -90,6 +90,8 @@ struct rtp_in_cfg {
     unsigned clock_rate; /* Hz; 0 = 90000 */
     unsigned window;     /* packets; 0 = RTP_WINDOW_DEFAULT */
     int64_t max_delay_us;/* 0 = RTP_DELAY_DEFAULT_US */
+    int64_t start_us;    /* hold the first packets this long to sort the start;
+                          * 0 = min(50 ms, max_delay), < 0 = not at all */
     const char *label;   /* for log lines; borrowed for the object's life */
 };
 

@@ -15,10 +15,16 @@ impairments: --seed N --loss P --reorder P --dup P --rtx P (fraction of the
 lost video packets retransmitted as RFC 4588 RTX 30 ms later)
              --loss-after S (no loss in the first S seconds)
 
-The report (JSON) says: video frames sent, frames a correct recorder writes
-(a frame is decodable iff every packet carrying its slices arrived and it is
-an IDR or the frame before it was decodable; parameter sets come from the
-SDP), audio packets and duration, and the packets dropped.
+The report (JSON) says: video frames sent, frames a correct recorder writes,
+audio packets and duration, and the packets dropped. A frame is written iff
+  - no packet of it was lost from its first slice on (a receiver cannot tell
+    a lost slice from a lost copy of a parameter set, so such a frame cannot
+    be vouched for), and
+  - it is an IDR, or the frame before it was written (every P frame x264
+    makes here is a reference frame).
+Packets lost before a frame's first slice (AUD, SPS/PPS copies, SEI) do not
+count: its first_mb_in_slice and frame_num prove nothing else went, and the
+parameter sets come from the SDP or earlier in the stream.
 """
 import argparse
 import base64
@@ -122,19 +128,21 @@ def analyse(video, lost_v, audio, lost_a):
     for i, p in enumerate(video):
         f = rtp_fields(p)
         if not frames or frames[-1]["ts"] != f["ts"]:
-            frames.append({"ts": f["ts"], "vcl": [], "idr": False})
+            frames.append({"ts": f["ts"], "pkts": [], "first_vcl": None, "idr": False})
+        frames[-1]["pkts"].append(i)
         for t, _start, nal in nal_units(f["payload"]):
             if t == 7 and nal and sps is None:
                 sps = nal
             if t == 8 and nal and pps is None:
                 pps = nal
             if 1 <= t <= 5:
-                frames[-1]["vcl"].append(i)
+                if frames[-1]["first_vcl"] is None:
+                    frames[-1]["first_vcl"] = i
                 frames[-1]["idr"] |= t == 5
-    frames = [fr for fr in frames if fr["vcl"]]
+    frames = [fr for fr in frames if fr["first_vcl"] is not None]
     ok_prev, written, idr = False, 0, 0
     for fr in frames:
-        intact = not any(i in lost_v for i in fr["vcl"])
+        intact = not any(i in lost_v for i in fr["pkts"] if i >= fr["first_vcl"])
         ok = intact and (fr["idr"] or ok_prev)
         written += ok
         idr += fr["idr"]
@@ -146,11 +154,16 @@ def analyse(video, lost_v, audio, lost_a):
         fs = ([480, 960, 1920, 2880][c & 3] if c < 12 else
               (960 if c & 1 else 480) if c < 16 else [120, 240, 480, 960][c & 3])
         dur += fs * ((1, 2, 2)[pl[0] & 3] if pl[0] & 3 != 3 else pl[1] & 0x3f)
+    def observable(lost, n):
+        # a receiver cannot see packets lost before its first or after its last
+        got = [i for i in range(n) if i not in lost]
+        return sum(1 for i in lost if got and got[0] < i < got[-1])
     sprop = ",".join(base64.b64encode(x).decode() for x in (sps, pps) if x)
     return {"frames_sent": len(frames), "idr_sent": idr, "frames_expected": written,
             "video_duration": len(frames) / 30.0, "audio_packets": len(audio),
             "audio_duration": dur / 48000.0, "video_lost": sorted(lost_v),
-            "audio_lost": sorted(lost_a)}, sprop
+            "audio_lost": sorted(lost_a),
+            "lost_observable": observable(lost_v, len(video)) + observable(lost_a, len(audio))}, sprop
 
 
 def sdp_text(addr, vport, aport, sprop, mode, rtx):

@@ -50,7 +50,7 @@ static size_t pkt(uint8_t *b, uint8_t pt, uint16_t seq, uint32_t ts, uint32_t ss
 static struct rtp_in *mk(struct got *g, int rtx_pt, unsigned window)
 {
     struct rtp_in_cfg c = {.pt = 96, .rtx_pt = rtx_pt, .clock_rate = 90000, .window = window,
-                           .max_delay_us = 100000, .label = "t"};
+                           .max_delay_us = 100000, .start_us = -1, .label = "t"};
     memset(g, 0, sizeof(*g));
     return rtp_in_new(&c, collect, g);
 }
@@ -234,8 +234,29 @@ static void test_padding_probe_is_no_loss(void)
     rtp_in_free(in);
 }
 
+static void test_start_sorted(void)
+{
+    struct got g;
+    struct rtp_in_cfg c = {.pt = 96, .rtx_pt = -1, .clock_rate = 90000, .label = "t"};
+    struct rtp_in *in;
+    uint8_t b[64];
+
+    memset(&g, 0, sizeof(g));
+    in = rtp_in_new(&c, collect, &g);
+    /* the stream's first packet overtaken by its second: not "late" */
+    rtp_in_push(in, b, pkt(b, 96, 11, 0, 1), 0);
+    rtp_in_push(in, b, pkt(b, 96, 10, 0, 1), 2000);
+    CHECK_EQ_INT(g.n, 0);
+    rtp_in_tick(in, 50000);
+    CHECK_EQ_INT(g.n, 2);
+    CHECK_EQ_INT(g.first[0], 10);
+    CHECK_EQ_INT(rtp_in_stats(in)->late, 0);
+    rtp_in_free(in);
+}
+
 int main(void)
 {
+    RUN(test_start_sorted);
     RUN(test_parse_strips);
     RUN(test_in_order_wrap);
     RUN(test_reorder_and_duplicates);
