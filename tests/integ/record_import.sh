@@ -110,3 +110,20 @@ PY
     >/dev/null 2>&1 || fail "import of hostile capture"
 media_clean "$T/hostile/segment-000.mp4"
 ok "hostile datagrams: the MP4 still decodes without error ($(frames "$T/hostile/segment-000.mp4") frames)"
+
+# resolution change mid-stream (same SSRC, continuous numbering): a new segment
+gen v2 videotestsrc num-buffers=90 pattern=smpte ! video/x-raw,width=640,height=480,framerate=30/1 \
+    ! x264enc tune=zerolatency key-int-max=30 bitrate=800 speed-preset=ultrafast \
+    ! rtph264pay mtu=1200 config-interval=-1 aggregate-mode=zero-latency pt=96
+$PY "$INJECT" make --video "$T/v1.rtp,$T/v2.rtp" --audio "$T/a.rtp" --pcap "$T/res.pcap" \
+    --sdp "$T/res.sdp" --report "$T/res.json" >/dev/null
+"$SEDGE_BIN" record import --pcap "$T/res.pcap" --sdp "$T/res.sdp" --out "$T/res" >/dev/null 2>&1 ||
+    fail "import with a resolution change"
+for i in 0 1; do media_clean "$T/res/segment-00$i.mp4"; done
+s0=$(ffprobe -v error -select_streams v -show_entries stream=width,height -of csv=p=0 "$T/res/segment-000.mp4")
+s1=$(ffprobe -v error -select_streams v -show_entries stream=width,height -of csv=p=0 "$T/res/segment-001.mp4")
+[ "$s0" = 320,240 ] && [ "$s1" = 640,480 ] || fail "segment sizes $s0 / $s1"
+[ "$(frames "$T/res/segment-000.mp4")" = 300 ] && [ "$(frames "$T/res/segment-001.mp4")" = 90 ] ||
+    fail "segment frames $(frames "$T/res/segment-000.mp4") / $(frames "$T/res/segment-001.mp4")"
+"$SEDGE_BIN" record verify "$T/res" >/dev/null || fail "verify after a resolution change"
+ok "SPS change 320x240 -> 640x480: two clean segments of 300 and 90 frames, verified"

@@ -49,6 +49,23 @@ def read_4571(path):
     return out
 
 
+def splice(parts):
+    """One stream out of several encodes (--video A,B): the later ones get
+    the first one's SSRC and continue its sequence numbers and timestamps
+    (one 30 fps frame apart), as an encoder changing resolution would."""
+    out = list(parts[0])
+    for part in parts[1:]:
+        last = rtp_fields(out[-1])
+        f0 = rtp_fields(part[0])
+        dseq = (last["seq"] + 1 - f0["seq"]) & 0xffff
+        dts = (last["ts"] + 3000 - f0["ts"]) & 0xffffffff
+        for p in part:
+            b0, b1, seq, ts, _ssrc = struct.unpack(">BBHII", p[:12])
+            out.append(struct.pack(">BBHII", b0, b1, (seq + dseq) & 0xffff,
+                                   (ts + dts) & 0xffffffff, last["ssrc"]) + p[12:])
+    return out
+
+
 def rtp_fields(pkt):
     b0, b1, seq, ts, ssrc = struct.unpack(">BBHII", pkt[:12])
     off = 12 + (b0 & 15) * 4
@@ -219,7 +236,7 @@ def main():
     ap.add_argument("--start", type=float, default=1767225600.0)  # 2026-01-01T00:00:00Z
     args = ap.parse_args()
 
-    video = read_4571(args.video) if args.video else []
+    video = splice([read_4571(f) for f in args.video.split(",")]) if args.video else []
     audio = read_4571(args.audio) if args.audio else []
     ev = timeline(video, audio)
     if args.seconds:
