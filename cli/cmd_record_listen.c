@@ -150,6 +150,7 @@ static int run(struct rec_cli_opts *o, struct rec_sdp *sdp, double duration, uns
     }
     r = rec_engine_close(eng, id);
     printf("recorded %s%s\n", o->cfg.dir, r < 0 ? " (incomplete: see the log)" : "");
+    printf("recorder thread CPU %.3f s\n", (double)rec_engine_cpu_us(eng) / 1e6);
     rc = r < 0 ? 1 : 0;
 out:
     rec_engine_free(eng);

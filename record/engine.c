@@ -4,10 +4,15 @@
  * Each feed is a single-producer/single-consumer ring of fixed slots.
  * The producer owns `head`, the consumer `tail`; each is published with a
  * release store and read with an acquire load, so a slot's bytes are
- * visible before its index. A producer that finds the ring empty pokes an
- * eventfd (non-blocking write) so the engine wakes at once; otherwise the
- * engine also wakes every REC_ENGINE_TICK_MS for reorder timers, which
- * bounds any lost wake-up to one tick.
+ * visible before its index. While packets flow the engine wakes every
+ * REC_ENGINE_TICK_MS and drains everything: a recorder can take 50 ms of
+ * latency, and batching keeps its cost per packet rather than per wake-up
+ * (no syscall per packet on the media path). With nothing to do it sleeps
+ * REC_ENGINE_IDLE_MS after raising `idle`; the first producer to see
+ * `idle` pokes the eventfd (non-blocking write). A producer also pokes it
+ * when a ring reaches half full, so a burst cannot overflow between ticks.
+ * A push racing the engine's last drain waits at most one idle period in
+ * its ring; nothing is lost.
  *
  * Session slots are claimed and released under `lock` by control calls;
  * the engine thread takes the same lock once per loop to see them. The
@@ -29,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { REC_ENGINE_TICK_MS = 20 };
+enum { REC_ENGINE_TICK_MS = 50, REC_ENGINE_IDLE_MS = 250 };
 
 struct rec_slot {
     int64_t at_us;
@@ -59,6 +64,7 @@ struct rec_engine {
     pthread_mutex_t lock;
     pthread_cond_t done;
     int efd;
+    _Atomic bool idle;
     unsigned queue_len;
     bool stop;
     struct rec_entry ent[REC_ENGINE_MAX_SESSIONS];
@@ -96,16 +102,20 @@ int rec_feed_push(struct rec_feed *f, const uint8_t *buf, size_t len, int64_t no
     s->len = (uint32_t)len;
     s->at_us = now_us;
     atomic_store_explicit(&f->head, head + 1, memory_order_release);
-    if (head == tail)
+    if (head - tail == f->size / 2 ||
+        (atomic_load_explicit(&f->e->idle, memory_order_relaxed) &&
+         atomic_exchange_explicit(&f->e->idle, false, memory_order_acq_rel)))
         wake(f->e);
     return 0;
 }
 
-/* Engine side: hand every queued packet of a feed to its session. */
-static void drain_feed(struct rec_session *s, int idx, struct rec_feed *f)
+/* Engine side: hand every queued packet of a feed to its session.
+ * Returns whether there was any. */
+static bool drain_feed(struct rec_session *s, int idx, struct rec_feed *f)
 {
     uint32_t tail = atomic_load_explicit(&f->tail, memory_order_relaxed);
     uint32_t head = atomic_load_explicit(&f->head, memory_order_acquire);
+    bool any = tail != head;
 
     while (tail != head) {
         struct rec_slot *sl = &f->slots[tail & (f->size - 1)];
@@ -123,6 +133,7 @@ static void drain_feed(struct rec_session *s, int idx, struct rec_feed *f)
                   rec_session_dir(s), (unsigned long long)(d - f->dropped_seen));
         f->dropped_seen = d;
     }
+    return any;
 }
 
 static void feed_free(struct rec_feed *f)
@@ -137,11 +148,17 @@ static void *engine_main(void *arg)
 {
     struct rec_engine *e = arg;
     struct pollfd pfd = {.fd = e->efd, .events = POLLIN};
+    bool busy = true;
 
     for (;;) {
         uint64_t v;
-        if (poll(&pfd, 1, REC_ENGINE_TICK_MS) > 0 && read(e->efd, &v, sizeof(v)) < 0)
+        if (!busy)
+            atomic_store_explicit(&e->idle, true, memory_order_release);
+        if (poll(&pfd, 1, busy ? REC_ENGINE_TICK_MS : REC_ENGINE_IDLE_MS) > 0 &&
+            read(e->efd, &v, sizeof(v)) < 0)
             (void)0; /* nothing to read: woken by a racing producer */
+        atomic_store_explicit(&e->idle, false, memory_order_relaxed);
+        busy = false;
         int64_t now = wall_us();
         pthread_mutex_lock(&e->lock);
         bool stop = e->stop;
@@ -154,7 +171,7 @@ static void *engine_main(void *arg)
              * flag entries, and only this thread frees them. */
             pthread_mutex_unlock(&e->lock);
             for (int k = 0; k < en->n; k++)
-                drain_feed(en->s, k, en->feeds[k]);
+                busy |= drain_feed(en->s, k, en->feeds[k]);
             rec_session_tick(en->s, now);
             int r = closing ? rec_session_close(en->s, now) : 0;
             pthread_mutex_lock(&e->lock);
@@ -194,6 +211,7 @@ int rec_engine_new(struct rec_engine **out, unsigned queue_len)
         free(e);
         return SE_ERR_NOMEM;
     }
+    pthread_setname_np(e->thread, "sedge-rec");
     *out = e;
     return 0;
 }
@@ -260,6 +278,16 @@ int rec_engine_close(struct rec_engine *e, int id)
     memset(&e->ent[id], 0, sizeof(e->ent[id]));
     pthread_mutex_unlock(&e->lock);
     return r;
+}
+
+int64_t rec_engine_cpu_us(const struct rec_engine *e)
+{
+    clockid_t cid;
+    struct timespec ts;
+
+    if (pthread_getcpuclockid(e->thread, &cid) != 0 || clock_gettime(cid, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void rec_engine_free(struct rec_engine *e)

@@ -54,6 +54,9 @@ int rec_feed_push(struct rec_feed *f, const uint8_t *buf, size_t len, int64_t no
  */
 int rec_engine_close(struct rec_engine *e, int id);
 
+/* CPU time the recorder thread has used, microseconds; -1 if unknown. */
+int64_t rec_engine_cpu_us(const struct rec_engine *e);
+
 /* Close every session, stop and join the thread, free. NULL is a no-op. */
 void rec_engine_free(struct rec_engine *e);
 
