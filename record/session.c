@@ -382,7 +382,8 @@ int rec_session_open(struct rec_session **out, const struct rec_session_cfg *cfg
     if (!s)
         return SE_ERR_NOMEM;
     s->cfg = *cfg;
-    memcpy(s->key, cfg->key, cfg->key_len);
+    if (cfg->key_len)
+        memcpy(s->key, cfg->key, cfg->key_len);
     s->cfg.key = NULL;
     if (!s->cfg.id[0]) {
         const char *slash = strrchr(cfg->dir, '/');
