@@ -61,18 +61,25 @@ int rec_cli_option(struct rec_cli_opts *o, int c, const char *arg)
     long v;
 
     switch (c) {
-    case 256: o->key_file = arg; return 0;
-    case 257: cfg->flv = true; return 0;
-    case 259: snprintf(cfg->session_id, sizeof(cfg->session_id), "%s", arg); return 0;
+    case 256:
+        o->key_file = arg;
+        return 0;
+    case 257:
+        cfg->flv = true;
+        return 0;
+    case 259:
+        snprintf(cfg->session_id, sizeof(cfg->session_id), "%s", arg);
+        return 0;
     case 260:
         if (cfg->n_participants == REC_MAX_PARTICIPANTS) {
             fprintf(stderr, "sedge: at most %d participants\n", REC_MAX_PARTICIPANTS);
             return 2;
         }
-        snprintf(cfg->participants[cfg->n_participants++], sizeof(cfg->participants[0]), "%s",
-                 arg);
+        snprintf(cfg->participants[cfg->n_participants++], sizeof(cfg->participants[0]), "%s", arg);
         return 0;
-    case 261: snprintf(cfg->policy_rule, sizeof(cfg->policy_rule), "%s", arg); return 0;
+    case 261:
+        snprintf(cfg->policy_rule, sizeof(cfg->policy_rule), "%s", arg);
+        return 0;
     case 265:
         if (se_log_level_parse(arg) < 0) {
             fprintf(stderr, "sedge: --log-level: error|warn|info|debug\n");
@@ -80,8 +87,13 @@ int rec_cli_option(struct rec_cli_opts *o, int c, const char *arg)
         }
         se_log_set_level(se_log_level_parse(arg));
         return 0;
-    case 258: case 262: case 263: case 264: break;
-    default: return 1;
+    case 258:
+    case 262:
+    case 263:
+    case 264:
+        break;
+    default:
+        return 1;
     }
     v = strtol(arg, &end, 10);
     if (*end || v < 0 || v > 3600000 || (c == 262 && (v < 1 || v > RTP_WINDOW_MAX)) ||

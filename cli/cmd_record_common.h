@@ -13,14 +13,17 @@
 
 /* getopt_long entries shared by import and listen, codes >= 256. */
 #define REC_COMMON_OPTIONS                                                                         \
-    {"key-file", required_argument, NULL, 256}, {"flv", no_argument, NULL, 257},                  \
+    {"key-file", required_argument, NULL, 256}, {"flv", no_argument, NULL, 257},                   \
         {"fsync-interval", required_argument, NULL, 258},                                          \
         {"session-id", required_argument, NULL, 259},                                              \
         {"participant", required_argument, NULL, 260},                                             \
         {"policy-rule", required_argument, NULL, 261},                                             \
         {"reorder-window", required_argument, NULL, 262},                                          \
         {"reorder-delay", required_argument, NULL, 263},                                           \
-        {"fragment", required_argument, NULL, 264}, {"log-level", required_argument, NULL, 265}
+        {"fragment", required_argument, NULL, 264},                                                \
+    {                                                                                              \
+        "log-level", required_argument, NULL, 265                                                  \
+    }
 
 #define REC_COMMON_HELP                                                                            \
     "  --key-file FILE       sign the manifest with HMAC-SHA256 under this key\n"                  \

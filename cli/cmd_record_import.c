@@ -50,9 +50,12 @@ static int classify(const struct rec_sdp *sdp, const struct pcap_udp *u)
 int cmd_record_import(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"pcap", required_argument, NULL, 'p'}, {"sdp", required_argument, NULL, 's'},
-        {"out", required_argument, NULL, 'o'},  {"help", no_argument, NULL, 'h'},
-        REC_COMMON_OPTIONS,                     {NULL, 0, NULL, 0},
+        {"pcap", required_argument, NULL, 'p'},
+        {"sdp", required_argument, NULL, 's'},
+        {"out", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        REC_COMMON_OPTIONS,
+        {NULL, 0, NULL, 0},
     };
     const char *pcap_path = NULL, *sdp_path = NULL, *dir = NULL;
     static struct rec_cli_opts o;
@@ -71,10 +74,18 @@ int cmd_record_import(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:s:o:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'p': pcap_path = optarg; break;
-        case 's': sdp_path = optarg; break;
-        case 'o': dir = optarg; break;
-        case 'h': usage(stdout); return 0;
+        case 'p':
+            pcap_path = optarg;
+            break;
+        case 's':
+            sdp_path = optarg;
+            break;
+        case 'o':
+            dir = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
         default:
             r = rec_cli_option(&o, c, optarg);
             if (r == 0)

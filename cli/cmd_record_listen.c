@@ -54,7 +54,8 @@ static int64_t wall_us(void)
 
 static int bind_udp(const char *addr, uint16_t port)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_DGRAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV},
                     *ai = NULL;
     char ps[8];
@@ -162,9 +163,12 @@ out:
 int cmd_record_listen(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"sdp", required_argument, NULL, 's'},      {"out", required_argument, NULL, 'o'},
-        {"duration", required_argument, NULL, 'd'}, {"queue", required_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},           REC_COMMON_OPTIONS,
+        {"sdp", required_argument, NULL, 's'},
+        {"out", required_argument, NULL, 'o'},
+        {"duration", required_argument, NULL, 'd'},
+        {"queue", required_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        REC_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     const char *sdp_path = NULL, *out = NULL;
@@ -181,11 +185,21 @@ int cmd_record_listen(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "s:o:d:q:h", opts, NULL)) != -1) {
         switch (c) {
-        case 's': sdp_path = optarg; break;
-        case 'o': out = optarg; break;
-        case 'd': duration = atof(optarg); break;
-        case 'q': queue = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'h': usage(stdout); return 0;
+        case 's':
+            sdp_path = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'd':
+            duration = atof(optarg);
+            break;
+        case 'q':
+            queue = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
         default:
             if (rec_cli_option(&o, c, optarg) == 0)
                 break;

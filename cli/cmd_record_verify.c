@@ -14,15 +14,14 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: sedge record verify DIR [--key-file FILE] [--require-signature]\n\n"
-            "Check a recording directory: every file listed in manifest.sha256 must\n"
-            "have its size and SHA-256, no unlisted file may be present, and\n"
-            "manifest.sig must be the HMAC-SHA256 of the manifest under the key\n"
-            "(--key-file, else $SEDGE_RECORD_KEY_FILE). Without a key the signature\n"
-            "is reported as not checked, which is an error with --require-signature.\n"
-            "DIR may also be a directory holding exactly one recording.\n"
-            "Exit status: 0 all good, 1 mismatch or unreadable, 2 usage.\n");
+    fprintf(out, "usage: sedge record verify DIR [--key-file FILE] [--require-signature]\n\n"
+                 "Check a recording directory: every file listed in manifest.sha256 must\n"
+                 "have its size and SHA-256, no unlisted file may be present, and\n"
+                 "manifest.sig must be the HMAC-SHA256 of the manifest under the key\n"
+                 "(--key-file, else $SEDGE_RECORD_KEY_FILE). Without a key the signature\n"
+                 "is reported as not checked, which is an error with --require-signature.\n"
+                 "DIR may also be a directory holding exactly one recording.\n"
+                 "Exit status: 0 all good, 1 mismatch or unreadable, 2 usage.\n");
 }
 
 /* DIR itself, or its only subdirectory holding a manifest. */
@@ -67,10 +66,18 @@ int cmd_record_verify(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "k:rh", opts, NULL)) != -1) {
         switch (c) {
-        case 'k': key_file = optarg; break;
-        case 'r': require = true; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'k':
+            key_file = optarg;
+            break;
+        case 'r':
+            require = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind + 1 != argc) {

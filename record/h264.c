@@ -200,8 +200,8 @@ static void add_nal(struct h264_depack *d, const uint8_t *nal, size_t len)
         return;
     }
     type = nal[0] & 0x1f;
-    if (type == H264_NAL_AUD || type == H264_NAL_FILLER || type == 0 || type >= 24 ||
-        type == 10 || type == 11)
+    if (type == H264_NAL_AUD || type == H264_NAL_FILLER || type == 0 || type >= 24 || type == 10 ||
+        type == 11)
         return; /* not kept: delimiters, filler, end markers, reserved */
     if (type == H264_NAL_SPS || type == H264_NAL_PPS) {
         if (!cache_ps(d, nal, len)) {
@@ -381,18 +381,23 @@ static void finish_au(struct h264_depack *d)
             d->st.damaged++;
         if (!ok) {
             se_debug("record h264: frame ts=%lld dropped: %s", (long long)d->ts,
-                     d->damaged               ? "incomplete"
-                     : d->idr && !d->sps_len  ? "no SPS/PPS"
-                     : d->idr                 ? "first slice missing"
-                     : d->waiting_idr         ? "waiting for an IDR"
-                                              : "a reference frame is missing");
+                     d->damaged              ? "incomplete"
+                     : d->idr && !d->sps_len ? "no SPS/PPS"
+                     : d->idr                ? "first slice missing"
+                     : d->waiting_idr        ? "waiting for an IDR"
+                                             : "a reference frame is missing");
             d->st.dropped++;
             d->waiting_idr = true;
             request_keyframe(d, d->arrival_us);
         } else {
-            struct h264_au au = {.ts = d->ts, .arrival_us = d->arrival_us, .key = d->idr,
-                                 .sps = d->sps, .pps = d->pps, .sps_len = d->sps_len,
-                                 .pps_len = d->pps_len, .info = &d->info};
+            struct h264_au au = {.ts = d->ts,
+                                 .arrival_us = d->arrival_us,
+                                 .key = d->idr,
+                                 .sps = d->sps,
+                                 .pps = d->pps,
+                                 .sps_len = d->sps_len,
+                                 .pps_len = d->pps_len,
+                                 .info = &d->info};
             au.data = d->idr ? prepend_ps(d, &au.len) : au_data(d);
             if (!d->idr)
                 au.len = d->len;
@@ -423,7 +428,7 @@ void h264_depack_push(struct h264_depack *d, const struct rtp_pkt *p)
         d->chain_gap = true; /* whole frames may have gone */
         if (d->active && d->has_vcl)
             d->damaged = true;
-        fu_abort(d); /* damages the frame if the unit was a slice */
+        fu_abort(d);       /* damages the frame if the unit was a slice */
         d->vcl_gap = true; /* lost units before this AU's first slice */
     }
     if (!d->active) {

@@ -36,11 +36,11 @@ enum {
     H264_NAL_STAP_B = 25,
     H264_NAL_MTAP16 = 26,
     H264_NAL_MTAP24 = 27,
-    H264_NAL_FU_A = 28,   /* RFC 6184 §5.8 */
+    H264_NAL_FU_A = 28, /* RFC 6184 §5.8 */
     H264_NAL_FU_B = 29,
-    H264_PS_MAX = 512,    /* largest SPS or PPS accepted, bytes */
-    H264_AU_MAX = 8 << 20,/* largest access unit accepted, bytes */
-    H264_DIM_MAX = 8192,  /* largest width or height accepted, pixels */
+    H264_PS_MAX = 512,     /* largest SPS or PPS accepted, bytes */
+    H264_AU_MAX = 8 << 20, /* largest access unit accepted, bytes */
+    H264_DIM_MAX = 8192,   /* largest width or height accepted, pixels */
     H264_AVCC_MAX = 2 * H264_PS_MAX + 16,
 };
 
@@ -81,10 +81,10 @@ int h264_slice_parse(const uint8_t *nal, size_t len, const struct h264_sps_info 
 
 /* One access unit, borrowed: valid only during the callback. */
 struct h264_au {
-    int64_t ts;             /* extended RTP timestamp, 90 kHz */
-    int64_t arrival_us;     /* arrival of its first packet */
-    bool key;               /* IDR: SPS and PPS are in data */
-    const uint8_t *data;    /* 4-byte length-prefixed NAL units */
+    int64_t ts;          /* extended RTP timestamp, 90 kHz */
+    int64_t arrival_us;  /* arrival of its first packet */
+    bool key;            /* IDR: SPS and PPS are in data */
+    const uint8_t *data; /* 4-byte length-prefixed NAL units */
     size_t len;
     const uint8_t *sps, *pps; /* the parameter sets in force */
     size_t sps_len, pps_len;
@@ -96,13 +96,13 @@ typedef void (*h264_au_fn)(void *arg, const struct h264_au *au);
 typedef void (*h264_kf_fn)(void *arg);
 
 struct h264_stats {
-    uint64_t frames;        /* access units handed out */
-    uint64_t dropped;       /* frames with VCL data not handed out */
-    uint64_t damaged;       /* frames known to be incomplete */
-    uint64_t malformed;     /* packets that broke RFC 6184 framing */
-    uint64_t bad_ps;        /* parameter sets refused */
-    uint64_t kf_requests;   /* keyframe callbacks raised */
-    uint64_t idr;           /* IDR frames handed out */
+    uint64_t frames;      /* access units handed out */
+    uint64_t dropped;     /* frames with VCL data not handed out */
+    uint64_t damaged;     /* frames known to be incomplete */
+    uint64_t malformed;   /* packets that broke RFC 6184 framing */
+    uint64_t bad_ps;      /* parameter sets refused */
+    uint64_t kf_requests; /* keyframe callbacks raised */
+    uint64_t idr;         /* IDR frames handed out */
 };
 
 struct h264_depack;

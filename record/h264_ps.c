@@ -196,12 +196,12 @@ int h264_avcc_build(const uint8_t *sps, size_t sps_len, const uint8_t *pps, size
         return SE_ERR_TOOBIG;
     if (h264_sps_parse(sps, sps_len, &si) != 0)
         return SE_ERR_PARSE;
-    out[n++] = 1;            /* configurationVersion */
-    out[n++] = si.profile;   /* AVCProfileIndication */
-    out[n++] = si.compat;    /* profile_compatibility */
-    out[n++] = si.level;     /* AVCLevelIndication */
-    out[n++] = 0xfc | 3;     /* lengthSizeMinusOne = 3 */
-    out[n++] = 0xe0 | 1;     /* one SPS */
+    out[n++] = 1;          /* configurationVersion */
+    out[n++] = si.profile; /* AVCProfileIndication */
+    out[n++] = si.compat;  /* profile_compatibility */
+    out[n++] = si.level;   /* AVCLevelIndication */
+    out[n++] = 0xfc | 3;   /* lengthSizeMinusOne = 3 */
+    out[n++] = 0xe0 | 1;   /* one SPS */
     out[n++] = (uint8_t)(sps_len >> 8);
     out[n++] = (uint8_t)sps_len;
     memcpy(out + n, sps, sps_len);

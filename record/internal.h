@@ -24,10 +24,10 @@ struct rec_stream {
     int64_t first_ts, first_arrival_us, last_arrival_us;
     int64_t max_ts; /* highest extended timestamp seen */
     uint32_t ssrc;
-    uint64_t overflow;  /* dropped by the engine's queue */
-    uint64_t written;   /* frames / packets in the files */
-    uint64_t rejected;  /* refused by the writer (timestamps going back) */
-    uint64_t cut;       /* before the segment start, or no segment to take them */
+    uint64_t overflow; /* dropped by the engine's queue */
+    uint64_t written;  /* frames / packets in the files */
+    uint64_t rejected; /* refused by the writer (timestamps going back) */
+    uint64_t cut;      /* before the segment start, or no segment to take them */
 };
 
 struct rec_held {

@@ -346,8 +346,8 @@ int rec_key_load(const char *path, uint8_t *key, size_t *key_len, char *err, siz
     }
     n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
-                     buf[n - 1] == '\t'))
+    while (n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
         n--;
     if (n < REC_KEY_MIN || n > REC_KEY_MAX) {
         snprintf(err, errlen, "%s: a signing key needs %d to %d bytes", path, REC_KEY_MIN,

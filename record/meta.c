@@ -70,47 +70,45 @@ static json_t *stream_json(const struct rec_session *s, const struct rec_stream 
     const struct rtp_in_stats *rs = rtp_in_stats(st->in);
     const struct rec_stream_cfg *c = &st->cfg;
     bool video = c->media == REC_VIDEO;
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:i, s:i, s:b, s:o, s:o}", "label", c->label, "media",
-        video ? "video" : "audio", "codec", video ? "H264" : "opus", "payload_type", c->pt,
-        "clock_rate", (int)c->clock_rate, "recorded",
-        st->idx == (video ? s->video_idx : s->audio_idx), "first_packet",
-        iso_time(st->have_first ? st->first_arrival_us : 0), "last_packet",
-        iso_time(st->last_arrival_us));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:o, s:o}", "label", c->label, "media",
+                          video ? "video" : "audio", "codec", video ? "H264" : "opus",
+                          "payload_type", c->pt, "clock_rate", (int)c->clock_rate, "recorded",
+                          st->idx == (video ? s->video_idx : s->audio_idx), "first_packet",
+                          iso_time(st->have_first ? st->first_arrival_us : 0), "last_packet",
+                          iso_time(st->last_arrival_us));
 
     if (c->rtx_pt >= 0)
         json_object_set_new(o, "rtx_payload_type", json_integer(c->rtx_pt));
     if (st->have_first)
         json_object_set_new(o, "ssrc", json_integer(st->ssrc));
-    json_object_set_new(
-        o, "rtp",
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "packets",
-                  (json_int_t)rs->packets, "bytes", (json_int_t)rs->bytes, "lost",
-                  (json_int_t)rs->lost, "duplicates", (json_int_t)rs->duplicates, "late",
-                  (json_int_t)rs->late, "rtx", (json_int_t)rs->rtx, "reordered",
-                  (json_int_t)rs->reordered, "malformed", (json_int_t)rs->malformed,
-                  "foreign", (json_int_t)rs->foreign, "resyncs", (json_int_t)rs->resyncs));
+    json_object_set_new(o, "rtp",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "packets",
+                                  (json_int_t)rs->packets, "bytes", (json_int_t)rs->bytes, "lost",
+                                  (json_int_t)rs->lost, "duplicates", (json_int_t)rs->duplicates,
+                                  "late", (json_int_t)rs->late, "rtx", (json_int_t)rs->rtx,
+                                  "reordered", (json_int_t)rs->reordered, "malformed",
+                                  (json_int_t)rs->malformed, "foreign", (json_int_t)rs->foreign,
+                                  "resyncs", (json_int_t)rs->resyncs));
     json_object_set_new(o, "queue_overflow", json_integer((json_int_t)st->overflow));
     json_object_set_new(o, "gaps", gaps_json(st));
     json_object_set_new(o, "gaps_not_listed", json_integer((json_int_t)rs->gaps_dropped));
     if (video) {
         const struct h264_stats *hs = h264_depack_stats(st->h264);
-        json_object_set_new(
-            o, "frames",
-            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "written", (json_int_t)st->written,
-                      "decodable", (json_int_t)hs->frames, "dropped_undecodable",
-                      (json_int_t)hs->dropped, "damaged", (json_int_t)hs->damaged,
-                      "keyframes", (json_int_t)hs->idr, "keyframe_requests",
-                      (json_int_t)hs->kf_requests, "malformed_packets",
-                      (json_int_t)hs->malformed));
+        json_object_set_new(o, "frames",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "written",
+                                      (json_int_t)st->written, "decodable", (json_int_t)hs->frames,
+                                      "dropped_undecodable", (json_int_t)hs->dropped, "damaged",
+                                      (json_int_t)hs->damaged, "keyframes", (json_int_t)hs->idr,
+                                      "keyframe_requests", (json_int_t)hs->kf_requests,
+                                      "malformed_packets", (json_int_t)hs->malformed));
         json_object_set_new(o, "parameter_sets_refused", json_integer((json_int_t)hs->bad_ps));
     } else {
         const struct opus_stats *os = opus_depack_stats(st->opus);
-        json_object_set_new(
-            o, "packets",
-            json_pack("{s:I, s:I, s:I, s:I}", "written", (json_int_t)st->written, "malformed",
-                      (json_int_t)os->malformed, "overlapping", (json_int_t)os->overlapped,
-                      "filled_ms", (json_int_t)(os->filled_samples / 48)));
+        json_object_set_new(o, "packets",
+                            json_pack("{s:I, s:I, s:I, s:I}", "written", (json_int_t)st->written,
+                                      "malformed", (json_int_t)os->malformed, "overlapping",
+                                      (json_int_t)os->overlapped, "filled_ms",
+                                      (json_int_t)(os->filled_samples / 48)));
     }
     json_object_set_new(o, "not_written",
                         json_pack("{s:I, s:I}", "before_segment_start", (json_int_t)st->cut,
@@ -121,19 +119,19 @@ static json_t *stream_json(const struct rec_session *s, const struct rec_stream 
 static json_t *segment_json(const struct rec_session *s, const struct rec_segment *g, bool open)
 {
     char h[65];
-    json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:f}", "file", g->file, "format",
-                          g->fmt == REC_FMT_OGG ? "ogg-opus" : "fragmented-mp4", "start",
-                          iso_time(s->origin_us + g->start_us), "end",
-                          iso_time(s->origin_us + g->end_us), "duration_s",
-                          (double)(g->end_us - g->start_us) / 1e6);
+    json_t *o =
+        json_pack("{s:s, s:s, s:o, s:o, s:f}", "file", g->file, "format",
+                  g->fmt == REC_FMT_OGG ? "ogg-opus" : "fragmented-mp4", "start",
+                  iso_time(s->origin_us + g->start_us), "end", iso_time(s->origin_us + g->end_us),
+                  "duration_s", (double)(g->end_us - g->start_us) / 1e6);
     if (g->video)
         json_object_set_new(o, "video",
                             json_pack("{s:i, s:i, s:I}", "width", (int)g->width, "height",
                                       (int)g->height, "frames", (json_int_t)g->info.video_frames));
     if (g->audio)
-        json_object_set_new(o, "audio",
-                            json_pack("{s:s, s:I}", "codec", "opus", "packets",
-                                      (json_int_t)g->info.audio_packets));
+        json_object_set_new(
+            o, "audio",
+            json_pack("{s:s, s:I}", "codec", "opus", "packets", (json_int_t)g->info.audio_packets));
     if (!open) {
         hex(g->info.sha256, 32, h);
         json_object_set_new(o, "bytes", json_integer((json_int_t)g->info.bytes));
@@ -188,9 +186,8 @@ int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_u
 
     root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o}", "version", REC_META_VERSION,
                      "recording_id", s->cfg.id, "state", state, "session_id", s->cfg.session_id,
-                     "source", s->cfg.source, "start",
-                     iso_time(s->have_origin ? s->origin_us : 0), "end",
-                     iso_time(s->have_origin && now_us ? s->end_us : 0));
+                     "source", s->cfg.source, "start", iso_time(s->have_origin ? s->origin_us : 0),
+                     "end", iso_time(s->have_origin && now_us ? s->end_us : 0));
     if (!root)
         return rc;
     json_object_set_new(root, "policy_rule",

@@ -42,8 +42,12 @@ int opus_packet_duration(const uint8_t *p, size_t len)
     if (len < 1)
         return SE_ERR_PARSE;
     switch (p[0] & 3) {
-    case 0: frames = 1; break;
-    case 1: frames = 2; break;
+    case 0:
+        frames = 1;
+        break;
+    case 1:
+        frames = 2;
+        break;
     case 2:
         if (len < 2)
             return SE_ERR_PARSE;
@@ -86,8 +90,12 @@ static void fill(struct opus_depack *d, int64_t upto, int64_t arrival_us)
     if (hole <= 0 || hole > (int64_t)OPUS_FILL_MAX_MS * (OPUS_CLOCK / 1000) || d->frame_size <= 0)
         return;
     while (upto - d->next_ts >= d->frame_size) {
-        struct opus_frame f = {.ts = d->next_ts, .duration = d->frame_size, .filler = true,
-                               .arrival_us = arrival_us, .data = &d->toc, .len = 1};
+        struct opus_frame f = {.ts = d->next_ts,
+                               .duration = d->frame_size,
+                               .filler = true,
+                               .arrival_us = arrival_us,
+                               .data = &d->toc,
+                               .len = 1};
         d->cb(d->arg, &f);
         d->st.filled_samples += (uint64_t)d->frame_size;
         d->next_ts += d->frame_size;
@@ -113,8 +121,11 @@ void opus_depack_push(struct opus_depack *d, const struct rtp_pkt *p)
     d->started = true;
     d->toc = (uint8_t)(p->payload[0] & 0xfc);
     d->frame_size = frame_samples(p->payload[0] >> 3);
-    struct opus_frame f = {.ts = p->ts, .duration = dur, .arrival_us = p->arrival_us,
-                           .data = p->payload, .len = p->payload_len};
+    struct opus_frame f = {.ts = p->ts,
+                           .duration = dur,
+                           .arrival_us = p->arrival_us,
+                           .data = p->payload,
+                           .len = p->payload_len};
     d->st.packets++;
     d->next_ts = p->ts + dur;
     d->cb(d->arg, &f);

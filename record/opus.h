@@ -32,9 +32,9 @@ int opus_packet_duration(const uint8_t *p, size_t len);
 
 /* One Opus packet out; borrowed, valid only during the callback. */
 struct opus_frame {
-    int64_t ts;         /* extended RTP timestamp, 48 kHz */
-    int duration;       /* samples at 48 kHz */
-    bool filler;        /* made up by sedge to fill a gap */
+    int64_t ts;   /* extended RTP timestamp, 48 kHz */
+    int duration; /* samples at 48 kHz */
+    bool filler;  /* made up by sedge to fill a gap */
     int64_t arrival_us;
     const uint8_t *data;
     size_t len;
@@ -44,7 +44,7 @@ typedef void (*opus_frame_fn)(void *arg, const struct opus_frame *f);
 
 struct opus_stats {
     uint64_t packets, malformed, overlapped;
-    uint64_t filled_samples;  /* gap filler, 48 kHz samples */
+    uint64_t filled_samples; /* gap filler, 48 kHz samples */
 };
 
 struct opus_depack;

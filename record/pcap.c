@@ -136,7 +136,10 @@ static int peel(struct pcap_reader *r, const uint8_t *p, size_t n, struct pcap_u
         off = 4;
         et = (p[0] == 2 || p[3] == 2) ? 0x0800 : 0x86dd;
         break;
-    case LINK_RAW: case LINK_RAW_OLD: case LINK_IPV4: case LINK_IPV6:
+    case LINK_RAW:
+    case LINK_RAW_OLD:
+    case LINK_IPV4:
+    case LINK_IPV6:
         if (n < 1)
             goto out;
         et = (p[0] >> 4) == 4 ? 0x0800 : 0x86dd;

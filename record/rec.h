@@ -35,8 +35,8 @@ enum rec_media { REC_VIDEO = 0, REC_AUDIO = 1 };
 
 struct rec_stream_cfg {
     enum rec_media media;
-    char label[32];   /* e.g. "video", SDP a=mid */
-    int pt, rtx_pt;   /* rtx_pt -1 if none */
+    char label[32]; /* e.g. "video", SDP a=mid */
+    int pt, rtx_pt; /* rtx_pt -1 if none */
     unsigned clock_rate;
     int channels;     /* Opus: from a=rtpmap, normally 2 */
     char sprop[1024]; /* H.264 sprop-parameter-sets, may be "" */
@@ -46,21 +46,21 @@ struct rec_stream_cfg {
 typedef void (*rec_kf_fn)(void *arg, int stream);
 
 struct rec_session_cfg {
-    char dir[512];          /* the recording directory; created, must not exist */
-    char id[64];            /* recording id; "" = last path component of dir */
-    char session_id[128];   /* call/session id, "" if unknown */
-    char policy_rule[128];  /* the rule that required recording, "" if none */
-    char source[128];       /* "import:FILE", "listen", "anchor" */
+    char dir[512];         /* the recording directory; created, must not exist */
+    char id[64];           /* recording id; "" = last path component of dir */
+    char session_id[128];  /* call/session id, "" if unknown */
+    char policy_rule[128]; /* the rule that required recording, "" if none */
+    char source[128];      /* "import:FILE", "listen", "anchor" */
     char participants[REC_MAX_PARTICIPANTS][128];
     int n_participants;
-    enum rec_fmt fmt;       /* MP4 (default); audio-only sessions write Ogg */
-    bool flv;               /* also write an FLV copy of the video */
+    enum rec_fmt fmt; /* MP4 (default); audio-only sessions write Ogg */
+    bool flv;         /* also write an FLV copy of the video */
     int64_t frag_us, fsync_us;
-    unsigned reorder_window;/* packets, 0 = default */
+    unsigned reorder_window; /* packets, 0 = default */
     int64_t reorder_delay_us;
-    const uint8_t *key;     /* HMAC key for the manifest; borrowed during open */
+    const uint8_t *key; /* HMAC key for the manifest; borrowed during open */
     size_t key_len;
-    rec_kf_fn kf;           /* keyframe wanted; may be NULL */
+    rec_kf_fn kf; /* keyframe wanted; may be NULL */
     void *kf_arg;
     struct rec_stream_cfg streams[REC_MAX_STREAMS];
     int n_streams;

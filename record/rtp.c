@@ -161,8 +161,9 @@ static void note_gap(struct rtp_in *in, uint64_t first, uint32_t count, int64_t 
     static struct se_log_rl rl;
 
     in->st.lost += count;
-    se_log_rl(&rl, SE_LOG_INFO, "record %s: gap of %" PRIu32 " packets at seq %" PRIu64
-              " (t=%.3fs)", in->cfg.label, count, first, (double)at_us / 1e6);
+    se_log_rl(&rl, SE_LOG_INFO,
+              "record %s: gap of %" PRIu32 " packets at seq %" PRIu64 " (t=%.3fs)", in->cfg.label,
+              count, first, (double)at_us / 1e6);
     if (in->n_gaps == RTP_GAPS_MAX) {
         in->st.gaps_dropped++;
         return;
@@ -243,8 +244,9 @@ static void maybe_start(struct rtp_in *in, int64_t now_us)
 {
     if (in->started || !in->synced)
         return;
-    int64_t wait = in->cfg.start_us ? in->cfg.start_us
-                   : in->cfg.max_delay_us < RTP_START_US ? in->cfg.max_delay_us : RTP_START_US;
+    int64_t wait = in->cfg.start_us                      ? in->cfg.start_us
+                   : in->cfg.max_delay_us < RTP_START_US ? in->cfg.max_delay_us
+                                                         : RTP_START_US;
     if (wait < 0 || now_us - in->start_us >= wait || in->held >= in->cfg.window / 2) {
         in->started = true;
         drain(in);
@@ -321,7 +323,8 @@ int rtp_in_push(struct rtp_in *in, const uint8_t *buf, size_t len, int64_t now_u
     bool is_rtx = false;
     uint64_t e;
 
-    if (len >= 2 && (buf[0] >> 6) == RTP_VERSION && (buf[1] & 0x7f) >= 72 && (buf[1] & 0x7f) <= 76) {
+    if (len >= 2 && (buf[0] >> 6) == RTP_VERSION && (buf[1] & 0x7f) >= 72 &&
+        (buf[1] & 0x7f) <= 76) {
         in->st.rtcp++; /* rtcp-mux (RFC 5761): not ours to record */
         return SE_ERR_PARSE;
     }
@@ -396,8 +399,13 @@ int rtp_in_push(struct rtp_in *in, const uint8_t *buf, size_t len, int64_t now_u
         in->st.duplicates++;
         return SE_ERR_EXISTS;
     }
-    *s = (struct rtp_slot){.seq = e, .arrival_us = now_us, .ts = h.ts, .ssrc = h.ssrc,
-                           .len = (uint16_t)h.payload_len, .pt = h.pt, .marker = h.marker,
+    *s = (struct rtp_slot){.seq = e,
+                           .arrival_us = now_us,
+                           .ts = h.ts,
+                           .ssrc = h.ssrc,
+                           .len = (uint16_t)h.payload_len,
+                           .pt = h.pt,
+                           .marker = h.marker,
                            .used = true};
     memcpy(in->data + (size_t)(e % in->cfg.window) * RTP_SLOT_MAX, h.payload, h.payload_len);
     in->held++;

@@ -21,14 +21,14 @@
 #include <stdint.h>
 
 enum {
-    RTP_HEADER_LEN = 12,       /* RFC 3550 §5.1 */
+    RTP_HEADER_LEN = 12, /* RFC 3550 §5.1 */
     RTP_VERSION = 2,
-    RTP_SLOT_MAX = 2048,       /* largest packet the reorder window holds */
-    RTP_WINDOW_MAX = 1024,     /* largest reorder window, packets */
-    RTP_WINDOW_DEFAULT = 128,  /* ~0.5 s of 2.5 Mbit/s video */
+    RTP_SLOT_MAX = 2048,      /* largest packet the reorder window holds */
+    RTP_WINDOW_MAX = 1024,    /* largest reorder window, packets */
+    RTP_WINDOW_DEFAULT = 128, /* ~0.5 s of 2.5 Mbit/s video */
     RTP_DELAY_DEFAULT_US = 200000,
-    RTP_RESYNC_JUMP = 3000,    /* a sequence jump this large is a restart */
-    RTP_GAPS_MAX = 256,        /* gap records kept per stream */
+    RTP_RESYNC_JUMP = 3000, /* a sequence jump this large is a restart */
+    RTP_GAPS_MAX = 256,     /* gap records kept per stream */
 };
 
 /* One parsed RTP packet; borrows the buffer it was parsed from. */
@@ -52,47 +52,47 @@ int rtp_parse(struct rtp_hdr *h, const uint8_t *buf, size_t len);
 /* A packet in order, as handed to the output callback. Borrowed: valid
  * only during the callback. */
 struct rtp_pkt {
-    uint64_t seq;          /* extended sequence number */
-    int64_t ts;            /* extended timestamp (first packet's value + delta) */
+    uint64_t seq; /* extended sequence number */
+    int64_t ts;   /* extended timestamp (first packet's value + delta) */
     uint32_t ssrc;
     uint8_t pt;
     bool marker;
-    uint32_t lost_before;  /* packets given up on just before this one */
-    int64_t arrival_us;    /* arrival time of this packet */
+    uint32_t lost_before; /* packets given up on just before this one */
+    int64_t arrival_us;   /* arrival time of this packet */
     const uint8_t *payload;
     size_t payload_len;
 };
 
 /* One gap: when it was given up and how many packets it held. */
 struct rtp_gap {
-    int64_t at_us;     /* arrival time of the packet after the gap */
+    int64_t at_us; /* arrival time of the packet after the gap */
     uint64_t first_seq;
     uint32_t count;
 };
 
 struct rtp_in_stats {
-    uint64_t packets, bytes;   /* accepted and handed out */
-    uint64_t lost;             /* given up on */
-    uint64_t duplicates;       /* same sequence number seen again (incl. RTX) */
-    uint64_t late;             /* arrived after its hole was given up */
-    uint64_t rtx;              /* RTX packets unwrapped (RFC 4588) */
-    uint64_t malformed;        /* failed rtp_parse or too large */
-    uint64_t foreign;          /* other payload type or SSRC */
-    uint64_t reordered;        /* arrived out of order but in time */
-    uint64_t resyncs;          /* sender restarts (SSRC or sequence jump) */
-    uint64_t gaps_dropped;     /* gap records not kept (past RTP_GAPS_MAX) */
-    uint64_t rtcp;             /* RTCP multiplexed on the port, ignored */
+    uint64_t packets, bytes; /* accepted and handed out */
+    uint64_t lost;           /* given up on */
+    uint64_t duplicates;     /* same sequence number seen again (incl. RTX) */
+    uint64_t late;           /* arrived after its hole was given up */
+    uint64_t rtx;            /* RTX packets unwrapped (RFC 4588) */
+    uint64_t malformed;      /* failed rtp_parse or too large */
+    uint64_t foreign;        /* other payload type or SSRC */
+    uint64_t reordered;      /* arrived out of order but in time */
+    uint64_t resyncs;        /* sender restarts (SSRC or sequence jump) */
+    uint64_t gaps_dropped;   /* gap records not kept (past RTP_GAPS_MAX) */
+    uint64_t rtcp;           /* RTCP multiplexed on the port, ignored */
 };
 
 struct rtp_in_cfg {
-    int pt;              /* media payload type; -1 accepts any */
-    int rtx_pt;          /* RTX payload type (a=fmtp apt=), -1 for none */
-    unsigned clock_rate; /* Hz; 0 = 90000 */
-    unsigned window;     /* packets; 0 = RTP_WINDOW_DEFAULT */
-    int64_t max_delay_us;/* 0 = RTP_DELAY_DEFAULT_US */
-    int64_t start_us;    /* hold the first packets this long to sort the start;
-                          * 0 = min(50 ms, max_delay), < 0 = not at all */
-    const char *label;   /* for log lines; borrowed for the object's life */
+    int pt;               /* media payload type; -1 accepts any */
+    int rtx_pt;           /* RTX payload type (a=fmtp apt=), -1 for none */
+    unsigned clock_rate;  /* Hz; 0 = 90000 */
+    unsigned window;      /* packets; 0 = RTP_WINDOW_DEFAULT */
+    int64_t max_delay_us; /* 0 = RTP_DELAY_DEFAULT_US */
+    int64_t start_us;     /* hold the first packets this long to sort the start;
+                           * 0 = min(50 ms, max_delay), < 0 = not at all */
+    const char *label;    /* for log lines; borrowed for the object's life */
 };
 
 typedef void (*rtp_out_fn)(void *arg, const struct rtp_pkt *p);

@@ -277,8 +277,8 @@ static void on_au(void *arg, const struct h264_au *au)
     }
     st->written++;
     note_end(s, t + 33333); /* refined by the next frame; one frame at 30 fps */
-    if (s->flv && rec_writer_video(s->flv, au->data, au->len, file_pts(st, au->ts), au->key) ==
-                      SE_ERR_IO) {
+    if (s->flv &&
+        rec_writer_video(s->flv, au->data, au->len, file_pts(st, au->ts), au->key) == SE_ERR_IO) {
         struct rec_segment *g = &s->segs[s->n_segs - 1];
         rec_writer_close(s->flv, &g->flv_info);
         s->flv = NULL;
@@ -325,9 +325,12 @@ static int stream_init(struct rec_session *s, int i)
 {
     struct rec_stream *st = &s->st[i];
     const struct rec_stream_cfg *c = &s->cfg.streams[i];
-    struct rtp_in_cfg ic = {.pt = c->pt, .rtx_pt = c->rtx_pt, .clock_rate = c->clock_rate,
+    struct rtp_in_cfg ic = {.pt = c->pt,
+                            .rtx_pt = c->rtx_pt,
+                            .clock_rate = c->clock_rate,
                             .window = s->cfg.reorder_window,
-                            .max_delay_us = s->cfg.reorder_delay_us, .label = st->cfg.label};
+                            .max_delay_us = s->cfg.reorder_delay_us,
+                            .label = st->cfg.label};
 
     st->s = s;
     st->idx = i;
@@ -485,8 +488,7 @@ int rec_session_close(struct rec_session *s, int64_t now_us)
         se_err_log("record %s: cannot write metadata.json", s->cfg.id);
         rc = SE_ERR_IO;
     }
-    if (rec_manifest_write(s->cfg.dir, s->files, (size_t)s->n_files, s->key, s->cfg.key_len) <
-        0) {
+    if (rec_manifest_write(s->cfg.dir, s->files, (size_t)s->n_files, s->key, s->cfg.key_len) < 0) {
         se_err_log("record %s: cannot write the manifest", s->cfg.id);
         rc = SE_ERR_IO;
     }

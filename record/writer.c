@@ -98,8 +98,8 @@ static void fail(struct rec_writer *w, int err, const char *what)
     if (w->error)
         return;
     w->error = err ? err : EIO;
-    se_err_log("record: %s %s: %s; file kept up to byte %llu", what, w->path,
-               strerror(w->error), (unsigned long long)w->committed);
+    se_err_log("record: %s %s: %s; file kept up to byte %llu", what, w->path, strerror(w->error),
+               (unsigned long long)w->committed);
 }
 
 /* Write what the muxer produced so far; see the file head. */

@@ -21,8 +21,8 @@ static void on_au(void *arg, const struct h264_au *au)
     while (off < au->len) {
         if (au->len - off < 4)
             abort();
-        size_t n = (size_t)au->data[off] << 24 | au->data[off + 1] << 16 |
-                   au->data[off + 2] << 8 | au->data[off + 3];
+        size_t n = (size_t)au->data[off] << 24 | au->data[off + 1] << 16 | au->data[off + 2] << 8 |
+                   au->data[off + 3];
         if (n == 0 || n > au->len - off - 4 || (au->data[off + 4] & 0x80))
             abort();
         sps += (au->data[off + 4] & 0x1f) == H264_NAL_SPS;
@@ -32,8 +32,8 @@ static void on_au(void *arg, const struct h264_au *au)
     if (au->key && (!sps || !pps || !au->info || au->info->width == 0))
         abort();
     uint8_t avcc[H264_AVCC_MAX];
-    if (au->key && h264_avcc_build(au->sps, au->sps_len, au->pps, au->pps_len, avcc,
-                                   sizeof(avcc)) < 0)
+    if (au->key &&
+        h264_avcc_build(au->sps, au->sps_len, au->pps, au->pps_len, avcc, sizeof(avcc)) < 0)
         abort(); /* a keyframe's parameter sets must make an avcC */
 }
 
@@ -60,9 +60,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n > size)
             n = size;
         ts += (fl & 2) ? 3000 : 0;
-        struct rtp_pkt p = {.seq = seq++, .ts = ts, .marker = fl & 1,
-                            .lost_before = (fl & 4) ? 1 : 0, .payload = data,
-                            .payload_len = n, .arrival_us = ts * 11};
+        struct rtp_pkt p = {.seq = seq++,
+                            .ts = ts,
+                            .marker = fl & 1,
+                            .lost_before = (fl & 4) ? 1 : 0,
+                            .payload = data,
+                            .payload_len = n,
+                            .arrival_us = ts * 11};
         h264_depack_push(d, &p);
         data += n;
         size -= n;

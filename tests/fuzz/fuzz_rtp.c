@@ -27,8 +27,8 @@ static void on_au(void *arg, const struct h264_au *au)
     while (off < au->len) {
         if (au->len - off < 4)
             abort();
-        size_t n = (size_t)au->data[off] << 24 | au->data[off + 1] << 16 |
-                   au->data[off + 2] << 8 | au->data[off + 3];
+        size_t n = (size_t)au->data[off] << 24 | au->data[off + 1] << 16 | au->data[off + 2] << 8 |
+                   au->data[off + 3];
         if (n == 0 || n > au->len - off - 4)
             abort();
         off += 4 + n;
@@ -54,8 +54,8 @@ static void on_pkt(void *arg, const struct rtp_pkt *p)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ctx c = {0};
-    struct rtp_in_cfg cfg = {.pt = -1, .rtx_pt = 97, .window = 8, .max_delay_us = 50000,
-                             .label = "fuzz"};
+    struct rtp_in_cfg cfg = {
+        .pt = -1, .rtx_pt = 97, .window = 8, .max_delay_us = 50000, .label = "fuzz"};
     struct rtp_in *in;
     int64_t now = 0;
 
@@ -70,7 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n > size)
             n = size;
         struct rtp_hdr h;
-        if (rtp_parse(&h, data, n) == 0 && (h.payload < data || h.payload + h.payload_len > data + n))
+        if (rtp_parse(&h, data, n) == 0 &&
+            (h.payload < data || h.payload + h.payload_len > data + n))
             abort();
         rtp_in_push(in, data, n, now);
         data += n;

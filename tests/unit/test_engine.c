@@ -39,8 +39,12 @@ static void cfg_audio(struct rec_session_cfg *c, const char *name)
     memset(c, 0, sizeof(*c));
     snprintf(c->dir, sizeof(c->dir), "%s/%s", root, name);
     c->n_streams = 1;
-    c->streams[0] = (struct rec_stream_cfg){.media = REC_AUDIO, .label = "audio", .pt = 111,
-                                            .rtx_pt = -1, .clock_rate = 48000, .channels = 2};
+    c->streams[0] = (struct rec_stream_cfg){.media = REC_AUDIO,
+                                            .label = "audio",
+                                            .pt = 111,
+                                            .rtx_pt = -1,
+                                            .clock_rate = 48000,
+                                            .channels = 2};
     c->frag_us = 200000;
 }
 
@@ -120,8 +124,8 @@ static void test_disk_full_one_recording(void)
     m = meta("small");
     CHECK(m && !strcmp(json_string_value(json_object_get(m, "state")), "complete"));
     json_t *seg = m ? json_array_get(json_object_get(m, "segments"), 0) : NULL;
-    CHECK(seg && json_integer_value(json_object_get(json_object_get(seg, "audio"), "packets")) ==
-                     300);
+    CHECK(seg &&
+          json_integer_value(json_object_get(json_object_get(seg, "audio"), "packets")) == 300);
     json_decref(m);
     /* what the failed recording kept is listed with its true hash */
     char d[160];

@@ -53,12 +53,12 @@ static size_t slice(uint8_t *out, bool idr, unsigned frame_num, size_t body)
     uint64_t bits = 0;
     int n = 0;
 #define PUT(v, w) (bits = bits << (w) | (v), n += (w))
-    PUT(1, 1);                    /* first_mb_in_slice = 0 */
+    PUT(1, 1); /* first_mb_in_slice = 0 */
     if (idr)
-        PUT(0x8, 7);              /* slice_type 7 (I): 0001000 */
+        PUT(0x8, 7); /* slice_type 7 (I): 0001000 */
     else
-        PUT(0x6, 5);              /* slice_type 5 (P): 00110 */
-    PUT(1, 1);                    /* pic_parameter_set_id 0 */
+        PUT(0x6, 5); /* slice_type 5 (P): 00110 */
+    PUT(1, 1);       /* pic_parameter_set_id 0 */
     PUT(frame_num, log2_mfn);
     PUT(1, 1);
 #undef PUT
@@ -72,14 +72,18 @@ static size_t slice(uint8_t *out, bool idr, unsigned frame_num, size_t body)
     return body;
 }
 
-static struct rtp_pkt P(const uint8_t *pl, size_t n, int64_t ts, uint32_t lost)
-{
+static struct rtp_pkt P(const uint8_t *pl, size_t n, int64_t ts, uint32_t lost) {
     static uint64_t seq = 1000;
-    return (struct rtp_pkt){.seq = seq++, .ts = ts, .payload = pl, .payload_len = n,
-                            .lost_before = lost, .arrival_us = ts * 100 / 9};
+    return (struct rtp_pkt){.seq = seq++,
+                            .ts = ts,
+                            .payload = pl,
+                            .payload_len = n,
+                            .lost_before = lost,
+                            .arrival_us = ts * 100 / 9};
 }
 
-static struct h264_depack *mk(struct aus *a, bool with_sprop)
+static struct h264_depack *
+mk(struct aus *a, bool with_sprop)
 {
     memset(a, 0, sizeof(*a));
     struct h264_depack *d = h264_depack_new(on_au, on_kf, a);
@@ -292,7 +296,7 @@ static void test_opus(void)
     struct rtp_pkt p = {.payload = c20, .payload_len = 2};
     p.ts = 1000, opus_depack_push(d, &p);
     p.ts = 1960, opus_depack_push(d, &p);
-    p.ts = 1960 + 3 * 960, opus_depack_push(d, &p); /* two packets lost: filled */
+    p.ts = 1960 + 3 * 960, opus_depack_push(d, &p);       /* two packets lost: filled */
     p.ts = 1960 + 3 * 960 - 100, opus_depack_push(d, &p); /* overlaps: dropped */
     CHECK_EQ_INT(o.n, 5);
     CHECK_EQ_INT(o.fill, 2);

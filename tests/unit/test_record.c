@@ -30,8 +30,13 @@ static struct rec_writer *open_mp4(const char *name, int *rc)
     static uint8_t avcc[H264_AVCC_MAX];
     char path[128];
     int n = h264_avcc_build(sps, sizeof(sps), pps, sizeof(pps), avcc, sizeof(avcc));
-    struct rec_writer_cfg c = {.fmt = REC_FMT_MP4, .avcc = avcc, .avcc_len = (size_t)n,
-                               .width = 320, .height = 240, .audio = true, .channels = 2,
+    struct rec_writer_cfg c = {.fmt = REC_FMT_MP4,
+                               .avcc = avcc,
+                               .avcc_len = (size_t)n,
+                               .width = 320,
+                               .height = 240,
+                               .audio = true,
+                               .channels = 2,
                                .fsync_us = -1};
     struct rec_writer *w = NULL;
 

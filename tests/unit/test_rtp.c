@@ -49,8 +49,13 @@ static size_t pkt(uint8_t *b, uint8_t pt, uint16_t seq, uint32_t ts, uint32_t ss
 
 static struct rtp_in *mk(struct got *g, int rtx_pt, unsigned window)
 {
-    struct rtp_in_cfg c = {.pt = 96, .rtx_pt = rtx_pt, .clock_rate = 90000, .window = window,
-                           .max_delay_us = 100000, .start_us = -1, .label = "t"};
+    struct rtp_in_cfg c = {.pt = 96,
+                           .rtx_pt = rtx_pt,
+                           .clock_rate = 90000,
+                           .window = window,
+                           .max_delay_us = 100000,
+                           .start_us = -1,
+                           .label = "t"};
     memset(g, 0, sizeof(*g));
     return rtp_in_new(&c, collect, g);
 }
@@ -58,10 +63,10 @@ static struct rtp_in *mk(struct got *g, int rtx_pt, unsigned window)
 static void test_parse_strips(void)
 {
     /* CSRC count 1, extension of 1 word, padding of 3 bytes. */
-    uint8_t b[] = {0xb1, 0xe0, 0x00, 0x05, 0, 0, 0, 9, 0, 0, 0, 7, /* header, X, P, CC=1, M */
-                   1,    2,    3,    4,                           /* CSRC */
-                   0xbe, 0xde, 0x00, 0x01, 0x10, 0xff, 0, 0,      /* one-byte ext, 1 word */
-                   0x41, 0x42, 0,    0,    3};                   /* payload "AB", padding 3 */
+    uint8_t b[] = {0xb1, 0xe0, 0x00, 0x05, 0,    0,    0, 9, 0, 0, 0, 7, /* header, X, P, CC=1, M */
+                   1,    2,    3,    4,                                  /* CSRC */
+                   0xbe, 0xde, 0x00, 0x01, 0x10, 0xff, 0, 0,             /* one-byte ext, 1 word */
+                   0x41, 0x42, 0,    0,    3}; /* payload "AB", padding 3 */
     struct rtp_hdr h;
 
     CHECK_EQ_INT(rtp_parse(&h, b, sizeof(b)), 0);
@@ -95,7 +100,8 @@ static void test_in_order_wrap(void)
 
     /* seq wraps 65534 -> 1, timestamp wraps 2^32 - 3000 -> 3000 */
     for (int i = 0; i < 4; i++)
-        rtp_in_push(in, b, pkt(b, 96, (uint16_t)(65534 + i), (uint32_t)(0xfffff448u + 3000u * i), 1),
+        rtp_in_push(in, b,
+                    pkt(b, 96, (uint16_t)(65534 + i), (uint32_t)(0xfffff448u + 3000u * i), 1),
                     i * 1000);
     CHECK_EQ_INT(g.n, 4);
     CHECK_EQ_INT(g.seq[1] - g.seq[0], 1);
@@ -195,8 +201,8 @@ static void test_filters_and_restart(void)
     uint8_t b[64];
 
     rtp_in_push(in, b, pkt(b, 96, 1000, 90000, 1), 0);
-    CHECK(rtp_in_push(in, b, pkt(b, 8, 1001, 0, 1), 100) < 0);     /* other PT */
-    CHECK(rtp_in_push(in, b, pkt(b, 96, 1001, 0, 2), 1000) < 0);   /* other SSRC, old one live */
+    CHECK(rtp_in_push(in, b, pkt(b, 8, 1001, 0, 1), 100) < 0);   /* other PT */
+    CHECK(rtp_in_push(in, b, pkt(b, 96, 1001, 0, 2), 1000) < 0); /* other SSRC, old one live */
     CHECK_EQ_INT(rtp_in_stats(in)->foreign, 2);
     /* the old SSRC silent for 1 s: the new one is a restart; the timeline
      * continues by wall time (1 s = 90000 ticks), not by its timestamp */
