@@ -34,6 +34,16 @@ static void on_signal(int sig)
     stop_flag = sig;
 }
 
+/* Keyframe wanted (recorder thread): the anchor sends PLI/FIR here; with
+ * plain RTP there is nobody to ask, so it is logged. */
+static void on_keyframe(void *arg, int stream)
+{
+    static struct se_log_rl rl;
+    const struct rec_sdp *sdp = arg;
+    se_log_rl(&rl, SE_LOG_INFO, "record: keyframe wanted on %s (a PLI would go to the sender)",
+              sdp->m[stream].cfg.label);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: sedge record listen --sdp FILE --out DIR [--duration S] [OPTIONS]\n\n"
@@ -222,6 +232,8 @@ int cmd_record_listen(int argc, char **argv)
     if (rec_cli_prepare(&o, sdp_path, &sdp, dir, key) != 0)
         return 1;
     snprintf(o.cfg.source, sizeof(o.cfg.source), "listen");
+    o.cfg.kf = on_keyframe;
+    o.cfg.kf_arg = &sdp;
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
