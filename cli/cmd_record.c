@@ -129,6 +129,10 @@ int rec_cli_prepare(struct rec_cli_opts *o, const char *sdp_path, struct rec_sdp
     snprintf(o->cfg.dir, sizeof(o->cfg.dir), "%s", dir);
     if (cli_record_key(o->key_file, key, &o->cfg.key_len) != 0)
         return 1;
+    if (o->cfg.key_len && rec_key_usable(key, o->cfg.key_len, true) != 0) {
+        fprintf(stderr, "sedge: signing key: PEM keys must be Ed25519 private keys\n");
+        return 1;
+    }
     o->cfg.key = key;
     return 0;
 }

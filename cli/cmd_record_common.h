@@ -26,8 +26,8 @@
     }
 
 #define REC_COMMON_HELP                                                                            \
-    "  --key-file FILE       sign the manifest with HMAC-SHA256 under this key\n"                  \
-    "                        (default $SEDGE_RECORD_KEY_FILE; unsigned if neither)\n"              \
+    "  --key-file FILE       sign the manifest: HMAC-SHA256 under a secret, or Ed25519\n"           \
+    "                        under a PEM private key (default $SEDGE_RECORD_KEY_FILE)\n"           \
     "  --flv                 also export the video as FLV (AVC sequence header + NALUs)\n"         \
     "  --fsync-interval MS   fdatasync output at most every MS ms (default 2000)\n"                \
     "  --fragment MS         MP4 fragment length (default 1000)\n"                                 \

@@ -17,7 +17,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: sedge record verify DIR [--key-file FILE] [--require-signature]\n\n"
                  "Check a recording directory: every file listed in manifest.sha256 must\n"
                  "have its size and SHA-256, no unlisted file may be present, and\n"
-                 "manifest.sig must be the HMAC-SHA256 of the manifest under the key\n"
+                 "manifest.sig must be the HMAC-SHA256 of the manifest under the key, or\n"
+                 "its Ed25519 signature checked with the key's public half (PEM)\n"
                  "(--key-file, else $SEDGE_RECORD_KEY_FILE). Without a key the signature\n"
                  "is reported as not checked, which is an error with --require-signature.\n"
                  "DIR may also be a directory holding exactly one recording.\n"
@@ -86,6 +87,10 @@ int cmd_record_verify(int argc, char **argv)
     }
     if (cli_record_key(key_file, key, &key_len) != 0)
         return 1;
+    if (key_len && rec_key_usable(key, key_len, false) != 0) {
+        fprintf(stderr, "sedge: --key-file: PEM keys must be Ed25519 keys\n");
+        return 1;
+    }
     resolve_dir(argv[optind], dir, sizeof(dir));
     int r = rec_manifest_verify(dir, key, key_len, require, stdout);
     printf("%s: %s\n", dir, r == 0 ? "verified" : "VERIFICATION FAILED");

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -107,6 +108,78 @@ static void hmac256(const uint8_t *key, size_t key_len, const void *msg, size_t 
     HMAC(EVP_sha256(), key, (int)key_len, msg, len, out, &n);
 }
 
+static bool is_pem(const uint8_t *key, size_t len)
+{
+    return len > 10 && memcmp(key, "-----BEGIN", 10) == 0;
+}
+
+/* An Ed25519 key from PEM text: the private key, or (want_private false)
+ * a public key or the public half of a private one. Caller frees. */
+static EVP_PKEY *ed25519_key(const uint8_t *key, size_t len, bool want_private)
+{
+    EVP_PKEY *k = NULL;
+
+    for (int pass = 0; pass < 2 && !k; pass++) {
+        BIO *b = BIO_new(BIO_s_mem());
+        if (!b)
+            return NULL;
+        BIO_write(b, key, (int)len);
+        BIO_write(b, "\n", 1); /* rec_key_load trimmed the final newline */
+        if (pass == 0)
+            k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+        else if (!want_private)
+            k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+        BIO_free(b);
+    }
+    if (k && EVP_PKEY_id(k) != EVP_PKEY_ED25519) {
+        EVP_PKEY_free(k);
+        k = NULL;
+    }
+    return k;
+}
+
+/* Ed25519 over msg; 0 or SE_ERR_CRYPTO. */
+static int ed25519_sign(EVP_PKEY *k, const void *msg, size_t len, uint8_t sig[64])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t n = 64;
+    int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k) == 1 &&
+             EVP_DigestSign(ctx, sig, &n, msg, len) == 1 && n == 64;
+    EVP_MD_CTX_free(ctx);
+    return ok ? 0 : SE_ERR_CRYPTO;
+}
+
+static bool ed25519_verify(EVP_PKEY *k, const void *msg, size_t len, const uint8_t sig[64])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) == 1 &&
+              EVP_DigestVerify(ctx, sig, 64, msg, len) == 1;
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+/* The manifest.sig line for man[0..len): HMAC-SHA256 under a plain key,
+ * Ed25519 under a PEM private key. Returns its length or SE_ERR_*. */
+static int sign_line(const uint8_t *key, size_t key_len, const char *man, size_t len, char *out,
+                     size_t cap)
+{
+    uint8_t mac[64];
+    char h[129];
+
+    if (!is_pem(key, key_len)) {
+        hmac256(key, key_len, man, len, mac);
+        hex(mac, 32, h);
+        return snprintf(out, cap, "hmac-sha256 %s\n", h);
+    }
+    EVP_PKEY *k = ed25519_key(key, key_len, true);
+    int rc = k ? ed25519_sign(k, man, len, mac) : SE_ERR_INVAL;
+    EVP_PKEY_free(k);
+    if (rc)
+        return rc;
+    hex(mac, 64, h);
+    return snprintf(out, cap, "ed25519 %s\n", h);
+}
+
 int rec_manifest_write(const char *dir, const struct rec_manifest_entry *e, size_t n,
                        const uint8_t *key, size_t key_len)
 {
@@ -127,12 +200,9 @@ int rec_manifest_write(const char *dir, const struct rec_manifest_entry *e, size
     }
     rc = write_atomic(dir, REC_MANIFEST_NAME, buf, len);
     if (rc == 0 && key_len > 0) {
-        uint8_t mac[32];
-        char sig[100];
-        hmac256(key, key_len, buf, len, mac);
-        hex(mac, 32, h);
-        int sl = snprintf(sig, sizeof(sig), "hmac-sha256 %s\n", h);
-        rc = write_atomic(dir, REC_SIGNATURE_NAME, sig, (size_t)sl);
+        char sig[200];
+        int sl = sign_line(key, key_len, buf, len, sig, sizeof(sig));
+        rc = sl < 0 ? sl : write_atomic(dir, REC_SIGNATURE_NAME, sig, (size_t)sl);
     }
 out:
     free(buf);
@@ -228,31 +298,51 @@ static int check_signature(const char *dir, const char *man, size_t man_len, con
 {
     size_t sl = 0;
     char *sig = read_small(dir, REC_SIGNATURE_NAME, 256, &sl);
-    uint8_t want[32], got[32];
-    int rc = 0;
+    uint8_t want[32], got[64];
+    bool ed = false;
+    int rc = SE_ERR_AUTH;
 
     if (!sig) {
         fprintf(report, "%s: %s\n", require_sig ? "error" : "warning",
                 "manifest is not signed (no " REC_SIGNATURE_NAME ")");
         return require_sig ? SE_ERR_AUTH : 0;
     }
-    if (sl < 12 + 64 || strncmp(sig, "hmac-sha256 ", 12) != 0 || unhex(sig + 12, got, 32) ||
-        (sl > 12 + 64 && strcmp(sig + 12 + 64, "\n") != 0)) {
+    if (sl == 12 + 64 + 1 && !strncmp(sig, "hmac-sha256 ", 12) && !unhex(sig + 12, got, 32) &&
+        sig[sl - 1] == '\n') {
+        ed = false;
+    } else if (sl == 8 + 128 + 1 && !strncmp(sig, "ed25519 ", 8) && !unhex(sig + 8, got, 64) &&
+               sig[sl - 1] == '\n') {
+        ed = true;
+    } else {
         fprintf(report, "error: %s is malformed\n", REC_SIGNATURE_NAME);
-        rc = SE_ERR_AUTH;
-    } else if (!key_len) {
-        fprintf(report, "%s: signature not checked: no key given (--key-file or config)\n",
-                require_sig ? "error" : "warning");
+        goto out;
+    }
+    if (!key_len) {
+        fprintf(report, "%s: %s signature not checked: no key given (--key-file)\n",
+                require_sig ? "error" : "warning", ed ? "ed25519" : "hmac-sha256");
         rc = require_sig ? SE_ERR_AUTH : 0;
+        goto out;
+    }
+    bool ok = false;
+    if (ed) {
+        EVP_PKEY *k = is_pem(key, key_len) ? ed25519_key(key, key_len, false) : NULL;
+        if (!k) {
+            fprintf(report, "error: the signature is Ed25519; the key is not an Ed25519 key\n");
+            goto out;
+        }
+        ok = ed25519_verify(k, man, man_len, got);
+        EVP_PKEY_free(k);
     } else {
         hmac256(key, key_len, man, man_len, want);
-        if (CRYPTO_memcmp(want, got, 32) != 0) {
-            fprintf(report, "error: signature mismatch: manifest altered or wrong key\n");
-            rc = SE_ERR_AUTH;
-        } else {
-            fprintf(report, "signature: hmac-sha256 ok\n");
-        }
+        ok = CRYPTO_memcmp(want, got, 32) == 0;
     }
+    if (!ok) {
+        fprintf(report, "error: signature mismatch: manifest altered or wrong key\n");
+        goto out;
+    }
+    fprintf(report, "signature: %s ok\n", ed ? "ed25519" : "hmac-sha256");
+    rc = 0;
+out:
     free(sig);
     return rc;
 }
@@ -332,6 +422,15 @@ out:
     free(e);
     free(man);
     return rc;
+}
+
+int rec_key_usable(const uint8_t *key, size_t key_len, bool sign)
+{
+    if (!is_pem(key, key_len))
+        return 0;
+    EVP_PKEY *k = ed25519_key(key, key_len, sign);
+    EVP_PKEY_free(k);
+    return k ? 0 : SE_ERR_INVAL;
 }
 
 int rec_key_load(const char *path, uint8_t *key, size_t *key_len, char *err, size_t errlen)

@@ -8,8 +8,9 @@
  *     sha256 <64 hex> <bytes> <name>
  *
  * manifest.sig holds "hmac-sha256 <64 hex>", the HMAC-SHA256 of the exact
- * bytes of manifest.sha256 under the recording key (config
- * recording.sign_key_file or --key-file). Names are plain file names
+ * bytes of manifest.sha256 under the recording key (--key-file), or
+ * "ed25519 <128 hex>" when the key is an Ed25519 private key in PEM;
+ * such a signature verifies with the public key alone. Names are plain file names
  * ([A-Za-z0-9._-], no paths), so a tampered manifest cannot point outside
  * the directory.
  */
@@ -42,7 +43,8 @@ bool rec_name_ok(const char *name);
 
 /*
  * Write dir/manifest.sha256 for entries[0..n) and, if key_len > 0,
- * dir/manifest.sig. Both are fsync'd. Returns 0 or SE_ERR_IO.
+ * dir/manifest.sig. Both are fsync'd. Returns 0, SE_ERR_IO, or
+ * SE_ERR_INVAL / SE_ERR_CRYPTO for a PEM key that is not Ed25519.
  */
 int rec_manifest_write(const char *dir, const struct rec_manifest_entry *entries, size_t n,
                        const uint8_t *key, size_t key_len);
@@ -62,9 +64,17 @@ int rec_sha256_file(const char *path, uint8_t out[32], uint64_t *bytes);
 
 /*
  * Read a signing key file: its bytes without trailing whitespace, at least
- * REC_KEY_MIN and at most REC_KEY_MAX. Returns 0 or SE_ERR_IO /
- * SE_ERR_INVAL; err names the problem.
+ * REC_KEY_MIN and at most REC_KEY_MAX: an HMAC secret, or an Ed25519 key
+ * in PEM (private to sign; public or private to verify). Returns 0 or
+ * SE_ERR_IO / SE_ERR_INVAL; err names the problem.
  */
 int rec_key_load(const char *path, uint8_t *key, size_t *key_len, char *err, size_t errlen);
+
+/*
+ * 0 if key can sign (sign true) or verify manifests: any HMAC secret, or
+ * PEM holding an Ed25519 private key (or, to verify, a public key).
+ * SE_ERR_INVAL otherwise.
+ */
+int rec_key_usable(const uint8_t *key, size_t key_len, bool sign);
 
 #endif

@@ -57,7 +57,7 @@ d="$T/clean-mode1"
 out=$("$SEDGE_BIN" record verify "$d") || fail "verify without key: $out"
 echo "$out" | grep -q "signature not checked" || fail "verify without key should say so: $out"
 cp -r "$d" "$T/tampered"
-printf '\xff' | dd of="$T/tampered/segment-000.mp4" bs=1 seek=5000 conv=notrunc status=none
+flip_byte "$T/tampered/segment-000.mp4" 5000
 out=$("$SEDGE_BIN" record verify "$T/tampered" 2>&1) && fail "verify passed a flipped byte"
 echo "$out" | grep -q "segment-000.mp4: SHA-256 mismatch" || fail "verify message: $out"
 ok "verify detects a flipped byte"
@@ -127,3 +127,18 @@ s1=$(ffprobe -v error -select_streams v -show_entries stream=width,height -of cs
     fail "segment frames $(frames "$T/res/segment-000.mp4") / $(frames "$T/res/segment-001.mp4")"
 "$SEDGE_BIN" record verify "$T/res" >/dev/null || fail "verify after a resolution change"
 ok "SPS change 320x240 -> 640x480: two clean segments of 300 and 90 frames, verified"
+
+# Ed25519: sign with the private key, verify with the public key alone
+openssl genpkey -algorithm ed25519 -out "$T/ed.pem" 2>/dev/null || fail "openssl genpkey"
+openssl pkey -in "$T/ed.pem" -pubout -out "$T/ed.pub" 2>/dev/null || fail "openssl pkey"
+"$SEDGE_BIN" record import --pcap "$T/clean-mode1.pcap" --sdp "$T/clean-mode1.sdp" --out "$T/ed" \
+    --key-file "$T/ed.pem" >/dev/null 2>&1 || fail "import with an Ed25519 key"
+grep -q '^ed25519 [0-9a-f]\{128\}$' "$T/ed/manifest.sig" || fail "not an Ed25519 signature"
+out=$("$SEDGE_BIN" record verify "$T/ed" --key-file "$T/ed.pub" --require-signature) ||
+    fail "Ed25519 verify: $out"
+echo "$out" | grep -q "signature: ed25519 ok" || fail "Ed25519 verify said: $out"
+flip_byte "$T/ed/segment-000.mp4" 7000
+"$SEDGE_BIN" record verify "$T/ed" --key-file "$T/ed.pub" >/dev/null 2>&1 && fail "flipped byte passed"
+"$SEDGE_BIN" record import --pcap "$T/clean-mode1.pcap" --sdp "$T/clean-mode1.sdp" --out "$T/ed2" \
+    --key-file "$T/ed.pub" >/dev/null 2>&1 && fail "a public key was accepted for signing"
+ok "Ed25519: signed with the private key, verified with the public key, tampering caught"

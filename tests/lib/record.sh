@@ -38,6 +38,10 @@ gen_media() {
         ! audio/x-raw,rate=48000,channels=2 ! opusenc frame-size=20 ! rtpopuspay pt=111
 }
 
+flip_byte() { # FILE OFFSET: invert one byte in place
+    $PY -c "import sys; f=open(sys.argv[1],'r+b'); o=int(sys.argv[2]); f.seek(o); b=f.read(1); f.seek(o); f.write(bytes([b[0]^0xff]))" "$1" "$2"
+}
+
 json() { # json FILE PYTHON-EXPR-ON-d
     $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
 }

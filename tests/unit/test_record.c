@@ -12,6 +12,8 @@
 #include "record/writer.h"
 #include "tests/unit/check.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +185,54 @@ static void test_manifest(void)
           rec_name_ok("segment-000.mp4"));
 }
 
+/* PEM text of a new Ed25519 key: private or public half. */
+static size_t pem(EVP_PKEY *k, bool priv, uint8_t *out, size_t cap)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *p;
+    if (priv)
+        PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+    else
+        PEM_write_bio_PUBKEY(b, k);
+    long n = BIO_get_mem_data(b, &p);
+    size_t len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    memcpy(out, p, len);
+    BIO_free(b);
+    while (len && out[len - 1] == '\n')
+        len--; /* as rec_key_load gives it */
+    return len;
+}
+
+static void test_ed25519(void)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"),
+             *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    uint8_t priv[REC_KEY_MAX], pub[REC_KEY_MAX], pub2[REC_KEY_MAX];
+    struct rec_manifest_entry e = {.name = "a.mp4"};
+    char p[256];
+    FILE *null = fopen("/dev/null", "w");
+
+    size_t lp = pem(k, true, priv, sizeof(priv)), lu = pem(k, false, pub, sizeof(pub));
+    size_t lu2 = pem(k2, false, pub2, sizeof(pub2));
+    CHECK(lp > 0 && lu > 0 && lu2 > 0);
+    CHECK_EQ_INT(rec_key_usable(priv, lp, true), 0);
+    CHECK_EQ_INT(rec_key_usable(pub, lu, true), SE_ERR_INVAL); /* cannot sign */
+    CHECK_EQ_INT(rec_key_usable(pub, lu, false), 0);
+    snprintf(p, sizeof(p), "%s/a.mp4", dir);
+    CHECK_EQ_INT(rec_sha256_file(p, e.sha256, &e.bytes), 0);
+    snprintf(p, sizeof(p), "%s/full.mp4", dir);
+    unlink(p); /* only a.mp4 in this manifest */
+    CHECK_EQ_INT(rec_manifest_write(dir, &e, 1, priv, lp), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, pub, lu, true, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, priv, lp, true, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, pub2, lu2, true, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, (const uint8_t *)"0123456789abcdef", 16, true, null),
+                 SE_ERR_AUTH);
+    fclose(null);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(k2);
+}
+
 static void test_sdp(void)
 {
     static const char sdp[] =
@@ -225,6 +275,7 @@ int main(void)
     RUN(test_writer_hash_matches_disk);
     RUN(test_disk_full_cuts_at_fragment);
     RUN(test_manifest);
+    RUN(test_ed25519);
     RUN(test_sdp);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
