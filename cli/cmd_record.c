@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 #include "cli/cmd_record_common.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "record/rtp.h"
 
@@ -87,7 +88,12 @@ int rec_cli_option(struct rec_cli_opts *o, int c, const char *arg)
         }
         se_log_set_level(se_log_level_parse(arg));
         return 0;
+    case 266:
+        o->config = arg;
+        return 0;
     case 258:
+        o->fsync_set = true;
+        break;
     case 262:
     case 263:
     case 264:
@@ -127,6 +133,8 @@ int rec_cli_prepare(struct rec_cli_opts *o, const char *sdp_path, struct rec_sdp
         return 1;
     }
     snprintf(o->cfg.dir, sizeof(o->cfg.dir), "%s", dir);
+    if (rec_cli_config(o->config, &o->key_file, &o->cfg.fsync_us, o->fsync_set) != 0)
+        return 1;
     if (cli_record_key(o->key_file, key, &o->cfg.key_len) != 0)
         return 1;
     if (o->cfg.key_len && rec_key_usable(key, o->cfg.key_len, true) != 0) {
@@ -134,5 +142,27 @@ int rec_cli_prepare(struct rec_cli_opts *o, const char *sdp_path, struct rec_sdp
         return 1;
     }
     o->cfg.key = key;
+    return 0;
+}
+
+int rec_cli_config(const char *config, const char **key_file, int64_t *fsync_us, bool fsync_set)
+{
+    static char path[SE_PATH_MAX];
+    struct se_config *cfg;
+    char err[512];
+
+    if (!config)
+        return 0;
+    if (se_config_load(config, &cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sedge: %s\n", err);
+        return 1;
+    }
+    if (!*key_file && cfg->rec_sign_key_file[0]) {
+        snprintf(path, sizeof(path), "%s", cfg->rec_sign_key_file);
+        *key_file = path;
+    }
+    if (fsync_us && !fsync_set)
+        *fsync_us = cfg->rec_fsync_interval ? (int64_t)cfg->rec_fsync_interval * 1000 : -1;
+    se_config_free(cfg);
     return 0;
 }

@@ -4,6 +4,7 @@
  * Exit 0 only if everything matches; 1 on any mismatch or missing file.
  */
 #include "cli/cli.h"
+#include "cli/cmd_record_common.h"
 #include "record/manifest.h"
 
 #include <dirent.h>
@@ -14,13 +15,15 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: sedge record verify DIR [--key-file FILE] [--require-signature]\n\n"
+    fprintf(out, "usage: sedge record verify DIR [--key-file FILE | --config FILE]\n"
+                 "                           [--require-signature]\n\n"
                  "Check a recording directory: every file listed in manifest.sha256 must\n"
                  "have its size and SHA-256, no unlisted file may be present, and\n"
                  "manifest.sig must be the HMAC-SHA256 of the manifest under the key, or\n"
-                 "its Ed25519 signature checked with the key's public half (PEM)\n"
-                 "(--key-file, else $SEDGE_RECORD_KEY_FILE). Without a key the signature\n"
-                 "is reported as not checked, which is an error with --require-signature.\n"
+                 "its Ed25519 signature checked with the key's public half (PEM). The key:\n"
+                 "--key-file, else recording.sign_key_file of --config, else\n"
+                 "$SEDGE_RECORD_KEY_FILE. Without a key the signature is reported as not\n"
+                 "checked, which is an error with --require-signature.\n"
                  "DIR may also be a directory holding exactly one recording.\n"
                  "Exit status: 0 all good, 1 mismatch or unreadable, 2 usage.\n");
 }
@@ -54,10 +57,11 @@ int cmd_record_verify(int argc, char **argv)
     static const struct option opts[] = {
         {"key-file", required_argument, NULL, 'k'},
         {"require-signature", no_argument, NULL, 'r'},
+        {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *key_file = NULL;
+    const char *key_file = NULL, *config = NULL;
     bool require = false;
     uint8_t key[REC_KEY_MAX];
     size_t key_len = 0;
@@ -65,13 +69,16 @@ int cmd_record_verify(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "k:rh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:rc:h", opts, NULL)) != -1) {
         switch (c) {
         case 'k':
             key_file = optarg;
             break;
         case 'r':
             require = true;
+            break;
+        case 'c':
+            config = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -85,7 +92,8 @@ int cmd_record_verify(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (cli_record_key(key_file, key, &key_len) != 0)
+    if (rec_cli_config(config, &key_file, NULL, false) != 0 ||
+        cli_record_key(key_file, key, &key_len) != 0)
         return 1;
     if (key_len && rec_key_usable(key, key_len, false) != 0) {
         fprintf(stderr, "sedge: --key-file: PEM keys must be Ed25519 keys\n");

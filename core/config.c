@@ -250,6 +250,27 @@ static void set_defaults(struct se_config *c)
     c->drain_timeout = 30;
     c->stream_out_max = 1 << 20;
     c->security_features = true;
+    c->rec_fsync_interval = 2000;
+}
+
+/* recording = { dir = "..."; sign_key_file = "..."; fsync_interval = 2000; }; */
+static int load_recording(struct loader *l, config_t *cf, struct se_config *c)
+{
+    config_setting_t *g = config_lookup(cf, "recording");
+    int rc;
+
+    if (!g)
+        return 0;
+    if ((rc = get_str(l, g, "dir", "recording.dir", c->rec_dir, sizeof(c->rec_dir), false)) < 0 ||
+        (rc = get_str(l, g, "sign_key_file", "recording.sign_key_file", c->rec_sign_key_file,
+                      sizeof(c->rec_sign_key_file), false)) < 0 ||
+        (rc = get_uint(l, g, "fsync_interval", "recording.fsync_interval",
+                       &c->rec_fsync_interval, 0, 600000)) < 0)
+        return rc;
+    if (c->rec_sign_key_file[0] && access(c->rec_sign_key_file, R_OK) != 0)
+        return fail(l, config_setting_get_member(g, "sign_key_file"), "recording.sign_key_file",
+                    "cannot read \"%s\"", c->rec_sign_key_file);
+    return 0;
 }
 
 static int load(struct loader *l, config_t *cf, struct se_config *c)
@@ -340,6 +361,9 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
                        1000000)) < 0 ||
         (rc = get_bool(l, g, "security_features", "auth.security_features",
                        &c->security_features)) < 0)
+        return rc;
+
+    if ((rc = load_recording(l, cf, c)) < 0)
         return rc;
 
     if (workers == 0) {

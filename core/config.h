@@ -49,6 +49,10 @@ struct se_config {
     unsigned drain_timeout;
     unsigned stream_out_max; /* bytes queued to a TCP/TLS client before dropping */
     bool security_features;  /* RFC 8489 nonce cookie + PASSWORD-ALGORITHMS */
+    /* recording = { ... } (docs/recording.md) */
+    char rec_dir[SE_PATH_MAX];           /* where recordings go; "" = not set */
+    char rec_sign_key_file[SE_PATH_MAX]; /* HMAC secret or Ed25519 PEM; "" = unsigned */
+    unsigned rec_fsync_interval;         /* ms between fdatasyncs; 0 = only at close */
 };
 
 /*

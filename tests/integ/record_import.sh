@@ -142,3 +142,13 @@ flip_byte "$T/ed/segment-000.mp4" 7000
 "$SEDGE_BIN" record import --pcap "$T/clean-mode1.pcap" --sdp "$T/clean-mode1.sdp" --out "$T/ed2" \
     --key-file "$T/ed.pub" >/dev/null 2>&1 && fail "a public key was accepted for signing"
 ok "Ed25519: signed with the private key, verified with the public key, tampering caught"
+
+# the key from sedge.conf: recording.sign_key_file (--config)
+write_config "recording = { sign_key_file = \"$T/key\"; fsync_interval = 500; };"
+"$SEDGE_BIN" record import --pcap "$T/clean-mode1.pcap" --sdp "$T/clean-mode1.sdp" --out "$T/cfg" \
+    --config "$T/sedge.conf" >/dev/null 2>&1 || fail "import with --config"
+grep -q '^hmac-sha256 ' "$T/cfg/manifest.sig" || fail "--config: manifest not signed"
+out=$("$SEDGE_BIN" record verify "$T/cfg" --config "$T/sedge.conf" --require-signature) ||
+    fail "verify with --config: $out"
+"$SEDGE_BIN" record verify "$T/cfg" --key-file "$T/key2" >/dev/null 2>&1 && fail "--key-file should win"
+ok "recording.sign_key_file from sedge.conf signs and verifies"
