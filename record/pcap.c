@@ -1,9 +1,12 @@
 /*
- * pcap.c - classic libpcap file reader, UDP only.
+ * pcap.c - libpcap and pcapng file reader, UDP only.
  *
- * Each record is read whole into one buffer of PCAP_SNAP_MAX bytes (a
- * larger record is an error) and peeled with bounds checks: link layer,
- * IP, UDP. Anything not a complete, unfragmented UDP datagram is skipped.
+ * Each record (pcap) or block (pcapng) is read whole into one buffer of
+ * PCAP_SNAP_MAX bytes (a larger one is an error) and peeled with bounds
+ * checks: link layer, IP, UDP. Anything not a complete, unfragmented UDP
+ * datagram is skipped. pcapng: section headers set the byte order,
+ * interface descriptions the link type and timestamp resolution of each
+ * interface; enhanced and simple packet blocks carry the packets.
  */
 #include "record/pcap.h"
 #include "core/err.h"
@@ -25,12 +28,19 @@ enum {
     LINK_IPV6 = 229,
 };
 
+enum { PCAPNG_MAX_IF = 32, PCAPNG_SHB = 0x0A0D0D0A };
+
 struct pcap_reader {
     FILE *f;
-    bool swap, nsec;
+    bool swap, nsec, ng;
     uint32_t link;
     uint64_t skipped;
-    uint8_t buf[PCAP_SNAP_MAX];
+    /* pcapng interfaces of the current section */
+    uint32_t if_link[PCAPNG_MAX_IF];
+    uint64_t if_units[PCAPNG_MAX_IF]; /* timestamp units per second */
+    int n_if;
+    int64_t last_ts;
+    uint8_t buf[PCAP_SNAP_MAX + 64];
 };
 
 static uint32_t u32(const struct pcap_reader *r, const uint8_t *p)
@@ -40,6 +50,13 @@ static uint32_t u32(const struct pcap_reader *r, const uint8_t *p)
     return r->swap ? __builtin_bswap32(v) : v;
 }
 
+static uint16_t u16(const struct pcap_reader *r, const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return r->swap ? __builtin_bswap16(v) : v;
+}
+
 static uint16_t be16(const uint8_t *p)
 {
     return (uint16_t)(p[0] << 8 | p[1]);
@@ -47,37 +64,55 @@ static uint16_t be16(const uint8_t *p)
 
 int pcap_open(struct pcap_reader **out, const char *path, char *err, size_t errlen)
 {
+    FILE *f = fopen(path, "rb");
+    int rc;
+
+    *out = NULL;
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open", path);
+        return SE_ERR_IO;
+    }
+    rc = pcap_open_file(out, f);
+    if (rc == SE_ERR_NOMEM)
+        snprintf(err, errlen, "out of memory");
+    else if (rc == SE_ERR_TRUNC)
+        snprintf(err, errlen, "%s: too short for a capture file", path);
+    else if (rc < 0)
+        snprintf(err, errlen, "%s: not a pcap or pcapng file", path);
+    return rc;
+}
+
+int pcap_open_file(struct pcap_reader **out, FILE *f)
+{
     uint8_t h[24];
     struct pcap_reader *r = calloc(1, sizeof(*r));
     int rc = SE_ERR_NOMEM;
 
     *out = NULL;
-    if (!r)
-        goto out;
-    rc = SE_ERR_IO;
-    r->f = fopen(path, "rb");
-    if (!r->f) {
-        snprintf(err, errlen, "%s: cannot open", path);
-        goto out;
+    if (!r) {
+        fclose(f);
+        return rc;
     }
+    r->f = f;
+    rc = SE_ERR_TRUNC;
+    if (fread(h, 1, sizeof(h), r->f) != sizeof(h))
+        goto out;
     rc = SE_ERR_PARSE;
-    if (fread(h, 1, sizeof(h), r->f) != sizeof(h)) {
-        snprintf(err, errlen, "%s: too short for a pcap file", path);
-        goto out;
-    }
     uint32_t magic;
     memcpy(&magic, h, 4);
-    if (magic == 0xa1b2c3d4 || magic == 0xa1b23c4d) {
+    if (magic == PCAPNG_SHB) {
+        r->ng = true;
+        rewind(r->f); /* the section header is read as a block */
+    } else if (magic == 0xa1b2c3d4 || magic == 0xa1b23c4d) {
         r->nsec = magic == 0xa1b23c4d;
     } else if (magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1) {
         r->swap = true;
         r->nsec = magic == 0x4d3cb2a1;
     } else {
-        snprintf(err, errlen, "%s: not a classic pcap file (pcapng? convert with editcap -F pcap)",
-                 path);
         goto out;
     }
-    r->link = u32(r, h + 20) & 0x0fffffff;
+    if (!r->ng)
+        r->link = u32(r, h + 20) & 0x0fffffff;
     rc = 0;
     *out = r;
 out:
@@ -186,10 +221,107 @@ out:
     return rc;
 }
 
+/* Interface description block body: link type, options (if_tsresol). */
+static void ng_interface(struct pcap_reader *r, const uint8_t *b, size_t n)
+{
+    if (r->n_if == PCAPNG_MAX_IF || n < 8)
+        return;
+    int i = r->n_if++;
+    r->if_link[i] = u16(r, b);
+    r->if_units[i] = 1000000;
+    for (size_t off = 8; off + 4 <= n;) { /* options, padded to 32 bits */
+        uint16_t code = u16(r, b + off), len = u16(r, b + off + 2);
+        if (code == 0 || off + 4 + len > n)
+            break;
+        if (code == 9 && len >= 1) { /* if_tsresol */
+            uint8_t v = b[off + 4];
+            uint64_t units = 1;
+            for (int k = 0; k < (v & 0x7f) && units < (1ull << 40); k++)
+                units *= (v & 0x80) ? 2 : 10;
+            r->if_units[i] = units;
+        }
+        off += 4 + ((len + 3u) & ~3u);
+    }
+}
+
+/* Next pcapng packet: 1, 0 at the end, or a negative SE_ERR_*. */
+static int ng_next(struct pcap_reader *r, const uint8_t **data, size_t *len, int64_t *ts)
+{
+    uint8_t h[8];
+
+    for (;;) {
+        size_t got = fread(h, 1, sizeof(h), r->f);
+        if (got == 0)
+            return 0;
+        if (got != sizeof(h))
+            return SE_ERR_TRUNC;
+        uint32_t type, tot;
+        memcpy(&type, h, 4);
+        if (type == PCAPNG_SHB) { /* a new section: its own byte order */
+            uint8_t bom[4];
+            if (fread(bom, 1, 4, r->f) != 4)
+                return SE_ERR_TRUNC;
+            uint32_t m;
+            memcpy(&m, bom, 4);
+            if (m != 0x1A2B3C4D && m != 0x4D3C2B1A)
+                return SE_ERR_PARSE;
+            r->swap = m == 0x4D3C2B1A;
+            r->n_if = 0;
+            tot = u32(r, h + 4);
+            if (tot < 28 || tot % 4 || tot - 12 > sizeof(r->buf) ||
+                fread(r->buf, 1, tot - 12, r->f) != tot - 12)
+                return SE_ERR_TRUNC;
+            continue;
+        }
+        type = u32(r, h);
+        tot = u32(r, h + 4);
+        if (tot < 12 || tot % 4 || tot - 8 > sizeof(r->buf))
+            return SE_ERR_TOOBIG;
+        if (fread(r->buf, 1, tot - 8, r->f) != tot - 8)
+            return SE_ERR_TRUNC;
+        const uint8_t *b = r->buf;
+        size_t n = tot - 12; /* body, without the trailing length */
+        if (type == 1) {
+            ng_interface(r, b, n);
+        } else if (type == 6 && n >= 20) { /* enhanced packet block */
+            uint32_t ifc = u32(r, b), cap = u32(r, b + 12);
+            if (ifc >= (uint32_t)r->n_if || cap > n - 20) {
+                r->skipped++;
+                continue;
+            }
+            uint64_t t = (uint64_t)u32(r, b + 4) << 32 | u32(r, b + 8);
+            uint64_t units = r->if_units[ifc];
+            *ts = units == 1000000 ? (int64_t)t
+                                   : (int64_t)(t / units * 1000000 + t % units * 1000000 / units);
+            r->last_ts = *ts;
+            r->link = r->if_link[ifc];
+            *data = b + 20;
+            *len = cap;
+            return 1;
+        } else if (type == 3 && n >= 4 && r->n_if > 0) { /* simple packet block */
+            *ts = r->last_ts;
+            r->link = r->if_link[0];
+            *data = b + 4;
+            *len = n - 4 < u32(r, b) ? n - 4 : u32(r, b);
+            return 1;
+        }
+    }
+}
+
 int pcap_next_udp(struct pcap_reader *r, struct pcap_udp *u)
 {
     uint8_t h[16];
 
+    while (r->ng) {
+        const uint8_t *data;
+        size_t len;
+        int rc = ng_next(r, &data, &len, &u->ts_us);
+        if (rc <= 0)
+            return rc;
+        if (peel(r, data, len, u) == 0)
+            return 1;
+        r->skipped++;
+    }
     for (;;) {
         size_t got = fread(h, 1, sizeof(h), r->f);
         if (got == 0)

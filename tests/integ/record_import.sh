@@ -152,3 +152,13 @@ out=$("$SEDGE_BIN" record verify "$T/cfg" --config "$T/sedge.conf" --require-sig
     fail "verify with --config: $out"
 "$SEDGE_BIN" record verify "$T/cfg" --key-file "$T/key2" >/dev/null 2>&1 && fail "--key-file should win"
 ok "recording.sign_key_file from sedge.conf signs and verifies"
+
+# pcapng (nanosecond timestamps) gives byte-identical output to classic pcap
+$PY "$INJECT" make --video "$T/v1.rtp" --audio "$T/a.rtp" --pcap "$T/ng.pcapng" --pcapng \
+    --sdp "$T/ng.sdp" --report "$T/ng.json" --seed 1 --loss 0.01 --reorder 0.05 --dup 0.03 \
+    --rtx 0.3 >/dev/null
+"$SEDGE_BIN" record import --pcap "$T/ng.pcapng" --sdp "$T/ng.sdp" --out "$T/ng" >/dev/null 2>&1 ||
+    fail "pcapng import"
+cmp -s "$T/ng/segment-000.mp4" "$T/lossy-mode1-s1/segment-000.mp4" ||
+    fail "pcapng and pcap of the same packets gave different MP4s"
+ok "pcapng: the same MP4, byte for byte, as the classic pcap"

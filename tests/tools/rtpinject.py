@@ -8,7 +8,7 @@ it (one H.264 video file, one Opus audio file). Each stream's packets are
 timed by their RTP timestamps from a common start (packets of one video
 frame 0.2 ms apart), so the two streams line up as they did at the encoder.
 
-    rtpinject.py make  --video V --audio A [impairments] --pcap OUT --sdp OUT --report OUT
+    rtpinject.py make  --video V --audio A [impairments] --pcap OUT [--pcapng] --sdp OUT --report OUT
     rtpinject.py send  --video V --audio A [impairments] --to HOST --sdp OUT --report OUT
                        [--seconds S]   (real time; stop after S seconds of media)
 impairments: --seed N --loss P --reorder P --dup P --rtx P (fraction of the
@@ -227,6 +227,7 @@ def main():
     ap.add_argument("--mode", type=int, default=1)
     ap.add_argument("--no-sprop", action="store_true")
     ap.add_argument("--pcap")
+    ap.add_argument("--pcapng", action="store_true", help="write pcapng (ns timestamps)")
     ap.add_argument("--sdp")
     ap.add_argument("--report")
     ap.add_argument("--to", default="127.0.0.1")
@@ -253,13 +254,29 @@ def main():
                              args.mode, args.rtx > 0))
     if args.cmd == "make":
         with open(args.pcap, "wb") as f:
-            f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+            if args.pcapng:  # section header, one Ethernet interface in ns (if_tsresol 9)
+                f.write(struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1)
+                        + struct.pack("<I", 28))
+                opts = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
+                f.write(struct.pack("<IIHHI", 1, 16 + len(opts) + 4, 1, 0, 65535) + opts
+                        + struct.pack("<I", 16 + len(opts) + 4))
+            else:
+                f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
             for t, kind, p in packets(ev, video, audio):
                 us = int(round((args.start + t) * 1e6))
                 port = args.vport if kind == "v" else args.aport
                 frame = ip_udp("127.0.0.1", args.to, 40000, port, p)
-                f.write(struct.pack("<IIII", us // 1000000, us % 1000000, len(frame), len(frame)))
-                f.write(frame)
+                if args.pcapng:
+                    ns = us * 1000
+                    pad = b"\0" * (-len(frame) % 4)
+                    tot = 32 + len(frame) + len(pad)
+                    f.write(struct.pack("<IIIIIII", 6, tot, 0, ns >> 32, ns & 0xffffffff,
+                                        len(frame), len(frame)) + frame + pad
+                            + struct.pack("<I", tot))
+                else:
+                    f.write(struct.pack("<IIII", us // 1000000, us % 1000000, len(frame),
+                                        len(frame)))
+                    f.write(frame)
     else:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         t0 = time.monotonic()
