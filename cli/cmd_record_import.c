@@ -18,8 +18,8 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: sedge record import --pcap FILE --sdp FILE --out DIR [OPTIONS]\n\n"
-                 "Record the H.264 and Opus RTP streams the SDP describes from a classic\n"
-                 "pcap capture into the recording directory DIR (created; must not exist\n"
+                 "Record the H.264 and Opus RTP streams the SDP describes from a pcap or\n"
+                 "pcapng capture into the recording directory DIR (created; must not exist\n"
                  "or be empty): segment-NNN.mp4 (video + audio; .ogg if audio only),\n"
                  "metadata.json, manifest.sha256 and, with a key, manifest.sig.\n\n"
                  "options:\n" REC_COMMON_HELP);
