@@ -74,3 +74,33 @@ got=$(frames "$f")
 "$SEDGE_BIN" record verify "$d" >/dev/null 2>&1 && fail "verify passed a recording without manifest"
 [ "$(json "$d/metadata.json" "d['state']")" = recording ] || fail "SIGKILL: metadata should say recording"
 ok "SIGKILL after ~4 s: $got frames decode cleanly, metadata says 'recording', verify refuses"
+
+# A second, independent sender: FFmpeg's RTP muxer (libx264 FU-A without
+# STAP-A, libopus), with the SDP FFmpeg itself writes (no sprop: the
+# parameter sets come in-band).
+if ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libx264 &&
+    ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libopus; then
+    timeout 10 ffmpeg -hide_banner -v error -nostdin -f lavfi -i testsrc=size=640x360:rate=30 \
+        -f lavfi -i sine -map 0:v -t 0.1 -c:v libx264 -f rtp "rtp://127.0.0.1:$VPORT" \
+        -map 1:a -t 0.1 -c:a libopus -ac 2 -f rtp "rtp://127.0.0.1:$APORT" \
+        -sdp_file "$T/ff.sdp" >/dev/null 2>&1 || fail "ffmpeg -sdp_file"
+    cp "$T/ff.sdp" "$T/live.sdp"
+    listen_start "$T/rec-ff" "$T/listen-ff.log"
+    timeout 20 ffmpeg -hide_banner -v error -nostdin -re -f lavfi -i testsrc=size=640x360:rate=30 \
+        -re -f lavfi -i sine=frequency=440:sample_rate=48000 \
+        -map 0:v -t 4 -c:v libx264 -preset ultrafast -tune zerolatency -g 30 \
+        -f rtp "rtp://127.0.0.1:$VPORT" -map 1:a -t 4 -c:a libopus -ac 2 \
+        -f rtp "rtp://127.0.0.1:$APORT" >/dev/null 2>&1 || fail "ffmpeg sender"
+    sleep 0.3
+    kill -TERM "$LPID"
+    wait_exit "$LPID" 10 || fail "listen (ffmpeg) still running"
+    d=$(ls -d "$T/rec-ff"/rec-*/ | head -1)
+    media_clean "$d/segment-000.mp4"
+    got=$(frames "$d/segment-000.mp4")
+    [ "$got" = 120 ] || fail "ffmpeg sender: $got frames, 120 sent"
+    ends=$(av_agree "$d/segment-000.mp4")
+    "$SEDGE_BIN" record verify "$d" >/dev/null || fail "ffmpeg sender: verify"
+    ok "FFmpeg RTP sender with its own SDP: 120/120 frames, ends v/a $ends, verified"
+else
+    echo "note: ffmpeg without libx264/libopus, second sender skipped"
+fi
