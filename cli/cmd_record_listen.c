@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -62,6 +63,11 @@ static int64_t wall_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/*
+ * A UDP socket on addr:port. An address this host does not have (an SDP
+ * written by the sender naming itself, say) falls back to the wildcard
+ * of its family, with a warning.
+ */
 static int bind_udp(const char *addr, uint16_t port)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -79,7 +85,19 @@ static int bind_udp(const char *addr, uint16_t port)
     fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd >= 0) {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        int r = bind(fd, ai->ai_addr, ai->ai_addrlen);
+        if (r != 0 && errno == EADDRNOTAVAIL) {
+            struct sockaddr_storage any = {0};
+            memcpy(&any, ai->ai_addr, ai->ai_addrlen);
+            if (any.ss_family == AF_INET)
+                ((struct sockaddr_in *)&any)->sin_addr.s_addr = htonl(INADDR_ANY);
+            else
+                ((struct sockaddr_in6 *)&any)->sin6_addr = in6addr_any;
+            fprintf(stderr, "sedge: %s is not an address of this host; listening on port %u "
+                            "of every address\n", addr, port);
+            r = bind(fd, (struct sockaddr *)&any, ai->ai_addrlen);
+        }
+        if (r != 0) {
             fprintf(stderr, "sedge: cannot bind %s:%u: %s\n", addr, port, strerror(errno));
             close(fd);
             fd = -1;
