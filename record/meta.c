@@ -105,10 +105,12 @@ static json_t *stream_json(const struct rec_session *s, const struct rec_stream 
     } else {
         const struct opus_stats *os = opus_depack_stats(st->opus);
         json_object_set_new(o, "packets",
-                            json_pack("{s:I, s:I, s:I, s:I}", "written", (json_int_t)st->written,
-                                      "malformed", (json_int_t)os->malformed, "overlapping",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I}", "written",
+                                      (json_int_t)st->written, "malformed",
+                                      (json_int_t)os->malformed, "overlapping",
                                       (json_int_t)os->overlapped, "filled_ms",
-                                      (json_int_t)(os->filled_samples / 48)));
+                                      (json_int_t)(os->filled_samples / 48), "timestamp_jumps",
+                                      (json_int_t)os->jumps));
     }
     json_object_set_new(o, "not_written",
                         json_pack("{s:I, s:I}", "before_segment_start", (json_int_t)st->cut,

@@ -20,6 +20,7 @@ struct opus_depack {
     int64_t next_ts;
     uint8_t toc; /* last packet's TOC, code 0: the filler packet */
     int frame_size;
+    int64_t last_arrival_us;
     struct opus_stats st;
 };
 
@@ -87,8 +88,17 @@ static void fill(struct opus_depack *d, int64_t upto, int64_t arrival_us)
 {
     int64_t hole = upto - d->next_ts;
 
-    if (hole <= 0 || hole > (int64_t)OPUS_FILL_MAX_MS * (OPUS_CLOCK / 1000) || d->frame_size <= 0)
+    if (hole <= 0 || d->frame_size <= 0)
         return;
+    /* Fill only what wall time backs: a timestamp leap the packets' arrival
+     * does not show (a hostile or broken sender) is left as a jump, so one
+     * packet can never make the recorder write minutes of filler. */
+    int64_t hole_us = hole * 1000000 / OPUS_CLOCK;
+    if (hole > (int64_t)OPUS_FILL_MAX_MS * (OPUS_CLOCK / 1000) ||
+        hole_us > arrival_us - d->last_arrival_us + OPUS_FILL_SLACK_US) {
+        d->st.jumps++;
+        return;
+    }
     while (upto - d->next_ts >= d->frame_size) {
         struct opus_frame f = {.ts = d->next_ts,
                                .duration = d->frame_size,
@@ -119,6 +129,7 @@ void opus_depack_push(struct opus_depack *d, const struct rtp_pkt *p)
         fill(d, p->ts, p->arrival_us);
     }
     d->started = true;
+    d->last_arrival_us = p->arrival_us;
     d->toc = (uint8_t)(p->payload[0] & 0xfc);
     d->frame_size = frame_samples(p->payload[0] >> 3);
     struct opus_frame f = {.ts = p->ts,

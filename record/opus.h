@@ -6,8 +6,9 @@
  * out with a presentation time on the 48 kHz RTP clock. When the timeline
  * jumps (loss, or DTX pauses), the hole is filled with TOC-only packets
  * (zero-length frames, RFC 6716 §3.2.1: the decoder conceals them), so
- * the written audio lasts as long as the wall time it covers. Fills are
- * bounded by OPUS_FILL_MAX_MS; a longer hole is left as a timestamp jump.
+ * the written audio lasts as long as the wall time it covers. A fill is
+ * bounded by OPUS_FILL_MAX_MS and by the arrival time that passed (plus
+ * OPUS_FILL_SLACK_US); anything else is left as a timestamp jump.
  */
 #ifndef SE_OPUS_H
 #define SE_OPUS_H
@@ -22,6 +23,7 @@ enum {
     OPUS_CLOCK = 48000,       /* RFC 7587 §4.1 */
     OPUS_MAX_DURATION = 5760, /* 120 ms, RFC 6716 §3.2.5 */
     OPUS_FILL_MAX_MS = 10000,
+    OPUS_FILL_SLACK_US = 500000, /* a hole may exceed the arrival gap by this much */
 };
 
 /*
@@ -45,6 +47,7 @@ typedef void (*opus_frame_fn)(void *arg, const struct opus_frame *f);
 struct opus_stats {
     uint64_t packets, malformed, overlapped;
     uint64_t filled_samples; /* gap filler, 48 kHz samples */
+    uint64_t jumps;          /* timestamp leaps left unfilled: not backed by wall time */
 };
 
 struct opus_depack;

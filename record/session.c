@@ -475,9 +475,12 @@ int rec_session_close(struct rec_session *s, int64_t now_us)
         /* Frames lost at the end: the last one written lasts until the
          * last video timestamp seen plus one frame (30 fps assumed). */
         struct rec_stream *st = &s->st[s->video_idx];
-        int64_t end = file_pts(st, st->max_ts) + REC_VIDEO_CLOCK / 30;
-        rec_writer_video_end(s->w, end);
-        note_end(s, rel_us(st, st->max_ts) + 33333);
+        /* ... but not past what wall time backs: a far-future timestamp
+         * in some garbage packet must not stretch the file. */
+        if (rel_us(st, st->max_ts) <= st->last_arrival_us - s->origin_us + 1000000) {
+            rec_writer_video_end(s->w, file_pts(st, st->max_ts) + REC_VIDEO_CLOCK / 30);
+            note_end(s, rel_us(st, st->max_ts) + 33333);
+        }
     }
     close_segment(s);
     rc = s->error ? SE_ERR_IO : 0;

@@ -304,6 +304,11 @@ static void test_opus(void)
     CHECK_EQ_INT(o.ts[4], 1960 + 3 * 960);
     CHECK_EQ_INT(opus_depack_stats(d)->overlapped, 1);
     CHECK_EQ_INT(opus_depack_stats(d)->filled_samples, 1920);
+    /* 5 s of timestamps in 20 ms of arrival: a jump, not 250 filler packets */
+    p.arrival_us = 20000;
+    p.ts = 1960 + 4 * 960 + 5 * 48000, opus_depack_push(d, &p);
+    CHECK_EQ_INT(o.n, 6);
+    CHECK_EQ_INT(opus_depack_stats(d)->jumps, 1);
     opus_depack_free(d);
 }
 
