@@ -93,8 +93,10 @@ static int bind_udp(const char *addr, uint16_t port)
                 ((struct sockaddr_in *)&any)->sin_addr.s_addr = htonl(INADDR_ANY);
             else
                 ((struct sockaddr_in6 *)&any)->sin6_addr = in6addr_any;
-            fprintf(stderr, "sedge: %s is not an address of this host; listening on port %u "
-                            "of every address\n", addr, port);
+            fprintf(stderr,
+                    "sedge: %s is not an address of this host; listening on port %u "
+                    "of every address\n",
+                    addr, port);
             r = bind(fd, (struct sockaddr *)&any, ai->ai_addrlen);
         }
         if (r != 0) {
@@ -120,8 +122,8 @@ static int classify(const struct rec_sdp *sdp, const int *sock_of, int k, const 
     if (count <= 1 || n < 2)
         return only;
     for (int i = 0; i < sdp->n; i++)
-        if (sock_of[i] == k &&
-            (sdp->m[i].cfg.pt == (b[1] & 0x7f) || sdp->m[i].cfg.rtx_pt == (b[1] & 0x7f)))
+        if (sock_of[i] == k && (rec_sdp_has_pt(&sdp->m[i].cfg, b[1] & 0x7f) ||
+                                rec_sdp_has_rtx_pt(&sdp->m[i].cfg, b[1] & 0x7f)))
             return i;
     return -1;
 }

@@ -35,8 +35,10 @@ enum rec_media { REC_VIDEO = 0, REC_AUDIO = 1 };
 
 struct rec_stream_cfg {
     enum rec_media media;
-    char label[32]; /* e.g. "video", SDP a=mid */
-    int pt, rtx_pt; /* rtx_pt -1 if none */
+    char label[32];                /* e.g. "video", SDP a=mid */
+    int pt, rtx_pt;                /* rtx_pt -1 if none */
+    uint8_t alt_pt[8], alt_rtx[8]; /* more payload types of the codec, their RTX */
+    int n_alt_pt, n_alt_rtx;
     unsigned clock_rate;
     int channels;     /* Opus: from a=rtpmap, normally 2 */
     char sprop[1024]; /* H.264 sprop-parameter-sets, may be "" */

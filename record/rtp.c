@@ -307,6 +307,16 @@ static uint64_t start_seq(struct rtp_in *in, uint16_t seq, int64_t now_us)
     return e;
 }
 
+static bool pt_in(int pt, int main, const uint8_t *alt, int n)
+{
+    if (pt == main)
+        return true;
+    for (int i = 0; i < n; i++)
+        if (alt[i] == pt)
+            return true;
+    return false;
+}
+
 static uint64_t extend_seq(const struct rtp_in *in, uint16_t seq)
 {
     uint64_t base = in->max_ext & ~(uint64_t)0xffff, c = base | seq;
@@ -332,7 +342,7 @@ int rtp_in_push(struct rtp_in *in, const uint8_t *buf, size_t len, int64_t now_u
         in->st.malformed++;
         return SE_ERR_PARSE;
     }
-    if (in->cfg.rtx_pt >= 0 && h.pt == in->cfg.rtx_pt) {
+    if (pt_in(h.pt, in->cfg.rtx_pt, in->cfg.alt_rtx, in->cfg.n_alt_rtx)) {
         /* RFC 4588 §4: the original sequence number, then the payload. An
          * RTX packet with no OSN is a padding probe. */
         if (h.payload_len < 2 || !in->synced) {
@@ -346,7 +356,7 @@ int rtp_in_push(struct rtp_in *in, const uint8_t *buf, size_t len, int64_t now_u
         h.ssrc = in->ssrc;
         is_rtx = true;
         in->st.rtx++;
-    } else if (in->cfg.pt >= 0 && h.pt != in->cfg.pt) {
+    } else if (in->cfg.pt >= 0 && !pt_in(h.pt, in->cfg.pt, in->cfg.alt_pt, in->cfg.n_alt_pt)) {
         in->st.foreign++;
         return SE_ERR_PARSE;
     }

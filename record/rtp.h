@@ -29,6 +29,7 @@ enum {
     RTP_DELAY_DEFAULT_US = 200000,
     RTP_RESYNC_JUMP = 3000, /* a sequence jump this large is a restart */
     RTP_GAPS_MAX = 256,     /* gap records kept per stream */
+    RTP_ALT_PT_MAX = 8,     /* more payload types of the same codec (offers list several) */
 };
 
 /* One parsed RTP packet; borrows the buffer it was parsed from. */
@@ -85,8 +86,11 @@ struct rtp_in_stats {
 };
 
 struct rtp_in_cfg {
-    int pt;               /* media payload type; -1 accepts any */
-    int rtx_pt;           /* RTX payload type (a=fmtp apt=), -1 for none */
+    int pt;                          /* media payload type; -1 accepts any */
+    int rtx_pt;                      /* RTX payload type (a=fmtp apt=), -1 for none */
+    uint8_t alt_pt[RTP_ALT_PT_MAX];  /* other payload types of the same codec */
+    uint8_t alt_rtx[RTP_ALT_PT_MAX]; /* their RTX payload types */
+    int n_alt_pt, n_alt_rtx;
     unsigned clock_rate;  /* Hz; 0 = 90000 */
     unsigned window;      /* packets; 0 = RTP_WINDOW_DEFAULT */
     int64_t max_delay_us; /* 0 = RTP_DELAY_DEFAULT_US */

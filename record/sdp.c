@@ -6,7 +6,8 @@
  * types from m=, rtpmap and fmtp per payload type, c=, a=mid); when the
  * section ends it is resolved: the first payload type in m= order whose
  * rtpmap is H264/90000 (video) or opus/48000 (audio) is taken, with its
- * fmtp, and an rtx payload type whose apt= names it. Anything longer than
+ * fmtp, the other payload types of that codec as alternatives, and the
+ * rtx payload types whose apt= names any of them. Anything longer than
  * its buffer is an error, not a truncation.
  */
 #include "record/sdp.h"
@@ -67,6 +68,17 @@ static bool fmtp_get(const char *fmtp, const char *key, char *out, size_t cap)
     return false;
 }
 
+static bool codec_ok(const struct sdp_section *m, const struct sdp_pt *p)
+{
+    return (m->video && !strcasecmp(p->enc, "H264") && p->clock == 90000) ||
+           (m->audio && !strcasecmp(p->enc, "opus") && p->clock == 48000);
+}
+
+/*
+ * The section as a stream: the first H264/opus payload type in m= order,
+ * the others of the same codec as alternatives (browser offers list
+ * several H.264 profiles; the sender picks one), and RTX for any of them.
+ */
 static void resolve(struct sdp_section *m, const char *session_addr, struct rec_sdp *out)
 {
     struct sdp_pt *media = NULL;
@@ -74,12 +86,9 @@ static void resolve(struct sdp_section *m, const char *session_addr, struct rec_
 
     if (!m->active || m->port == 0 || out->n == REC_MAX_STREAMS)
         return;
-    for (int i = 0; i < m->n_pts && !media; i++) {
-        struct sdp_pt *p = &m->pts[i];
-        if ((m->video && !strcasecmp(p->enc, "H264") && p->clock == 90000) ||
-            (m->audio && !strcasecmp(p->enc, "opus") && p->clock == 48000))
-            media = p;
-    }
+    for (int i = 0; i < m->n_pts && !media; i++)
+        if (codec_ok(m, &m->pts[i]))
+            media = &m->pts[i];
     if (!media)
         return;
     struct rec_sdp_media *r = &out->m[out->n++];
@@ -91,18 +100,49 @@ static void resolve(struct sdp_section *m, const char *session_addr, struct rec_
     c->clock_rate = media->clock;
     c->channels = media->channels > 0 ? media->channels : (m->audio ? 2 : 0);
     snprintf(c->label, sizeof(c->label), "%s", m->mid[0] ? m->mid : m->video ? "video" : "audio");
-    if (m->video) {
-        if (fmtp_get(media->fmtp, "sprop-parameter-sets", v, sizeof(v)))
+    if (m->video && fmtp_get(media->fmtp, "packetization-mode", v, sizeof(v)))
+        c->packetization_mode = atoi(v);
+    for (int i = 0; i < m->n_pts; i++) {
+        struct sdp_pt *p = &m->pts[i];
+        if (p != media && codec_ok(m, p) && c->n_alt_pt < (int)sizeof(c->alt_pt))
+            c->alt_pt[c->n_alt_pt++] = (uint8_t)p->pt;
+        /* parameter sets: the main type's, else the first alternative's */
+        if (m->video && codec_ok(m, p) && (p == media || !c->sprop[0]) &&
+            fmtp_get(p->fmtp, "sprop-parameter-sets", v, sizeof(v)))
             snprintf(c->sprop, sizeof(c->sprop), "%s", v);
-        if (fmtp_get(media->fmtp, "packetization-mode", v, sizeof(v)))
-            c->packetization_mode = atoi(v);
     }
-    for (int i = 0; i < m->n_pts; i++)
-        if (!strcasecmp(m->pts[i].enc, "rtx") && fmtp_get(m->pts[i].fmtp, "apt", v, sizeof(v)) &&
-            atoi(v) == media->pt)
-            c->rtx_pt = m->pts[i].pt;
+    for (int i = 0; i < m->n_pts; i++) {
+        struct sdp_pt *p = &m->pts[i];
+        if (strcasecmp(p->enc, "rtx") || !fmtp_get(p->fmtp, "apt", v, sizeof(v)))
+            continue;
+        int apt = atoi(v);
+        if (apt == media->pt && c->rtx_pt < 0)
+            c->rtx_pt = p->pt;
+        else if (rec_sdp_has_pt(c, apt) && c->n_alt_rtx < (int)sizeof(c->alt_rtx))
+            c->alt_rtx[c->n_alt_rtx++] = (uint8_t)p->pt;
+    }
     snprintf(r->addr, sizeof(r->addr), "%s", m->addr[0] ? m->addr : session_addr);
     r->port = m->port;
+}
+
+bool rec_sdp_has_pt(const struct rec_stream_cfg *c, int pt)
+{
+    if (pt == c->pt)
+        return true;
+    for (int i = 0; i < c->n_alt_pt; i++)
+        if (c->alt_pt[i] == pt)
+            return true;
+    return false;
+}
+
+bool rec_sdp_has_rtx_pt(const struct rec_stream_cfg *c, int pt)
+{
+    if (pt == c->rtx_pt)
+        return true;
+    for (int i = 0; i < c->n_alt_rtx; i++)
+        if (c->alt_rtx[i] == pt)
+            return true;
+    return false;
 }
 
 /* One line (without CR/LF). Returns 0 or SE_ERR_PARSE. */

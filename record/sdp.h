@@ -10,6 +10,7 @@
 
 #include "record/rec.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,10 @@ int rec_sdp_parse(const char *text, size_t len, struct rec_sdp *out, char *err, 
 
 /* Read and parse a file (at most SDP_MAX_TEXT bytes). */
 int rec_sdp_load(const char *path, struct rec_sdp *out, char *err, size_t errlen);
+
+/* Whether pt is one of the stream's media (or RTX) payload types. */
+bool rec_sdp_has_pt(const struct rec_stream_cfg *c, int pt);
+bool rec_sdp_has_rtx_pt(const struct rec_stream_cfg *c, int pt);
 
 /* Copy the streams into a session configuration. */
 void rec_sdp_to_cfg(const struct rec_sdp *sdp, struct rec_session_cfg *cfg);

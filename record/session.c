@@ -327,6 +327,9 @@ static int stream_init(struct rec_session *s, int i)
     const struct rec_stream_cfg *c = &s->cfg.streams[i];
     struct rtp_in_cfg ic = {.pt = c->pt,
                             .rtx_pt = c->rtx_pt,
+                            .n_alt_pt = c->n_alt_pt < RTP_ALT_PT_MAX ? c->n_alt_pt : RTP_ALT_PT_MAX,
+                            .n_alt_rtx =
+                                c->n_alt_rtx < RTP_ALT_PT_MAX ? c->n_alt_rtx : RTP_ALT_PT_MAX,
                             .clock_rate = c->clock_rate,
                             .window = s->cfg.reorder_window,
                             .max_delay_us = s->cfg.reorder_delay_us,
@@ -335,6 +338,8 @@ static int stream_init(struct rec_session *s, int i)
     st->s = s;
     st->idx = i;
     st->cfg = *c;
+    memcpy(ic.alt_pt, c->alt_pt, (size_t)ic.n_alt_pt);
+    memcpy(ic.alt_rtx, c->alt_rtx, (size_t)ic.n_alt_rtx);
     if (!c->clock_rate || c->pt < 0 || c->pt > 127)
         return SE_ERR_INVAL;
     ic.label = st->cfg.label;

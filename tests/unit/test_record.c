@@ -260,6 +260,22 @@ static void test_sdp(void)
     CHECK_STR(s.m[1].cfg.sprop, "Z0I,aM4=");
     CHECK_STR(s.m[1].addr, "10.0.0.2");
     CHECK_EQ_INT(s.m[1].port, 5004);
+    /* a browser offer: several H.264 profiles, each with its RTX */
+    static const char offer[] =
+        "v=0\r\nc=IN IP4 127.0.0.1\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 104 105\r\n"
+        "a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"
+        "a=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=1\r\n"
+        "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\n"
+        "a=rtpmap:104 H264/90000\r\na=fmtp:104 packetization-mode=0\r\n"
+        "a=rtpmap:105 rtx/90000\r\na=fmtp:105 apt=104\r\n";
+    CHECK_EQ_INT(rec_sdp_parse(offer, sizeof(offer) - 1, &s, err, sizeof(err)), 0);
+    CHECK_EQ_INT(s.n, 1);
+    CHECK_EQ_INT(s.m[0].cfg.pt, 102);
+    CHECK_EQ_INT(s.m[0].cfg.rtx_pt, 103);
+    CHECK(s.m[0].cfg.n_alt_pt == 1 && s.m[0].cfg.alt_pt[0] == 104);
+    CHECK(s.m[0].cfg.n_alt_rtx == 1 && s.m[0].cfg.alt_rtx[0] == 105);
+    CHECK(rec_sdp_has_pt(&s.m[0].cfg, 104) && !rec_sdp_has_pt(&s.m[0].cfg, 96));
+    CHECK(rec_sdp_has_rtx_pt(&s.m[0].cfg, 105) && !rec_sdp_has_rtx_pt(&s.m[0].cfg, 97));
     CHECK_EQ_INT(rec_sdp_parse("v=0\nm=audio 1 RTP/AVP 0\n", 24, &s, err, sizeof(err)),
                  SE_ERR_PARSE);
     CHECK(strstr(err, "no H264") != NULL);

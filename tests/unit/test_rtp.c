@@ -194,6 +194,33 @@ static void test_rtx(void)
     rtp_in_free(in);
 }
 
+static void test_alternative_payload_types(void)
+{
+    struct got g;
+    struct rtp_in_cfg c = {.pt = 102,
+                           .rtx_pt = 103,
+                           .clock_rate = 90000,
+                           .start_us = -1,
+                           .alt_pt = {104},
+                           .alt_rtx = {105},
+                           .n_alt_pt = 1,
+                           .n_alt_rtx = 1};
+    struct rtp_in *in;
+    uint8_t b[64];
+
+    memset(&g, 0, sizeof(g));
+    in = rtp_in_new(&c, collect, &g);
+    rtp_in_push(in, b, pkt(b, 104, 1, 0, 1), 0);
+    size_t n = pkt(b, 105, 9, 0, 2); /* RTX of 2 on the alternative's RTX type */
+    b[12] = 0, b[13] = 2, b[14] = 2;
+    rtp_in_push(in, b, n + 1, 100);
+    rtp_in_push(in, b, pkt(b, 96, 3, 0, 1), 200); /* not a type of this codec */
+    CHECK_EQ_INT(g.n, 2);
+    CHECK_EQ_INT(g.first[1], 2);
+    CHECK_EQ_INT(rtp_in_stats(in)->foreign, 1);
+    rtp_in_free(in);
+}
+
 static void test_filters_and_restart(void)
 {
     struct got g;
@@ -268,6 +295,7 @@ int main(void)
     RUN(test_reorder_and_duplicates);
     RUN(test_hole_given_up_by_time_and_window);
     RUN(test_rtx);
+    RUN(test_alternative_payload_types);
     RUN(test_filters_and_restart);
     RUN(test_padding_probe_is_no_loss);
     return check_done();
