@@ -138,6 +138,9 @@ static json_t *segment_json(const struct rec_session *s, const struct rec_segmen
         hex(g->info.sha256, 32, h);
         json_object_set_new(o, "bytes", json_integer((json_int_t)g->info.bytes));
         json_object_set_new(o, "sha256", json_string(h));
+        if (g->info.timestamp_leaps)
+            json_object_set_new(o, "timestamp_leaps_cut",
+                                json_integer((json_int_t)g->info.timestamp_leaps));
         if (g->info.error)
             json_object_set_new(o, "error", json_string(strerror(g->info.error)));
         if (g->flv[0])

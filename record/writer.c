@@ -31,6 +31,7 @@
 enum {
     REC_AVIO_BUF = 64 * 1024,
     REC_PEND_MAX = 256 << 20, /* one fragment larger than this is an error */
+    REC_MAX_GAP_S = 3600,     /* longest pause kept between two samples of a track */
     OPUS_HEAD_LEN = 19,       /* RFC 7845 §5.1 */
 };
 
@@ -54,6 +55,8 @@ struct rec_writer {
     bool v_any;
     int64_t a_last_end;
     bool a_any;
+    int64_t v_shift, a_shift; /* subtracted after a clamped leap */
+    int64_t a_first;          /* first audio pts written */
     int64_t frag_start_us, media_us;
     struct rec_file_info info;
 };
@@ -322,6 +325,14 @@ static int flush_video(struct rec_writer *w, int64_t next_pts)
     int64_t pts = p->pts;
 
     p->duration = next_pts > pts ? next_pts - pts : (w->v_last_dur > 0 ? w->v_last_dur : 3000);
+    if (w->info.video_frames == 0 && w->a_any) {
+        /* A lone video sample that ends before the audio starts makes
+         * FFmpeg 5.1's fragmented MP4 trailer abort (movenc.c
+         * get_cluster_duration); let it last into the audio. */
+        int64_t a0 = w->a_first * REC_VIDEO_CLOCK / 48000 + 1;
+        if (pts + p->duration < a0)
+            p->duration = a0 - pts;
+    }
     w->v_last_dur = p->duration;
     int64_t end = pts + p->duration;
     int r = mux(w, p, w->vidx);
@@ -335,12 +346,34 @@ static int flush_video(struct rec_writer *w, int64_t next_pts)
     return 0;
 }
 
+/*
+ * A timestamp leap past REC_MAX_GAP_S (broken or hostile senders; FFmpeg's
+ * MP4 muxer aborts on a sample lasting 2^31 ticks) is cut to `step`, and
+ * the track's later timestamps shift back by the rest.
+ */
+static int64_t unleap(struct rec_writer *w, int64_t pts, int64_t ref, int64_t *shift, int64_t step,
+                      int64_t clock)
+{
+    pts -= *shift;
+    if (pts - ref > REC_MAX_GAP_S * clock) {
+        static struct se_log_rl rl;
+        se_log_rl(&rl, SE_LOG_WARN, "record: %s: timestamps leap %.0f s; the gap is cut", w->path,
+                  (double)(pts - ref) / (double)clock);
+        *shift += pts - ref - step;
+        pts = ref + step;
+        w->info.timestamp_leaps++;
+    }
+    return pts;
+}
+
 int rec_writer_video(struct rec_writer *w, const uint8_t *data, size_t len, int64_t pts, bool key)
 {
     int r;
 
     if (w->error)
         return SE_ERR_IO;
+    pts = unleap(w, pts, w->v_any ? w->v_last_pts : 0, &w->v_shift, w->v_any ? 3000 : 0,
+                 REC_VIDEO_CLOCK);
     if (w->vidx < 0 || pts < 0 || (w->v_any && pts <= w->v_last_pts) || len > INT32_MAX)
         return SE_ERR_INVAL;
     if (w->v_any && (r = flush_video(w, pts)) < 0)
@@ -365,6 +398,7 @@ int rec_writer_audio(struct rec_writer *w, const uint8_t *data, size_t len, int6
 
     if (w->error)
         return SE_ERR_IO;
+    pts = unleap(w, pts, w->a_any ? w->a_last_end : 0, &w->a_shift, 0, 48000);
     if (w->aidx < 0 || pts < 0 || (w->a_any && pts < w->a_last_end) || len > INT32_MAX ||
         duration <= 0)
         return SE_ERR_INVAL;
@@ -383,6 +417,8 @@ int rec_writer_audio(struct rec_writer *w, const uint8_t *data, size_t len, int6
     av_packet_free(&p);
     if (r < 0)
         return r;
+    if (!w->a_any)
+        w->a_first = pts;
     w->a_any = true;
     w->a_last_end = pts + duration;
     w->info.audio_packets++;
@@ -394,6 +430,9 @@ int rec_writer_audio(struct rec_writer *w, const uint8_t *data, size_t len, int6
 
 void rec_writer_video_end(struct rec_writer *w, int64_t end_pts)
 {
+    end_pts -= w->v_shift;
+    if (w->v_any && end_pts - w->v_last_pts > REC_MAX_GAP_S * REC_VIDEO_CLOCK)
+        return;
     if (!w->error && w->v_any && w->vheld->data && end_pts > w->vheld->pts)
         flush_video(w, end_pts);
 }

@@ -47,6 +47,7 @@ struct rec_file_info {
     uint64_t video_frames, audio_packets;
     int64_t video_end_us, audio_end_us; /* end of the last sample, file time */
     int error;                          /* errno of the first write failure, or 0 */
+    uint64_t timestamp_leaps;           /* pauses past an hour, cut short */
 };
 
 struct rec_writer;
