@@ -2,7 +2,8 @@
  * fuzz_record.c - libFuzzer target for a whole recording: the input is a
  * sequence of datagrams ([u8 stream][u16 length][u8 time step][bytes]) for
  * an H.264 and an Opus stream, recorded into a fresh directory through
- * the depacketizers and the MP4 writer, then closed (metadata, manifest)
+ * the depacketizers and the MP4 writer (a first byte 0xA0 makes it an
+ * audio-only session, Ogg; 0xF1 adds the FLV export), then closed (metadata, manifest)
  * and verified: whatever the input, the session must not crash and the
  * manifest it writes must match the files it wrote.
  */
@@ -49,6 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                              .rtx_pt = 97, .clock_rate = 90000};
     cfg.streams[1] = (struct rec_stream_cfg){.media = REC_AUDIO, .label = "a", .pt = 111,
                                              .rtx_pt = -1, .clock_rate = 48000, .channels = 2};
+    if (size > 0 && data[0] == 0xA0) { /* audio only: the Ogg writer */
+        cfg.streams[0] = cfg.streams[1];
+        cfg.n_streams = 1;
+    }
+    cfg.flv = size > 0 && data[0] == 0xF1; /* and the FLV writer */
     cfg.key = (const uint8_t *)"fuzz-key-0123456789";
     cfg.key_len = 19;
     cfg.fsync_us = -1;
