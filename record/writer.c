@@ -23,6 +23,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -204,8 +205,16 @@ static void writer_free(struct rec_writer *w)
     free(w);
 }
 
+/* FFmpeg's own log: errors only (its warnings are about inputs sedge
+ * already checks), set once for the process. */
+static void quiet_ffmpeg(void)
+{
+    av_log_set_level(AV_LOG_ERROR);
+}
+
 int rec_writer_open(struct rec_writer **out, const char *path, const struct rec_writer_cfg *cfg)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     static const char *const fmt_name[] = {"mp4", "ogg", "flv"};
     struct rec_writer *w;
     AVDictionary *opts = NULL;
@@ -213,6 +222,7 @@ int rec_writer_open(struct rec_writer **out, const char *path, const struct rec_
     int rc = SE_ERR_NOMEM;
 
     *out = NULL;
+    pthread_once(&once, quiet_ffmpeg);
     if ((unsigned)cfg->fmt > REC_FMT_FLV || (cfg->fmt == REC_FMT_OGG && cfg->avcc_len) ||
         (cfg->fmt != REC_FMT_MP4 && cfg->avcc_len && cfg->audio) ||
         (!cfg->avcc_len && !cfg->audio) || (cfg->fmt == REC_FMT_FLV && !cfg->avcc_len))
