@@ -162,3 +162,25 @@ $PY "$INJECT" make --video "$T/v1.rtp" --audio "$T/a.rtp" --pcap "$T/ng.pcapng" 
 cmp -s "$T/ng/segment-000.mp4" "$T/lossy-mode1-s1/segment-000.mp4" ||
     fail "pcapng and pcap of the same packets gave different MP4s"
 ok "pcapng: the same MP4, byte for byte, as the classic pcap"
+
+# video late by 11 s: the audio held for it overflows (10 s), an audio-only
+# segment starts, and the first IDR starts a video+audio segment; no audio
+# packet is lost or written twice.
+gen a22 audiotestsrc num-buffers=1100 samplesperbuffer=960 wave=sine \
+    ! audio/x-raw,rate=48000,channels=2 ! opusenc frame-size=20 ! rtpopuspay pt=111
+$PY "$INJECT" make --video "$T/v1.rtp" --audio "$T/a22.rtp" --video-delay 11 --pcap "$T/late.pcap" \
+    --sdp "$T/late.sdp" --report "$T/late.json" >/dev/null
+"$SEDGE_BIN" record import --pcap "$T/late.pcap" --sdp "$T/late.sdp" --out "$T/late" >/dev/null 2>&1 ||
+    fail "import with late video"
+for i in 0 1; do media_clean "$T/late/segment-00$i.mp4"; done
+c0=$(ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$T/late/segment-000.mp4" | tr '\n' ' ')
+[ "$c0" = "opus " ] || fail "late video: first segment has '$c0', expected audio only"
+[ "$(frames "$T/late/segment-001.mp4")" = 300 ] || fail "late video: $(frames "$T/late/segment-001.mp4") frames"
+na=0
+for i in 0 1; do
+    n=$(ffprobe -v error -count_packets -select_streams a:0 -show_entries stream=nb_read_packets \
+        -of csv=p=0 "$T/late/segment-00$i.mp4")
+    na=$((na + n))
+done
+[ "$na" = 1100 ] || fail "late video: $na audio packets in the segments, 1100 sent"
+ok "video 11 s late: audio-only segment, then video+audio; all 1100 audio packets written once"

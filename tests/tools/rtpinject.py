@@ -94,7 +94,7 @@ def nal_units(payload):
     return []
 
 
-def timeline(video, audio):
+def timeline(video, audio, video_delay=0.0):
     """[(time_s, kind, index)] for every packet, in send order."""
     ev = []
     if video:
@@ -103,7 +103,7 @@ def timeline(video, audio):
             ts = rtp_fields(p)["ts"]
             k = k + 1 if ts == last_ts else 0
             last_ts = ts
-            ev.append((((ts - ts0) & 0xffffffff) / 90000.0 + k * 0.0002, "v", i))
+            ev.append((((ts - ts0) & 0xffffffff) / 90000.0 + k * 0.0002 + video_delay, "v", i))
     if audio:
         ts0 = rtp_fields(audio[0])["ts"]
         for i, p in enumerate(audio):
@@ -234,12 +234,13 @@ def main():
     ap.add_argument("--vport", type=int, default=5004)
     ap.add_argument("--aport", type=int, default=5006)
     ap.add_argument("--seconds", type=float, default=0)
+    ap.add_argument("--video-delay", type=float, default=0.0, help="video starts this much later")
     ap.add_argument("--start", type=float, default=1767225600.0)  # 2026-01-01T00:00:00Z
     args = ap.parse_args()
 
     video = splice([read_4571(f) for f in args.video.split(",")]) if args.video else []
     audio = read_4571(args.audio) if args.audio else []
-    ev = timeline(video, audio)
+    ev = timeline(video, audio, args.video_delay)
     if args.seconds:
         ev = [e for e in ev if e[0] < args.seconds]
         vmax = max([i for _, k, i in ev if k == "v"], default=-1)
