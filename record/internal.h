@@ -55,7 +55,6 @@ struct rec_session {
     int video_idx, audio_idx; /* the streams written to the files, -1 if none */
     bool have_origin;
     int64_t origin_us, end_us; /* wall time of the first and last packet */
-    int64_t opened_us;
     /* the open segment */
     struct rec_writer *w, *flv;
     int64_t seg_origin_us; /* session time where file time 0 is */

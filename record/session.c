@@ -409,7 +409,6 @@ int rec_session_open(struct rec_session **out, const struct rec_session_cfg *cfg
                    rc == SE_ERR_EXISTS ? "exists and is not empty" : strerror(errno));
         goto fail;
     }
-    s->opened_us = 0;
     struct rec_manifest_entry me;
     if (rec_meta_write(s, "recording", 0, &me) < 0) {
         rc = SE_ERR_IO;
