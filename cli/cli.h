@@ -7,6 +7,9 @@
 #ifndef SE_CLI_H
 #define SE_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct cli_cmd {
     const char *name;
     const char *summary;
@@ -23,6 +26,10 @@ int cmd_sessions(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_record_import(int argc, char **argv);
+int cmd_record_verify(int argc, char **argv);
+int cmd_record_listen(int argc, char **argv);
 
 
 
@@ -51,5 +58,11 @@ const char *cli_actor(void);
 int cli_parse_time(const char *text, int64_t now, int64_t *out);
 /* "2026-11-24T09:30:00Z" into buf (>= 24 bytes); "-" for 0. */
 const char *cli_fmt_time(int64_t t, char *buf, size_t len);
+/*
+ * The recording signing key: key_file if given, else $SEDGE_RECORD_KEY_FILE,
+ * else none (*key_len = 0). key holds REC_KEY_MAX bytes. Prints the problem
+ * and returns 1 if a named key cannot be used.
+ */
+int cli_record_key(const char *key_file, uint8_t *key, size_t *key_len);
 
 #endif

@@ -22,6 +22,7 @@ static const struct cli_cmd commands[] = {
     {"sessions", "list relay sessions (live and history)", cmd_sessions},
     {"audit", "show the audit log of administrative changes", cmd_audit},
     {"token", "manage role tokens for the HTTPS API", cmd_token},
+    {"record", "import, verify or capture recordings", cmd_record},
     {NULL, NULL, NULL},
 };
 

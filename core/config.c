@@ -402,6 +402,7 @@ static void set_defaults(struct se_config *c)
     c->api.max_body = 16384;
     c->api.max_headers = 8192;
     c->api.timeout = 10;
+    c->rec_fsync_interval = 2000;
 }
 
 /* policy = { default = "allow"|"deny"; timezone = "Europe/Berlin"; ... } */
@@ -435,6 +436,26 @@ static int load_policy(struct loader *l, config_t *cf, struct se_config *c)
         return fail(l, config_setting_get_member(g, "timezone"), "policy.timezone",
                     "unknown time zone \"%s\" (an IANA name like \"Europe/Berlin\", or \"UTC\")",
                     c->policy_timezone);
+    return 0;
+}
+
+/* recording = { dir = "..."; sign_key_file = "..."; fsync_interval = 2000; }; */
+static int load_recording(struct loader *l, config_t *cf, struct se_config *c)
+{
+    config_setting_t *g = config_lookup(cf, "recording");
+    int rc;
+
+    if (!g)
+        return 0;
+    if ((rc = get_str(l, g, "dir", "recording.dir", c->rec_dir, sizeof(c->rec_dir), false)) < 0 ||
+        (rc = get_str(l, g, "sign_key_file", "recording.sign_key_file", c->rec_sign_key_file,
+                      sizeof(c->rec_sign_key_file), false)) < 0 ||
+        (rc = get_uint(l, g, "fsync_interval", "recording.fsync_interval",
+                       &c->rec_fsync_interval, 0, 600000)) < 0)
+        return rc;
+    if (c->rec_sign_key_file[0] && access(c->rec_sign_key_file, R_OK) != 0)
+        return fail(l, config_setting_get_member(g, "sign_key_file"), "recording.sign_key_file",
+                    "cannot read \"%s\"", c->rec_sign_key_file);
     return 0;
 }
 
@@ -528,7 +549,8 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
                        &c->security_features)) < 0)
         return rc;
 
-    if ((rc = load_policy(l, cf, c)) < 0 || (rc = load_api(l, cf, c)) < 0)
+    if ((rc = load_policy(l, cf, c)) < 0 || (rc = load_api(l, cf, c)) < 0 ||
+        (rc = load_recording(l, cf, c)) < 0)
         return rc;
 
     if (workers == 0) {

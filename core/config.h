@@ -83,6 +83,10 @@ struct se_config {
     unsigned policy_recheck;    /* seconds between re-checks of live allocations */
     unsigned session_update;    /* seconds between session row counter updates */
     struct se_api_config api;
+    /* recording = { ... } (docs/recording.md) */
+    char rec_dir[SE_PATH_MAX];           /* where recordings go; "" = not set */
+    char rec_sign_key_file[SE_PATH_MAX]; /* HMAC secret or Ed25519 PEM; "" = unsigned */
+    unsigned rec_fsync_interval;         /* ms between fdatasyncs; 0 = only at close */
 };
 
 /*

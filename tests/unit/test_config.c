@@ -114,12 +114,42 @@ static void test_errors(void)
     expect_error(text, "limits.default_lifetime: is above limits.max_lifetime");
 }
 
+static void test_recording(void)
+{
+    struct se_config *c;
+    char err[512], text[1024];
+
+    CHECK_EQ_INT(load(base, &c, err, sizeof(err)), 0);
+    if (c) {
+        CHECK_EQ_INT(c->rec_fsync_interval, 2000);
+        CHECK(!c->rec_sign_key_file[0]);
+        se_config_free(c);
+    }
+    snprintf(text, sizeof(text),
+             "%s recording = { dir = \"/var/lib/sedge/rec\"; sign_key_file = \"%s\";\n"
+             "  fsync_interval = 500; };\n",
+             base, path);
+    CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+    if (c) {
+        CHECK_STR(c->rec_dir, "/var/lib/sedge/rec");
+        CHECK_STR(c->rec_sign_key_file, path);
+        CHECK_EQ_INT(c->rec_fsync_interval, 500);
+        se_config_free(c);
+    }
+    snprintf(text, sizeof(text), "%s\nrecording = {\n sign_key_file = \"/nonexistent/key\"; };\n",
+             base);
+    expect_error(text, ":5: recording.sign_key_file: cannot read");
+    snprintf(text, sizeof(text), "%s recording = { fsync_interval = -1; };\n", base);
+    expect_error(text, "recording.fsync_interval");
+}
+
 int main(void)
 {
     snprintf(path, sizeof(path), "/tmp/sedge-test-config-%d.conf", (int)getpid());
     RUN(test_minimal_and_defaults);
     RUN(test_full);
     RUN(test_errors);
+    RUN(test_recording);
     unlink(path);
     return check_done();
 }

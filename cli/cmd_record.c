@@ -1,0 +1,168 @@
+/*
+ * cmd_record.c - `sedge record import|verify|listen`: the recorder's
+ * offline and test tools. Each verb lives in its own cli/cmd_record_*.c;
+ * this file dispatches and holds the option handling they share.
+ */
+#include "cli/cli.h"
+#include "cli/cmd_record_common.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "record/rtp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sedge record import --pcap FILE --sdp FILE --out DIR [OPTIONS]\n"
+                 "       sedge record listen --sdp FILE --out DIR [OPTIONS]\n"
+                 "       sedge record verify DIR [--key-file FILE] [--require-signature]\n\n"
+                 "Turn plain RTP (H.264, Opus) into playable, signed recordings, and check\n"
+                 "them. Run `sedge record VERB --help` for a verb's options.\n");
+}
+
+int cmd_record(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "import"))
+        return cmd_record_import(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "verify"))
+        return cmd_record_verify(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "listen"))
+        return cmd_record_listen(argc - 1, argv + 1);
+    fprintf(stderr, "sedge: unknown record verb '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
+
+int cli_record_key(const char *key_file, uint8_t *key, size_t *key_len)
+{
+    char err[512];
+
+    *key_len = 0;
+    if (!key_file)
+        key_file = getenv("SEDGE_RECORD_KEY_FILE");
+    if (!key_file || !key_file[0])
+        return 0;
+    if (rec_key_load(key_file, key, key_len, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sedge: signing key: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+int rec_cli_option(struct rec_cli_opts *o, int c, const char *arg)
+{
+    struct rec_session_cfg *cfg = &o->cfg;
+    char *end;
+    long v;
+
+    switch (c) {
+    case 256:
+        o->key_file = arg;
+        return 0;
+    case 257:
+        cfg->flv = true;
+        return 0;
+    case 259:
+        snprintf(cfg->session_id, sizeof(cfg->session_id), "%s", arg);
+        return 0;
+    case 260:
+        if (cfg->n_participants == REC_MAX_PARTICIPANTS) {
+            fprintf(stderr, "sedge: at most %d participants\n", REC_MAX_PARTICIPANTS);
+            return 2;
+        }
+        snprintf(cfg->participants[cfg->n_participants++], sizeof(cfg->participants[0]), "%s", arg);
+        return 0;
+    case 261:
+        snprintf(cfg->policy_rule, sizeof(cfg->policy_rule), "%s", arg);
+        return 0;
+    case 265:
+        if (se_log_level_parse(arg) < 0) {
+            fprintf(stderr, "sedge: --log-level: error|warn|info|debug\n");
+            return 2;
+        }
+        se_log_set_level(se_log_level_parse(arg));
+        return 0;
+    case 266:
+        o->config = arg;
+        return 0;
+    case 258:
+        o->fsync_set = true;
+        break;
+    case 262:
+    case 263:
+    case 264:
+        break;
+    default:
+        return 1;
+    }
+    v = strtol(arg, &end, 10);
+    if (*end || v < 0 || v > 3600000 || (c == 262 && (v < 1 || v > RTP_WINDOW_MAX)) ||
+        (c == 264 && v < 100)) {
+        fprintf(stderr, "sedge: bad value '%s'\n", arg);
+        return 2;
+    }
+    if (c == 258)
+        cfg->fsync_us = v ? v * 1000 : -1;
+    else if (c == 262)
+        cfg->reorder_window = (unsigned)v;
+    else if (c == 263)
+        cfg->reorder_delay_us = v * 1000;
+    else
+        cfg->frag_us = v * 1000;
+    return 0;
+}
+
+int rec_cli_prepare(struct rec_cli_opts *o, const char *sdp_path, struct rec_sdp *sdp,
+                    const char *dir, uint8_t *key)
+{
+    char err[512];
+
+    if (rec_sdp_load(sdp_path, sdp, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sedge: %s\n", err);
+        return 1;
+    }
+    rec_sdp_to_cfg(sdp, &o->cfg);
+    if (strlen(dir) >= sizeof(o->cfg.dir)) {
+        fprintf(stderr, "sedge: directory name too long\n");
+        return 1;
+    }
+    snprintf(o->cfg.dir, sizeof(o->cfg.dir), "%s", dir);
+    if (rec_cli_config(o->config, &o->key_file, &o->cfg.fsync_us, o->fsync_set) != 0)
+        return 1;
+    if (cli_record_key(o->key_file, key, &o->cfg.key_len) != 0)
+        return 1;
+    if (o->cfg.key_len && rec_key_usable(key, o->cfg.key_len, true) != 0) {
+        fprintf(stderr, "sedge: signing key: PEM keys must be Ed25519 private keys\n");
+        return 1;
+    }
+    o->cfg.key = key;
+    return 0;
+}
+
+int rec_cli_config(const char *config, const char **key_file, int64_t *fsync_us, bool fsync_set)
+{
+    static char path[SE_PATH_MAX];
+    struct se_config *cfg;
+    char err[512];
+
+    if (!config)
+        return 0;
+    if (se_config_load(config, &cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sedge: %s\n", err);
+        return 1;
+    }
+    if (!*key_file && cfg->rec_sign_key_file[0]) {
+        snprintf(path, sizeof(path), "%s", cfg->rec_sign_key_file);
+        *key_file = path;
+    }
+    if (fsync_us && !fsync_set)
+        *fsync_us = cfg->rec_fsync_interval ? (int64_t)cfg->rec_fsync_interval * 1000 : -1;
+    se_config_free(cfg);
+    return 0;
+}

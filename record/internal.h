@@ -1,0 +1,81 @@
+/*
+ * internal.h - the session's state, shared by session.c and meta.c only.
+ * Nothing outside record/ includes this.
+ */
+#ifndef SE_REC_INTERNAL_H
+#define SE_REC_INTERNAL_H
+
+#include "record/h264.h"
+#include "record/manifest.h"
+#include "record/opus.h"
+#include "record/rec.h"
+#include "record/rtp.h"
+
+enum { REC_MAX_SEGMENTS = 64, REC_MAX_FILES = 2 * REC_MAX_SEGMENTS + 1 };
+
+struct rec_stream {
+    struct rec_session *s;
+    int idx;
+    struct rec_stream_cfg cfg;
+    struct rtp_in *in;
+    struct h264_depack *h264;
+    struct opus_depack *opus;
+    bool have_first;
+    int64_t first_ts, first_arrival_us, last_arrival_us;
+    int64_t max_ts; /* highest extended timestamp seen */
+    uint32_t ssrc;
+    uint64_t overflow; /* dropped by the engine's queue */
+    uint64_t written;  /* frames / packets in the files */
+    uint64_t rejected; /* refused by the writer (timestamps going back) */
+    uint64_t cut;      /* before the segment start, or no segment to take them */
+};
+
+struct rec_held {
+    uint8_t *data;
+    size_t len;
+    int64_t rel_us; /* session time */
+    int duration;
+    int64_t ts;
+};
+
+struct rec_segment {
+    char file[REC_NAME_MAX], flv[REC_NAME_MAX];
+    enum rec_fmt fmt;
+    int64_t start_us, end_us; /* session time */
+    bool video, audio;
+    unsigned width, height;
+    struct rec_file_info info, flv_info;
+};
+
+struct rec_session {
+    struct rec_session_cfg cfg;
+    uint8_t key[REC_KEY_MAX];
+    struct rec_stream st[REC_MAX_STREAMS];
+    int n;
+    int video_idx, audio_idx; /* the streams written to the files, -1 if none */
+    bool have_origin;
+    int64_t origin_us, end_us; /* wall time of the first and last packet */
+    /* the open segment */
+    struct rec_writer *w, *flv;
+    int64_t seg_origin_us; /* session time where file time 0 is */
+    uint8_t seg_sps[H264_PS_MAX], seg_pps[H264_PS_MAX];
+    size_t seg_sps_len, seg_pps_len;
+    struct rec_segment segs[REC_MAX_SEGMENTS];
+    int n_segs;
+    struct rec_held hold[REC_AUDIO_HOLD];
+    int n_hold;
+    int error;
+    char error_text[256];
+    struct rec_manifest_entry files[REC_MAX_FILES];
+    int n_files;
+};
+
+/*
+ * Write dir/metadata.json (atomically) describing the session; state is
+ * "recording", "complete" or "failed". Fills *entry with its name, hash
+ * and size for the manifest. Returns 0 or SE_ERR_IO / SE_ERR_NOMEM.
+ */
+int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_us,
+                   struct rec_manifest_entry *entry);
+
+#endif

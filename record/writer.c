@@ -1,0 +1,485 @@
+/*
+ * writer.c - container output through libavformat with sedge's own I/O.
+ *
+ * Design: the AVIOContext has a write callback and no seek callback, so
+ * every muxer runs in streaming mode (fragmented MP4 with an empty moov,
+ * Ogg pages, FLV tags without the header rewrite) and the bytes arrive
+ * exactly once, in file order. They collect in `pend`; commit() writes
+ * pend to the file with as few write(2) calls as the kernel allows,
+ * feeds the SHA-256 only once a whole batch is on disk, and cuts the file
+ * back (ftruncate) if a batch fails half-way. Commits happen after the
+ * header, after each fragment (every frag_us of media time) and at close.
+ *
+ * Video is held back by one access unit, so every sample gets its real
+ * duration (the next timestamp minus its own); the last one repeats the
+ * previous duration. FFmpeg's log is left to its own settings.
+ */
+#include "record/writer.h"
+#include "core/err.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libavformat/avformat.h>
+#include <libavutil/opt.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    REC_AVIO_BUF = 64 * 1024,
+    REC_PEND_MAX = 256 << 20, /* one fragment larger than this is an error */
+    REC_MAX_GAP_S = 3600,     /* longest pause kept between two samples of a track */
+    OPUS_HEAD_LEN = 19,       /* RFC 7845 §5.1 */
+};
+
+struct rec_writer {
+    struct rec_writer_cfg cfg;
+    char *path;
+    int fd;
+    AVFormatContext *oc;
+    AVIOContext *pb;
+    int vidx, aidx; /* stream indexes, -1 if absent */
+    uint8_t *pend;
+    size_t pend_len, pend_cap;
+    bool pend_overflow;
+    EVP_MD_CTX *sha;
+    uint64_t committed;
+    int error;
+    int64_t last_fsync_ns;
+    /* held-back video access unit */
+    AVPacket *vheld;
+    int64_t v_last_dur, v_last_pts;
+    bool v_any;
+    int64_t a_last_end;
+    bool a_any;
+    int64_t v_shift, a_shift; /* subtracted after a clamped leap */
+    int64_t a_first;          /* first audio pts written */
+    int64_t frag_start_us, media_us;
+    struct rec_file_info info;
+};
+
+const char *rec_fmt_ext(enum rec_fmt f)
+{
+    return f == REC_FMT_OGG ? "ogg" : f == REC_FMT_FLV ? "flv" : "mp4";
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int avio_write_cb(void *opaque, uint8_t *buf, int n)
+{
+    struct rec_writer *w = opaque;
+
+    if (n <= 0)
+        return 0;
+    if (w->pend_len + (size_t)n > w->pend_cap) {
+        size_t cap = w->pend_cap ? w->pend_cap : REC_AVIO_BUF * 4;
+        while (cap < w->pend_len + (size_t)n)
+            cap *= 2;
+        uint8_t *nb = cap <= REC_PEND_MAX ? realloc(w->pend, cap) : NULL;
+        if (!nb) {
+            w->pend_overflow = true;
+            return AVERROR(ENOMEM);
+        }
+        w->pend = nb;
+        w->pend_cap = cap;
+    }
+    memcpy(w->pend + w->pend_len, buf, (size_t)n);
+    w->pend_len += (size_t)n;
+    return n;
+}
+
+static void fail(struct rec_writer *w, int err, const char *what)
+{
+    if (w->error)
+        return;
+    w->error = err ? err : EIO;
+    se_err_log("record: %s %s: %s; file kept up to byte %llu", what, w->path, strerror(w->error),
+               (unsigned long long)w->committed);
+}
+
+/* Write what the muxer produced so far; see the file head. */
+static int commit(struct rec_writer *w, bool force_sync)
+{
+    size_t off = 0;
+
+    if (w->error)
+        return SE_ERR_IO;
+    avio_flush(w->pb);
+    if (w->pend_overflow) {
+        fail(w, ENOMEM, "fragment too large for");
+        return SE_ERR_IO;
+    }
+    while (off < w->pend_len) {
+        ssize_t r = write(w->fd, w->pend + off, w->pend_len - off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : ENOSPC;
+            if (off > 0 && ftruncate(w->fd, (off_t)w->committed) != 0)
+                se_err_log("record: cannot cut %s back: %s", w->path, strerror(errno));
+            w->pend_len = 0;
+            fail(w, e, "cannot write");
+            return SE_ERR_IO;
+        }
+        off += (size_t)r;
+    }
+    EVP_DigestUpdate(w->sha, w->pend, w->pend_len);
+    w->committed += w->pend_len;
+    w->pend_len = 0;
+    int64_t now = mono_ns();
+    if (force_sync || (w->cfg.fsync_us >= 0 && now - w->last_fsync_ns >= w->cfg.fsync_us * 1000)) {
+        if (fdatasync(w->fd) != 0) {
+            fail(w, errno, "cannot sync");
+            return SE_ERR_IO;
+        }
+        w->last_fsync_ns = now;
+    }
+    return 0;
+}
+
+static AVStream *add_video(struct rec_writer *w)
+{
+    AVStream *st = avformat_new_stream(w->oc, NULL);
+    if (!st)
+        return NULL;
+    st->time_base = (AVRational){1, REC_VIDEO_CLOCK};
+    st->codecpar->codec_type = AVMEDIA_TYPE_VIDEO;
+    st->codecpar->codec_id = AV_CODEC_ID_H264;
+    st->codecpar->width = (int)w->cfg.width;
+    st->codecpar->height = (int)w->cfg.height;
+    st->codecpar->extradata = av_mallocz(w->cfg.avcc_len + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (!st->codecpar->extradata)
+        return NULL;
+    memcpy(st->codecpar->extradata, w->cfg.avcc, w->cfg.avcc_len);
+    st->codecpar->extradata_size = (int)w->cfg.avcc_len;
+    return st;
+}
+
+static AVStream *add_audio(struct rec_writer *w)
+{
+    AVStream *st = avformat_new_stream(w->oc, NULL);
+    uint8_t *h;
+    if (!st)
+        return NULL;
+    st->time_base = (AVRational){1, 48000};
+    st->codecpar->codec_type = AVMEDIA_TYPE_AUDIO;
+    st->codecpar->codec_id = AV_CODEC_ID_OPUS;
+    st->codecpar->sample_rate = 48000;
+    st->codecpar->frame_size = 960; /* 20 ms, the WebRTC norm; each packet has its own duration */
+    av_channel_layout_default(&st->codecpar->ch_layout, w->cfg.channels);
+    h = st->codecpar->extradata = av_mallocz(OPUS_HEAD_LEN + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (!h)
+        return NULL;
+    /* OpusHead, RFC 7845 §5.1: version 1, channels, pre-skip 0 (RTP has
+     * none to tell), input rate 48000, gain 0, mapping family 0. */
+    memcpy(h, "OpusHead", 8);
+    h[8] = 1;
+    h[9] = (uint8_t)w->cfg.channels;
+    h[12] = 0x80, h[13] = 0xbb; /* 48000 little-endian */
+    st->codecpar->extradata_size = OPUS_HEAD_LEN;
+    return st;
+}
+
+static void writer_free(struct rec_writer *w)
+{
+    if (w->pb) {
+        av_freep(&w->pb->buffer);
+        avio_context_free(&w->pb);
+    }
+    avformat_free_context(w->oc);
+    av_packet_free(&w->vheld);
+    if (w->fd >= 0)
+        close(w->fd);
+    EVP_MD_CTX_free(w->sha);
+    free(w->pend);
+    free(w->path);
+    free(w);
+}
+
+/* FFmpeg's own log: errors only (its warnings are about inputs sedge
+ * already checks), set once for the process. */
+static void quiet_ffmpeg(void)
+{
+    av_log_set_level(AV_LOG_ERROR);
+}
+
+int rec_writer_open(struct rec_writer **out, const char *path, const struct rec_writer_cfg *cfg)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    static const char *const fmt_name[] = {"mp4", "ogg", "flv"};
+    struct rec_writer *w;
+    AVDictionary *opts = NULL;
+    uint8_t *iobuf = NULL;
+    int rc = SE_ERR_NOMEM;
+
+    *out = NULL;
+    pthread_once(&once, quiet_ffmpeg);
+    if ((unsigned)cfg->fmt > REC_FMT_FLV || (cfg->fmt == REC_FMT_OGG && cfg->avcc_len) ||
+        (cfg->fmt != REC_FMT_MP4 && cfg->avcc_len && cfg->audio) ||
+        (!cfg->avcc_len && !cfg->audio) || (cfg->fmt == REC_FMT_FLV && !cfg->avcc_len))
+        return SE_ERR_UNSUPP;
+    w = calloc(1, sizeof(*w));
+    if (!w)
+        return SE_ERR_NOMEM;
+    w->fd = -1;
+    w->cfg = *cfg; /* cfg.avcc is borrowed: used only until the header is out */
+    if (!w->cfg.frag_us)
+        w->cfg.frag_us = REC_FRAG_DEFAULT_US;
+    if (!w->cfg.fsync_us)
+        w->cfg.fsync_us = REC_FSYNC_DEFAULT_US;
+    if (w->cfg.channels < 1 || w->cfg.channels > 2)
+        w->cfg.channels = 2;
+    w->vidx = w->aidx = -1;
+    w->path = strdup(path);
+    w->sha = EVP_MD_CTX_new();
+    w->vheld = av_packet_alloc();
+    if (!w->path || !w->sha || !w->vheld || !EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL))
+        goto out;
+    if (avformat_alloc_output_context2(&w->oc, NULL, fmt_name[cfg->fmt], NULL) < 0 || !w->oc)
+        goto out;
+    iobuf = av_malloc(REC_AVIO_BUF);
+    if (!iobuf)
+        goto out;
+    w->pb = avio_alloc_context(iobuf, REC_AVIO_BUF, 1, w, NULL, avio_write_cb, NULL);
+    if (!w->pb) {
+        av_free(iobuf);
+        goto out;
+    }
+    w->pb->seekable = 0;
+    w->oc->pb = w->pb;
+    w->oc->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_BITEXACT;
+    if (cfg->avcc_len) {
+        if (!add_video(w))
+            goto out;
+        w->vidx = 0;
+    }
+    if (cfg->audio) {
+        if (!add_audio(w))
+            goto out;
+        w->aidx = cfg->avcc_len ? 1 : 0;
+    }
+    w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (w->fd < 0) {
+        rc = SE_ERR_IO;
+        se_err_log("record: cannot create %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (cfg->fmt == REC_FMT_MP4)
+        av_dict_set(&opts, "movflags", "frag_custom+empty_moov+default_base_moof", 0);
+    int r = avformat_write_header(w->oc, &opts);
+    av_dict_free(&opts);
+    if (r < 0) {
+        char e[128];
+        av_strerror(r, e, sizeof(e));
+        se_err_log("record: %s: cannot start %s: %s", path, fmt_name[cfg->fmt], e);
+        rc = SE_ERR_UNSUPP;
+        goto out;
+    }
+    w->cfg.avcc = NULL;
+    w->last_fsync_ns = mono_ns();
+    rc = commit(w, false);
+    if (rc == 0)
+        *out = w;
+out:
+    if (rc != 0) {
+        if (w->fd >= 0)
+            unlink(path);
+        writer_free(w);
+    }
+    return rc;
+}
+
+static int mux(struct rec_writer *w, AVPacket *pkt, int idx)
+{
+    AVStream *st = w->oc->streams[idx];
+    AVRational tb = idx == w->vidx ? (AVRational){1, REC_VIDEO_CLOCK} : (AVRational){1, 48000};
+
+    pkt->stream_index = idx;
+    av_packet_rescale_ts(pkt, tb, st->time_base);
+    int r = av_write_frame(w->oc, pkt);
+    if (r < 0) {
+        char e[128];
+        av_strerror(r, e, sizeof(e));
+        se_err_log("record: %s: muxer refused a packet: %s", w->path, e);
+        fail(w, w->pend_overflow ? ENOMEM : EIO, "cannot mux into");
+        return SE_ERR_IO;
+    }
+    return 0;
+}
+
+/* Cut a fragment once frag_us of media has gone by since the last cut. */
+static int maybe_cut(struct rec_writer *w)
+{
+    if (w->media_us - w->frag_start_us < w->cfg.frag_us)
+        return 0;
+    w->frag_start_us = w->media_us;
+    if (av_write_frame(w->oc, NULL) < 0) { /* flush: closes the MP4 fragment */
+        fail(w, EIO, "cannot flush");
+        return SE_ERR_IO;
+    }
+    return commit(w, false);
+}
+
+static int flush_video(struct rec_writer *w, int64_t next_pts)
+{
+    AVPacket *p = w->vheld;
+    int64_t pts = p->pts;
+
+    p->duration = next_pts > pts ? next_pts - pts : (w->v_last_dur > 0 ? w->v_last_dur : 3000);
+    if (w->info.video_frames == 0 && w->a_any) {
+        /* A lone video sample that ends before the audio starts makes
+         * FFmpeg 5.1's fragmented MP4 trailer abort (movenc.c
+         * get_cluster_duration); let it last into the audio. */
+        int64_t a0 = w->a_first * REC_VIDEO_CLOCK / 48000 + 1;
+        if (pts + p->duration < a0)
+            p->duration = a0 - pts;
+    }
+    w->v_last_dur = p->duration;
+    int64_t end = pts + p->duration;
+    int r = mux(w, p, w->vidx);
+    av_packet_unref(p);
+    if (r < 0)
+        return r;
+    w->info.video_frames++;
+    w->info.video_end_us = end * 1000000 / REC_VIDEO_CLOCK;
+    if (w->info.video_end_us > w->media_us)
+        w->media_us = w->info.video_end_us;
+    return 0;
+}
+
+/*
+ * A timestamp leap past REC_MAX_GAP_S (broken or hostile senders; FFmpeg's
+ * MP4 muxer aborts on a sample lasting 2^31 ticks) is cut to `step`, and
+ * the track's later timestamps shift back by the rest.
+ */
+static int64_t unleap(struct rec_writer *w, int64_t pts, int64_t ref, int64_t *shift, int64_t step,
+                      int64_t clock)
+{
+    pts -= *shift;
+    if (pts - ref > REC_MAX_GAP_S * clock) {
+        static struct se_log_rl rl;
+        se_log_rl(&rl, SE_LOG_WARN, "record: %s: timestamps leap %.0f s; the gap is cut", w->path,
+                  (double)(pts - ref) / (double)clock);
+        *shift += pts - ref - step;
+        pts = ref + step;
+        w->info.timestamp_leaps++;
+    }
+    return pts;
+}
+
+int rec_writer_video(struct rec_writer *w, const uint8_t *data, size_t len, int64_t pts, bool key)
+{
+    int r;
+
+    if (w->error)
+        return SE_ERR_IO;
+    pts = unleap(w, pts, w->v_any ? w->v_last_pts : 0, &w->v_shift, w->v_any ? 3000 : 0,
+                 REC_VIDEO_CLOCK);
+    if (w->vidx < 0 || pts < 0 || (w->v_any && pts <= w->v_last_pts) || len > INT32_MAX)
+        return SE_ERR_INVAL;
+    if (w->v_any && (r = flush_video(w, pts)) < 0)
+        return r;
+    if ((r = maybe_cut(w)) < 0)
+        return r;
+    if (av_new_packet(w->vheld, (int)len) < 0)
+        return SE_ERR_NOMEM;
+    memcpy(w->vheld->data, data, len);
+    w->vheld->pts = w->vheld->dts = pts;
+    if (key)
+        w->vheld->flags |= AV_PKT_FLAG_KEY;
+    w->v_any = true;
+    w->v_last_pts = pts;
+    return 0;
+}
+
+int rec_writer_audio(struct rec_writer *w, const uint8_t *data, size_t len, int64_t pts,
+                     int duration)
+{
+    int r;
+
+    if (w->error)
+        return SE_ERR_IO;
+    pts = unleap(w, pts, w->a_any ? w->a_last_end : 0, &w->a_shift, 0, 48000);
+    if (w->aidx < 0 || pts < 0 || (w->a_any && pts < w->a_last_end) || len > INT32_MAX ||
+        duration <= 0)
+        return SE_ERR_INVAL;
+    if ((r = maybe_cut(w)) < 0)
+        return r;
+    AVPacket *p = av_packet_alloc();
+    if (!p || av_new_packet(p, (int)len) < 0) {
+        av_packet_free(&p);
+        return SE_ERR_NOMEM;
+    }
+    memcpy(p->data, data, len);
+    p->pts = p->dts = pts;
+    p->duration = duration;
+    p->flags |= AV_PKT_FLAG_KEY;
+    r = mux(w, p, w->aidx);
+    av_packet_free(&p);
+    if (r < 0)
+        return r;
+    if (!w->a_any)
+        w->a_first = pts;
+    w->a_any = true;
+    w->a_last_end = pts + duration;
+    w->info.audio_packets++;
+    w->info.audio_end_us = w->a_last_end * 1000000 / 48000;
+    if (w->info.audio_end_us > w->media_us)
+        w->media_us = w->info.audio_end_us;
+    return 0;
+}
+
+void rec_writer_video_end(struct rec_writer *w, int64_t end_pts)
+{
+    end_pts -= w->v_shift;
+    if (w->v_any && end_pts - w->v_last_pts > REC_MAX_GAP_S * REC_VIDEO_CLOCK)
+        return;
+    if (!w->error && w->v_any && w->vheld->data && end_pts > w->vheld->pts)
+        flush_video(w, end_pts);
+}
+
+bool rec_writer_failed(const struct rec_writer *w)
+{
+    return w->error != 0;
+}
+
+int rec_writer_close(struct rec_writer *w, struct rec_file_info *info)
+{
+    unsigned int n = 0;
+    int rc = 0;
+
+    if (!w)
+        return 0;
+    if (!w->error && w->v_any && w->vheld->data)
+        flush_video(w, -1);
+    if (!w->error) {
+        int r = av_write_trailer(w->oc);
+        if (r < 0)
+            fail(w, EIO, "cannot finish");
+        else
+            commit(w, true);
+    }
+    if (w->error)
+        rc = SE_ERR_IO;
+    if (close(w->fd) != 0 && !rc) {
+        fail(w, errno, "cannot close");
+        rc = SE_ERR_IO;
+    }
+    w->fd = -1;
+    EVP_DigestFinal_ex(w->sha, w->info.sha256, &n);
+    w->info.bytes = w->committed;
+    w->info.error = w->error;
+    if (info)
+        *info = w->info;
+    writer_free(w);
+    return rc;
+}
