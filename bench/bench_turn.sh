@@ -81,7 +81,7 @@ relay = { address = "$RELAY_IP"; min_port = 40000; max_port = 59999; };
 tls = { cert = "$W/cert.pem"; key = "$W/key.pem"; };
 peers = { allow = [ "127.0.0.0/8" ]; };
 workers = $SEDGE_WORKERS;
-limits = { max_allocations = 30000; max_allocations_per_user = 30000; };
+limits = { drain_timeout = 1; max_allocations = 30000; max_allocations_per_user = 30000; };
 auth = { challenge_rate = 0; security_features = false; fail_limit = 1000; };
 CONF
 "$SEDGE" user add bench --password bench --config "$W/sedge.conf" >/dev/null || exit 1
@@ -191,12 +191,12 @@ for run in $(seq "$RUNS"); do
         awk -v srv="$srv" -v run="$run" -v c0="$cpu0" -v c1="$cpu1" -v tck="$tck" \
             -v t0="$t0" -v t1="$t1" '
             /tot_send_msgs=/ { s=$0; sub(/.*tot_send_msgs=/,"",s); sub(/,.*/,"",s); sent=s
-                               r=$0; sub(/.*tot_recv_msgs=/,"",r); recv=r }
+                               r=$0; sub(/.*tot_recv_msgs=/,"",r); sub(/,.*/,"",r); recv=r }
             /Total lost packets/ { l=$0; sub(/.*\(/,"",l); sub(/%.*/,"",l); loss=l }
             /Average round trip delay/ { d=$0; sub(/.*delay /,"",d); sub(/ ms.*/,"",d); rtt=d }
             END { cpu=(c1-c0)/tck
                   printf "server=%s cfg=uclient-100-160 run=%s phase=uclient sent=%s recv=%s loss_pct=%s rtt_avg_ms=%s server_cpu=%.3f pkts_per_cpu_s=%.0f secs=%.2f\n",
-                         srv, run, sent, recv, loss, rtt, cpu, cpu>0 ? (sent+recv)/cpu : 0, t1-t0 }' \
+                         srv, run, sent, recv, loss, rtt, cpu, (cpu > 0 ? (sent+recv)/cpu : 0), t1-t0 }' \
             "$W/uclient-$srv.log" >>"$RES"
         stop_server
     done
