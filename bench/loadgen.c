@@ -409,10 +409,15 @@ static void on_response(struct client *c, const uint8_t *buf, size_t len, int64_
 
 /* ---- data ---- */
 
+static uint64_t n_bad;
+
 static void on_data(const uint8_t *buf, size_t len, int64_t now)
 {
-    if (len < HDR + PAYLOAD_MIN)
+    size_t dlen = (size_t)(buf[2] << 8 | buf[3]);
+    if (len < HDR + PAYLOAD_MIN || dlen != opt.payload || len < HDR + dlen) {
+        n_bad++; /* a relay that garbles datagrams must not look fast */
         return;
+    }
     int64_t t;
     memcpy(&t, buf + HDR + 8, 8);
     int64_t us = (now - t) / 1000;
@@ -482,6 +487,9 @@ static void open_clients(void)
             die("socket");
         if (opt.tp != TP_UDP)
             setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* Room for a whole window of echoes: loss should be the server's. */
+        int rcv = 1 << 20;
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
         /* An explicit source address: the ephemeral ports are then taken
          * on that address only, not on every address (autobind). */
         struct sockaddr_storage bs;
@@ -575,7 +583,7 @@ static void phase_load(const char *name, double rate, int window)
 {
     memset(hist, 0, HIST_US * sizeof(*hist));
     hist_over = 0;
-    n_sent = n_recv = 0;
+    n_sent = n_recv = n_bad = 0;
     atomic_store(&peer_recv, 0);
     uint64_t lost_assumed = 0, last_recv = 0;
     int64_t last_progress = now_ns();
@@ -621,11 +629,12 @@ static void phase_load(const char *name, double rate, int window)
     double loss = n_sent ? 100.0 * (double)(n_sent - n_recv) / (double)n_sent : 0;
     printf("phase=%s clients=%d payload=%zu secs=%.3f sent=%llu peer_recv=%llu recv=%llu "
            "loss_pct=%.3f relayed=%llu relayed_per_s=%.0f server_cpu=%.3f pkts_per_cpu_s=%.0f "
-           "rtt_p50_us=%.0f rtt_p99_us=%.0f send_errors=%llu rss_kib=%ld hwm_kib=%ld\n",
+           "rtt_p50_us=%.0f rtt_p99_us=%.0f send_errors=%llu bad=%llu rss_kib=%ld hwm_kib=%ld\n",
            name, opt.n, opt.payload, secs, (unsigned long long)n_sent, (unsigned long long)peer,
            (unsigned long long)n_recv, loss, (unsigned long long)relayed,
            (double)relayed / secs, cpu, cpu > 0 ? (double)relayed / cpu : 0, pct(0.5), pct(0.99),
-           (unsigned long long)errors, server_mem("VmRSS"), server_mem("VmHWM"));
+           (unsigned long long)errors, (unsigned long long)n_bad, server_mem("VmRSS"),
+           server_mem("VmHWM"));
     fflush(stdout);
 }
 

@@ -53,6 +53,7 @@ METRICS = [
     ("pkts/CPU-s saturating (primary)", "sat", "pkts_per_cpu_s"),
     ("relayed pkts/s saturating", "sat", "relayed_per_s"),
     ("loss % saturating", "sat", "loss_pct"),
+    ("garbled datagrams saturating", "sat", "bad"),
     ("RTT p50 us saturating", "sat", "rtt_p50_us"),
     ("RTT p99 us saturating", "sat", "rtt_p99_us"),
     ("pkts/CPU-s paced", "paced", "pkts_per_cpu_s"),

@@ -38,6 +38,8 @@ enum {
     RELAY_RX_BATCH = 32,          /* datagrams per recvmmsg on a listener */
     RELAY_TXQ_MAX = 64,           /* queued datagrams per sendmmsg (both ways) */
     RELAY_DATA_HEADROOM = 64,     /* room to prepend a ChannelData header */
+    RELAY_GSO_SEGS = 64,          /* datagrams per UDP GSO message (kernel: <= 64) */
+    RELAY_GSO_BYTES = 65000,      /* bytes per UDP GSO message (IP datagram limit) */
 };
 
 /*
@@ -208,6 +210,7 @@ struct worker {
     struct relay_txq to_client, to_peer;
     struct event *flush_ev;
     bool to_peer_batching;
+    bool gso;                /* the kernel takes UDP_SEGMENT */
     uint8_t rxbuf[RELAY_BUF_SIZE];
     uint8_t txbuf[RELAY_BUF_SIZE];
 };

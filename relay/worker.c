@@ -32,6 +32,8 @@
  *    flush_ev, made active by the first datagram queued, runs after the
  *    other ready sockets of this event-loop pass and sends the whole
  *    queue with one sendmmsg per listener socket;
+ *  - runs of equal-sized datagrams from one socket to one destination
+ *    leave as one UDP GSO message (gso_run);
  *  - lookups on the way are the 5-tuple hash (alloc_find_udp) and short
  *    arrays of channels and permissions inside the allocation.
  * Nothing on this path allocates memory or takes a lock; STUN requests,
@@ -52,6 +54,7 @@
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -178,6 +181,7 @@ int relay_send_client(struct worker *w, const struct client_ref *c, const uint8_
 static socklen_t to_sockaddr(const struct se_addr *a, union relay_sockaddr *u)
 {
     if (a->family == AF_INET) {
+        memset(&u->in, 0, sizeof(u->in)); /* sin_zero too: gso_group compares bytes */
         u->in.sin_family = AF_INET;
         u->in.sin_port = htons(a->port);
         memcpy(&u->in.sin_addr, a->ip + 12, 4);
@@ -213,28 +217,75 @@ void relay_queue_client(struct worker *w, const struct client_ref *c, uint8_t *f
     relay_txq_add(q, c->udp->fd, &c->addr, frame, len);
 }
 
+/*
+ * UDP GSO (UDP_SEGMENT, Linux 4.18): consecutive datagrams of one socket
+ * to one destination with one size (a burst read from one relay socket)
+ * go down the stack as one message and are cut into datagrams at the
+ * end, so the route lookup and the IP/UDP path run once per run, not per
+ * datagram. Returns how many entries from i on form the run.
+ */
+static int gso_run(const struct relay_txq *q, int i, int end)
+{
+    size_t len = q->iov[i].iov_len, total = len;
+    int j = i + 1;
+
+    while (j < end && j - i < RELAY_GSO_SEGS && q->iov[j].iov_len == len &&
+           total + len <= RELAY_GSO_BYTES &&
+           q->msg[j].msg_hdr.msg_namelen == q->msg[i].msg_hdr.msg_namelen &&
+           memcmp(&q->to[j], &q->to[i], q->msg[i].msg_hdr.msg_namelen) == 0) {
+        total += len;
+        j++;
+    }
+    return j - i;
+}
+
 void relay_txq_send(struct worker *w, struct relay_txq *q)
 {
+    struct mmsghdr gm[RELAY_TXQ_MAX];
+    int count[RELAY_TXQ_MAX];
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } ctl[RELAY_TXQ_MAX];
+
     for (int i = 0; i < q->n;) {
-        int end = i + 1;
+        int end = i + 1, ng = 0;
         while (end < q->n && q->fd[end] == q->fd[i])
             end++;
-        while (i < end) {
-            int sent = sendmmsg(q->fd[i], &q->msg[i], (unsigned)(end - i), 0);
-            if (sent > 0) {
-                i += sent;
-            } else if (errno == EAGAIN || errno == ENOBUFS) {
-                /* The socket is full: the rest of this run would fail too. */
-                atomic_fetch_add_explicit(&w->st.dropped_backpressure, (uint64_t)(end - i),
-                                          memory_order_relaxed);
-                i = end;
-            } else if (errno != EINTR) {
-                /* An error for one datagram (e.g. a pending ICMP error on
-                 * the socket): skip it, send the others. */
-                se_log_rl(&rl_send, SE_LOG_DEBUG, "udp send failed: %s", strerror(errno));
-                i++;
+        /* The messages of this socket: runs become one GSO message each. */
+        for (int k = i; k < end; k += count[ng++]) {
+            count[ng] = w->gso ? gso_run(q, k, end) : 1;
+            gm[ng].msg_hdr = q->msg[k].msg_hdr;
+            if (count[ng] > 1) {
+                struct cmsghdr *cm = &ctl[ng].align;
+                uint16_t seg = (uint16_t)q->iov[k].iov_len;
+                cm->cmsg_level = SOL_UDP;
+                cm->cmsg_type = UDP_SEGMENT;
+                cm->cmsg_len = CMSG_LEN(sizeof(seg));
+                memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+                gm[ng].msg_hdr.msg_iovlen = (size_t)count[ng];
+                gm[ng].msg_hdr.msg_control = ctl[ng].buf;
+                gm[ng].msg_hdr.msg_controllen = sizeof(ctl[ng].buf);
             }
         }
+        for (int g = 0; g < ng;) {
+            int sent = sendmmsg(q->fd[i], &gm[g], (unsigned)(ng - g), 0);
+            if (sent > 0) {
+                g += sent;
+            } else if (errno == EAGAIN || errno == ENOBUFS) {
+                /* The socket is full: the rest of this run would fail too. */
+                uint64_t lost = 0;
+                for (; g < ng; g++)
+                    lost += (uint64_t)count[g];
+                atomic_fetch_add_explicit(&w->st.dropped_backpressure, lost, memory_order_relaxed);
+            } else if (errno != EINTR) {
+                /* An error for one message (e.g. a pending ICMP error on
+                 * the socket): skip it, send the others. */
+                se_log_rl(&rl_send, SE_LOG_DEBUG, "udp send failed: %s", strerror(errno));
+                g++;
+            }
+        }
+        i = end;
     }
     q->n = 0;
 }
@@ -574,6 +625,17 @@ fail:
     return SE_ERR_IO;
 }
 
+/* Does this kernel take UDP_SEGMENT (Linux >= 4.18)? */
+static bool gso_supported(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), seg = 1200;
+    bool ok = fd >= 0 && setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof(seg)) == 0;
+
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 int relay_server_start(struct relay_server *srv, struct relay_snap *snap)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -621,6 +683,7 @@ int relay_server_start(struct relay_server *srv, struct relay_snap *snap)
             return SE_ERR_NOMEM;
         for (int k = 0; k < RELAY_TXQ_MAX; k++)
             w->to_client.buf[k] = w->tx_slots + (size_t)k * RELAY_BUF_SIZE;
+        w->gso = gso_supported();
     }
     for (int i = 0; i < srv->n_workers; i++)
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0)
