@@ -67,7 +67,7 @@ enum {
     BATCH = 64,
 };
 
-enum st { ST_IDLE, ST_ALLOC0, ST_ALLOC, ST_PERM, ST_BIND, ST_READY, ST_FAILED };
+enum st { ST_IDLE, ST_ALLOC0, ST_ALLOC, ST_PERM, ST_BIND, ST_READY, ST_FAILED, ST_RELEASE };
 
 struct client {
     int fd;
@@ -316,12 +316,15 @@ static void send_request(struct client *c, int64_t now)
 {
     uint8_t buf[512];
     struct stun_builder b;
-    uint16_t method = c->st == ST_PERM   ? TURN_CREATE_PERMISSION
-                      : c->st == ST_BIND ? TURN_CHANNEL_BIND
-                                         : TURN_ALLOCATE;
+    uint16_t method = c->st == ST_PERM      ? TURN_CREATE_PERMISSION
+                      : c->st == ST_BIND    ? TURN_CHANNEL_BIND
+                      : c->st == ST_RELEASE ? TURN_REFRESH
+                                            : TURN_ALLOCATE;
 
     stun_build_begin(&b, buf, sizeof(buf), method, STUN_REQUEST, c->tid);
-    if (method == TURN_ALLOCATE) {
+    if (method == TURN_REFRESH) {
+        stun_put_u32(&b, STUN_A_LIFETIME, 0);
+    } else if (method == TURN_ALLOCATE) {
         uint8_t rt[4] = {STUN_PROTO_UDP, 0, 0, 0};
         stun_put_attr(&b, STUN_A_REQUESTED_TRANSPORT, rt, 4);
     } else {
@@ -738,6 +741,13 @@ int main(int argc, char **argv)
         phase_load("paced", opt.rate, 0);
     if (opt.window > 0)
         phase_load("sat", 0, opt.window);
+    /* Release the allocations (Refresh, LIFETIME 0), so a later run that
+     * gets the same ephemeral ports does not meet them (437). */
+    for (int i = 0; i < opt.n; i++)
+        if (cl[i].st == ST_READY && !opt.plain)
+            next_step(&cl[i], ST_RELEASE, now_ns());
+    for (int64_t d = now_ns() + 200000000; now_ns() < d;)
+        poll_clients(10);
     atomic_store(&peer_stop, true);
     pthread_join(pt, NULL);
     for (int i = 0; i < opt.n; i++) {

@@ -32,6 +32,7 @@ enum {
     PORT_SEARCH_MAX = 512,     /* bind attempts before answering 508 */
     DATA_HEADROOM = RELAY_DATA_HEADROOM, /* room to prepend a ChannelData header */
     RELAY_PEER_BATCH = 16,     /* datagrams per recvmmsg on a relay socket */
+    RELAY_SOCK_RCVBUF = 512 * 1024, /* per relay socket (the kernel doubles it) */
     CHANNEL_REUSE_HOLD = 300,  /* RFC 8656 §12: a number stays bound 5 more minutes */
 };
 
@@ -172,6 +173,10 @@ static int bind_udp(const struct se_addr *ip, uint16_t port)
         close(fd);
         return -1;
     }
+    /* Room for a video key frame burst (a few hundred datagrams) from a
+     * peer; the kernel charges only what is queued. */
+    int rcv = RELAY_SOCK_RCVBUF;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
     return fd;
 }
 

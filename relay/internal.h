@@ -48,8 +48,8 @@ enum {
  * Buffers: entry i < n is queued with its bytes in buf[i]; the buffers of
  * entries n..RELAY_TXQ_MAX-1 are free, so a recvmmsg can read straight
  * into them and a datagram is queued by swapping buffer pointers (no
- * copy). The queue to peers borrows the listener's receive slots instead
- * (buf NULL) and is flushed before those slots are reused.
+ * copy). The queue to peers leaves buf unused: its entries point into the
+ * listener's receive slots, and it is sent before those are reused.
  */
 union relay_sockaddr {
     struct sockaddr sa;

@@ -181,7 +181,7 @@ int relay_send_client(struct worker *w, const struct client_ref *c, const uint8_
 static socklen_t to_sockaddr(const struct se_addr *a, union relay_sockaddr *u)
 {
     if (a->family == AF_INET) {
-        memset(&u->in, 0, sizeof(u->in)); /* sin_zero too: gso_group compares bytes */
+        memset(&u->in, 0, sizeof(u->in)); /* sin_zero too: gso_run compares bytes */
         u->in.sin_family = AF_INET;
         u->in.sin_port = htons(a->port);
         memcpy(&u->in.sin_addr, a->ip + 12, 4);
@@ -242,7 +242,7 @@ static int gso_run(const struct relay_txq *q, int i, int end)
 void relay_txq_send(struct worker *w, struct relay_txq *q)
 {
     struct mmsghdr gm[RELAY_TXQ_MAX];
-    int count[RELAY_TXQ_MAX];
+    int first[RELAY_TXQ_MAX], count[RELAY_TXQ_MAX];
     union {
         char buf[CMSG_SPACE(sizeof(uint16_t))];
         struct cmsghdr align;
@@ -254,6 +254,7 @@ void relay_txq_send(struct worker *w, struct relay_txq *q)
             end++;
         /* The messages of this socket: runs become one GSO message each. */
         for (int k = i; k < end; k += count[ng++]) {
+            first[ng] = k;
             count[ng] = w->gso ? gso_run(q, k, end) : 1;
             gm[ng].msg_hdr = q->msg[k].msg_hdr;
             if (count[ng] > 1) {
@@ -279,9 +280,15 @@ void relay_txq_send(struct worker *w, struct relay_txq *q)
                     lost += (uint64_t)count[g];
                 atomic_fetch_add_explicit(&w->st.dropped_backpressure, lost, memory_order_relaxed);
             } else if (errno != EINTR) {
-                /* An error for one message (e.g. a pending ICMP error on
-                 * the socket): skip it, send the others. */
+                /* An error for one message: a pending ICMP error on the
+                 * socket, or a GSO segment larger than the path MTU allows
+                 * (EINVAL/EMSGSIZE), where single datagrams may still go
+                 * (fragmented). Send its datagrams one by one, go on. */
                 se_log_rl(&rl_send, SE_LOG_DEBUG, "udp send failed: %s", strerror(errno));
+                for (int k = first[g]; count[g] > 1 && k < first[g] + count[g]; k++)
+                    if (sendmsg(q->fd[k], &q->msg[k].msg_hdr, 0) < 0)
+                        atomic_fetch_add_explicit(&w->st.dropped_backpressure, 1,
+                                                  memory_order_relaxed);
                 g++;
             }
         }
