@@ -56,12 +56,12 @@ enum {
     TP_UDP,
     TP_TCP,
     TP_TLS,
-    HDR = 4,                   /* ChannelData header */
-    PAYLOAD_MIN = 16,          /* index, sequence, timestamp */
-    SETUP_INFLIGHT = 256,      /* concurrent setups */
-    SETUP_RTO_MS = 500,        /* UDP request retransmission */
+    HDR = 4,              /* ChannelData header */
+    PAYLOAD_MIN = 16,     /* index, sequence, timestamp */
+    SETUP_INFLIGHT = 256, /* concurrent setups */
+    SETUP_RTO_MS = 500,   /* UDP request retransmission */
     SETUP_TRIES = 6,
-    HIST_US = 200000,          /* RTT histogram: 1 us buckets up to 200 ms */
+    HIST_US = 200000, /* RTT histogram: 1 us buckets up to 200 ms */
     CHANNEL = 0x4000,
     STREAM_BUF = 8192,
     BATCH = 64,
@@ -74,12 +74,12 @@ struct client {
     SSL *ssl;
     enum st st;
     int tries;
-    int64_t deadline;  /* ns: retransmit or give up */
+    int64_t deadline; /* ns: retransmit or give up */
     uint8_t tid[12];
-    uint8_t *sbuf;     /* stream reassembly (TCP/TLS) */
+    uint8_t *sbuf; /* stream reassembly (TCP/TLS) */
     size_t slen;
     uint8_t nonce_len;
-    char nonce[128];   /* servers may bind nonces to the client's address */
+    char nonce[128]; /* servers may bind nonces to the client's address */
 };
 
 static struct {
@@ -93,10 +93,16 @@ static struct {
     double seconds;
     int spid;
     bool plain;
-    bool hold;       /* after setup, wait for stdin EOF (RSS at rest) */
+    bool hold;              /* after setup, wait for stdin EOF (RSS at rest) */
     struct se_addr bind_ip; /* clients' source address */
-} opt = {.tp = TP_UDP, .user = "bench", .pass = "bench", .n = 1, .payload = 160,
-         .rate = 0, .window = 0, .seconds = 3};
+} opt = {.tp = TP_UDP,
+         .user = "bench",
+         .pass = "bench",
+         .n = 1,
+         .payload = 160,
+         .rate = 0,
+         .window = 0,
+         .seconds = 3};
 
 static struct client *cl;
 static char realm[128];
@@ -176,8 +182,10 @@ static void *peer_main(void *arg)
     while (!atomic_load(&peer_stop)) {
         for (int i = 0; i < BATCH; i++) {
             iov[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
-            m[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof(from[i]),
-                                           .msg_iov = &iov[i], .msg_iovlen = 1};
+            m[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+                                           .msg_namelen = sizeof(from[i]),
+                                           .msg_iov = &iov[i],
+                                           .msg_iovlen = 1};
         }
         int k = recvmmsg(peer_fd, m, BATCH, MSG_WAITFORONE, NULL);
         if (k <= 0)
@@ -385,8 +393,7 @@ static void on_response(struct client *c, const uint8_t *buf, size_t len, int64_
             next_step(c, c->st == ST_ALLOC0 ? ST_ALLOC : c->st, now);
             return;
         }
-        fprintf(stderr, "loadgen: client %ld: error %d in state %d\n", (long)(c - cl), code,
-                c->st);
+        fprintf(stderr, "loadgen: client %ld: error %d in state %d\n", (long)(c - cl), code, c->st);
         c->st = ST_FAILED;
         return;
     }
@@ -634,8 +641,8 @@ static void phase_load(const char *name, double rate, int window)
            "loss_pct=%.3f relayed=%llu relayed_per_s=%.0f server_cpu=%.3f pkts_per_cpu_s=%.0f "
            "rtt_p50_us=%.0f rtt_p99_us=%.0f send_errors=%llu bad=%llu rss_kib=%ld hwm_kib=%ld\n",
            name, opt.n, opt.payload, secs, (unsigned long long)n_sent, (unsigned long long)peer,
-           (unsigned long long)n_recv, loss, (unsigned long long)relayed,
-           (double)relayed / secs, cpu, cpu > 0 ? (double)relayed / cpu : 0, pct(0.5), pct(0.99),
+           (unsigned long long)n_recv, loss, (unsigned long long)relayed, (double)relayed / secs,
+           cpu, cpu > 0 ? (double)relayed / cpu : 0, pct(0.5), pct(0.99),
            (unsigned long long)errors, (unsigned long long)n_bad, server_mem("VmRSS"),
            server_mem("VmHWM"));
     fflush(stdout);
@@ -668,9 +675,9 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"rate", 1, 0, 'R'}, {"window", 1, 0, 'W'}, {"server-pid", 1, 0, 'P'},
-        {"plain", 0, 0, 'X'}, {"hold", 0, 0, 'H'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"rate", 1, 0, 'R'},       {"window", 1, 0, 'W'},
+                                       {"server-pid", 1, 0, 'P'}, {"plain", 0, 0, 'X'},
+                                       {"hold", 0, 0, 'H'},       {0, 0, 0, 0}};
     bool have_s = false, have_e = false;
     int o;
 
@@ -681,22 +688,47 @@ int main(int argc, char **argv)
             if (se_addr_parse_ip(&opt.bind_ip, optarg, 0) < 0)
                 usage();
             break;
-        case 's': have_s = parse_hostport(optarg, &opt.server) == 0; break;
-        case 'e': have_e = parse_hostport(optarg, &opt.peer) == 0; break;
+        case 's':
+            have_s = parse_hostport(optarg, &opt.server) == 0;
+            break;
+        case 'e':
+            have_e = parse_hostport(optarg, &opt.peer) == 0;
+            break;
         case 't':
             opt.tp = !strcmp(optarg, "tls") ? TP_TLS : !strcmp(optarg, "tcp") ? TP_TCP : TP_UDP;
             break;
-        case 'n': opt.n = atoi(optarg); break;
-        case 'l': opt.payload = (size_t)atol(optarg); break;
-        case 'u': opt.user = optarg; break;
-        case 'w': opt.pass = optarg; break;
-        case 'd': opt.seconds = atof(optarg); break;
-        case 'R': opt.rate = atof(optarg); break;
-        case 'W': opt.window = atoi(optarg); break;
-        case 'P': opt.spid = atoi(optarg); break;
-        case 'X': opt.plain = true; break;
-        case 'H': opt.hold = true; break;
-        default: usage();
+        case 'n':
+            opt.n = atoi(optarg);
+            break;
+        case 'l':
+            opt.payload = (size_t)atol(optarg);
+            break;
+        case 'u':
+            opt.user = optarg;
+            break;
+        case 'w':
+            opt.pass = optarg;
+            break;
+        case 'd':
+            opt.seconds = atof(optarg);
+            break;
+        case 'R':
+            opt.rate = atof(optarg);
+            break;
+        case 'W':
+            opt.window = atoi(optarg);
+            break;
+        case 'P':
+            opt.spid = atoi(optarg);
+            break;
+        case 'X':
+            opt.plain = true;
+            break;
+        case 'H':
+            opt.hold = true;
+            break;
+        default:
+            usage();
         }
     }
     if (!have_s || !have_e || opt.n < 1 || opt.payload < PAYLOAD_MIN || opt.payload > 1400 ||

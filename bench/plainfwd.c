@@ -71,8 +71,10 @@ static int rx(int fd)
 {
     for (int i = 0; i < BATCH; i++) {
         iov[i] = (struct iovec){bufs[i], BUFSZ};
-        m[i].msg_hdr = (struct msghdr){.msg_name = &names[i], .msg_namelen = sizeof(names[i]),
-                                       .msg_iov = &iov[i], .msg_iovlen = 1};
+        m[i].msg_hdr = (struct msghdr){.msg_name = &names[i],
+                                       .msg_namelen = sizeof(names[i]),
+                                       .msg_iov = &iov[i],
+                                       .msg_iovlen = 1};
     }
     return recvmmsg(fd, m, BATCH, MSG_DONTWAIT, NULL);
 }
@@ -109,11 +111,20 @@ int main(int argc, char **argv)
 
     while ((o = getopt(argc, argv, "l:e:o:t:")) != -1) {
         switch (o) {
-        case 'l': listen = optarg; break;
-        case 'e': peer_s = optarg; break;
-        case 'o': out = optarg; break;
-        case 't': seconds = atoi(optarg); break;
-        default: goto usage;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'e':
+            peer_s = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 't':
+            seconds = atoi(optarg);
+            break;
+        default:
+            goto usage;
         }
     }
     if (!listen || !peer_s || parse_hostport(listen, &la) < 0 || parse_hostport(peer_s, &ea) < 0 ||
@@ -159,7 +170,8 @@ int main(int argc, char **argv)
                                                .msg_namelen = clients[idx].sin6_family == AF_INET
                                                                   ? sizeof(struct sockaddr_in)
                                                                   : sizeof(struct sockaddr_in6),
-                                               .msg_iov = &iov[n], .msg_iovlen = 1};
+                                               .msg_iov = &iov[n],
+                                               .msg_iovlen = 1};
                 n++;
             }
             if (n > 0)
@@ -168,6 +180,7 @@ int main(int argc, char **argv)
     }
     return 0;
 usage:
-    fprintf(stderr, "usage: plainfwd -l LISTEN_IP:PORT -e PEER_IP:PORT [-o OUT_IP:PORT] [-t SECONDS]\n");
+    fprintf(stderr,
+            "usage: plainfwd -l LISTEN_IP:PORT -e PEER_IP:PORT [-o OUT_IP:PORT] [-t SECONDS]\n");
     return 2;
 }

@@ -249,7 +249,8 @@ struct relay_server {
  * frame to 4 bytes on stream transports (RFC 8656 §12.5). */
 int relay_send_client(struct worker *w, const struct client_ref *c, const uint8_t *buf,
                       size_t len, bool channel_data);
-/* The send queues (worker.c). relay_txq_send sends everything queued and
+/* ---- txq.c ---- */
+/* The send queues. relay_txq_send sends everything queued and
  * counts what the kernel refused as backpressure drops. */
 void relay_txq_send(struct worker *w, struct relay_txq *q);
 /* Queue the ChannelData frame in to_client.buf[to_client.n] (a free
@@ -259,6 +260,9 @@ void relay_queue_client(struct worker *w, const struct client_ref *c, uint8_t *f
 /* Append one datagram to q (the caller checked q->n < RELAY_TXQ_MAX). */
 void relay_txq_add(struct relay_txq *q, int fd, const struct se_addr *to, uint8_t *data,
                    size_t len);
+/* Does this kernel take UDP_SEGMENT (Linux >= 4.18)? Probed once per worker. */
+bool relay_gso_supported(void);
+
 int64_t relay_now_wall(void);
 
 /* ---- alloc.c ---- */
