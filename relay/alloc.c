@@ -31,7 +31,9 @@
 
 enum {
     PORT_SEARCH_MAX = 512,     /* bind attempts before answering 508 */
-    DATA_HEADROOM = 64,        /* room to prepend a ChannelData/Data header */
+    DATA_HEADROOM = RELAY_DATA_HEADROOM, /* room to prepend a ChannelData header */
+    RELAY_PEER_BATCH = 16,     /* datagrams per recvmmsg on a relay socket */
+    RELAY_SOCK_RCVBUF = 512 * 1024, /* per relay socket (the kernel doubles it) */
     CHANNEL_REUSE_HOLD = 300,  /* RFC 8656 §12: a number stays bound 5 more minutes */
 };
 
@@ -172,6 +174,10 @@ static int bind_udp(const struct se_addr *ip, uint16_t port)
         close(fd);
         return -1;
     }
+    /* Room for a video key frame burst (a few hundred datagrams) from a
+     * peer; the kernel charges only what is queued. */
+    int rcv = RELAY_SOCK_RCVBUF;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
     return fd;
 }
 
@@ -267,6 +273,9 @@ void alloc_expire_reservations(struct relay_server *srv, int64_t now)
 
 /* ---- peer -> client ---- */
 
+static void relay_from_peer(struct worker *w, struct allocation *a, int slot, size_t n,
+                            const struct sockaddr *from);
+
 static uint32_t xorshift(uint32_t *s)
 {
     uint32_t x = *s ? *s : 0x9E3779B9u;
@@ -276,62 +285,103 @@ static uint32_t xorshift(uint32_t *s)
     return *s = x;
 }
 
+/*
+ * Datagrams from peers. One recvmmsg reads what the socket holds straight
+ * into free buffers of the queue toward the clients; ChannelData for a UDP
+ * client is queued by swapping buffer pointers and leaves with the queue's
+ * sendmmsg at the end of the loop pass (worker.c). Data indications and
+ * stream clients are sent at once.
+ */
 static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct relay_sock *rs = arg;
     struct allocation *a = rs->alloc;
     struct worker *w = a->w;
-    uint8_t *payload = w->rxbuf + DATA_HEADROOM;
+    struct relay_txq *q = &w->to_client;
+    struct mmsghdr m[RELAY_PEER_BATCH];
+    struct iovec iov[RELAY_PEER_BATCH];
+    union relay_sockaddr from[RELAY_PEER_BATCH];
 
     (void)what;
     w->now = relay_now_mono();
-    for (int i = 0; i < RELAY_UDP_BURST; i++) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        struct se_addr peer;
-        ssize_t n = recvfrom(fd, payload, sizeof(w->rxbuf) - DATA_HEADROOM, 0,
-                             (struct sockaddr *)&ss, &sl);
-        if (n < 0) {
+    for (int round = 0; round < RELAY_UDP_BURST / RELAY_PEER_BATCH; round++) {
+        if (q->n + RELAY_PEER_BATCH > RELAY_TXQ_MAX)
+            relay_txq_send(w, q);
+        int base = q->n;
+        for (int i = 0; i < RELAY_PEER_BATCH; i++) {
+            iov[i].iov_base = q->buf[base + i] + DATA_HEADROOM;
+            iov[i].iov_len = RELAY_BUF_SIZE - DATA_HEADROOM;
+            m[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+                                           .msg_namelen = sizeof(from[i]),
+                                           .msg_iov = &iov[i],
+                                           .msg_iovlen = 1};
+        }
+        int k = recvmmsg(fd, m, RELAY_PEER_BATCH, MSG_DONTWAIT, NULL);
+        if (k < 0) {
             if (errno == EINTR || errno == ECONNREFUSED)
                 continue;
             break;
         }
-        if (se_addr_from_sockaddr(&peer, (struct sockaddr *)&ss) < 0)
-            continue;
-        struct permission *p = alloc_perm_find(a, peer.ip);
-        if (!p || p->expires <= w->now) {
-            atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
-            continue;
-        }
-        if (!relay_rate_ok(&a->rl_in, (size_t)n)) {
-            atomic_fetch_add_explicit(&w->st.dropped_rate_limit, 1, memory_order_relaxed);
-            continue;
-        }
-        struct channel *ch = alloc_chan_by_peer(a, &peer);
-        int rc;
-        if (ch && ch->expires > w->now) {
-            uint8_t *frame = payload - CHANNEL_HEADER_LEN;
-            frame[0] = (uint8_t)(ch->number >> 8);
-            frame[1] = (uint8_t)ch->number;
-            frame[2] = (uint8_t)(n >> 8);
-            frame[3] = (uint8_t)n;
-            rc = relay_send_client(w, &a->client, frame, (size_t)n + CHANNEL_HEADER_LEN, true);
+        for (int i = 0; i < k; i++)
+            relay_from_peer(w, a, base + i, m[i].msg_len, &from[i].sa);
+        if (k < RELAY_PEER_BATCH)
+            break; /* drained */
+    }
+}
+
+/* One datagram from a peer, in the client queue's free buffer at slot. */
+static void relay_from_peer(struct worker *w, struct allocation *a, int slot, size_t n,
+                            const struct sockaddr *from)
+{
+    struct relay_txq *q = &w->to_client;
+    uint8_t *payload = q->buf[slot] + DATA_HEADROOM;
+    struct se_addr peer;
+
+    if (se_addr_from_sockaddr(&peer, from) < 0)
+        return;
+    struct permission *p = alloc_perm_find(a, peer.ip);
+    if (!p || p->expires <= w->now) {
+        atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
+        return;
+    }
+    if (!relay_rate_ok(&a->rl_in, n)) {
+        atomic_fetch_add_explicit(&w->st.dropped_rate_limit, 1, memory_order_relaxed);
+        return;
+    }
+    struct channel *ch = alloc_chan_by_peer(a, &peer);
+    int rc;
+    if (ch && ch->expires > w->now) {
+        uint8_t *frame = payload - CHANNEL_HEADER_LEN;
+        frame[0] = (uint8_t)(ch->number >> 8);
+        frame[1] = (uint8_t)ch->number;
+        frame[2] = (uint8_t)(n >> 8);
+        frame[3] = (uint8_t)n;
+        if (a->client.transport == SE_TP_UDP) {
+            /* Queue it: its buffer trades places with the first free one
+             * (slot >= q->n, and every buffer in between is free). */
+            uint8_t *t = q->buf[q->n];
+            q->buf[q->n] = q->buf[slot];
+            q->buf[slot] = t;
+            relay_queue_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN);
+            rc = 0; /* counted as sent; a full socket counts dropped_backpressure */
         } else {
-            struct stun_builder b;
-            uint32_t tid[3];
-            for (int k = 0; k < 3; k++)
-                tid[k] = xorshift(&w->rng);
-            stun_build_begin(&b, w->txbuf, sizeof(w->txbuf), TURN_DATA, STUN_INDICATION,
-                             (const uint8_t *)tid);
-            stun_put_xor_addr(&b, STUN_A_XOR_PEER_ADDRESS, &peer);
-            stun_put_attr(&b, STUN_A_DATA, payload, (size_t)n);
-            int len = stun_build_end(&b);
-            rc = len < 0 ? len : relay_send_client(w, &a->client, w->txbuf, (size_t)len, false);
+            rc = relay_send_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN, true);
         }
-        if (rc == 0) {
-            a->pkts_to_client++;
-            a->bytes_to_client += (uint64_t)n;
-        }
+    } else {
+        struct stun_builder b;
+        uint32_t tid[3];
+        for (int k = 0; k < 3; k++)
+            tid[k] = xorshift(&w->rng);
+        stun_build_begin(&b, w->txbuf, sizeof(w->txbuf), TURN_DATA, STUN_INDICATION,
+                         (const uint8_t *)tid);
+        stun_put_xor_addr(&b, STUN_A_XOR_PEER_ADDRESS, &peer);
+        stun_put_attr(&b, STUN_A_DATA, payload, n);
+        int len = stun_build_end(&b);
+        rc = len < 0 ? len : relay_send_client(w, &a->client, w->txbuf, (size_t)len, false);
+    }
+    if (rc == 0) {
+        a->pkts_to_client++;
+        a->bytes_to_client += (uint64_t)n;
     }
 }
 
@@ -339,13 +389,24 @@ void alloc_send_to_peer(struct allocation *a, const struct se_addr *peer, const 
                         size_t len)
 {
     struct relay_sock *rs = alloc_relay_for(a, peer->family);
+    struct worker *w = a->w;
     struct sockaddr_storage ss;
     socklen_t sl;
 
     if (!rs)
         return;
     if (!relay_rate_ok(&a->rl_out, len)) {
-        atomic_fetch_add_explicit(&a->w->st.dropped_rate_limit, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->st.dropped_rate_limit, 1, memory_order_relaxed);
+        return;
+    }
+    if (w->to_peer_batching) {
+        /* data lies in the listener's receive slots, which stay put until
+         * udp_read_cb sends this queue (worker.c). */
+        if (w->to_peer.n == RELAY_TXQ_MAX)
+            relay_txq_send(w, &w->to_peer);
+        relay_txq_add(&w->to_peer, rs->fd, peer, (uint8_t *)data, len);
+        a->pkts_from_client++; /* as for the client queue: drops count as backpressure */
+        a->bytes_from_client += len;
         return;
     }
     sl = se_addr_to_sockaddr(peer, &ss);

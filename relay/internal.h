@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -39,6 +40,35 @@ enum {
     RECENT_REFRESH_SLOTS = 64,    /* remembered Refresh(0)s for retransmits */
     EVENT_QUEUE_LEN = 8192,       /* session events waiting for the control thread */
     MBOX_KILL_MAX = 64,           /* admin kills pending per worker */
+    RELAY_RX_BATCH = 32,          /* datagrams per recvmmsg on a listener */
+    RELAY_TXQ_MAX = 64,           /* queued datagrams per sendmmsg (both ways) */
+    RELAY_DATA_HEADROOM = 64,     /* room to prepend a ChannelData header */
+    RELAY_GSO_SEGS = 64,          /* datagrams per UDP GSO message (kernel: <= 64) */
+    RELAY_GSO_BYTES = 65000,      /* bytes per UDP GSO message (IP datagram limit) */
+};
+
+/*
+ * Batched UDP I/O (see worker.c's head comment). A send queue holds
+ * datagrams until one sendmmsg per run of equal sockets sends them.
+ * Buffers: entry i < n is queued with its bytes in buf[i]; the buffers of
+ * entries n..RELAY_TXQ_MAX-1 are free, so a recvmmsg can read straight
+ * into them and a datagram is queued by swapping buffer pointers (no
+ * copy). The queue to peers leaves buf unused: its entries point into the
+ * listener's receive slots, and it is sent before those are reused.
+ */
+union relay_sockaddr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
+struct relay_txq {
+    int n;
+    int fd[RELAY_TXQ_MAX];
+    struct mmsghdr msg[RELAY_TXQ_MAX];
+    struct iovec iov[RELAY_TXQ_MAX];
+    union relay_sockaddr to[RELAY_TXQ_MAX];
+    uint8_t *buf[RELAY_TXQ_MAX];
 };
 
 struct relay_snap {
@@ -202,6 +232,16 @@ struct worker {
     struct recent_refresh recent[RECENT_REFRESH_SLOTS];
     unsigned recent_next;
     struct worker_stats st;
+    /* batched UDP I/O (worker.c): listener receive slots, the queue of
+     * ChannelData to clients (flushed by flush_ev at the end of a loop
+     * pass) and the queue to peers (flushed at the end of a receive
+     * batch; to_peer_batching says it may be used) */
+    uint8_t *rx_slots;       /* RELAY_RX_BATCH x RELAY_BUF_SIZE */
+    uint8_t *tx_slots;       /* RELAY_TXQ_MAX x RELAY_BUF_SIZE */
+    struct relay_txq to_client, to_peer;
+    struct event *flush_ev;
+    bool to_peer_batching;
+    bool gso;                /* the kernel takes UDP_SEGMENT */
     uint8_t rxbuf[RELAY_BUF_SIZE];
     uint8_t txbuf[RELAY_BUF_SIZE];
 };
@@ -243,6 +283,20 @@ struct relay_server {
  * frame to 4 bytes on stream transports (RFC 8656 §12.5). */
 int relay_send_client(struct worker *w, const struct client_ref *c, const uint8_t *buf,
                       size_t len, bool channel_data);
+/* ---- txq.c ---- */
+/* The send queues. relay_txq_send sends everything queued and
+ * counts what the kernel refused as backpressure drops. */
+void relay_txq_send(struct worker *w, struct relay_txq *q);
+/* Queue the ChannelData frame in to_client.buf[to_client.n] (a free
+ * buffer the caller filled) for UDP client c; sent at the end of this
+ * event-loop pass. */
+void relay_queue_client(struct worker *w, const struct client_ref *c, uint8_t *frame, size_t len);
+/* Append one datagram to q (the caller checked q->n < RELAY_TXQ_MAX). */
+void relay_txq_add(struct relay_txq *q, int fd, const struct se_addr *to, uint8_t *data,
+                   size_t len);
+/* Does this kernel take UDP_SEGMENT (Linux >= 4.18)? Probed once per worker. */
+bool relay_gso_supported(void);
+
 int64_t relay_now_wall(void);
 
 /* ---- alloc.c ---- */

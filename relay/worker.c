@@ -16,6 +16,29 @@
  * The control thread talks to a worker only through its mailbox (a new
  * snapshot, a drain request) and event_active(); each worker's cron runs
  * once a second for expiry and draining.
+ *
+ * UDP data path. The kernel's per-datagram work is most of a relay's
+ * cost, so the user-space side is built to add as few system calls and
+ * wake-ups as it can (docs/benchmark.md has the figures and the profile):
+ *  - a listener reads up to RELAY_RX_BATCH datagrams per recvmmsg into
+ *    fixed per-worker slots; ChannelData found there is queued toward the
+ *    peers (w->to_peer, pointing into the slots, no copy) and the queue
+ *    is sent with one sendmmsg per run of datagrams on the same relay
+ *    socket before the slots are read into again, and before any STUN
+ *    message of the batch is handled (a Refresh may close a relay socket);
+ *  - a relay socket reads with one recvmmsg straight into free buffers of
+ *    the queue toward the clients (w->to_client), behind 64 bytes of
+ *    headroom for the ChannelData header; queuing swaps buffer pointers.
+ *    flush_ev, made active by the first datagram queued, runs after the
+ *    other ready sockets of this event-loop pass and sends the whole
+ *    queue with one sendmmsg per listener socket;
+ *  - runs of equal-sized datagrams from one socket to one destination
+ *    leave as one UDP GSO message (relay/txq.c);
+ *  - lookups on the way are the 5-tuple hash (alloc_find_udp) and short
+ *    arrays of channels and permissions inside the allocation.
+ * Nothing on this path allocates memory or takes a lock; STUN requests,
+ * Data indications and TCP/TLS clients keep the plain one-call-per-
+ * message path.
  */
 #include "relay/internal.h"
 #include "core/err.h"
@@ -153,42 +176,79 @@ int relay_send_client(struct worker *w, const struct client_ref *c, const uint8_
     return 0;
 }
 
+/* ---- batched UDP sends (relay/txq.c) ---- */
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    relay_txq_send(w, &w->to_client);
+}
+
 /* ---- UDP listeners ---- */
+
+static void udp_dispatch(struct worker *w, struct udp_listener *ul, uint8_t *buf, size_t n,
+                         const struct sockaddr *from)
+{
+    struct client_ref c = {.transport = SE_TP_UDP, .udp = ul};
+
+    if (se_addr_from_sockaddr(&c.addr, from) < 0 || n < 4) {
+        atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+        return;
+    }
+    uint8_t b0 = buf[0];
+    if (b0 < 0x40) {
+        /* A STUN request may free an allocation (Refresh 0) and with it a
+         * relay socket that queued datagrams name: send them first. */
+        w->to_peer_batching = false;
+        relay_txq_send(w, &w->to_peer);
+        turn_on_stun(w, &c, alloc_find_udp(w, ul, &c.addr), buf, n);
+        w->to_peer_batching = true;
+    } else if (b0 < 0x80) {
+        struct allocation *a = alloc_find_udp(w, ul, &c.addr);
+        if (a)
+            turn_on_channel_data(w, a, buf, n);
+        else
+            atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+    }
+}
 
 static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct udp_listener *ul = arg;
     struct worker *w = ul->w;
+    struct mmsghdr m[RELAY_RX_BATCH];
+    struct iovec iov[RELAY_RX_BATCH];
+    union relay_sockaddr from[RELAY_RX_BATCH];
 
     (void)what;
     w->now = relay_now_mono();
-    for (int i = 0; i < RELAY_UDP_BURST; i++) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        ssize_t n = recvfrom(fd, w->rxbuf, sizeof(w->rxbuf), 0, (struct sockaddr *)&ss, &sl);
-        struct client_ref c = {.transport = SE_TP_UDP, .udp = ul};
-
-        if (n < 0) {
+    for (int round = 0; round < RELAY_UDP_BURST / RELAY_RX_BATCH; round++) {
+        for (int i = 0; i < RELAY_RX_BATCH; i++) {
+            iov[i].iov_base = w->rx_slots + (size_t)i * RELAY_BUF_SIZE;
+            iov[i].iov_len = RELAY_BUF_SIZE;
+            m[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+                                           .msg_namelen = sizeof(from[i]),
+                                           .msg_iov = &iov[i],
+                                           .msg_iovlen = 1};
+        }
+        int k = recvmmsg(fd, m, RELAY_RX_BATCH, MSG_DONTWAIT, NULL);
+        if (k < 0) {
             if (errno == EINTR || errno == ECONNREFUSED)
                 continue;
             break; /* EAGAIN or a real error: wait for the next readiness */
         }
-        if (se_addr_from_sockaddr(&c.addr, (struct sockaddr *)&ss) < 0 || n < 4) {
-            atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
-            continue;
-        }
-        uint8_t b0 = w->rxbuf[0];
-        if (b0 < 0x40) {
-            turn_on_stun(w, &c, alloc_find_udp(w, ul, &c.addr), w->rxbuf, (size_t)n);
-        } else if (b0 < 0x80) {
-            struct allocation *a = alloc_find_udp(w, ul, &c.addr);
-            if (a)
-                turn_on_channel_data(w, a, w->rxbuf, (size_t)n);
-            else
-                atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
-        } else {
-            atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
-        }
+        w->to_peer_batching = true;
+        for (int i = 0; i < k; i++)
+            udp_dispatch(w, ul, iov[i].iov_base, m[i].msg_len, &from[i].sa);
+        w->to_peer_batching = false;
+        relay_txq_send(w, &w->to_peer); /* before the slots are read into again */
+        if (k < RELAY_RX_BATCH)
+            break; /* drained: no extra call just to see EAGAIN */
     }
 }
 
@@ -529,8 +589,18 @@ int relay_server_start(struct relay_server *srv, struct relay_snap *snap)
         }
         w->mbox_ev = event_new(w->base, -1, 0, mbox_cb, w);
         w->cron_ev = event_new(w->base, -1, EV_PERSIST, cron_cb, w);
-        if (!w->mbox_ev || !w->cron_ev || event_add(w->cron_ev, &one_s) < 0)
+        w->flush_ev = event_new(w->base, -1, 0, flush_cb, w);
+        if (!w->mbox_ev || !w->cron_ev || !w->flush_ev || event_add(w->cron_ev, &one_s) < 0)
             return SE_ERR_NOMEM;
+        /* Slot memory is only reserved here: the kernel backs the pages a
+         * datagram actually touches (mostly the first 2 KiB of each). */
+        w->rx_slots = malloc((size_t)RELAY_RX_BATCH * RELAY_BUF_SIZE);
+        w->tx_slots = malloc((size_t)RELAY_TXQ_MAX * RELAY_BUF_SIZE);
+        if (!w->rx_slots || !w->tx_slots)
+            return SE_ERR_NOMEM;
+        for (int k = 0; k < RELAY_TXQ_MAX; k++)
+            w->to_client.buf[k] = w->tx_slots + (size_t)k * RELAY_BUF_SIZE;
+        w->gso = relay_gso_supported();
     }
     for (int i = 0; i < srv->n_workers; i++)
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0)
@@ -641,6 +711,10 @@ void relay_server_free(struct relay_server *srv)
             event_free(w->mbox_ev);
         if (w->cron_ev)
             event_free(w->cron_ev);
+        if (w->flush_ev)
+            event_free(w->flush_ev);
+        free(w->rx_slots);
+        free(w->tx_slots);
         free(w->htab);
         relay_snap_unref(w->snap);
         relay_snap_unref(w->mbox_snap);
