@@ -11,6 +11,7 @@
  * OpenSSL.
  */
 #include "api/jwt.h"
+#include "auth/auth.h"
 #include "core/config.h"
 #include "core/err.h"
 
@@ -126,42 +127,6 @@ int api_jwt_keys_load(struct api_jwt_keys *k, const struct se_api_jwt *conf, cha
     return 0;
 }
 
-static int b64url_val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
-/* Strict unpadded base64url (RFC 7515 §2). Returns the length or -1. */
-static int b64url_decode(const char *in, size_t len, uint8_t *out, size_t outlen)
-{
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-
-    if (len % 4 == 1 || (len / 4) * 3 + 2 > outlen)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_val(in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
-        return -1; /* non-canonical trailing bits */
-    return (int)o;
-}
-
 static json_t *decode_object(const char *seg, size_t len, size_t max)
 {
     uint8_t buf[JWT_PAYLOAD_MAX];
@@ -169,7 +134,7 @@ static json_t *decode_object(const char *seg, size_t len, size_t max)
 
     if (len == 0 || len > (max / 3 + 1) * 4 || max > sizeof(buf))
         return NULL;
-    if ((n = b64url_decode(seg, len, buf, max)) <= 0)
+    if ((n = auth_b64url_decode(seg, len, buf, max)) <= 0)
         return NULL;
     json_t *o = json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
     if (o && !json_is_object(o)) {
@@ -304,7 +269,7 @@ int api_jwt_verify(const struct api_jwt_keys *k, const char *token, size_t len, 
     size_t sig_len = len - (size_t)(d2 + 1 - token);
     if (!(hdr = decode_object(token, (size_t)(d1 - token), JWT_HEADER_MAX)) ||
         !(pl = decode_object(d1 + 1, (size_t)(d2 - d1 - 1), JWT_PAYLOAD_MAX)) || sig_len == 0 ||
-        (siglen = b64url_decode(d2 + 1, sig_len, sig, sizeof(sig))) <= 0)
+        (siglen = auth_b64url_decode(d2 + 1, sig_len, sig, sizeof(sig))) <= 0)
         goto out;
     rc = SE_ERR_AUTH;
     if (!json_is_string(json_object_get(hdr, "alg")) || json_object_get(hdr, "crit")) {

@@ -58,6 +58,10 @@ int auth_rest_parse(const char *username, size_t len, struct auth_rest_name *out
  * decode: returns the decoded length (NUL-terminated) or SE_ERR_PARSE.
  */
 enum { AUTH_ORIGIN_MAX = 255 };
+/* Strict unpadded base64url (RFC 4648 §5, as JWS uses it): canonical
+ * texts only. Returns the decoded length, or SE_ERR_PARSE (bad alphabet,
+ * impossible length, non-zero tail bits, or more than outlen bytes). */
+int auth_b64url_decode(const char *in, size_t len, uint8_t *out, size_t outlen);
 int auth_origin_encode(const char *origin, size_t len, char *out, size_t outlen);
 int auth_origin_decode(const char *id, size_t len, char *out, size_t outlen);
 

@@ -138,7 +138,7 @@ int auth_origin_encode(const char *origin, size_t len, char *out, size_t outlen)
     return n;
 }
 
-static int b64url_value(char c)
+static int b64url_val(char c)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -153,35 +153,46 @@ static int b64url_value(char c)
     return -1;
 }
 
-int auth_origin_decode(const char *id, size_t len, char *out, size_t outlen)
+int auth_b64url_decode(const char *in, size_t len, uint8_t *out, size_t outlen)
 {
     uint32_t acc = 0;
     size_t o = 0;
     int bits = 0;
 
-    if (len == 0 || len % 4 == 1)
+    if (len % 4 == 1)
         return SE_ERR_PARSE;
     for (size_t i = 0; i < len; i++) {
-        int v = b64url_value(id[i]);
+        int v = b64url_val(in[i]);
         if (v < 0)
             return SE_ERR_PARSE;
         acc = (acc << 6) | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            if (o + 1 >= outlen)
+            if (o >= outlen)
                 return SE_ERR_PARSE;
-            out[o++] = (char)((acc >> bits) & 0xff);
+            out[o++] = (uint8_t)(acc >> bits);
         }
     }
-    /* Leftover bits must be zero (canonical form), and no NUL or control bytes. */
+    /* Leftover bits must be zero: one canonical text per value. */
     if (acc & ((1u << bits) - 1))
         return SE_ERR_PARSE;
-    for (size_t i = 0; i < o; i++)
+    return (int)o;
+}
+
+int auth_origin_decode(const char *id, size_t len, char *out, size_t outlen)
+{
+    int n;
+
+    if (len == 0 || outlen == 0 ||
+        (n = auth_b64url_decode(id, len, (uint8_t *)out, outlen - 1)) <= 0)
+        return SE_ERR_PARSE;
+    /* No NUL or control bytes: it is an origin. */
+    for (int i = 0; i < n; i++)
         if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
             return SE_ERR_PARSE;
-    out[o] = '\0';
-    return (int)o;
+    out[n] = '\0';
+    return n;
 }
 
 int auth_rest_password(const char *secret, const char *username, size_t ulen, char *out,
@@ -247,21 +258,6 @@ bool auth_nonce_has_features(const char *nonce, size_t len)
     return len >= cl + 4 && memcmp(nonce, nonce_cookie, cl) == 0;
 }
 
-static int b64url_val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
 int auth_nonce_check(const struct auth_nonce_key *k, const struct se_addr *client, int64_t now,
                      const char *nonce, size_t len)
 {
@@ -273,17 +269,8 @@ int auth_nonce_check(const struct auth_nonce_key *k, const struct se_addr *clien
     }
     if (len != NONCE_B64_LEN)
         return SE_ERR_AUTH;
-    for (size_t i = 0, o = 0; i < len; i += 4) {
-        int v[4];
-        for (int j = 0; j < 4; j++)
-            if ((v[j] = b64url_val(nonce[i + j])) < 0)
-                return SE_ERR_AUTH;
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
-        raw[o++] = (uint8_t)(w >> 16);
-        raw[o++] = (uint8_t)(w >> 8);
-        raw[o++] = (uint8_t)w;
-    }
+    if (auth_b64url_decode(nonce, len, raw, sizeof(raw)) != NONCE_RAW_LEN)
+        return SE_ERR_AUTH;
     if (nonce_mac(k, raw, client, mac) < 0)
         return SE_ERR_CRYPTO;
     if (CRYPTO_memcmp(mac, raw + 4, NONCE_MAC_LEN) != 0)
