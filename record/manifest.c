@@ -63,8 +63,7 @@ static int unhex(const char *s, uint8_t *out, size_t n)
     return 0;
 }
 
-/* Write buf to dir/name via a temporary file, fsync, rename. */
-static int write_atomic(const char *dir, const char *name, const char *buf, size_t len)
+int rec_write_atomic(const char *dir, const char *name, const char *buf, size_t len)
 {
     char tmp[4096], path[4096];
     int fd, rc = SE_ERR_IO;
@@ -198,11 +197,11 @@ int rec_manifest_write(const char *dir, const struct rec_manifest_entry *e, size
         len += (size_t)snprintf(buf + len, cap - len, "sha256 %s %llu %s\n", h,
                                 (unsigned long long)e[i].bytes, e[i].name);
     }
-    rc = write_atomic(dir, REC_MANIFEST_NAME, buf, len);
+    rc = rec_write_atomic(dir, REC_MANIFEST_NAME, buf, len);
     if (rc == 0 && key_len > 0) {
         char sig[200];
         int sl = sign_line(key, key_len, buf, len, sig, sizeof(sig));
-        rc = sl < 0 ? sl : write_atomic(dir, REC_SIGNATURE_NAME, sig, (size_t)sl);
+        rc = sl < 0 ? sl : rec_write_atomic(dir, REC_SIGNATURE_NAME, sig, (size_t)sl);
     }
 out:
     free(buf);

@@ -77,4 +77,9 @@ int rec_key_load(const char *path, uint8_t *key, size_t *key_len, char *err, siz
  */
 int rec_key_usable(const uint8_t *key, size_t key_len, bool sign);
 
+/* Write buf to dir/name through a temporary file, fsync, rename: a
+ * reader sees the old file or the whole new one (manifest.c).
+ * 0 or SE_ERR_IO. */
+int rec_write_atomic(const char *dir, const char *name, const char *buf, size_t len);
+
 #endif

@@ -149,38 +149,6 @@ static json_t *segment_json(const struct rec_session *s, const struct rec_segmen
     return o;
 }
 
-static int write_file(const char *dir, const char *text, size_t len)
-{
-    char tmp[1024], path[1024];
-    size_t off = 0;
-    int fd, rc = SE_ERR_IO;
-
-    snprintf(tmp, sizeof(tmp), "%s/.metadata.json.tmp", dir);
-    snprintf(path, sizeof(path), "%s/metadata.json", dir);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return SE_ERR_IO;
-    while (off < len) {
-        ssize_t r = write(fd, text + off, len - off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            goto out;
-        off += (size_t)r;
-    }
-    if (fdatasync(fd) != 0)
-        goto out;
-    rc = 0;
-out:
-    if (close(fd) != 0)
-        rc = SE_ERR_IO;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = SE_ERR_IO;
-    if (rc)
-        unlink(tmp);
-    return rc;
-}
-
 int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_us,
                    struct rec_manifest_entry *entry)
 {
@@ -219,7 +187,7 @@ int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_u
     if (!text)
         return rc;
     size_t len = strlen(text);
-    rc = write_file(s->cfg.dir, text, len);
+    rc = rec_write_atomic(s->cfg.dir, "metadata.json", text, len);
     if (rc == 0) {
         unsigned int n = 32;
         snprintf(entry->name, sizeof(entry->name), "metadata.json");
