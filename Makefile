@@ -15,7 +15,7 @@ BUILD    ?= build
 CC       ?= cc
 FUZZ_CC  ?= clang
 PKGS      = libevent libevent_pthreads libevent_openssl openssl libconfig sqlite3 jansson \
-            libavformat libavcodec libavutil
+            libavformat libavcodec libavutil liburing
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 

@@ -108,6 +108,12 @@ void api_h_metrics(struct api_req *r)
     one(&b, "sedge_session_events_dropped_total", "counter",
         "Session events lost because the control thread was behind (sessions table incomplete).",
         st.events_dropped);
+    one(&b, "sedge_relay_io_uring_workers", "gauge",
+        "Workers whose relay sockets use io_uring (relay.io); the others use epoll.",
+        st.uring_workers);
+    one(&b, "sedge_relay_rx_buffers_exhausted_total", "counter",
+        "Relay socket receives that ran out of io_uring buffers and were re-armed (no loss).",
+        st.uring_rx_starved);
     metric(&b, "sedge_worker_loop_lag_seconds", "gauge",
            "How late each worker's 1 s housekeeping timer last fired.");
     for (int i = 0; i < nw; i++)

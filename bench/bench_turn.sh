@@ -19,7 +19,10 @@
 #
 # Environment: BENCH_QUICK=1 (one run, fewer configurations, ~2 min),
 # BENCH_RUNS (default 3), BENCH_SECONDS (per load phase, default 3),
-# SEDGE_WORKERS (default 1), COTURN_THREADS (default 1: its best here),
+# SEDGE_WORKERS (default 1), SEDGE_IO (relay.io, default auto),
+# COTURN_THREADS (default 1: its best here), BENCH_CONFIGS (e.g.
+# "udp:1000:160 udp:100:1200"), BENCH_SERVERS (e.g. "sedge plain"),
+# BENCH_LOAD_ONLY=1 (skip turnutils_uclient and the 10 000 allocations),
 # BENCH_KEEP=1 keeps the work directory.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +34,7 @@ QUICK=${BENCH_QUICK:-0}
 RUNS=${BENCH_RUNS:-$([ "$QUICK" = 1 ] && echo 1 || echo 3)}
 SECS=${BENCH_SECONDS:-$([ "$QUICK" = 1 ] && echo 2 || echo 3)}
 SEDGE_WORKERS=${SEDGE_WORKERS:-1}
+SEDGE_IO=${SEDGE_IO:-auto}
 COTURN_THREADS=${COTURN_THREADS:-1}
 WINDOW=${BENCH_WINDOW:-256}
 BIG=${BENCH_BIG:-10000}
@@ -77,7 +81,7 @@ listen = (
   { transport = "tcp"; address = "$SRV_IP"; port = $SEDGE_PORT; },
   { transport = "tls"; address = "$SRV_IP"; port = $SEDGE_TLS; }
 );
-relay = { address = "$RELAY_IP"; min_port = 40000; max_port = 59999; };
+relay = { address = "$RELAY_IP"; min_port = 40000; max_port = 59999; io = "$SEDGE_IO"; };
 tls = { cert = "$W/cert.pem"; key = "$W/key.pem"; };
 peers = { allow = [ "127.0.0.0/8" ]; };
 workers = $SEDGE_WORKERS;
@@ -154,8 +158,10 @@ run_load() {
 
 CONFIGS="udp:1:160 udp:1:1200 udp:100:160 udp:100:1200 udp:1000:160 udp:1000:1200 tcp:100:160 tcp:100:1200 tls:100:160 tls:100:1200"
 [ "$QUICK" = 1 ] && CONFIGS="udp:100:160 udp:100:1200 udp:1000:160 udp:1000:1200 tcp:100:160 tls:100:160"
+CONFIGS=${BENCH_CONFIGS:-$CONFIGS}
 SERVERS="sedge plain"
 [ "$HAVE_COTURN" = 1 ] && SERVERS="sedge coturn plain"
+SERVERS=${BENCH_SERVERS:-$SERVERS}
 
 echo "bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), runs=$RUNS, ${SECS}s per phase, window=$WINDOW"
 echo "bench: sedge workers=$SEDGE_WORKERS, coturn -m $COTURN_THREADS ($(turnserver --version 2>/dev/null | head -1))"
@@ -171,13 +177,14 @@ for run in $(seq "$RUNS"); do
     echo "bench: run $run done ($((SECONDS - t_start)) s)"
 done
 
+if [ "${BENCH_LOAD_ONLY:-0}" = 1 ]; then RUNS_EXTRA=0; else RUNS_EXTRA=$RUNS; fi
 # turnutils_uclient (coturn's own client) against both: 100 clients,
 # 160 B, 20 ms apart, channels (-c: no RTCP pair), through its echo peer.
 turnutils_peer -L $PEER_IP -p $UPEER_PORT >"$W/upeer.log" 2>&1 &
 UPEER=$!; PIDS+=("$UPEER")
 sleep 0.3
 UMSGS=$([ "$QUICK" = 1 ] && echo 100 || echo 250)
-for run in $(seq "$RUNS"); do
+for run in $(seq "$RUNS_EXTRA"); do
     for srv in sedge coturn; do
         [ "$srv" = coturn ] && [ "$HAVE_COTURN" = 0 ] && continue
         start_server "$srv" || continue
@@ -204,7 +211,7 @@ done
 kill "$UPEER" 2>/dev/null
 
 # 10 000 concurrent allocations: setup rate and RSS per idle allocation.
-for run in $(seq "$RUNS"); do
+for run in $(seq "$RUNS_EXTRA"); do
     for srv in sedge coturn; do
         [ "$srv" = coturn ] && [ "$HAVE_COTURN" = 0 ] && continue
         start_server "$srv" || continue

@@ -157,8 +157,8 @@ static int load_listen(struct loader *l, config_t *cf, struct se_config *c)
 static int load_relay(struct loader *l, config_t *cf, struct se_config *c)
 {
     config_setting_t *r = config_lookup(cf, "relay");
-    char a4[64] = "", a6[64] = "";
-    unsigned minp = 49152, maxp = 65535;
+    char a4[64] = "", a6[64] = "", io[16] = "";
+    unsigned minp = 49152, maxp = 65535, bufs = 512;
     int rc;
 
     if (!r)
@@ -168,8 +168,23 @@ static int load_relay(struct loader *l, config_t *cf, struct se_config *c)
     if ((rc = get_str(l, r, "address", "relay.address", a4, sizeof(a4), false)) < 0 ||
         (rc = get_str(l, r, "address6", "relay.address6", a6, sizeof(a6), false)) < 0 ||
         (rc = get_uint(l, r, "min_port", "relay.min_port", &minp, 1024, 65535)) < 0 ||
-        (rc = get_uint(l, r, "max_port", "relay.max_port", &maxp, 1024, 65535)) < 0)
+        (rc = get_uint(l, r, "max_port", "relay.max_port", &maxp, 1024, 65535)) < 0 ||
+        (rc = get_str(l, r, "io", "relay.io", io, sizeof(io), false)) < 0 ||
+        (rc = get_uint(l, r, "io_buffers", "relay.io_buffers", &bufs, 8, 32768)) < 0)
         return rc;
+    if (bufs & (bufs - 1))
+        return fail(l, config_setting_get_member(r, "io_buffers"), "relay.io_buffers",
+                    "%u is not a power of two", bufs);
+    c->relay_io_buffers = bufs;
+    if (!io[0] || strcmp(io, "auto") == 0)
+        c->relay_io = SE_IO_AUTO;
+    else if (strcmp(io, "io_uring") == 0)
+        c->relay_io = SE_IO_URING;
+    else if (strcmp(io, "epoll") == 0)
+        c->relay_io = SE_IO_EPOLL;
+    else
+        return fail(l, config_setting_get_member(r, "io"), "relay.io",
+                    "\"%s\": must be \"auto\", \"io_uring\" or \"epoll\"", io);
     if (!a4[0] && !a6[0])
         return fail(l, r, "relay.address", "missing (required): the address relayed media uses");
     if (a4[0]) {

@@ -45,6 +45,9 @@ struct se_api_config {
     unsigned timeout;         /* seconds to deliver each complete request */
 };
 
+/* relay.io: io_uring for the relay sockets where the kernel allows it. */
+enum se_relay_io { SE_IO_AUTO, SE_IO_URING, SE_IO_EPOLL };
+
 struct se_listen {
     int transport;       /* enum se_transport */
     struct se_addr addr; /* ip + port */
@@ -60,6 +63,8 @@ struct se_config {
     struct se_addr relay_v4, relay_v6;
     bool has_relay_v4, has_relay_v6;
     uint16_t min_port, max_port;
+    int relay_io; /* enum se_relay_io: how relay sockets are read and written */
+    unsigned relay_io_buffers; /* io_uring receive buffers per worker (power of two) */
     char tls_cert[SE_PATH_MAX], tls_key[SE_PATH_MAX];
     struct se_cidr_set *peer_allow; /* owned */
     struct se_cidr_set *peer_deny;  /* owned */

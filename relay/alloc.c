@@ -273,9 +273,6 @@ void alloc_expire_reservations(struct relay_server *srv, int64_t now)
 
 /* ---- peer -> client ---- */
 
-static void relay_from_peer(struct worker *w, struct allocation *a, int slot, size_t n,
-                            const struct sockaddr *from);
-
 static uint32_t xorshift(uint32_t *s)
 {
     uint32_t x = *s ? *s : 0x9E3779B9u;
@@ -286,11 +283,12 @@ static uint32_t xorshift(uint32_t *s)
 }
 
 /*
- * Datagrams from peers. One recvmmsg reads what the socket holds straight
- * into free buffers of the queue toward the clients; ChannelData for a UDP
- * client is queued by swapping buffer pointers and leaves with the queue's
- * sendmmsg at the end of the loop pass (worker.c). Data indications and
- * stream clients are sent at once.
+ * Datagrams from peers (epoll path; uring.c has the io_uring one). One
+ * recvmmsg reads what the socket holds straight into free buffers of the
+ * queue toward the clients; ChannelData for a UDP client is queued by
+ * swapping buffer pointers and leaves with the queue's sendmmsg at the end
+ * of the loop pass (worker.c). Data indications and stream clients are
+ * sent at once.
  */
 static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -323,46 +321,51 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
             break;
         }
         for (int i = 0; i < k; i++)
-            relay_from_peer(w, a, base + i, m[i].msg_len, &from[i].sa);
+            relay_from_peer(w, a, q->buf[base + i] + DATA_HEADROOM, m[i].msg_len, &from[i].sa,
+                            base + i, -1);
         if (k < RELAY_PEER_BATCH)
             break; /* drained */
     }
 }
 
-/* One datagram from a peer, in the client queue's free buffer at slot. */
-static void relay_from_peer(struct worker *w, struct allocation *a, int slot, size_t n,
-                            const struct sockaddr *from)
+bool relay_from_peer(struct worker *w, struct allocation *a, uint8_t *payload, size_t n,
+                     const struct sockaddr *from, int slot, int bid)
 {
     struct relay_txq *q = &w->to_client;
-    uint8_t *payload = q->buf[slot] + DATA_HEADROOM;
     struct se_addr peer;
+    bool queued = false;
 
     if (se_addr_from_sockaddr(&peer, from) < 0)
-        return;
+        return false;
     struct permission *p = alloc_perm_find(a, peer.ip);
     if (!p || p->expires <= w->now) {
         atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
-        return;
+        return false;
     }
     if (!relay_rate_ok(&a->rl_in, n)) {
         atomic_fetch_add_explicit(&w->st.dropped_rate_limit, 1, memory_order_relaxed);
-        return;
+        return false;
     }
     struct channel *ch = alloc_chan_by_peer(a, &peer);
     int rc;
     if (ch && ch->expires > w->now) {
+        /* The header goes in front of the payload: headroom (epoll) or
+         * the tail of the address area already read (io_uring). */
         uint8_t *frame = payload - CHANNEL_HEADER_LEN;
         frame[0] = (uint8_t)(ch->number >> 8);
         frame[1] = (uint8_t)ch->number;
         frame[2] = (uint8_t)(n >> 8);
         frame[3] = (uint8_t)n;
         if (a->client.transport == SE_TP_UDP) {
-            /* Queue it: its buffer trades places with the first free one
-             * (slot >= q->n, and every buffer in between is free). */
-            uint8_t *t = q->buf[q->n];
-            q->buf[q->n] = q->buf[slot];
-            q->buf[slot] = t;
-            relay_queue_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN);
+            if (bid < 0) {
+                /* Its buffer trades places with the first free one
+                 * (slot >= q->n, and every buffer in between is free). */
+                uint8_t *t = q->buf[q->n];
+                q->buf[q->n] = q->buf[slot];
+                q->buf[slot] = t;
+            }
+            relay_queue_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN, bid);
+            queued = true;
             rc = 0; /* counted as sent; a full socket counts dropped_backpressure */
         } else {
             rc = relay_send_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN, true);
@@ -383,6 +386,7 @@ static void relay_from_peer(struct worker *w, struct allocation *a, int slot, si
         a->pkts_to_client++;
         a->bytes_to_client += (uint64_t)n;
     }
+    return queued;
 }
 
 void alloc_send_to_peer(struct allocation *a, const struct se_addr *peer, const uint8_t *data,
@@ -523,6 +527,15 @@ static void client_str(const struct client_ref *c, char *buf, size_t len)
              se_addr_str(&c->addr, as, sizeof(as)));
 }
 
+static void relay_sock_close(struct relay_sock *rs)
+{
+    if (rs->ev)
+        event_free(rs->ev);
+    else if (rs->alloc->w->ur)
+        relay_uring_del(rs->alloc->w, rs); /* cancels the receive first */
+    close(rs->fd);
+}
+
 static int add_relay_sock(struct allocation *a, int fd, const struct se_addr *addr,
                           bool dont_fragment)
 {
@@ -537,6 +550,12 @@ static int add_relay_sock(struct allocation *a, int fd, const struct se_addr *ad
             setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v));
         else
             setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
+    }
+    if (a->w->ur) {
+        if (relay_uring_add(a->w, rs) < 0)
+            return SE_ERR_NOMEM;
+        a->n_relay++;
+        return 0;
     }
     rs->ev = event_new(a->w->base, fd, EV_READ | EV_PERSIST, relay_read_cb, rs);
     if (!rs->ev || event_add(rs->ev, NULL) < 0) {
@@ -659,10 +678,8 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     return a;
 fail:
     if (a) {
-        for (int i = 0; i < a->n_relay; i++) {
-            event_free(a->relay[i].ev);
-            close(a->relay[i].fd);
-        }
+        for (int i = 0; i < a->n_relay; i++)
+            relay_sock_close(&a->relay[i]);
         free(a->user);
         free(a->quota_user);
         free(a->origin);
@@ -711,10 +728,8 @@ void alloc_free(struct allocation *a, const char *reason)
         w->allocs = a->next;
     if (a->next)
         a->next->prev = a->prev;
-    for (int i = 0; i < a->n_relay; i++) {
-        event_free(a->relay[i].ev);
-        close(a->relay[i].fd);
-    }
+    for (int i = 0; i < a->n_relay; i++)
+        relay_sock_close(&a->relay[i]);
     quota_release(w->srv, a->quota_user);
     atomic_fetch_sub(&w->srv->n_allocs, 1);
     explicit_bzero(a->key, sizeof(a->key));

@@ -69,6 +69,7 @@ struct relay_txq {
     struct iovec iov[RELAY_TXQ_MAX];
     union relay_sockaddr to[RELAY_TXQ_MAX];
     uint8_t *buf[RELAY_TXQ_MAX];
+    int bid[RELAY_TXQ_MAX]; /* io_uring: the receive buffer to give back after sending, or -1 */
 };
 
 struct relay_snap {
@@ -97,6 +98,7 @@ struct worker_stats {
     _Atomic uint64_t peer_denied, challenges_limited;
     _Atomic uint64_t policy_denied, revoked, dropped_rate_limit;
     _Atomic uint64_t loop_lag_us; /* last cron delay past its 1 s period */
+    _Atomic uint64_t uring_on, uring_rx_starved;
 };
 
 struct worker;
@@ -153,7 +155,9 @@ struct relay_sock {
     struct allocation *alloc;
     int fd;
     struct se_addr addr;
-    struct event *ev;
+    struct event *ev;  /* epoll path; NULL with io_uring */
+    uint32_t ur_slot;  /* io_uring path (uring.c) */
+    bool ur_armed;
 };
 
 struct allocation {
@@ -242,6 +246,7 @@ struct worker {
     struct event *flush_ev;
     bool to_peer_batching;
     bool gso;                /* the kernel takes UDP_SEGMENT */
+    struct relay_uring *ur;  /* relay sockets over io_uring (uring.c); NULL: epoll */
     uint8_t rxbuf[RELAY_BUF_SIZE];
     uint8_t txbuf[RELAY_BUF_SIZE];
 };
@@ -276,6 +281,7 @@ struct relay_server {
     struct se_queue *events;   /* session events to the control thread */
     char instance[12];         /* random per process: session ids stay unique */
     atomic_ullong next_sid;
+    bool use_uring;            /* relay.io resolved at start (uring.c's probe) */
 };
 
 /* ---- worker.c ---- */
@@ -287,10 +293,12 @@ int relay_send_client(struct worker *w, const struct client_ref *c, const uint8_
 /* The send queues. relay_txq_send sends everything queued and
  * counts what the kernel refused as backpressure drops. */
 void relay_txq_send(struct worker *w, struct relay_txq *q);
-/* Queue the ChannelData frame in to_client.buf[to_client.n] (a free
- * buffer the caller filled) for UDP client c; sent at the end of this
- * event-loop pass. */
-void relay_queue_client(struct worker *w, const struct client_ref *c, uint8_t *frame, size_t len);
+/* Queue the ChannelData frame for UDP client c; sent at the end of this
+ * event-loop pass. Epoll path (bid < 0): frame lies in to_client.buf[n],
+ * a free buffer the caller filled. io_uring path: frame lies in receive
+ * buffer bid, given back to the kernel once sent. */
+void relay_queue_client(struct worker *w, const struct client_ref *c, uint8_t *frame, size_t len,
+                        int bid);
 /* Append one datagram to q (the caller checked q->n < RELAY_TXQ_MAX). */
 void relay_txq_add(struct relay_txq *q, int fd, const struct se_addr *to, uint8_t *data,
                    size_t len);
@@ -299,7 +307,33 @@ bool relay_gso_supported(void);
 
 int64_t relay_now_wall(void);
 
+/* ---- uring.c ---- */
+struct relay_uring;
+/* Can this kernel run the io_uring data path? 0, or -errno and why. */
+int relay_uring_probe(char *err, size_t errlen);
+/* Set up w->ur (worker thread, before its loop runs). */
+int relay_uring_init(struct worker *w, char *err, size_t errlen);
+void relay_uring_free(struct worker *w);
+/* Start receiving on a new relay socket / stop before it is closed. */
+int relay_uring_add(struct worker *w, struct relay_sock *rs);
+void relay_uring_del(struct worker *w, struct relay_sock *rs);
+/* Give receive buffers back (entries < 0 are skipped). */
+void relay_uring_recycle(struct worker *w, const int *bid, int n);
+/* Is the send ring usable? */
+bool relay_uring_can_send(const struct worker *w);
+/* Send n messages (message g on fd[g], count[g] datagrams) with one
+ * submit; every send is complete on return. Returns datagrams lost. */
+uint64_t relay_uring_send(struct worker *w, struct msghdr *const *msg, const int *fd,
+                          const int *count, int n);
+
 /* ---- alloc.c ---- */
+/* A datagram from a peer on one of a's relay sockets. Epoll path: it lies
+ * in to_client.buf[slot] behind RELAY_DATA_HEADROOM (bid = -1); io_uring
+ * path: in receive buffer bid with at least 4 bytes free before payload.
+ * Returns true if it was queued toward the client (the queue owns the
+ * buffer now). */
+bool relay_from_peer(struct worker *w, struct allocation *a, uint8_t *payload, size_t n,
+                     const struct sockaddr *from, int slot, int bid);
 struct allocation *alloc_find_udp(struct worker *w, const struct udp_listener *ul,
                                   const struct se_addr *client);
 /* Create an allocation; on failure returns NULL and *stun_err is the STUN

@@ -97,6 +97,8 @@ struct relay_stats {
     uint64_t dropped_no_permission, dropped_bad_input, dropped_backpressure;
     uint64_t peer_denied, challenges_limited;
     uint64_t policy_denied, revoked, dropped_rate_limit, events_dropped;
+    uint64_t uring_workers;    /* workers whose relay sockets use io_uring */
+    uint64_t uring_rx_starved; /* relay receives re-armed after the buffers ran out */
 };
 void relay_server_stats(struct relay_server *srv, struct relay_stats *out);
 /* Number of workers, and worker i's last event-loop lag in microseconds

@@ -55,12 +55,14 @@ void relay_txq_add(struct relay_txq *q, int fd, const struct se_addr *to, uint8_
                                         .msg_iovlen = 1};
 }
 
-void relay_queue_client(struct worker *w, const struct client_ref *c, uint8_t *frame, size_t len)
+void relay_queue_client(struct worker *w, const struct client_ref *c, uint8_t *frame, size_t len,
+                        int bid)
 {
     struct relay_txq *q = &w->to_client;
 
     if (q->n == 0)
         event_active(w->flush_ev, EV_WRITE, 0); /* runs after this pass's ready sockets */
+    q->bid[q->n] = bid;
     relay_txq_add(q, c->udp->fd, &c->addr, frame, len);
 }
 
@@ -89,21 +91,26 @@ static int gso_run(const struct relay_txq *q, int i, int end)
 void relay_txq_send(struct worker *w, struct relay_txq *q)
 {
     struct mmsghdr gm[RELAY_TXQ_MAX];
-    int first[RELAY_TXQ_MAX], count[RELAY_TXQ_MAX];
+    struct msghdr *gp[RELAY_TXQ_MAX];
+    int gfd[RELAY_TXQ_MAX], first[RELAY_TXQ_MAX], count[RELAY_TXQ_MAX], ng = 0;
     union {
         char buf[CMSG_SPACE(sizeof(uint16_t))];
         struct cmsghdr align;
     } ctl[RELAY_TXQ_MAX];
+    uint64_t lost = 0;
 
+    /* Messages: one per datagram, or one GSO message per run of equal
+     * datagrams from one socket to one destination. */
     for (int i = 0; i < q->n;) {
-        int end = i + 1, ng = 0;
+        int end = i + 1;
         while (end < q->n && q->fd[end] == q->fd[i])
             end++;
-        /* The messages of this socket: runs become one GSO message each. */
         for (int k = i; k < end; k += count[ng++]) {
             first[ng] = k;
             count[ng] = w->gso ? gso_run(q, k, end) : 1;
+            gfd[ng] = q->fd[k];
             gm[ng].msg_hdr = q->msg[k].msg_hdr;
+            gp[ng] = &gm[ng].msg_hdr;
             if (count[ng] > 1) {
                 struct cmsghdr *cm = &ctl[ng].align;
                 uint16_t seg = (uint16_t)q->iov[k].iov_len;
@@ -116,31 +123,46 @@ void relay_txq_send(struct worker *w, struct relay_txq *q)
                 gm[ng].msg_hdr.msg_controllen = sizeof(ctl[ng].buf);
             }
         }
-        for (int g = 0; g < ng;) {
-            int sent = sendmmsg(q->fd[i], &gm[g], (unsigned)(ng - g), 0);
-            if (sent > 0) {
-                g += sent;
-            } else if (errno == EAGAIN || errno == ENOBUFS) {
-                /* The socket is full: the rest of this run would fail too. */
-                uint64_t lost = 0;
-                for (; g < ng; g++)
-                    lost += (uint64_t)count[g];
-                atomic_fetch_add_explicit(&w->st.dropped_backpressure, lost, memory_order_relaxed);
-            } else if (errno != EINTR) {
-                /* An error for one message: a pending ICMP error on the
-                 * socket, or a GSO segment larger than the path MTU allows
-                 * (EINVAL/EMSGSIZE), where single datagrams may still go
-                 * (fragmented). Send its datagrams one by one, go on. */
-                se_log_rl(&rl_send, SE_LOG_DEBUG, "udp send failed: %s", strerror(errno));
-                for (int k = first[g]; count[g] > 1 && k < first[g] + count[g]; k++)
-                    if (sendmsg(q->fd[k], &q->msg[k].msg_hdr, 0) < 0)
-                        atomic_fetch_add_explicit(&w->st.dropped_backpressure, 1,
-                                                  memory_order_relaxed);
-                g++;
-            }
-        }
         i = end;
     }
+    if (q == &w->to_peer && relay_uring_can_send(w)) {
+        /* Many relay sockets: one submit for all (uring.c). */
+        lost = relay_uring_send(w, gp, gfd, count, ng);
+    } else {
+        /* One sendmmsg per run of messages on the same socket. */
+        for (int g = 0; g < ng;) {
+            int end = g + 1;
+            while (end < ng && gfd[end] == gfd[g])
+                end++;
+            while (g < end) {
+                int sent = sendmmsg(gfd[g], &gm[g], (unsigned)(end - g), 0);
+                if (sent > 0) {
+                    g += sent;
+                } else if (errno == EAGAIN || errno == ENOBUFS) {
+                    /* The socket is full: the rest of this run would fail too. */
+                    for (; g < end; g++)
+                        lost += (uint64_t)count[g];
+                } else if (errno != EINTR) {
+                    /* An error for one message: a pending ICMP error on the
+                     * socket, or a GSO segment larger than the path MTU
+                     * allows (EINVAL/EMSGSIZE), where single datagrams may
+                     * still go (fragmented). Send its datagrams one by one,
+                     * go on. */
+                    se_log_rl(&rl_send, SE_LOG_DEBUG, "udp send failed: %s", strerror(errno));
+                    for (int k = first[g]; count[g] > 1 && k < first[g] + count[g]; k++)
+                        if (sendmsg(q->fd[k], &q->msg[k].msg_hdr, 0) < 0)
+                            lost++;
+                    if (count[g] == 1)
+                        lost++;
+                    g++;
+                }
+            }
+        }
+    }
+    if (lost)
+        atomic_fetch_add_explicit(&w->st.dropped_backpressure, lost, memory_order_relaxed);
+    if (q == &w->to_client && w->ur)
+        relay_uring_recycle(w, q->bid, q->n);
     q->n = 0;
 }
 

@@ -465,12 +465,19 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
 
+    /* The rings belong to this thread (IORING_SETUP_SINGLE_ISSUER). */
+    if (w->srv->use_uring) {
+        char err[256];
+        if (relay_uring_init(w, err, sizeof(err)) < 0)
+            se_warn("worker %d: %s; its relay sockets use epoll", w->id, err);
+    }
     event_base_dispatch(w->base);
     /* Tear down in the owning thread. */
     while (w->conns)
         conn_free(w->conns, "shutdown");
     while (w->allocs)
         alloc_free(w->allocs, "shutdown");
+    relay_uring_free(w);
     return NULL;
 }
 
@@ -508,6 +515,18 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
         snprintf(srv->instance, sizeof(srv->instance), "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
                  rnd[3]);
     }
+    if (cfg->relay_io != SE_IO_EPOLL) {
+        char why[200];
+        if (relay_uring_probe(why, sizeof(why)) == 0) {
+            srv->use_uring = true;
+        } else if (cfg->relay_io == SE_IO_URING) {
+            snprintf(err, errlen, "relay.io = \"io_uring\": this kernel cannot: %s", why);
+            goto fail;
+        } else {
+            se_warn("relay.io: io_uring unavailable (%s); relay sockets use epoll", why);
+        }
+    }
+    se_info("relay sockets: %s", srv->use_uring ? "io_uring" : "epoll");
     for (int k = 0; k < cfg->n_listen; k++) {
         char what[64];
         snprintf(what, sizeof(what), "listen[%d] (%s)", k,
@@ -713,6 +732,7 @@ void relay_server_free(struct relay_server *srv)
             event_free(w->cron_ev);
         if (w->flush_ev)
             event_free(w->flush_ev);
+        relay_uring_free(w); /* a worker whose thread never ran */
         free(w->rx_slots);
         free(w->tx_slots);
         free(w->htab);
@@ -783,6 +803,8 @@ void relay_server_stats(struct relay_server *srv, struct relay_stats *o)
         ADD(policy_denied);
         ADD(revoked);
         ADD(dropped_rate_limit);
+        o->uring_workers += atomic_load_explicit(&s->uring_on, memory_order_relaxed);
+        ADD(uring_rx_starved);
 #undef ADD
     }
     o->events_dropped = srv->events ? se_queue_dropped(srv->events) : 0;

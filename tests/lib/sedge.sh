@@ -64,7 +64,8 @@ listen = (
   { transport = "tcp"; address = "127.0.0.1"; port = $PORT; },
   { transport = "tls"; address = "127.0.0.1"; port = $TLS_PORT; }
 );
-relay = { address = "127.0.0.2"; address6 = "::1"; min_port = $RELAY_MIN; max_port = $RELAY_MAX; };
+relay = { address = "127.0.0.2"; address6 = "::1"; min_port = $RELAY_MIN; max_port = $RELAY_MAX;
+          io = "${SEDGE_RELAY_IO:-auto}"; io_buffers = ${SEDGE_RELAY_IO_BUFFERS:-512}; };
 tls = { cert = "$T/cert.pem"; key = "$T/key.pem"; };
 $peers
 workers = 2;
