@@ -25,6 +25,25 @@
  * --plain drives bench/plainfwd instead: no TURN setup, the same framing
  * (plainfwd keys clients by the index in the payload).
  *
+ * I/O. Setup and the TCP/TLS phases use epoll over the clients' sockets
+ * and one send() per message. The UDP data phases (paced, sat) use
+ * io_uring, so that the load generator costs much less per packet than
+ * the server it measures (it shares the machine's CPUs with it):
+ *   - sends: the packets of a tick (paced) or of a window refill (sat)
+ *     become one SEND SQE each, across many client sockets, submitted
+ *     together by one io_uring_enter. MSG_DONTWAIT makes a full socket
+ *     buffer complete as -EAGAIN at once (counted as a send error, as the
+ *     epoll path does) instead of being retried later; every send buffer
+ *     is still a slot of its own, reused only after its CQE is reaped;
+ *   - receives: one multishot recv per client socket into a ring of
+ *     provided buffers; re-armed when a CQE comes without F_MORE (e.g.
+ *     -ENOBUFS when every buffer is in use);
+ *   - the ring uses DEFER_TASKRUN (completions are run when loadgen asks
+ *     for them, never by interrupting it), and the sockets are registered
+ *     files.
+ * --no-uring keeps everything on the epoll path (for comparison); it is
+ * also used when io_uring cannot be set up (kernel or seccomp).
+ *
  * Every loop is bounded in time; all traffic goes to the given addresses,
  * which the benchmark keeps on loopback.
  */
@@ -35,6 +54,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -47,6 +67,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -94,6 +115,7 @@ static struct {
     int spid;
     bool plain;
     bool hold;              /* after setup, wait for stdin EOF (RSS at rest) */
+    bool no_uring;          /* UDP data phases on the epoll path */
     struct se_addr bind_ip; /* clients' source address */
 } opt = {.tp = TP_UDP,
          .user = "bench",
@@ -111,10 +133,11 @@ static SSL_CTX *tls_ctx;
 static int ep;
 static uint32_t *hist;
 static uint64_t hist_over;
-static uint64_t n_sent, n_recv;
+static uint64_t n_sent, n_recv, n_send_err;
 static atomic_ulong peer_recv;
 static atomic_bool peer_stop;
 static int peer_fd = -1;
+static pthread_t peer_thread;
 
 static int64_t now_ns(void)
 {
@@ -448,27 +471,235 @@ static void on_message(struct client *c, uint8_t *buf, size_t len, int64_t now)
         on_response(c, buf, len, now);
 }
 
-static uint8_t *pkt;
+static uint8_t *pkt; /* ChannelData header, then zeros */
 
+/* Fill in a data packet for client idx (header and padding come from pkt). */
+static void put_data(uint8_t *buf, uint32_t idx, uint32_t seq, int64_t now)
+{
+    if (buf != pkt)
+        memcpy(buf, pkt, HDR);
+    memcpy(buf + HDR, &idx, 4);
+    memcpy(buf + HDR + 4, &seq, 4);
+    memcpy(buf + HDR + 8, &now, 8);
+}
+
+/* ---- the io_uring data path (UDP) ---- */
+
+enum {
+    UR_SQ = 1024,    /* SQ entries; a fuller burst is submitted in parts */
+    UR_CQ = 16384,   /* CQ entries (the kernel keeps overflow, never drops) */
+    UR_BUFS = 4096,  /* provided receive buffers, a power of 2 */
+    UR_BUFSZ = 2048, /* one datagram each */
+    UR_BGID = 7,     /* buffer group id */
+    UR_SLOTS = 4096, /* send buffers, each busy from its SQE to its CQE */
+};
+#define UD_RECV (1ULL << 32) /* user_data: tag | client index or send slot */
+
+static struct {
+    bool on;
+    struct io_uring ring;
+    struct io_uring_buf_ring *br;
+    uint8_t *rbufs;      /* UR_BUFS x UR_BUFSZ */
+    uint8_t *sbufs;      /* UR_SLOTS x slot_sz */
+    size_t slot_sz;
+    uint32_t *free_slot; /* stack of free send slots */
+    unsigned n_free;
+    unsigned pending;    /* sends submitted or queued, CQE not yet reaped */
+    uint32_t *rearm;     /* clients whose multishot recv has ended */
+    unsigned n_rearm;
+} ur;
+
+/* An SQE; when the SQ is full, what is in it is submitted first. */
+static struct io_uring_sqe *ur_sqe(void)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ur.ring);
+    if (!sqe) {
+        io_uring_submit(&ur.ring);
+        sqe = io_uring_get_sqe(&ur.ring);
+    }
+    return sqe;
+}
+
+/* Arm the multishot receive of client i (fixed file i). */
+static void ur_arm(uint32_t i)
+{
+    struct io_uring_sqe *sqe = ur_sqe();
+    if (!sqe)
+        return; /* cannot happen after a submit; the client just goes deaf */
+    io_uring_prep_recv_multishot(sqe, (int)i, NULL, 0, 0);
+    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+    sqe->buf_group = UR_BGID;
+    io_uring_sqe_set_data64(sqe, UD_RECV | i);
+}
+
+/* Queue a data packet of client i: 0 queued, 1 no send slot free. */
+static int ur_send(uint32_t i, int64_t now)
+{
+    struct io_uring_sqe *sqe;
+
+    if (!ur.n_free || !(sqe = ur_sqe()))
+        return 1;
+    uint32_t slot = ur.free_slot[--ur.n_free];
+    uint8_t *buf = ur.sbufs + slot * ur.slot_sz;
+    put_data(buf, i, (uint32_t)(n_sent + ur.pending), now);
+    io_uring_prep_send(sqe, (int)i, buf, HDR + opt.payload, MSG_DONTWAIT);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, slot);
+    ur.pending++;
+    return 0;
+}
+
+/* Handle every CQE there is: send results, received datagrams (their
+ * buffers go back to the ring), ended multishot receives (re-armed). */
+static void ur_reap(int64_t now)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0, bufs = 0;
+
+    io_uring_for_each_cqe(&ur.ring, head, cqe)
+    {
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        uint32_t id = (uint32_t)ud;
+        n++;
+        if (!(ud & UD_RECV)) {
+            ur.free_slot[ur.n_free++] = id;
+            ur.pending--;
+            if (cqe->res == (int)(HDR + opt.payload))
+                n_sent++;
+            else
+                n_send_err++; /* -EAGAIN: a full socket buffer drops it */
+            continue;
+        }
+        if (cqe->flags & IORING_CQE_F_BUFFER) {
+            unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+            uint8_t *buf = ur.rbufs + (size_t)bid * UR_BUFSZ;
+            if (cqe->res > 0)
+                on_message(&cl[id], buf, (size_t)cqe->res, now);
+            io_uring_buf_ring_add(ur.br, buf, UR_BUFSZ, (unsigned short)bid,
+                                  io_uring_buf_ring_mask(UR_BUFS), (int)bufs++);
+        }
+        if (!(cqe->flags & IORING_CQE_F_MORE))
+            ur.rearm[ur.n_rearm++] = id; /* -ENOBUFS, a socket error, ... */
+    }
+    if (bufs)
+        io_uring_buf_ring_advance(ur.br, (int)bufs);
+    io_uring_cq_advance(&ur.ring, n);
+    for (; ur.n_rearm; ur.n_rearm--)
+        ur_arm(ur.rearm[ur.n_rearm - 1]);
+}
+
+/* Submit what is queued, wait up to timeout_ms until something has come
+ * back (the sends' own completions do not count), handle it. */
+static void ur_poll(int timeout_ms)
+{
+    struct __kernel_timespec ts = {0, (long long)timeout_ms * 1000000};
+    struct io_uring_cqe *cqe;
+
+    if (timeout_ms > 0)
+        io_uring_submit_and_wait_timeout(&ur.ring, &cqe, ur.pending + 1, &ts, NULL);
+    else
+        io_uring_submit_and_get_events(&ur.ring);
+    ur_reap(now_ns());
+}
+
+static void *map_or_null(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Set up the ring for the UDP clients (all of cl[] as fixed files) and arm
+ * their receives. false: io_uring is not available, stay on epoll. */
+static bool ur_init(void)
+{
+    static const unsigned flags[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, /* 6.1 */
+        IORING_SETUP_COOP_TASKRUN,                               /* 5.19 */
+        0,
+    };
+    const char *what = "io_uring_queue_init";
+    int r = -1;
+
+    for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]) && r < 0; k++) {
+        struct io_uring_params p = {.flags = flags[k] | IORING_SETUP_CQSIZE, .cq_entries = UR_CQ};
+        r = io_uring_queue_init_params(UR_SQ, &ur.ring, &p);
+    }
+    if (r < 0)
+        goto fail;
+
+    int *fds = malloc((size_t)opt.n * sizeof(*fds));
+    for (int i = 0; fds && i < opt.n; i++)
+        fds[i] = cl[i].fd;
+    r = fds ? io_uring_register_files(&ur.ring, fds, (unsigned)opt.n) : -ENOMEM;
+    free(fds);
+    what = "register_files";
+    if (r < 0)
+        goto fail_ring;
+
+    ur.slot_sz = (HDR + opt.payload + 63) & ~(size_t)63;
+    ur.br = map_or_null(UR_BUFS * sizeof(struct io_uring_buf));
+    ur.rbufs = map_or_null((size_t)UR_BUFS * UR_BUFSZ);
+    ur.sbufs = map_or_null(UR_SLOTS * ur.slot_sz);
+    ur.free_slot = calloc(UR_SLOTS, sizeof(*ur.free_slot));
+    ur.rearm = calloc((size_t)opt.n, sizeof(*ur.rearm));
+    if (!ur.br || !ur.rbufs || !ur.sbufs || !ur.free_slot || !ur.rearm)
+        die("out of memory");
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (unsigned long)(uintptr_t)ur.br, .ring_entries = UR_BUFS, .bgid = UR_BGID};
+    what = "register_buf_ring";
+    if ((r = io_uring_register_buf_ring(&ur.ring, &reg, 0)) < 0)
+        goto fail_ring;
+    io_uring_buf_ring_init(ur.br);
+    for (int b = 0; b < UR_BUFS; b++)
+        io_uring_buf_ring_add(ur.br, ur.rbufs + (size_t)b * UR_BUFSZ, UR_BUFSZ,
+                              (unsigned short)b, io_uring_buf_ring_mask(UR_BUFS), b);
+    io_uring_buf_ring_advance(ur.br, UR_BUFS);
+    for (uint32_t s = 0; s < UR_SLOTS; s++)
+        ur.free_slot[s] = UR_SLOTS - 1 - s;
+    ur.n_free = UR_SLOTS;
+
+    for (int i = 0; i < opt.n; i++)
+        ur_arm((uint32_t)i);
+    what = "submit";
+    if ((r = io_uring_submit(&ur.ring)) < 0)
+        goto fail_ring;
+    ur.on = true;
+    return true;
+
+fail_ring:
+    io_uring_queue_exit(&ur.ring);
+fail:
+    fprintf(stderr, "loadgen: io_uring unavailable (%s: %s), using epoll\n", what, strerror(-r));
+    return false;
+}
+
+/* ---- data, sent and received ---- */
+
+/* Send (epoll path) or queue (io_uring) a data packet of client i:
+ * 0 sent or queued, -1 failed, 1 no room to queue it now. */
 static int send_data(int i, int64_t now)
 {
     struct client *c = &cl[i];
-    uint32_t idx = (uint32_t)i, seq = (uint32_t)n_sent;
 
     if (c->st != ST_READY)
         return -1;
-    memcpy(pkt + HDR, &idx, 4);
-    memcpy(pkt + HDR + 4, &seq, 4);
-    memcpy(pkt + HDR + 8, &now, 8);
+    if (ur.on)
+        return ur_send((uint32_t)i, now);
+    put_data(pkt, (uint32_t)i, (uint32_t)n_sent, now);
     if (client_send(c, pkt, HDR + opt.payload) < 0)
         return -1;
     n_sent++;
     return 0;
 }
 
-/* Poll the clients' sockets for up to timeout_ms and read what came. */
+/* Wait for the clients' sockets for up to timeout_ms and read what came
+ * (with io_uring: submit the queued sends first). */
 static void poll_clients(int timeout_ms)
 {
+    if (ur.on) {
+        ur_poll(timeout_ms);
+        return;
+    }
     struct epoll_event evs[256];
     int k = epoll_wait(ep, evs, 256, timeout_ms);
     int64_t now = now_ns();
@@ -587,6 +818,20 @@ static double pct(double p)
     return HIST_US;
 }
 
+static double tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* CPU time of the echo peer thread. */
+static void peer_cputime(struct timespec *ts)
+{
+    clockid_t cid;
+    *ts = (struct timespec){0, 0};
+    if (pthread_getcpuclockid(peer_thread, &cid) == 0)
+        clock_gettime(cid, ts);
+}
+
 /* One load phase: paced at rate (packets/s in total) or, with rate 0,
  * saturating with window packets in flight in total. */
 static void phase_load(const char *name, double rate, int window)
@@ -600,7 +845,11 @@ static void phase_load(const char *name, double rate, int window)
     double cpu0 = server_cpu();
     int64_t t0 = now_ns(), end = t0 + (int64_t)(opt.seconds * 1e9);
     int next = 0;
-    uint64_t errors = 0;
+    struct rusage ru0;
+    struct timespec pt0;
+    getrusage(RUSAGE_SELF, &ru0);
+    peer_cputime(&pt0);
+    n_send_err = 0;
 
     for (int64_t now = t0; now < end; now = now_ns()) {
         uint64_t due;
@@ -616,15 +865,21 @@ static void phase_load(const char *name, double rate, int window)
             }
             due = n_recv + lost_assumed + (uint64_t)window;
         }
-        for (int burst = 0; n_sent < due && burst < 4096; burst++) {
-            if (send_data(next, now) < 0)
-                errors++;
+        for (int burst = 0; n_sent + ur.pending < due && burst < 4096; burst++) {
+            int r = send_data(next, now);
+            if (r > 0)
+                break; /* no send slot free: reap first */
+            if (r < 0)
+                n_send_err++;
             if (++next == opt.n)
                 next = 0;
-            if (errors > 1000000)
+            if (n_send_err > 1000000)
                 break;
         }
-        poll_clients(rate > 0 ? 1 : 0);
+        /* Saturating, the epoll path spins (as it always has); io_uring
+         * sleeps until an echo comes back, which leaves the CPU to the
+         * server and the echo peer instead of burning it in a poll loop. */
+        poll_clients(rate > 0 || ur.on ? 1 : 0);
     }
     int64_t t1 = now_ns();
     double cpu_mid = server_cpu();
@@ -633,18 +888,27 @@ static void phase_load(const char *name, double rate, int window)
         poll_clients(10);
     double cpu = server_cpu() - cpu0;
     (void)cpu_mid;
+    struct rusage ru1;
+    struct timespec pt1;
+    getrusage(RUSAGE_SELF, &ru1);
+    peer_cputime(&pt1);
+    double gen_cpu = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime) + tv_s(ru1.ru_stime) -
+                     tv_s(ru0.ru_stime);
+    double peer_cpu = (double)(pt1.tv_sec - pt0.tv_sec) + (double)(pt1.tv_nsec - pt0.tv_nsec) / 1e9;
     double secs = (double)(t1 - t0) / 1e9;
     uint64_t peer = atomic_load(&peer_recv);
     uint64_t relayed = peer + n_recv;
     double loss = n_sent ? 100.0 * (double)(n_sent - n_recv) / (double)n_sent : 0;
     printf("phase=%s clients=%d payload=%zu secs=%.3f sent=%llu peer_recv=%llu recv=%llu "
            "loss_pct=%.3f relayed=%llu relayed_per_s=%.0f server_cpu=%.3f pkts_per_cpu_s=%.0f "
-           "rtt_p50_us=%.0f rtt_p99_us=%.0f send_errors=%llu bad=%llu rss_kib=%ld hwm_kib=%ld\n",
+           "rtt_p50_us=%.0f rtt_p99_us=%.0f send_errors=%llu bad=%llu rss_kib=%ld hwm_kib=%ld "
+           "io=%s loadgen_cpu=%.3f peer_cpu=%.3f loadgen_pkts_per_cpu_s=%.0f\n",
            name, opt.n, opt.payload, secs, (unsigned long long)n_sent, (unsigned long long)peer,
            (unsigned long long)n_recv, loss, (unsigned long long)relayed, (double)relayed / secs,
            cpu, cpu > 0 ? (double)relayed / cpu : 0, pct(0.5), pct(0.99),
-           (unsigned long long)errors, (unsigned long long)n_bad, server_mem("VmRSS"),
-           server_mem("VmHWM"));
+           (unsigned long long)n_send_err, (unsigned long long)n_bad, server_mem("VmRSS"),
+           server_mem("VmHWM"), ur.on ? "uring" : "epoll", gen_cpu, peer_cpu,
+           gen_cpu > 0 ? (double)relayed / gen_cpu : 0);
     fflush(stdout);
 }
 
@@ -664,12 +928,13 @@ static void usage(void)
     fprintf(stderr,
             "usage: loadgen -s IP:PORT -e PEER_IP:PORT [-t udp|tcp|tls] [-n CLIENTS] [-l BYTES]\n"
             "               [-u USER -w PASS] [--rate PPS] [--window N] [-d SECONDS]\n"
-            "               [--server-pid PID] [--plain] [--hold] [-b CLIENT_IP]\n"
+            "               [--server-pid PID] [--plain] [--hold] [--no-uring] [-b CLIENT_IP]\n"
             "  Sets up CLIENTS TURN allocations (channel to PEER, an echo peer this\n"
             "  process runs) and relays ChannelData through the server. --rate paces the\n"
             "  total send rate; --window saturates with N packets in flight; both may be\n"
             "  given (paced phase, then saturating phase). --hold: after setup, print\n"
-            "  the server's RSS and wait for a line on stdin (or 60 s) before the load.\n");
+            "  the server's RSS and wait for a line on stdin (or 60 s) before the load.\n"
+            "  --no-uring: UDP data phases on epoll + send() instead of io_uring.\n");
     exit(2);
 }
 
@@ -677,7 +942,8 @@ int main(int argc, char **argv)
 {
     static const struct option lo[] = {{"rate", 1, 0, 'R'},       {"window", 1, 0, 'W'},
                                        {"server-pid", 1, 0, 'P'}, {"plain", 0, 0, 'X'},
-                                       {"hold", 0, 0, 'H'},       {0, 0, 0, 0}};
+                                       {"hold", 0, 0, 'H'},       {"no-uring", 0, 0, 'U'},
+                                       {0, 0, 0, 0}};
     bool have_s = false, have_e = false;
     int o;
 
@@ -727,6 +993,9 @@ int main(int argc, char **argv)
         case 'H':
             opt.hold = true;
             break;
+        case 'U':
+            opt.no_uring = true;
+            break;
         default:
             usage();
         }
@@ -753,8 +1022,7 @@ int main(int argc, char **argv)
         tls_ctx = SSL_CTX_new(TLS_client_method());
         SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL); /* loopback benchmark only */
     }
-    pthread_t pt;
-    peer_start(&pt);
+    peer_start(&peer_thread);
     long rss0 = server_mem("VmRSS");
     open_clients();
     if (opt.plain)
@@ -769,6 +1037,8 @@ int main(int argc, char **argv)
         struct pollfd p = {0, POLLIN, 0};
         poll(&p, 1, 60000);
     }
+    if (opt.tp == TP_UDP && !opt.no_uring)
+        ur_init();
     if (opt.rate > 0)
         phase_load("paced", opt.rate, 0);
     if (opt.window > 0)
@@ -781,7 +1051,9 @@ int main(int argc, char **argv)
     for (int64_t d = now_ns() + 200000000; now_ns() < d;)
         poll_clients(10);
     atomic_store(&peer_stop, true);
-    pthread_join(pt, NULL);
+    pthread_join(peer_thread, NULL);
+    if (ur.on)
+        io_uring_queue_exit(&ur.ring);
     for (int i = 0; i < opt.n; i++) {
         if (cl[i].ssl)
             SSL_free(cl[i].ssl);
