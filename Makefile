@@ -63,7 +63,6 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libsedge.a
 $(BUILD)/tools/%: bench/%.c $(BUILD)/libsedge.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsedge.a $(LDLIBS)
-$(BUILD)/tools/loadgen: LDLIBS += -luring
 
 # Fuzz targets: the library rebuilt with clang + libFuzzer + ASan/UBSan.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
