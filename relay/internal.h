@@ -126,10 +126,10 @@ struct stream_conn {
 
 /* Where a client is: what responses and relayed data go back through. */
 struct client_ref {
-    int transport;             /* enum se_transport */
     struct udp_listener *udp;  /* UDP: the socket it wrote to */
     struct stream_conn *conn;  /* TCP/TLS */
     struct se_addr addr;       /* client's address */
+    int transport;             /* enum se_transport */
 };
 
 struct permission {
@@ -153,44 +153,46 @@ struct rate_limit {
 
 struct relay_sock {
     struct allocation *alloc;
-    int fd;
-    struct se_addr addr;
     struct event *ev;  /* epoll path; NULL with io_uring */
+    int fd;
     uint32_t ur_slot;  /* io_uring path (uring.c) */
+    struct se_addr addr;
     bool ur_armed;
 };
 
 struct allocation {
+    /* Ordered by size, so the compiler adds no padding: an idle
+     * allocation's memory is a benchmark target (docs/benchmark.md). */
     struct worker *w;
+    struct allocation *hnext;       /* UDP 5-tuple hash chain */
+    struct allocation *prev, *next; /* worker's list */
     struct client_ref client;
     struct relay_sock relay[2]; /* IPv4 and/or IPv6 (RFC 8656 §7.2 dual) */
-    int n_relay;
     char *user;         /* the USERNAME as sent (REST: "expiry:user[:origin]") */
-    size_t user_len;
     char *quota_user;   /* the user the per-user quota counts against */
-    uint8_t key[AUTH_SHA256_KEY_LEN];
-    uint8_t keylen;
-    uint8_t tid[12];    /* the Allocate that created it, for retransmits */
-    uint32_t granted_lifetime;
+    char *origin;       /* a REST credential's origin (decoded), or NULL */
+    struct permission *perms;
+    struct channel *chans;
     int64_t expires, started; /* monotonic */
     int64_t started_wall;
-    struct permission *perms;
-    uint16_t n_perms, cap_perms;
-    struct channel *chans;
-    uint16_t n_chans, cap_chans;
+    int64_t deadline;      /* monotonic end of a max-duration limit; 0 = none */
+    int64_t next_update;   /* monotonic time of the next session UPDATE */
     uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
-    /* policy */
-    char *origin;          /* a REST credential's origin (decoded), or NULL */
+    uint64_t reported_pkts;
     uint64_t sid;          /* session id (relay_event.sid) */
     int64_t rule_id;       /* the rule that allowed it; 0 = default action */
-    int record;            /* enum pol_record */
-    int64_t deadline;      /* monotonic end of a max-duration limit; 0 = none */
     struct rate_limit rl_out, rl_in; /* client->peer, peer->client */
-    int64_t next_update;   /* monotonic time of the next session UPDATE */
-    uint64_t reported_pkts;
+    uint32_t granted_lifetime;
+    uint16_t user_len;     /* STUN attributes are < 64 KiB */
+    uint16_t n_perms, cap_perms;
+    uint16_t n_chans, cap_chans;
+    uint8_t key[AUTH_SHA256_KEY_LEN];
+    uint8_t keylen;
+    uint8_t tid[12];       /* the Allocate that created it, for retransmits */
+    int8_t record;         /* enum pol_record */
+    uint8_t n_relay;
     bool peers_changed;
-    struct allocation *hnext; /* UDP 5-tuple hash chain */
-    struct allocation *prev, *next; /* worker's list */
+    char text[]; /* user, quota_user and origin point here */
 };
 
 struct recent_refresh {

@@ -108,40 +108,67 @@ void alloc_peers_str(const struct allocation *a, char *buf, size_t len)
     }
 }
 
+/* Copy str into e->text at *off; returns where it landed. */
+static const char *put_text(struct relay_event *e, size_t *off, const char *str)
+{
+    char *dst = e->text + *off;
+    size_t n = strlen(str) + 1;
+
+    memcpy(dst, str, n);
+    *off += n;
+    return dst;
+}
+
 /* rule_name: NULL leaves the row's rule as it is (periodic updates). */
 static void post(struct allocation *a, int type, const char *reason, const char *rule_name)
 {
     struct worker *w = a->w;
-    struct relay_event *e = calloc(1, sizeof(*e));
+    char client[80] = "", relay[SE_ADDR_STRLEN] = "", peers[512];
+    const char *user = "", *username = "", *origin = "", *transport = "";
 
+    if (type == RELAY_EV_START) {
+        char as[SE_ADDR_STRLEN];
+        user = a->quota_user;
+        username = a->user;
+        origin = a->origin ? a->origin : "";
+        transport = se_transport_name(a->client.transport);
+        snprintf(client, sizeof(client), "%s:%s", transport,
+                 se_addr_str(&a->client.addr, as, sizeof(as)));
+        se_addr_str(&a->relay[0].addr, relay, sizeof(relay));
+    }
+    alloc_peers_str(a, peers, sizeof(peers));
+    bool set_rule = rule_name != NULL;
+    if (!rule_name)
+        rule_name = "";
+    if (!reason)
+        reason = "";
+    size_t text = strlen(user) + strlen(username) + strlen(origin) + strlen(client) +
+                  strlen(transport) + strlen(relay) + strlen(peers) + strlen(rule_name) +
+                  strlen(reason) + 9;
+    struct relay_event *e = malloc(sizeof(*e) + text);
     if (!e) {
         se_log_rl(&rl_events, SE_LOG_WARN, "session event dropped: out of memory");
         return;
     }
+    size_t off = 0;
     e->type = type;
     snprintf(e->sid, sizeof(e->sid), "%s-%llu", w->srv->instance, (unsigned long long)a->sid);
-    e->at = relay_now_wall();
-    e->rule_id = rule_name ? a->rule_id : -1;
-    snprintf(e->rule_name, sizeof(e->rule_name), "%s", rule_name ? rule_name : "");
+    e->at = type == RELAY_EV_START ? a->started_wall : relay_now_wall();
+    e->rule_id = set_rule ? a->rule_id : -1;
     e->record = a->record;
-    if (type == RELAY_EV_START) {
-        char as[SE_ADDR_STRLEN];
-        e->at = a->started_wall;
-        snprintf(e->user, sizeof(e->user), "%s", a->quota_user);
-        snprintf(e->username, sizeof(e->username), "%s", a->user);
-        snprintf(e->origin, sizeof(e->origin), "%s", a->origin ? a->origin : "");
-        snprintf(e->transport, sizeof(e->transport), "%s", se_transport_name(a->client.transport));
-        snprintf(e->client, sizeof(e->client), "%s:%s", e->transport,
-                 se_addr_str(&a->client.addr, as, sizeof(as)));
-        snprintf(e->relay, sizeof(e->relay), "%s", se_addr_str(&a->relay[0].addr, as, sizeof(as)));
-    }
-    alloc_peers_str(a, e->peers, sizeof(e->peers));
+    e->user = put_text(e, &off, user);
+    e->username = put_text(e, &off, username);
+    e->origin = put_text(e, &off, origin);
+    e->client = put_text(e, &off, client);
+    e->transport = put_text(e, &off, transport);
+    e->relay = put_text(e, &off, relay);
+    e->peers = put_text(e, &off, peers);
+    e->rule_name = put_text(e, &off, rule_name);
+    e->reason = put_text(e, &off, reason);
     e->bytes_from_client = a->bytes_from_client;
     e->bytes_to_client = a->bytes_to_client;
     e->pkts_from_client = a->pkts_from_client;
     e->pkts_to_client = a->pkts_to_client;
-    if (reason)
-        snprintf(e->reason, sizeof(e->reason), "%s", reason);
     if (se_queue_push(w->srv->events, e) < 0) {
         free(e);
         se_log_rl(&rl_events, SE_LOG_WARN,

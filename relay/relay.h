@@ -61,22 +61,28 @@ void relay_server_free(struct relay_server *srv);
  * counts it (relay_stats.events_dropped).
  */
 enum relay_event_type { RELAY_EV_START = 1, RELAY_EV_UPDATE = 2, RELAY_EV_END = 3 };
+/*
+ * One malloc block each, sized to its strings (thousands can be queued at
+ * once while allocations start in bulk, so no fixed-size string fields).
+ * Every string points into text[] and is never NULL ("" if not set).
+ */
 struct relay_event {
     int type;
-    char sid[40];       /* unique per allocation and process */
-    int64_t at;         /* unix seconds */
-    char user[512];     /* enterprise user (quota user) */
-    char username[512]; /* USERNAME as sent */
-    char origin[256];   /* "" if the credential carries none */
-    char client[80];    /* "udp:1.2.3.4:5678" */
-    char transport[8];
-    char relay[64];
-    char peers[512];    /* comma-separated permission IPs */
+    char sid[40];          /* unique per allocation and process */
+    int64_t at;            /* unix seconds */
+    const char *user;      /* enterprise user (quota user) */
+    const char *username;  /* USERNAME as sent */
+    const char *origin;    /* "" if the credential carries none */
+    const char *client;    /* "udp:1.2.3.4:5678" */
+    const char *transport;
+    const char *relay;
+    const char *peers;     /* comma-separated permission IPs */
     int64_t rule_id;
-    char rule_name[128];
+    const char *rule_name;
     int record;
     uint64_t bytes_from_client, bytes_to_client, pkts_from_client, pkts_to_client;
-    char reason[48]; /* END: why */
+    const char *reason;    /* END: why */
+    char text[];
 };
 /*
  * End a live allocation by its session id (relay_event.sid) with reason
