@@ -319,6 +319,8 @@ void relay_uring_free(struct worker *w);
 /* Start receiving on a new relay socket / stop before it is closed. */
 int relay_uring_add(struct worker *w, struct relay_sock *rs);
 void relay_uring_del(struct worker *w, struct relay_sock *rs);
+/* Once a second: retry receives that ended with an error. */
+void relay_uring_cron(struct worker *w);
 /* Give receive buffers back (entries < 0 are skipped). */
 void relay_uring_recycle(struct worker *w, const int *bid, int n);
 /* Is the send ring usable? */

@@ -79,9 +79,11 @@ struct relay_uring {
     uint32_t *gen;
     uint32_t *free_slots;
     uint32_t n_slots, n_free;
-    /* sockets whose receive ended (ENOBUFS) and waits for buffers */
-    uint32_t *rearm;
-    uint32_t n_rearm;
+    /* sockets whose receive ended: out of buffers (re-armed when some
+     * are back) or an error (retried once a second, by the cron); a slot
+     * is in at most one list, once */
+    uint32_t *rearm, *retry;
+    uint32_t n_rearm, n_retry;
 };
 
 static struct se_log_rl rl_uring, rl_starved;
@@ -125,22 +127,42 @@ static int arm(struct relay_uring *u, uint32_t slot)
 
 /* ---- receive ---- */
 
-/* Re-arm the sockets whose receive ended for want of buffers. */
-static void rearm_pending(struct worker *w)
+/* Arm the sockets of a list again; those that do not fit stay listed. */
+static void rearm_list(struct relay_uring *u, uint32_t *list, uint32_t *n)
 {
-    struct relay_uring *u = w->ur;
     uint32_t keep = 0;
 
-    for (uint32_t i = 0; i < u->n_rearm; i++) {
-        uint32_t slot = u->rearm[i];
-        struct relay_sock *rs = u->socks[slot];
-        if (!rs || rs->ur_armed)
-            continue; /* closed meanwhile, or already armed */
+    for (uint32_t i = 0; i < *n; i++) {
+        uint32_t slot = list[i];
+        if (u->socks[slot]->ur_armed)
+            continue;
         if (arm(u, slot) < 0)
-            u->rearm[keep++] = slot;
+            list[keep++] = slot;
     }
-    u->n_rearm = keep;
+    *n = keep;
     io_uring_submit(&u->rx);
+}
+
+static void rearm_pending(struct worker *w)
+{
+    rearm_list(w->ur, w->ur->rearm, &w->ur->n_rearm);
+}
+
+void relay_uring_cron(struct worker *w)
+{
+    if (w->ur && w->ur->n_retry)
+        rearm_list(w->ur, w->ur->retry, &w->ur->n_retry);
+}
+
+/* Take slot out of a list (closing its socket). */
+static void unlist(uint32_t *list, uint32_t *n, uint32_t slot)
+{
+    for (uint32_t i = 0; i < *n; i++) {
+        if (list[i] == slot) {
+            list[i] = list[--*n];
+            return;
+        }
+    }
 }
 
 static void on_rx_cqe(struct worker *w, const struct io_uring_cqe *cqe)
@@ -165,10 +187,15 @@ static void on_rx_cqe(struct worker *w, const struct io_uring_cqe *cqe)
             se_log_rl(&rl_starved, SE_LOG_DEBUG,
                       "io_uring receive buffers exhausted (relay.io_buffers = %u): re-arming",
                       u->nbufs);
-        } else
-            se_log_rl(&rl_uring, SE_LOG_DEBUG, "relay socket receive ended: %s",
-                      strerror(-cqe->res));
-        u->rearm[u->n_rearm++] = slot;
+            u->rearm[u->n_rearm++] = slot;
+        } else {
+            /* Not expected on an unconnected UDP socket; retried once a
+             * second so a persistent error cannot spin the loop. */
+            char as[SE_ADDR_STRLEN];
+            se_log_rl(&rl_uring, SE_LOG_WARN, "relay socket %s: receive ended (%s), retrying",
+                      se_addr_str(&rs->addr, as, sizeof(as)), strerror(-cqe->res));
+            u->retry[u->n_retry++] = slot;
+        }
     }
     if (!has_buf)
         return;
@@ -328,9 +355,12 @@ int relay_uring_add(struct worker *w, struct relay_sock *rs)
         if (f)
             u->free_slots = f;
         uint32_t *r = f ? realloc(u->rearm, cap * sizeof(*r)) : NULL;
-        if (!r)
+        if (r)
+            u->rearm = r;
+        uint32_t *t = r ? realloc(u->retry, cap * sizeof(*t)) : NULL;
+        if (!t)
             return SE_ERR_NOMEM;
-        u->rearm = r;
+        u->retry = t;
         for (uint32_t i = u->n_slots; i < cap; i++) {
             u->socks[i] = NULL;
             u->gen[i] = 1;
@@ -366,6 +396,8 @@ void relay_uring_del(struct worker *w, struct relay_sock *rs)
             io_uring_submit(&u->rx); /* cancelled before the caller closes the fd */
         }
     }
+    unlist(u->rearm, &u->n_rearm, slot);
+    unlist(u->retry, &u->n_retry, slot);
     u->socks[slot] = NULL;
     u->gen[slot] = (u->gen[slot] + 1) & 0x7fffffffu; /* late completions: stale */
     if (!u->gen[slot])
@@ -422,6 +454,7 @@ static void uring_free(struct relay_uring *u)
     free(u->gen);
     free(u->free_slots);
     free(u->rearm);
+    free(u->retry);
     free(u);
 }
 

@@ -23,14 +23,19 @@
  *  - a listener reads up to RELAY_RX_BATCH datagrams per recvmmsg into
  *    fixed per-worker slots; ChannelData found there is queued toward the
  *    peers (w->to_peer, pointing into the slots, no copy) and the queue
- *    is sent with one sendmmsg per run of datagrams on the same relay
- *    socket before the slots are read into again, and before any STUN
- *    message of the batch is handled (a Refresh may close a relay socket);
- *  - a relay socket reads with one recvmmsg straight into free buffers of
- *    the queue toward the clients (w->to_client), behind 64 bytes of
- *    headroom for the ChannelData header; queuing swaps buffer pointers.
+ *    is sent before the slots are read into again, and before any STUN
+ *    message of the batch is handled (a Refresh may close a relay socket):
+ *    with io_uring (relay.io, relay/uring.c) one submit for every relay
+ *    socket in it, with epoll one sendmmsg per run on the same socket;
+ *  - relay sockets: with io_uring, each has a multishot receive into the
+ *    worker's ring of provided buffers and the ring's fd is one event of
+ *    this loop, so one wake-up reads what arrived on all of them; with
+ *    epoll, a ready socket reads with one recvmmsg straight into free
+ *    buffers of the queue toward the clients (w->to_client), behind 64
+ *    bytes of headroom for the ChannelData header (queuing swaps buffer
+ *    pointers). Either way the datagram is queued without a copy.
  *    flush_ev, made active by the first datagram queued, runs after the
- *    other ready sockets of this event-loop pass and sends the whole
+ *    other ready events of this event-loop pass and sends the whole
  *    queue with one sendmmsg per listener socket;
  *  - runs of equal-sized datagrams from one socket to one destination
  *    leave as one UDP GSO message (relay/txq.c);
@@ -449,6 +454,7 @@ static void cron_cb(evutil_socket_t fd, short what, void *arg)
                               memory_order_relaxed);
     w->cron_last_us = us;
     alloc_cron(w);
+    relay_uring_cron(w);
     if (w->id == 0)
         alloc_expire_reservations(w->srv, w->now);
     /* Close TCP/TLS clients that never allocated. */
