@@ -220,6 +220,10 @@ for k in 'sedge_allocations_created_total' 'sedge_relayed_packets_total{directio
         fail "$k did not grow: $a -> $b"
 done
 grep -Eq '^sedge_worker_loop_lag_seconds\{worker="1"\} ' "$T/m1" || fail "no per-worker lag"
+# relay.io = "auto": both workers on io_uring where the kernel can, else none.
+want=0; grep -q "relay sockets: io_uring" "$T/sedge.log" && want=2
+$PY -c "import sys; sys.exit(float('$(val sedge_relay_io_uring_workers "$T/m1")') != $want)" ||
+    fail "sedge_relay_io_uring_workers $(val sedge_relay_io_uring_workers "$T/m1"), expected $want"
 $PY -c "import sys; sys.exit(not float('$(val sedge_process_resident_memory_bytes "$T/m1")') > 1e6)" || fail "rss"
 ok "metrics counters grew with traffic; lag per worker and RSS present"
 
