@@ -304,6 +304,10 @@ void relay_queue_client(struct worker *w, const struct client_ref *c, uint8_t *f
 /* Append one datagram to q (the caller checked q->n < RELAY_TXQ_MAX). */
 void relay_txq_add(struct relay_txq *q, int fd, const struct se_addr *to, uint8_t *data,
                    size_t len);
+/* A message of count datagrams failed as a whole (a GSO message refused
+ * for its size, or a pending ICMP error): send its datagrams one by one.
+ * A single datagram is not retried. Returns how many were lost. */
+uint64_t relay_send_each(int fd, const struct msghdr *m, int count);
 /* Does this kernel take UDP_SEGMENT (Linux >= 4.18)? Probed once per worker. */
 bool relay_gso_supported(void);
 

@@ -92,7 +92,7 @@ void relay_txq_send(struct worker *w, struct relay_txq *q)
 {
     struct mmsghdr gm[RELAY_TXQ_MAX];
     struct msghdr *gp[RELAY_TXQ_MAX];
-    int gfd[RELAY_TXQ_MAX], first[RELAY_TXQ_MAX], count[RELAY_TXQ_MAX], ng = 0;
+    int gfd[RELAY_TXQ_MAX], count[RELAY_TXQ_MAX], ng = 0;
     union {
         char buf[CMSG_SPACE(sizeof(uint16_t))];
         struct cmsghdr align;
@@ -106,7 +106,6 @@ void relay_txq_send(struct worker *w, struct relay_txq *q)
         while (end < q->n && q->fd[end] == q->fd[i])
             end++;
         for (int k = i; k < end; k += count[ng++]) {
-            first[ng] = k;
             count[ng] = w->gso ? gso_run(q, k, end) : 1;
             gfd[ng] = q->fd[k];
             gm[ng].msg_hdr = q->msg[k].msg_hdr;
@@ -149,11 +148,7 @@ void relay_txq_send(struct worker *w, struct relay_txq *q)
                      * still go (fragmented). Send its datagrams one by one,
                      * go on. */
                     se_log_rl(&rl_send, SE_LOG_DEBUG, "udp send failed: %s", strerror(errno));
-                    for (int k = first[g]; count[g] > 1 && k < first[g] + count[g]; k++)
-                        if (sendmsg(q->fd[k], &q->msg[k].msg_hdr, 0) < 0)
-                            lost++;
-                    if (count[g] == 1)
-                        lost++;
+                    lost += relay_send_each(gfd[g], gp[g], count[g]);
                     g++;
                 }
             }
@@ -164,6 +159,24 @@ void relay_txq_send(struct worker *w, struct relay_txq *q)
     if (q == &w->to_client && w->ur)
         relay_uring_recycle(w, q->bid, q->n);
     q->n = 0;
+}
+
+uint64_t relay_send_each(int fd, const struct msghdr *m, int count)
+{
+    struct msghdr one = *m;
+    uint64_t lost = 0;
+
+    if (count == 1)
+        return 1; /* the message that failed was that datagram */
+    one.msg_control = NULL; /* no UDP_SEGMENT */
+    one.msg_controllen = 0;
+    one.msg_iovlen = 1;
+    for (int k = 0; k < count; k++) {
+        one.msg_iov = m->msg_iov + k;
+        if (sendmsg(fd, &one, MSG_DONTWAIT) < 0)
+            lost++;
+    }
+    return lost;
 }
 
 /* Does this kernel take UDP_SEGMENT (Linux >= 4.18)? */

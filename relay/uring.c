@@ -47,7 +47,6 @@
 #include <event2/event.h>
 #include <liburing.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,21 +247,9 @@ static uint64_t send_plain(int fd, const struct msghdr *m, int count)
 {
     if (sendmsg(fd, m, MSG_DONTWAIT) >= 0)
         return 0;
-    if (errno == EAGAIN || errno == ENOBUFS || count == 1)
+    if (errno == EAGAIN || errno == ENOBUFS)
         return (uint64_t)count;
-    /* A GSO message refused as a whole (EMSGSIZE, EINVAL, or a pending
-     * ICMP error on the socket): its datagrams one by one. */
-    struct msghdr one = *m;
-    uint64_t lost = 0;
-    one.msg_control = NULL;
-    one.msg_controllen = 0;
-    one.msg_iovlen = 1;
-    for (int k = 0; k < count; k++) {
-        one.msg_iov = m->msg_iov + k;
-        if (sendmsg(fd, &one, MSG_DONTWAIT) < 0)
-            lost++;
-    }
-    return lost;
+    return relay_send_each(fd, m, count);
 }
 
 bool relay_uring_can_send(const struct worker *w)
@@ -310,12 +297,11 @@ uint64_t relay_uring_send(struct worker *w, struct msghdr *const *msg, const int
         done++;
         if (res >= 0 || g >= (uint64_t)n)
             continue;
-        if (res == -EAGAIN || res == -ENOBUFS || count[g] == 1) {
+        if (res == -EAGAIN || res == -ENOBUFS) {
             lost += (uint64_t)count[g];
-            if (res != -EAGAIN && res != -ENOBUFS)
-                se_log_rl(&rl_uring, SE_LOG_DEBUG, "udp send to peer failed: %s", strerror(-res));
         } else {
-            lost += send_plain(fd[g], msg[g], count[g]);
+            se_log_rl(&rl_uring, SE_LOG_DEBUG, "udp send to peer failed: %s", strerror(-res));
+            lost += relay_send_each(fd[g], msg[g], count[g]);
         }
     }
     return lost;
@@ -458,6 +444,27 @@ static void uring_free(struct relay_uring *u)
     free(u);
 }
 
+/* Both rings and the receive buffers: what a worker runs on, and what the
+ * probe tries. u is zeroed; uring_free(u) cleans up on failure too. */
+static int rings_init(struct relay_uring *u, unsigned nbufs, char *err, size_t errlen)
+{
+    int rc;
+
+    u->rx.ring_fd = -1;
+    u->nbufs = nbufs;
+    if ((rc = setup_rx(u)) < 0) {
+        snprintf(err, errlen, "io_uring receive ring: %s", strerror(-rc));
+        return rc;
+    }
+    if ((rc = io_uring_queue_init(TX_ENTRIES, &u->tx, ring_flags() | IORING_SETUP_SUBMIT_ALL)) <
+        0) {
+        snprintf(err, errlen, "io_uring send ring: %s", strerror(-rc));
+        return rc;
+    }
+    u->tx_ok = true;
+    return 0;
+}
+
 int relay_uring_init(struct worker *w, char *err, size_t errlen)
 {
     struct relay_uring *u = calloc(1, sizeof(*u));
@@ -467,18 +474,9 @@ int relay_uring_init(struct worker *w, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return SE_ERR_NOMEM;
     }
-    u->rx.ring_fd = -1;
-    u->nbufs = w->srv->cfg->relay_io_buffers ? w->srv->cfg->relay_io_buffers : 512;
-    if ((rc = setup_rx(u)) < 0) {
-        snprintf(err, errlen, "io_uring receive ring: %s", strerror(-rc));
+    if ((rc = rings_init(u, w->srv->cfg->relay_io_buffers ? w->srv->cfg->relay_io_buffers : 512,
+                         err, errlen)) < 0)
         goto fail;
-    }
-    if ((rc = io_uring_queue_init(TX_ENTRIES, &u->tx, ring_flags() | IORING_SETUP_SUBMIT_ALL)) <
-        0) {
-        snprintf(err, errlen, "io_uring send ring: %s", strerror(-rc));
-        goto fail;
-    }
-    u->tx_ok = true;
     u->ev = event_new(w->base, u->rx.ring_fd, EV_READ | EV_PERSIST, rx_cb, w);
     if (!u->ev || event_add(u->ev, NULL) < 0) {
         snprintf(err, errlen, "io_uring: cannot watch the ring");
@@ -507,44 +505,25 @@ void relay_uring_free(struct worker *w)
 }
 
 /*
- * Can this kernel do what the data path needs (rings with these flags,
- * provided buffer rings, multishot RECVMSG)? Tried for real on a loopback
- * socket: one datagram sent to itself must come back through a multishot
- * receive that stays armed.
+ * Can this kernel do what the data path needs? The worker's own ring setup
+ * (flags, provided buffers) is tried for real, then a loopback socket:
+ * one datagram sent to itself must come back through a multishot receive
+ * that stays armed.
  */
 int relay_uring_probe(char *err, size_t errlen)
 {
-    struct io_uring ring;
-    struct io_uring_params p = {.flags = ring_flags() | IORING_SETUP_SUBMIT_ALL};
+    struct relay_uring *u = calloc(1, sizeof(*u));
     struct io_uring_cqe *cqe;
-    struct io_uring_buf_ring *br = NULL;
-    static uint8_t buf[2][256];
-    struct msghdr tmpl = {.msg_namelen = sizeof(struct sockaddr_in6)};
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t sl = sizeof(sa);
     int fd = -1, rc;
 
-    if ((rc = io_uring_queue_init_params(8, &ring, &p)) < 0) {
-        snprintf(err, errlen, "io_uring_setup: %s", strerror(-rc));
-        return rc;
-    }
-    br = mmap(NULL, 2 * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
-              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (br == MAP_FAILED) {
-        br = NULL;
-        rc = -ENOMEM;
+    if (!u) {
         snprintf(err, errlen, "out of memory");
-        goto out;
+        return -ENOMEM;
     }
-    io_uring_buf_ring_init(br);
-    struct io_uring_buf_reg reg = {.ring_addr = (unsigned long)br, .ring_entries = 2, .bgid = 1};
-    if ((rc = io_uring_register_buf_ring(&ring, &reg, 0)) < 0) {
-        snprintf(err, errlen, "provided buffer rings: %s", strerror(-rc));
+    if ((rc = rings_init(u, 8, err, errlen)) < 0)
         goto out;
-    }
-    for (unsigned i = 0; i < 2; i++)
-        io_uring_buf_ring_add(br, buf[i], sizeof(buf[i]), (unsigned short)i, 1, (int)i);
-    io_uring_buf_ring_advance(br, 2);
     fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
         getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
@@ -552,18 +531,18 @@ int relay_uring_probe(char *err, size_t errlen)
         snprintf(err, errlen, "loopback socket: %s", strerror(errno));
         goto out;
     }
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-    io_uring_prep_recvmsg_multishot(sqe, fd, &tmpl, 0);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->rx);
+    io_uring_prep_recvmsg_multishot(sqe, fd, &u->rmsg, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = 1;
-    if ((rc = io_uring_submit(&ring)) < 0 ||
+    sqe->buf_group = RX_BGID;
+    if ((rc = io_uring_submit(&u->rx)) < 0 ||
         (rc = (int)sendto(fd, "probe", 5, 0, (struct sockaddr *)&sa, sizeof(sa))) < 0) {
         rc = rc < 0 ? rc : -errno;
         snprintf(err, errlen, "io_uring submit: %s", strerror(-rc));
         goto out;
     }
     struct __kernel_timespec ts = {.tv_sec = 1};
-    if ((rc = io_uring_wait_cqe_timeout(&ring, &cqe, &ts)) < 0) {
+    if ((rc = io_uring_wait_cqe_timeout(&u->rx, &cqe, &ts)) < 0) {
         snprintf(err, errlen, "multishot receive: %s", strerror(-rc));
         goto out;
     }
@@ -573,13 +552,10 @@ int relay_uring_probe(char *err, size_t errlen)
         snprintf(err, errlen, "multishot receive: %s", strerror(-rc));
         goto out;
     }
-    io_uring_cqe_seen(&ring, cqe);
     rc = 0;
 out:
-    io_uring_queue_exit(&ring); /* cancels the receive */
+    uring_free(u); /* its ring exit cancels the receive */
     if (fd >= 0)
         close(fd);
-    if (br)
-        munmap(br, 2 * sizeof(struct io_uring_buf));
     return rc;
 }
