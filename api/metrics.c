@@ -114,6 +114,10 @@ void api_h_metrics(struct api_req *r)
     one(&b, "sedge_relay_rx_buffers_exhausted_total", "counter",
         "Relay socket receives that ran out of io_uring buffers and were re-armed (no loss).",
         st.uring_rx_starved);
+    one(&b, "sedge_relay_rx_rearmed_total", "counter",
+        "Relay socket receives ended by an empty datagram (or a full completion queue) and "
+        "re-armed at once (no loss).",
+        st.uring_rx_rearmed);
     metric(&b, "sedge_worker_loop_lag_seconds", "gauge",
            "How late each worker's 1 s housekeeping timer last fired.");
     for (int i = 0; i < nw; i++)

@@ -337,6 +337,12 @@ bool relay_from_peer(struct worker *w, struct allocation *a, uint8_t *payload, s
 
     if (se_addr_from_sockaddr(&peer, from) < 0)
         return false;
+    if (n == 0) {
+        /* An empty datagram (which also ends an io_uring multishot receive,
+         * uring.c): nothing to relay. */
+        atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+        return false;
+    }
     struct permission *p = alloc_perm_find(a, peer.ip);
     if (!p || p->expires <= w->now) {
         atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);

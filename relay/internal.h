@@ -98,7 +98,7 @@ struct worker_stats {
     _Atomic uint64_t peer_denied, challenges_limited;
     _Atomic uint64_t policy_denied, revoked, dropped_rate_limit;
     _Atomic uint64_t loop_lag_us; /* last cron delay past its 1 s period */
-    _Atomic uint64_t uring_on, uring_rx_starved;
+    _Atomic uint64_t uring_on, uring_rx_starved, uring_rx_rearmed;
 };
 
 struct worker;

@@ -105,6 +105,8 @@ struct relay_stats {
     uint64_t policy_denied, revoked, dropped_rate_limit, events_dropped;
     uint64_t uring_workers;    /* workers whose relay sockets use io_uring */
     uint64_t uring_rx_starved; /* relay receives re-armed after the buffers ran out */
+    uint64_t uring_rx_rearmed; /* relay receives ended by an empty datagram (or a full
+                                * completion queue) and re-armed at once */
 };
 void relay_server_stats(struct relay_server *srv, struct relay_stats *out);
 /* Number of workers, and worker i's last event-loop lag in microseconds

@@ -811,6 +811,7 @@ void relay_server_stats(struct relay_server *srv, struct relay_stats *o)
         ADD(dropped_rate_limit);
         o->uring_workers += atomic_load_explicit(&s->uring_on, memory_order_relaxed);
         ADD(uring_rx_starved);
+        ADD(uring_rx_rearmed);
 #undef ADD
     }
     o->events_dropped = srv->events ? se_queue_dropped(srv->events) : 0;
