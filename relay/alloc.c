@@ -8,8 +8,9 @@
  * few cache lines. Expiry is checked where a permission or channel is
  * used, and a once-a-second cron removes whole allocations.
  *
- * Relay ports come from the configured range; the kernel's bind() is the
- * arbiter of which are free, so workers share no port map. Reservations
+ * Relay ports are picked at random from the configured range (a client
+ * must not predict another's relayed address); the kernel's bind() is
+ * the arbiter of which are free, so workers share no port map. Reservations
  * (EVEN-PORT with R) and per-user quotas are server-wide and take the
  * server lock; both happen only at Allocate and teardown.
  */
@@ -31,6 +32,7 @@
 
 enum {
     PORT_SEARCH_MAX = 512,     /* bind attempts before answering 508 */
+    PORT_RANDOM_TRIES = 16,    /* of those, independent random picks */
     DATA_HEADROOM = RELAY_DATA_HEADROOM, /* room to prepend a ChannelData header */
     RELAY_PEER_BATCH = 16,     /* datagrams per recvmmsg on a relay socket */
     RELAY_SOCK_RCVBUF = 512 * 1024, /* per relay socket (the kernel doubles it) */
@@ -181,17 +183,34 @@ static int bind_udp(const struct se_addr *ip, uint16_t port)
     return fd;
 }
 
-/* Bind a relay port on ip; with reserve_next also port+1 into *fd2. */
+/* A uniformly random number below n (n > 0), unpredictable to clients. */
+static unsigned random_below(unsigned n)
+{
+    uint32_t r;
+
+    if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+        r = (uint32_t)random(); /* never seen in practice; still spread */
+    return (unsigned)(((uint64_t)r * n) >> 32);
+}
+
+/*
+ * Bind a relay port on ip; with reserve_next also port+1 into *fd2.
+ * Ports are random within the range (RFC 8656 §7.2, RFC 6056 §3.3.2):
+ * a fresh random candidate for each of the first PORT_RANDOM_TRIES
+ * attempts, then a walk from a random place so a nearly full range
+ * still finds its free ports. bind() is the arbiter of what is free.
+ */
 static int bind_relay_port(struct relay_server *srv, const struct se_addr *ip, bool even,
                            bool reserve_next, int *fd, uint16_t *port, int *fd2)
 {
     const struct se_config *cfg = srv->cfg;
     unsigned range = (unsigned)cfg->max_port - cfg->min_port + 1;
-    unsigned start = atomic_fetch_add_explicit(&srv->next_port, 1, memory_order_relaxed);
+    unsigned start = random_below(range);
     unsigned tries = range < PORT_SEARCH_MAX ? range : PORT_SEARCH_MAX;
 
     for (unsigned i = 0; i < tries; i++) {
-        unsigned p = cfg->min_port + (start + i * 7919u) % range; /* stride: spread probes */
+        unsigned p = cfg->min_port +
+                     (i < PORT_RANDOM_TRIES ? random_below(range) : (start + i) % range);
         if ((even || reserve_next) && (p & 1))
             p = p + 1 <= cfg->max_port ? p + 1 : p - 1;
         if (reserve_next && p + 1 > cfg->max_port)

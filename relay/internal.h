@@ -279,7 +279,6 @@ struct relay_server {
     pthread_mutex_t lock;
     struct reservation *resv;
     struct user_quota *quotas;
-    atomic_uint next_port; /* hint where the next port search starts */
     struct se_queue *events;   /* session events to the control thread */
     char instance[12];         /* random per process: session ids stay unique */
     atomic_ullong next_sid;

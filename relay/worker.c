@@ -511,7 +511,6 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    atomic_init(&srv->next_port, (unsigned)(cfg->min_port + (unsigned)getpid() % 97));
     {
         uint8_t rnd[4];
         if (RAND_bytes(rnd, sizeof(rnd)) != 1 || !(srv->events = se_queue_new(EVENT_QUEUE_LEN))) {
