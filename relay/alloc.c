@@ -468,37 +468,90 @@ struct permission *alloc_perm_find(struct allocation *a, const uint8_t ip[16])
     return NULL;
 }
 
+/* Is ip among ips[0..n)? */
+static bool ip_among(const uint8_t (*ips)[16], int n, const uint8_t ip[16])
+{
+    for (int i = 0; i < n; i++)
+        if (memcmp(ips[i], ip, 16) == 0)
+            return true;
+    return false;
+}
+
+static int perms_grow(struct allocation *a, unsigned want)
+{
+    unsigned cap = a->cap_perms ? a->cap_perms * 2u : 2u;
+
+    if (cap < want)
+        cap = want;
+    if (cap > a->w->snap->max_permissions)
+        cap = a->w->snap->max_permissions;
+    if (cap < want || cap > UINT16_MAX)
+        return SE_ERR_LIMIT;
+    struct permission *np = realloc(a->perms, cap * sizeof(*np));
+    if (!np)
+        return SE_ERR_NOMEM;
+    a->perms = np;
+    a->cap_perms = (uint16_t)cap;
+    return 0;
+}
+
+int alloc_perms_reserve(struct allocation *a, const uint8_t (*ips)[16], int n)
+{
+    unsigned needed = 0, reusable = 0;
+
+    for (int i = 0; i < n; i++)
+        if (!alloc_perm_find(a, ips[i]) && !ip_among(ips, i, ips[i]))
+            needed++; /* new, and not a duplicate within the request */
+    if (needed == 0)
+        return 0;
+    for (uint16_t i = 0; i < a->n_perms; i++)
+        if (a->perms[i].expires <= a->w->now && !ip_among(ips, n, a->perms[i].ip))
+            reusable++; /* expired and not refreshed by this request */
+    unsigned append = needed > reusable ? needed - reusable : 0;
+    if (append == 0)
+        return 0;
+    if (a->n_perms + append > a->w->snap->max_permissions)
+        return SE_ERR_LIMIT;
+    return a->n_perms + append > a->cap_perms ? perms_grow(a, a->n_perms + append) : 0;
+}
+
 int alloc_perm_install(struct allocation *a, const uint8_t ip[16])
 {
     struct permission *p = alloc_perm_find(a, ip);
-    unsigned max = a->w->snap->max_permissions;
 
     if (!p) {
-        if (a->n_perms == a->cap_perms) {
-            /* Reuse an expired slot before growing. */
-            for (uint16_t i = 0; i < a->n_perms && !p; i++)
-                if (a->perms[i].expires <= a->w->now)
-                    p = &a->perms[i];
-            if (!p) {
-                if (a->cap_perms >= max)
-                    return SE_ERR_LIMIT;
-                uint16_t cap = a->cap_perms ? (uint16_t)(a->cap_perms * 2) : 2;
-                if (cap > max)
-                    cap = (uint16_t)max;
-                struct permission *np = realloc(a->perms, cap * sizeof(*np));
-                if (!np)
-                    return SE_ERR_NOMEM;
-                a->perms = np;
-                a->cap_perms = cap;
+        /* Reuse an expired slot before growing. */
+        for (uint16_t i = 0; i < a->n_perms && !p; i++)
+            if (a->perms[i].expires <= a->w->now)
+                p = &a->perms[i];
+        if (!p) {
+            if (a->n_perms >= a->w->snap->max_permissions)
+                return SE_ERR_LIMIT;
+            if (a->n_perms == a->cap_perms) {
+                int rc = perms_grow(a, a->n_perms + 1u);
+                if (rc < 0)
+                    return rc;
             }
-        }
-        if (!p)
             p = &a->perms[a->n_perms++];
+        }
         memcpy(p->ip, ip, 16);
         a->peers_changed = true;
     }
     p->expires = a->w->now + PERMISSION_LIFETIME;
     return 0;
+}
+
+void alloc_perms_install(struct allocation *a, const uint8_t (*ips)[16], int n)
+{
+    /* Refresh the existing ones first: an expired slot this request
+     * renews must not be reused for another peer of the same request. */
+    for (int i = 0; i < n; i++) {
+        struct permission *p = alloc_perm_find(a, ips[i]);
+        if (p)
+            p->expires = a->w->now + PERMISSION_LIFETIME;
+    }
+    for (int i = 0; i < n; i++)
+        (void)alloc_perm_install(a, ips[i]); /* cannot fail after alloc_perms_reserve */
 }
 
 struct channel *alloc_chan_by_number(struct allocation *a, uint16_t number)
@@ -515,6 +568,27 @@ struct channel *alloc_chan_by_peer(struct allocation *a, const struct se_addr *p
         if (se_addr_eq(&a->chans[i].peer, peer))
             return &a->chans[i];
     return NULL;
+}
+
+int alloc_chan_reserve(struct allocation *a, uint16_t number)
+{
+    unsigned max = a->w->snap->max_channels;
+
+    if (alloc_chan_by_number(a, number))
+        return 0;
+    if (a->n_chans >= max)
+        return SE_ERR_LIMIT;
+    if (a->n_chans == a->cap_chans) {
+        unsigned cap = a->cap_chans ? a->cap_chans * 2u : 2u;
+        if (cap > max)
+            cap = max;
+        struct channel *nc = realloc(a->chans, cap * sizeof(*nc));
+        if (!nc)
+            return SE_ERR_NOMEM;
+        a->chans = nc;
+        a->cap_chans = (uint16_t)cap;
+    }
+    return 0;
 }
 
 int alloc_chan_install(struct allocation *a, uint16_t number, const struct se_addr *peer)

@@ -362,6 +362,14 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
                                 bool *made_token, int *dual_err, int *stun_err);
 void alloc_free(struct allocation *a, const char *reason);
 struct permission *alloc_perm_find(struct allocation *a, const uint8_t ip[16]);
+/* All or nothing (RFC 8656 §9.2, §11.2): reserve room for the
+ * permissions of ips[0..n) (duplicates and existing ones count once;
+ * expired slots are reused) and for a channel number, checking the
+ * limits; after both succeed, the installs below cannot fail.
+ * 0, SE_ERR_LIMIT or SE_ERR_NOMEM; nothing is installed either way. */
+int alloc_perms_reserve(struct allocation *a, const uint8_t (*ips)[16], int n);
+int alloc_chan_reserve(struct allocation *a, uint16_t number);
+void alloc_perms_install(struct allocation *a, const uint8_t (*ips)[16], int n);
 int alloc_perm_install(struct allocation *a, const uint8_t ip[16]);
 struct channel *alloc_chan_by_number(struct allocation *a, uint16_t number);
 struct channel *alloc_chan_by_peer(struct allocation *a, const struct se_addr *peer);

@@ -581,13 +581,15 @@ static void do_create_permission(struct req *r)
             return;
         }
     }
-    for (int i = 0; i < n; i++) {
-        int rc = alloc_perm_install(r->a, peers[i].ip);
-        if (rc < 0) {
-            send_error_why(r, 508, "permission limit reached");
-            return;
-        }
+    /* All or nothing (RFC 8656 §9.2): room for every peer first. */
+    uint8_t ips[STUN_MAX_ATTRS][16];
+    for (int i = 0; i < n; i++)
+        memcpy(ips[i], peers[i].ip, 16);
+    if (alloc_perms_reserve(r->a, (const uint8_t(*)[16])ips, n) < 0) {
+        send_error_why(r, 508, "permission limit reached");
+        return;
     }
+    alloc_perms_install(r->a, (const uint8_t(*)[16])ips, n);
     begin(r, &b, STUN_SUCCESS);
     finish(r, &b);
 }
@@ -632,10 +634,14 @@ static void do_channel_bind(struct req *r)
         send_error_why(r, 403, "peer refused by policy");
         return;
     }
-    if (alloc_chan_install(r->a, number, &peer) < 0 || alloc_perm_install(r->a, peer.ip) < 0) {
+    /* All or nothing (RFC 8656 §11.2): the channel and its permission. */
+    const uint8_t(*ip)[16] = (const uint8_t(*)[16])peer.ip;
+    if (alloc_chan_reserve(r->a, number) < 0 || alloc_perms_reserve(r->a, ip, 1) < 0) {
         send_error_why(r, 508, "channel or permission limit reached");
         return;
     }
+    (void)alloc_chan_install(r->a, number, &peer); /* cannot fail after the reserve */
+    alloc_perms_install(r->a, ip, 1);
     begin(r, &b, STUN_SUCCESS);
     finish(r, &b);
 }
