@@ -74,6 +74,9 @@ void api_h_metrics(struct api_req *r)
         st.allocs_created);
     one(&b, "sedge_allocations_refused_total", "counter",
         "Allocate requests refused (quota, capacity, draining).", st.allocs_refused);
+    one(&b, "sedge_reservations_live", "gauge",
+        "EVEN-PORT reservations holding a relay port (they count as allocations in every quota).",
+        st.reservations_live);
     metric(&b, "sedge_relayed_packets_total", "counter", "Packets relayed, by direction.");
     put(&b, "sedge_relayed_packets_total{direction=\"from_client\"} %llu\n",
         (unsigned long long)st.pkts_from_client);

@@ -393,6 +393,7 @@ static void set_defaults(struct se_config *c)
     c->log_level = SE_LOG_INFO;
     c->max_allocations = 100000;
     c->max_allocations_per_user = 100;
+    c->max_allocations_per_ip = 1000;
     c->max_permissions = 32;
     c->max_channels = 32;
     c->default_lifetime = 600;
@@ -532,6 +533,8 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
                        10000000)) < 0 ||
         (rc = get_uint(l, g, "max_allocations_per_user", "limits.max_allocations_per_user",
                        &c->max_allocations_per_user, 1, 10000000)) < 0 ||
+        (rc = get_uint(l, g, "max_allocations_per_ip", "limits.max_allocations_per_ip",
+                       &c->max_allocations_per_ip, 0, 10000000)) < 0 ||
         (rc = get_uint(l, g, "max_permissions", "limits.max_permissions", &c->max_permissions, 1,
                        1024)) < 0 ||
         (rc = get_uint(l, g, "max_channels", "limits.max_channels", &c->max_channels, 1,

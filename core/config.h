@@ -73,6 +73,7 @@ struct se_config {
     /* limits */
     unsigned max_allocations;
     unsigned max_allocations_per_user;
+    unsigned max_allocations_per_ip; /* per client IPv4 address / IPv6 /64; 0 = no limit */
     unsigned max_permissions; /* per allocation */
     unsigned max_channels;    /* per allocation */
     unsigned default_lifetime, max_lifetime; /* seconds, RFC 8656 §7.2 */

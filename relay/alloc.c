@@ -12,7 +12,10 @@
  * must not predict another's relayed address); the kernel's bind() is
  * the arbiter of which are free, so workers share no port map. Reservations
  * (EVEN-PORT with R) and per-user quotas are server-wide and take the
- * server lock; both happen only at Allocate and teardown.
+ * server lock; both happen only at Allocate and teardown. A reservation
+ * holds a port and an fd like an allocation, so it counts like one
+ * against the total, its user and its client's source (holdings_take)
+ * until it is redeemed or expires.
  */
 #include "relay/internal.h"
 #include "core/err.h"
@@ -109,7 +112,8 @@ static void htab_remove(struct worker *w, struct allocation *a)
 
 /* ---- quotas ---- */
 
-static int quota_take(struct relay_server *srv, const char *user, unsigned max)
+/* Count n more allocations for user, if that stays within max. */
+static int quota_take(struct relay_server *srv, const char *user, unsigned max, unsigned n)
 {
     struct user_quota *q;
     int rc = 0;
@@ -127,23 +131,28 @@ static int quota_take(struct relay_server *srv, const char *user, unsigned max)
         q->next = srv->quotas;
         srv->quotas = q;
     }
-    if (q->count >= max)
+    if (q->count + n > max) {
         rc = SE_ERR_LIMIT;
-    else
-        q->count++;
+        if (q->count == 0) { /* just created: keep no empty entry */
+            srv->quotas = q->next;
+            free(q->name);
+            free(q);
+        }
+    } else {
+        q->count += n;
+    }
 out:
     pthread_mutex_unlock(&srv->lock);
     return rc;
 }
 
-static void quota_release(struct relay_server *srv, const char *user)
+static void quota_release(struct relay_server *srv, const char *user, unsigned n)
 {
     pthread_mutex_lock(&srv->lock);
     for (struct user_quota **pp = &srv->quotas; *pp; pp = &(*pp)->next) {
         struct user_quota *q = *pp;
         if (strcmp(q->name, user) == 0) {
-            if (q->count > 0)
-                q->count--;
+            q->count = q->count > n ? q->count - n : 0;
             if (q->count == 0) {
                 *pp = q->next;
                 free(q->name);
@@ -233,10 +242,55 @@ static int bind_relay_port(struct relay_server *srv, const struct se_addr *ip, b
     return SE_ERR_LIMIT;
 }
 
+/*
+ * What an allocation (or a reservation, which holds a port and an fd just
+ * the same) counts against: the server's total, its user's quota and its
+ * client source's quota. Taken n at a time (an Allocate with EVEN-PORT R
+ * holds two: itself and the reserved port), all or none. 0, or the STUN
+ * error to answer (508 for the total, 486 for user or source).
+ */
+static int holdings_take(struct worker *w, const char *user, unsigned per_user,
+                         const uint8_t source[16], unsigned n)
+{
+    struct relay_server *srv = w->srv;
+
+    if (atomic_fetch_add(&srv->n_allocs, n) + n > w->snap->max_allocations) {
+        atomic_fetch_sub(&srv->n_allocs, n);
+        return 508;
+    }
+    if (quota_take(srv, user, per_user, n) < 0) {
+        atomic_fetch_sub(&srv->n_allocs, n);
+        return 486;
+    }
+    if (ipc_take(srv->alloc_sources, source, w->snap->max_allocations_per_ip, n) < 0) {
+        quota_release(srv, user, n);
+        atomic_fetch_sub(&srv->n_allocs, n);
+        return 486;
+    }
+    return 0;
+}
+
+static void holdings_release(struct relay_server *srv, const char *user, const uint8_t source[16],
+                             unsigned n)
+{
+    ipc_release(srv->alloc_sources, source, n);
+    quota_release(srv, user, n);
+    atomic_fetch_sub(&srv->n_allocs, n);
+}
+
+static void reservation_free(struct relay_server *srv, struct reservation *r)
+{
+    holdings_release(srv, r->quota_user, r->source, 1);
+    atomic_fetch_sub_explicit(&srv->n_resv, 1, memory_order_relaxed);
+    free(r);
+}
+
+/* Redeem a token: its fd and address move to the caller, and what the
+ * reservation held is given back (the new allocation takes its own). */
 static int take_reservation(struct relay_server *srv, const uint8_t token[8], int *fd,
                             struct se_addr *addr)
 {
-    int rc = SE_ERR_NOTFOUND;
+    struct reservation *found = NULL;
 
     pthread_mutex_lock(&srv->lock);
     for (struct reservation **pp = &srv->resv; *pp; pp = &(*pp)->next) {
@@ -245,19 +299,25 @@ static int take_reservation(struct relay_server *srv, const uint8_t token[8], in
             *fd = r->fd;
             *addr = r->addr;
             *pp = r->next;
-            free(r);
-            rc = 0;
+            found = r;
             break;
         }
     }
     pthread_mutex_unlock(&srv->lock);
-    return rc;
+    if (!found)
+        return SE_ERR_NOTFOUND;
+    reservation_free(srv, found); /* takes the lock itself */
+    return 0;
 }
 
+/* Keep fd as a reservation; it takes over one unit of holdings the
+ * caller took for user and source. */
 static int add_reservation(struct relay_server *srv, int fd, const struct se_addr *addr,
-                           int64_t now, uint8_t token[8])
+                           int64_t now, const char *user, const uint8_t source[16],
+                           uint8_t token[8])
 {
-    struct reservation *r = calloc(1, sizeof(*r));
+    size_t ulen = strlen(user);
+    struct reservation *r = calloc(1, sizeof(*r) + ulen + 1);
 
     if (!r || RAND_bytes(token, 8) != 1) {
         free(r);
@@ -267,6 +327,9 @@ static int add_reservation(struct relay_server *srv, int fd, const struct se_add
     r->fd = fd;
     r->addr = *addr;
     r->expires = now + RESERVATION_LIFETIME;
+    memcpy(r->source, source, 16);
+    memcpy(r->quota_user, user, ulen + 1);
+    atomic_fetch_add_explicit(&srv->n_resv, 1, memory_order_relaxed);
     pthread_mutex_lock(&srv->lock);
     r->next = srv->resv;
     srv->resv = r;
@@ -276,18 +339,26 @@ static int add_reservation(struct relay_server *srv, int fd, const struct se_add
 
 void alloc_expire_reservations(struct relay_server *srv, int64_t now)
 {
+    struct reservation *gone = NULL;
+
     pthread_mutex_lock(&srv->lock);
     for (struct reservation **pp = &srv->resv; *pp;) {
         struct reservation *r = *pp;
         if (r->expires <= now) {
             *pp = r->next;
-            close(r->fd);
-            free(r);
+            r->next = gone;
+            gone = r;
         } else {
             pp = &r->next;
         }
     }
     pthread_mutex_unlock(&srv->lock);
+    while (gone) {
+        struct reservation *r = gone;
+        gone = r->next;
+        close(r->fd);
+        reservation_free(srv, r);
+    }
 }
 
 /* ---- peer -> client ---- */
@@ -679,27 +750,29 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     int fd = -1, fd2 = -1, fd6 = -1;
     uint16_t port = 0;
     struct se_addr addr;
-    bool quota = false;
+    uint8_t source[16];
+    unsigned held = 0; /* units of holdings_take() this call owns */
 
     *made_token = false;
     *dual_err = 0;
     *stun_err = 508;
-    if (atomic_fetch_add(&srv->n_allocs, 1) >= w->snap->max_allocations) {
-        atomic_fetch_sub(&srv->n_allocs, 1);
-        return NULL;
-    }
+    relay_source_key(&c->addr, source);
+    /* A redeemed reservation gives its holdings back first: converting it
+     * must not fail on the quota place it occupies itself. */
+    if (req->token && take_reservation(srv, req->token, &fd, &addr) < 0)
+        goto fail; /* 508 per RFC 8656 §7.2 */
     unsigned per_user = w->snap->max_allocations_per_user;
     if (req->policy && req->policy->max_allocs && req->policy->max_allocs < per_user)
         per_user = req->policy->max_allocs; /* the rule's own quota, if tighter */
-    if (quota_take(srv, quota_user, per_user) < 0) {
-        *stun_err = 486;
+    /* EVEN-PORT with R holds two: this allocation and the reserved port. */
+    unsigned units = req->reserve_next && !req->token ? 2 : 1;
+    int refused = holdings_take(w, quota_user, per_user, source, units);
+    if (refused) {
+        *stun_err = refused;
         goto fail;
     }
-    quota = true;
-    if (req->token) {
-        if (take_reservation(srv, req->token, &fd, &addr) < 0)
-            goto fail; /* 508 per RFC 8656 §7.2 */
-    } else {
+    held = units;
+    if (!req->token) {
         const struct se_addr *ip = req->family == AF_INET6 ? &cfg->relay_v6 : &cfg->relay_v4;
         bool have = req->family == AF_INET6 ? cfg->has_relay_v6 : cfg->has_relay_v4;
         if (!have) {
@@ -758,10 +831,15 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     if (fd2 >= 0) {
         struct se_addr next = addr;
         next.port = (uint16_t)(addr.port + 1);
-        if (add_reservation(srv, fd2, &next, w->now, out_token) == 0) {
+        if (add_reservation(srv, fd2, &next, w->now, quota_user, source, out_token) == 0) {
             *made_token = true;
             fd2 = -1;
+            held--; /* that unit is the reservation's now */
         }
+    }
+    if (held > 1) { /* no reservation after all */
+        holdings_release(srv, quota_user, source, held - 1);
+        held = 1;
     }
     if (c->transport != SE_TP_UDP)
         c->conn->alloc = a;
@@ -796,9 +874,8 @@ fail:
         close(fd2);
     if (fd6 >= 0)
         close(fd6);
-    if (quota)
-        quota_release(srv, quota_user);
-    atomic_fetch_sub(&srv->n_allocs, 1);
+    if (held)
+        holdings_release(srv, quota_user, source, held);
     atomic_fetch_add_explicit(&w->st.allocs_refused, 1, memory_order_relaxed);
     return NULL;
 }
@@ -835,8 +912,9 @@ void alloc_free(struct allocation *a, const char *reason)
         a->next->prev = a->prev;
     for (int i = 0; i < a->n_relay; i++)
         relay_sock_close(&a->relay[i]);
-    quota_release(w->srv, a->quota_user);
-    atomic_fetch_sub(&w->srv->n_allocs, 1);
+    uint8_t source[16];
+    relay_source_key(&a->client.addr, source);
+    holdings_release(w->srv, a->quota_user, source, 1);
     explicit_bzero(a->key, sizeof(a->key));
     free(a->perms);
     free(a->chans);

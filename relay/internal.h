@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 struct event;
 struct event_base;
@@ -82,7 +83,7 @@ struct relay_snap {
     char software[64];
     bool features;
     unsigned nonce_lifetime;
-    unsigned max_allocations, max_allocations_per_user;
+    unsigned max_allocations, max_allocations_per_user, max_allocations_per_ip;
     unsigned max_permissions, max_channels;
     unsigned default_lifetime, max_lifetime;
     unsigned stream_out_max;
@@ -253,12 +254,17 @@ struct worker {
     uint8_t txbuf[RELAY_BUF_SIZE];
 };
 
+/* A port held for a later Allocate with RESERVATION-TOKEN (RFC 8656
+ * §7.2). It counts as an allocation of its user and its client's source
+ * until it is redeemed or expires. */
 struct reservation {
     uint8_t token[8];
     int fd;
     struct se_addr addr;
     int64_t expires;
+    uint8_t source[16];    /* relay_source_key of the client that made it */
     struct reservation *next;
+    char quota_user[];     /* the user it counts against */
 };
 
 struct user_quota {
@@ -278,12 +284,33 @@ struct relay_server {
      * allocation teardown (never per packet), so a mutex is fine. */
     pthread_mutex_t lock;
     struct reservation *resv;
+    atomic_uint n_resv;
     struct user_quota *quotas;
+    struct ip_counts *alloc_sources; /* allocations + reservations per source */
     struct se_queue *events;   /* session events to the control thread */
     char instance[12];         /* random per process: session ids stay unique */
     atomic_ullong next_sid;
     bool use_uring;            /* relay.io resolved at start (uring.c's probe) */
 };
+
+/* ---- ipcount.c: live objects per client source (mutex inside) ---- */
+struct ip_counts;
+struct ip_counts *ipc_new(void);
+void ipc_free(struct ip_counts *t);
+/* Count n more for the source key if the total stays within max (0 = no
+ * limit): 0, SE_ERR_LIMIT or SE_ERR_NOMEM (then nothing is counted). */
+int ipc_take(struct ip_counts *t, const uint8_t key[16], unsigned max, unsigned n);
+void ipc_release(struct ip_counts *t, const uint8_t key[16], unsigned n);
+unsigned ipc_get(struct ip_counts *t, const uint8_t key[16]);
+
+/* The unit that per-source limits and throttles count: an IPv4 address,
+ * or an IPv6 /64 (one subscriber, RFC 6177), as 16 bytes. */
+static inline void relay_source_key(const struct se_addr *a, uint8_t out[16])
+{
+    memcpy(out, a->ip, 16);
+    if (a->family == AF_INET6)
+        memset(out + 8, 0, 8);
+}
 
 /* ---- worker.c ---- */
 /* Send to a client (response or relayed data). channel_data pads the

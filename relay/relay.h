@@ -98,6 +98,7 @@ size_t relay_server_take_events(struct relay_server *srv, struct relay_event **o
 /* Counters summed over workers (relaxed reads; for logs and metrics). */
 struct relay_stats {
     uint64_t allocs_live, allocs_created, allocs_refused;
+    uint64_t reservations_live; /* EVEN-PORT reservations holding a port */
     uint64_t auth_failures, auth_throttled;
     uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
     uint64_t dropped_no_permission, dropped_bad_input, dropped_backpressure;

@@ -41,6 +41,7 @@ struct relay_snap *relay_snap_new(const struct se_config *cfg, struct auth_creds
     s->nonce_lifetime = cfg->nonce_lifetime;
     s->max_allocations = cfg->max_allocations;
     s->max_allocations_per_user = cfg->max_allocations_per_user;
+    s->max_allocations_per_ip = cfg->max_allocations_per_ip;
     s->max_permissions = cfg->max_permissions;
     s->max_channels = cfg->max_channels;
     s->default_lifetime = cfg->default_lifetime;

@@ -505,9 +505,11 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
                                       cfg->auth_block_time);
     if (srv->throttle)
         auth_throttle_set_challenge_rate(srv->throttle, cfg->challenge_rate);
+    srv->alloc_sources = ipc_new();
     srv->n_workers = cfg->workers;
     srv->workers = calloc((size_t)srv->n_workers, sizeof(*srv->workers));
-    if (!srv->throttle || !srv->workers || auth_nonce_key_init(&srv->nonce_key) < 0) {
+    if (!srv->throttle || !srv->workers || !srv->alloc_sources ||
+        auth_nonce_key_init(&srv->nonce_key) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -761,6 +763,7 @@ void relay_server_free(struct relay_server *srv)
         free(q);
     }
     auth_throttle_free(srv->throttle);
+    ipc_free(srv->alloc_sources);
     if (srv->events) {
         struct relay_event *ev[64];
         size_t n;
@@ -814,4 +817,5 @@ void relay_server_stats(struct relay_server *srv, struct relay_stats *o)
 #undef ADD
     }
     o->events_dropped = srv->events ? se_queue_dropped(srv->events) : 0;
+    o->reservations_live = atomic_load_explicit(&srv->n_resv, memory_order_relaxed);
 }
