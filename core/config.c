@@ -400,6 +400,7 @@ static void set_defaults(struct se_config *c)
     c->max_lifetime = 3600;
     c->nonce_lifetime = 600;
     c->auth_fail_limit = 10;
+    c->auth_source_fail_limit = 100;
     c->auth_fail_window = 60;
     c->auth_block_time = 60;
     c->challenge_rate = 50;
@@ -561,6 +562,8 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
             0 ||
         (rc = get_uint(l, g, "block_time", "auth.block_time", &c->auth_block_time, 1, 86400)) <
             0 ||
+        (rc = get_uint(l, g, "source_fail_limit", "auth.source_fail_limit",
+                       &c->auth_source_fail_limit, 0, 1000000)) < 0 ||
         (rc = get_uint(l, g, "challenge_rate", "auth.challenge_rate", &c->challenge_rate, 0,
                        1000000)) < 0 ||
         (rc = get_bool(l, g, "security_features", "auth.security_features",

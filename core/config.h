@@ -79,6 +79,7 @@ struct se_config {
     unsigned default_lifetime, max_lifetime; /* seconds, RFC 8656 §7.2 */
     unsigned nonce_lifetime;
     unsigned auth_fail_limit, auth_fail_window, auth_block_time;
+    unsigned auth_source_fail_limit; /* failures for any users that block a whole source */
     unsigned challenge_rate; /* oversized 401/438 per source per second */
     unsigned drain_timeout;
     unsigned stream_out_max; /* bytes queued to a TCP/TLS client before dropping */

@@ -435,6 +435,9 @@ void alloc_expire_reservations(struct relay_server *srv, int64_t now);
 /* A STUN message from a client; a is its allocation (5-tuple) or NULL. */
 void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocation *a,
                   const uint8_t *buf, size_t len);
+/* Once a second, worker 0: report ended throttle blocks, flush the
+ * counts of suppressed log lines. */
+void turn_cron(struct worker *w);
 /* A ChannelData message from a client (whole frame, padding stripped). */
 void turn_on_channel_data(struct worker *w, struct allocation *a, const uint8_t *buf, size_t len);
 

@@ -455,8 +455,10 @@ static void cron_cb(evutil_socket_t fd, short what, void *arg)
     w->cron_last_us = us;
     alloc_cron(w);
     relay_uring_cron(w);
-    if (w->id == 0)
+    if (w->id == 0) {
         alloc_expire_reservations(w->srv, w->now);
+        turn_cron(w);
+    }
     /* Close TCP/TLS clients that never allocated. */
     for (struct stream_conn *sc = w->conns, *next; sc; sc = next) {
         next = sc->next;
@@ -503,8 +505,10 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
     pthread_mutex_init(&srv->lock, NULL);
     srv->throttle = auth_throttle_new(cfg->auth_fail_limit, cfg->auth_fail_window,
                                       cfg->auth_block_time);
-    if (srv->throttle)
+    if (srv->throttle) {
+        auth_throttle_set_source_limit(srv->throttle, cfg->auth_source_fail_limit);
         auth_throttle_set_challenge_rate(srv->throttle, cfg->challenge_rate);
+    }
     srv->alloc_sources = ipc_new();
     srv->n_workers = cfg->workers;
     srv->workers = calloc((size_t)srv->n_workers, sizeof(*srv->workers));
@@ -655,6 +659,7 @@ void relay_server_reconfigure(struct relay_server *srv, const struct se_config *
 {
     auth_throttle_set(srv->throttle, cfg->auth_fail_limit, cfg->auth_fail_window,
                       cfg->auth_block_time);
+    auth_throttle_set_source_limit(srv->throttle, cfg->auth_source_fail_limit);
     auth_throttle_set_challenge_rate(srv->throttle, cfg->challenge_rate);
 }
 
