@@ -8,11 +8,14 @@
  * one place per check, and built by send_error(): on UDP an error
  * response is never larger than the request that caused it (the reason
  * phrase goes first, then the answer), so sedge cannot be used to
- * amplify traffic toward a spoofed source. The 401/438 challenge is the
- * one answer the protocol cannot do without (real clients' first
- * Allocate is 52-60 bytes, a realm and nonce need about 70): it is built
- * minimal when the request is small, and oversized challenges are
- * limited per source address and second (auth.challenge_rate).
+ * amplify traffic toward a spoofed source. Two answers the protocol
+ * cannot do without may exceed their request: the 401/438 challenge (real
+ * clients' first Allocate is 52-60 bytes, a realm and nonce need about
+ * 70) and the Binding success (XOR-MAPPED-ADDRESS alone is 12 bytes over
+ * a bare 20-byte request). Both are built minimal, and for a source that
+ * has not yet completed an authenticated exchange (which proves it is
+ * not spoofed) they are limited per source and second
+ * (auth.challenge_rate, oversized_ok).
  */
 #include "relay/internal.h"
 #include "core/err.h"
@@ -453,13 +456,35 @@ static void send_allocate_success(struct req *r, struct allocation *a, const uin
 
 /* ---- methods ---- */
 
+/*
+ * Binding needs no credentials, so its answer is a reflection vector:
+ * over UDP an unproven source gets the smallest answer (no SOFTWARE)
+ * and, when even that exceeds its request (XOR-MAPPED-ADDRESS alone is
+ * 12 or 24 bytes over a bare 20-byte request), only within the
+ * auth.challenge_rate budget. Proven sources get the full answer.
+ */
 static void do_binding(struct req *r)
 {
     struct stun_builder b;
+    bool software = true;
 
-    begin(r, &b, STUN_SUCCESS);
-    stun_put_xor_addr(&b, STUN_A_XOR_MAPPED_ADDRESS, &r->c->addr);
-    put_software(r, &b);
+    for (;;) {
+        begin(r, &b, STUN_SUCCESS);
+        stun_put_xor_addr(&b, STUN_A_XOR_MAPPED_ADDRESS, &r->c->addr);
+        if (software)
+            put_software(r, &b);
+        size_t answer = b.len + (r->fingerprint ? 8 : 0);
+        if (r->c->transport != SE_TP_UDP || answer <= r->m->len ||
+            auth_throttle_proven(r->w->srv->throttle, r->src, relay_now_wall()))
+            break;
+        if (software && r->w->snap->software[0]) {
+            software = false; /* SOFTWARE is optional (RFC 8489 §14.14) */
+            continue;
+        }
+        if (!oversized_ok(r, answer, "Binding answer"))
+            return;
+        break;
+    }
     finish(r, &b);
 }
 
