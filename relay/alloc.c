@@ -225,6 +225,8 @@ static int bind_relay_port(struct relay_server *srv, const struct se_addr *ip, b
         if (reserve_next && p + 1 > cfg->max_port)
             continue;
         int f = bind_udp(ip, (uint16_t)p);
+        if (f < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM))
+            break; /* out of descriptors or memory: no other port will do */
         if (f < 0)
             continue;
         if (reserve_next) {
@@ -842,7 +844,7 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
         held = 1;
     }
     if (c->transport != SE_TP_UDP)
-        c->conn->alloc = a;
+        stream_conn_busy(c->conn, a);
     a->next = w->allocs;
     if (w->allocs)
         w->allocs->prev = a;
@@ -903,7 +905,7 @@ void alloc_free(struct allocation *a, const char *reason)
     if (a->client.transport == SE_TP_UDP)
         htab_remove(w, a);
     else if (a->client.conn)
-        a->client.conn->alloc = NULL;
+        stream_conn_idle(a->client.conn);
     if (a->prev)
         a->prev->next = a->next;
     else

@@ -37,7 +37,6 @@ enum {
     PERMISSION_LIFETIME = 300,    /* RFC 8656 §9 */
     CHANNEL_LIFETIME = 600,       /* RFC 8656 §12 */
     RESERVATION_LIFETIME = 30,    /* RFC 8656 §7.2: "about 30 seconds" */
-    STREAM_IDLE_TIMEOUT = 60,     /* a TCP/TLS client without an allocation */
     RECENT_REFRESH_SLOTS = 64,    /* remembered Refresh(0)s for retransmits */
     EVENT_QUEUE_LEN = 8192,       /* session events waiting for the control thread */
     MBOX_KILL_MAX = 64,           /* admin kills pending per worker */
@@ -87,6 +86,8 @@ struct relay_snap {
     unsigned max_permissions, max_channels;
     unsigned default_lifetime, max_lifetime;
     unsigned stream_out_max;
+    unsigned max_connections, max_connections_per_ip; /* TCP/TLS (stream.c) */
+    unsigned tls_handshake_timeout, stream_idle_timeout, stream_stall_timeout;
     unsigned policy_recheck, session_update;
 };
 
@@ -100,6 +101,10 @@ struct worker_stats {
     _Atomic uint64_t policy_denied, revoked, dropped_rate_limit;
     _Atomic uint64_t loop_lag_us; /* last cron delay past its 1 s period */
     _Atomic uint64_t uring_on, uring_rx_starved, uring_rx_rearmed;
+    /* TCP/TLS connections (stream.c) */
+    _Atomic uint64_t conns_live, conns_refused_total, conns_refused_source, accept_paused;
+    _Atomic uint64_t conns_closed_handshake, conns_closed_idle, conns_closed_stalled;
+    _Atomic uint64_t conns_evicted;
 };
 
 struct worker;
@@ -114,7 +119,7 @@ struct udp_listener {
     struct event *ev;
 };
 
-/* A TCP or TLS client connection. */
+/* A TCP or TLS client connection (stream.c). */
 struct stream_conn {
     struct worker *w;
     struct bufferevent *bev;
@@ -122,7 +127,11 @@ struct stream_conn {
     struct se_addr remote, local;
     struct allocation *alloc; /* at most one (RFC 8656 §3.1: per 5-tuple) */
     int64_t created;
-    struct stream_conn *prev, *next; /* worker's list */
+    int64_t idle_since;       /* monotonic: accept, or the end of its allocation */
+    bool tls_done;            /* handshake complete (always, for TCP) */
+    bool in_idle;             /* on the worker's idle list */
+    struct stream_conn *prev, *next;   /* worker's list of all */
+    struct stream_conn *iprev, *inext; /* worker's idle list (no allocation), oldest first */
 };
 
 /* Where a client is: what responses and relayed data go back through. */
@@ -226,6 +235,11 @@ struct worker {
     struct udp_listener udp[SE_MAX_LISTEN];
     int n_udp;
     struct evconnlistener *tcp[SE_MAX_LISTEN];
+    struct event *resume_ev;  /* re-enables the listeners after an accept pause */
+    bool accept_paused;
+    struct stream_conn *idle_head, *idle_tail; /* connections without allocation, oldest first */
+    unsigned conns_freed;     /* since the last malloc_trim (stream.c) */
+    int64_t last_trim;
     int tcp_transport[SE_MAX_LISTEN];
     int tcp_fd[SE_MAX_LISTEN];
     int n_tcp;
@@ -287,6 +301,10 @@ struct relay_server {
     atomic_uint n_resv;
     struct user_quota *quotas;
     struct ip_counts *alloc_sources; /* allocations + reservations per source */
+    struct ip_counts *conn_sources;  /* TCP/TLS connections per source */
+    atomic_uint n_conns;             /* TCP/TLS connections, all workers */
+    atomic_uint conn_cap;            /* effective limit (stream_limits_update) */
+    atomic_uint fd_limit;            /* RLIMIT_NOFILE, as last read */
     struct se_queue *events;   /* session events to the control thread */
     char instance[12];         /* random per process: session ids stay unique */
     atomic_ullong next_sid;
@@ -311,6 +329,24 @@ static inline void relay_source_key(const struct se_addr *a, uint8_t out[16])
     if (a->family == AF_INET6)
         memset(out + 8, 0, 8);
 }
+
+/* ---- stream.c: TCP/TLS client connections ---- */
+/* Create the worker's listeners (and its accept-pause timer). */
+int stream_listen(struct worker *w);
+void stream_stop_listening(struct worker *w);
+/* Once a second per worker: handshake and idle timeouts; worker 0 also
+ * recomputes the connection limits from the fd limit. */
+void stream_cron(struct worker *w);
+/* The connection limits from snap and the current fd limit (any thread
+ * before the workers run; then worker 0). */
+void stream_limits_update(struct relay_server *srv, const struct relay_snap *snap);
+unsigned stream_per_source_cap(struct relay_server *srv, const struct relay_snap *snap);
+void stream_conn_free(struct stream_conn *sc, const char *reason);
+/* Its allocation ended (alloc_free): idle from now on. */
+void stream_conn_idle(struct stream_conn *sc);
+/* It got allocation a (alloc_create): no longer idle. */
+void stream_conn_busy(struct stream_conn *sc, struct allocation *a);
+void stream_close_all(struct worker *w);
 
 /* ---- worker.c ---- */
 /* Send to a client (response or relayed data). channel_data pads the
