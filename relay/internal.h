@@ -465,6 +465,27 @@ static inline bool relay_rate_ok(struct rate_limit *r, size_t len)
 {
     return r->bytes_per_s == 0 || relay_rate_take(r, len);
 }
+
+/* ---- ports.c: relay ports, reservations, holdings ---- */
+/* Bind a random relay port on ip (even: an even one); with reserve_next
+ * also port+1 into *fd2. 0, or SE_ERR_LIMIT when none could be bound. */
+int relay_port_bind(struct relay_server *srv, const struct se_addr *ip, bool even,
+                    bool reserve_next, int *fd, uint16_t *port, int *fd2);
+/* Take n places for an allocation or reservation of user (quota per_user)
+ * from source: 0, or the STUN error to answer (508 total, 486 user or
+ * source). holdings_release gives n back. */
+int holdings_take(struct worker *w, const char *user, unsigned per_user, const uint8_t source[16],
+                  unsigned n);
+void holdings_release(struct relay_server *srv, const char *user, const uint8_t source[16],
+                      unsigned n);
+/* Redeem a RESERVATION-TOKEN: its fd (the caller owns it now) and address;
+ * its holdings are given back. SE_ERR_NOTFOUND if unknown or expired. */
+int reservation_take(struct relay_server *srv, const uint8_t token[8], int *fd,
+                     struct se_addr *addr);
+/* Keep fd as a reservation for 30 s; it takes over one place the caller
+ * took with holdings_take for user and source. Writes its token. */
+int reservation_add(struct relay_server *srv, int fd, const struct se_addr *addr, int64_t now,
+                    const char *user, const uint8_t source[16], uint8_t token[8]);
 void alloc_expire_reservations(struct relay_server *srv, int64_t now);
 
 /* ---- turn.c ---- */
