@@ -25,6 +25,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/sdnotify.h"
 #include "policy/db.h"
 #include "policy/peers.h"
 #include "policy/rules.h"
@@ -282,6 +283,14 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
     ctl->cfg = n;
 }
 
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    se_sdnotify("WATCHDOG=1");
+}
+
 static void on_term(evutil_socket_t fd, short what, void *arg)
 {
     struct control *ctl = arg;
@@ -289,6 +298,7 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
     (void)what;
     se_info("signal %d: draining (up to %us), no new allocations", (int)fd,
             ctl->cfg->drain_timeout);
+    se_sdnotify("STOPPING=1\nSTATUS=draining");
     api_server_set_ready(ctl->api, false);
     relay_server_drain(ctl->srv, ctl->cfg->drain_timeout);
     event_base_loopexit(ctl->base, NULL);
@@ -304,7 +314,7 @@ int cmd_serve(int argc, char **argv)
     struct control ctl = {0};
     const char *config = NULL;
     struct event *ev_tick = NULL, *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
-    struct event *ev_events = NULL;
+    struct event *ev_events = NULL, *ev_watchdog = NULL;
     struct relay_snap *snap;
     char err[512];
     int c, rc = 1;
@@ -387,6 +397,20 @@ int cmd_serve(int argc, char **argv)
     }
     se_info("sedge serving: realm=%s workers=%d relay ports %u-%u", ctl.cfg->realm,
             ctl.cfg->workers, ctl.cfg->min_port, ctl.cfg->max_port);
+    if (se_sdnotify("READY=1\nSTATUS=serving") < 0)
+        se_warn("NOTIFY_SOCKET is set but the service manager did not take READY=1");
+    if (se_sdnotify_watchdog_usec()) {
+        /* Ping at half the manager's interval, from this loop: a wedged
+         * control thread (database, API) stops the pings. */
+        uint64_t half = se_sdnotify_watchdog_usec() / 2;
+        struct timeval wd = {(time_t)(half / 1000000), (suseconds_t)(half % 1000000)};
+        ev_watchdog = event_new(ctl.base, -1, EV_PERSIST, on_watchdog, &ctl);
+        if (!ev_watchdog || event_add(ev_watchdog, &wd) < 0)
+            se_warn("cannot arm the service manager's watchdog timer");
+        else
+            se_info("watchdog: pinging the service manager every %llu ms",
+                    (unsigned long long)(half / 1000));
+    }
     event_base_dispatch(ctl.base);
     rc = 0;
 out:
@@ -402,6 +426,8 @@ out:
         event_free(ev_tick);
     if (ev_events)
         event_free(ev_events);
+    if (ev_watchdog)
+        event_free(ev_watchdog);
     if (ev_hup)
         event_free(ev_hup);
     if (ev_term)
