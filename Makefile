@@ -41,7 +41,7 @@ TOOL_BIN := $(foreach t,$(TOOL_SRC),$(BUILD)/tools/$(basename $(notdir $(t))))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all deps deps-runtime run test test-run asan fuzz fuzz-build bench clean check-deps format \
-        install uninstall
+        install uninstall check-runtime
 
 all: $(BUILD)/sedge $(UNIT_BIN) $(TOOL_BIN)
 
@@ -118,6 +118,11 @@ bench: deps
 
 check-deps:
 	scripts/check-deps.sh
+
+# `make run` on a fresh Debian 12 root holding only the runtime set
+# (debootstrap; downloads packages; not part of `make test`).
+check-runtime:
+	scripts/check-runtime.sh
 
 # Debian layout: daemons in /usr/sbin, units in /lib/systemd/system (the
 # merged-/usr path Debian 12 still uses for packages), sysusers.d and
