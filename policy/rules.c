@@ -85,16 +85,23 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Binary search of a sorted name array for a (s, len) key. */
+/*
+ * Binary search of a sorted name array for a (s, len) key. The key comes
+ * from the wire (a USERNAME's user part): a NUL inside it matches nothing,
+ * and lengths are compared before bytes so no name is read past its end.
+ */
 static bool names_contain(char *const *names, size_t n, const char *s, size_t len)
 {
     size_t lo = 0, hi = n;
 
+    if (memchr(s, '\0', len))
+        return false;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strncmp(names[mid], s, len);
-        if (c == 0 && names[mid][len] != '\0')
-            c = 1;
+        size_t nl = strlen(names[mid]);
+        int c = memcmp(names[mid], s, nl < len ? nl : len);
+        if (c == 0)
+            c = nl < len ? -1 : nl > len ? 1 : 0;
         if (c == 0)
             return true;
         if (c < 0)
