@@ -52,6 +52,15 @@ void api_server_set_policy(struct api_server *api, api_policy_fn fn, void *arg);
 
 /* /readyz answers 200 only while ready (relay started with a snapshot). */
 void api_server_set_ready(struct api_server *api, bool ready);
+/*
+ * What makes the database unusable now (deleted or replaced, writes
+ * failing), or NULL/"" once it is fine again; copied. While set, /readyz
+ * answers 503 with it as the reason, every role-token call answers 503
+ * "database_unavailable" (it could not be audited) and the gauge
+ * sedge_database_ok is 0; /healthz and /v1/credentials keep serving from
+ * the snapshot in force. Control thread.
+ */
+void api_server_set_db_problem(struct api_server *api, const char *problem);
 void api_server_free(struct api_server *api);
 
 #endif

@@ -443,6 +443,12 @@ static void on_request(struct evhttp_request *req, void *arg)
         api_reply_error(&r, 429, "throttled", "too many failed authentications from this address");
         goto out;
     }
+    if (rt->roles && api->db_problem[0]) {
+        /* An admin call that cannot be audited (or written) is refused. */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+        api_reply_error(&r, 503, "database_unavailable", "%s", api->db_problem);
+        goto out;
+    }
     if (rt->roles && !auth_role_token(&r, rt)) {
         if (r.actor[0])
             audit_call(&r);
@@ -733,6 +739,12 @@ void api_server_set_ready(struct api_server *api, bool ready)
 {
     if (api)
         api->ready = ready;
+}
+
+void api_server_set_db_problem(struct api_server *api, const char *problem)
+{
+    if (api)
+        snprintf(api->db_problem, sizeof(api->db_problem), "%s", problem ? problem : "");
 }
 
 void api_server_free(struct api_server *api)

@@ -62,6 +62,7 @@ struct api_server {
     bool paused;    /* accept paused at api.max_connections */
     bool closing;
     bool ready;
+    char db_problem[640]; /* api_server_set_db_problem(); "" = fine */
     struct api_counters ctr;
 };
 

@@ -121,7 +121,11 @@ void api_h_metrics(struct api_req *r)
             (double)relay_server_worker_lag_us(api->relay, i) / 1e6);
     one(&b, "sedge_process_resident_memory_bytes", "gauge", "Resident set size of sedge.",
         rss_bytes());
-    one(&b, "sedge_ready", "gauge", "1 when the relay runs with a snapshot.", api->ready);
+    one(&b, "sedge_ready", "gauge", "1 when /readyz answers 200.",
+        api->ready && !api->db_problem[0]);
+    one(&b, "sedge_database_ok", "gauge",
+        "0 while the database is unusable (deleted or replaced, writes failing); see /readyz.",
+        !api->db_problem[0]);
     metric(&b, "sedge_api_requests_total", "counter", "API requests answered, by status class.");
     for (int c = 1; c <= 5; c++)
         put(&b, "sedge_api_requests_total{code=\"%dxx\"} %llu\n", c,
@@ -152,8 +156,10 @@ void api_h_healthz(struct api_req *r)
 
 void api_h_readyz(struct api_req *r)
 {
-    if (r->api->ready)
-        api_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
-    else
+    if (!r->api->ready)
         api_reply_error(r, 503, "not_ready", "the relay is starting or draining");
+    else if (r->api->db_problem[0])
+        api_reply_error(r, 503, "not_ready", "%s", r->api->db_problem);
+    else
+        api_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
 }

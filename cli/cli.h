@@ -17,6 +17,7 @@ struct cli_cmd {
 };
 
 int cmd_serve(int argc, char **argv);
+int cmd_init(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
@@ -39,11 +40,14 @@ struct pol_db;
 /*
  * Shared option handling: every subcommand takes --config FILE (default
  * $SEDGE_CONFIG, then /etc/sedge/sedge.conf). cli_open() loads the config
- * and, if db is non-NULL, opens (creating) its database; it prints a clear
- * error and returns non-zero on failure. Caller frees both.
+ * and, if db is non-NULL, opens its database (never creating it: that is
+ * `sedge init`); it prints a clear error and returns non-zero on failure.
+ * Caller frees both.
  */
 const char *cli_default_config(void);
 int cli_open(const char *config, struct se_config **cfg, struct pol_db **db);
+/* After "database ... does not exist": how to create or restore it. */
+void cli_hint_init(const char *config);
 /* Actor string for audit rows: "cli:<login>". */
 const char *cli_actor(void);
 

@@ -6,7 +6,9 @@
  * snapshot from SQLite and starts the relay workers. It then runs its own
  * event loop:
  *   - every second it polls PRAGMA data_version and, when another process
- *     (the CLI) changed the database, publishes a new snapshot;
+ *     (the CLI) changed the database, publishes a new snapshot; it also
+ *     checks that the database file is still the one it opened (a deleted
+ *     or replaced file makes /readyz 503 and refuses writes, loudly);
  *   - SIGHUP re-reads the configuration file, the users/secrets and the
  *     TLS certificate, and publishes them without touching live
  *     allocations (listen, relay and workers settings need a restart);
@@ -217,6 +219,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (!pol_db_lost(ctl->db) && pol_db_check_file(ctl->db) < 0) {
+        se_err_log("%s; /readyz answers 503 and admin calls are refused until the file is "
+                   "restored (or `sedge init` run) and sedge restarted; the relay keeps serving "
+                   "with the users and policy in force",
+                   pol_db_errmsg(ctl->db));
+        api_server_set_db_problem(ctl->api, pol_db_errmsg(ctl->db));
+    }
     if (pol_db_data_version(ctl->db, &v) == 0 && v != ctl->data_version) {
         ctl->data_version = v;
         se_info("database changed: publishing new users, secrets and policy");
@@ -330,8 +339,10 @@ int cmd_serve(int argc, char **argv)
     ctl.cfg = ctl.boot_cfg;
     se_log_set_level(ctl.cfg->log_level);
     signal(SIGPIPE, SIG_IGN);
-    if (pol_db_open(ctl.cfg->database, true, &ctl.db, err, sizeof(err)) < 0) {
+    if ((c = pol_db_open(ctl.cfg->database, false, &ctl.db, err, sizeof(err))) < 0) {
         se_err_log("%s", err);
+        if (c == SE_ERR_NOTFOUND)
+            cli_hint_init(ctl.cfg->path);
         goto out;
     }
     pol_db_set_actor(ctl.db, "serve");

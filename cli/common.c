@@ -23,9 +23,18 @@ const char *cli_default_config(void)
     return env && env[0] ? env : "/etc/sedge/sedge.conf";
 }
 
+void cli_hint_init(const char *config)
+{
+    fprintf(stderr, "sedge: create it with `sedge init --config %s`, or restore it from a backup "
+                    "(sedge never creates a database on its own: an empty one would silently "
+                    "drop every user, secret, token and rule)\n",
+            config);
+}
+
 int cli_open(const char *config, struct se_config **cfg, struct pol_db **db)
 {
     char err[512];
+    int rc;
 
     if (!config)
         config = cli_default_config();
@@ -36,8 +45,10 @@ int cli_open(const char *config, struct se_config **cfg, struct pol_db **db)
     se_log_set_level((*cfg)->log_level < SE_LOG_WARN ? (*cfg)->log_level : SE_LOG_WARN);
     if (!db)
         return 0;
-    if (pol_db_open((*cfg)->database, true, db, err, sizeof(err)) < 0) {
+    if ((rc = pol_db_open((*cfg)->database, false, db, err, sizeof(err))) < 0) {
         fprintf(stderr, "sedge: %s\n", err);
+        if (rc == SE_ERR_NOTFOUND)
+            cli_hint_init(config);
         se_config_free(*cfg);
         *cfg = NULL;
         return 1;

@@ -152,7 +152,7 @@ dberr:
 int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, size_t errlen)
 {
     struct pol_db *db = calloc(1, sizeof(*db));
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX;
     int rc;
 
     *out = NULL;
@@ -161,6 +161,10 @@ int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, s
         return SE_ERR_NOMEM;
     }
     snprintf(db->actor, sizeof(db->actor), "system");
+    if ((rc = pol_dbfile_prepare(path, create, &db->created, err, errlen)) < 0) {
+        free(db);
+        return rc;
+    }
     if (sqlite3_open_v2(path, &db->db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
                  db->db ? sqlite3_errmsg(db->db) : "out of memory");
@@ -177,8 +181,18 @@ int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, s
         pol_db_close(db);
         return rc;
     }
+    if (pol_dbfile_watch(db, path) < 0) {
+        snprintf(err, errlen, "database %s vanished while it was opened", path);
+        pol_db_close(db);
+        return SE_ERR_DB;
+    }
     *out = db;
     return 0;
+}
+
+bool pol_db_created(const struct pol_db *db)
+{
+    return db->created;
 }
 
 void pol_db_close(struct pol_db *db)
@@ -191,7 +205,7 @@ void pol_db_close(struct pol_db *db)
 
 const char *pol_db_errmsg(struct pol_db *db)
 {
-    return sqlite3_errmsg(db->db);
+    return db->lost ? db->lost_why : sqlite3_errmsg(db->db);
 }
 
 void pol_db_set_actor(struct pol_db *db, const char *actor)

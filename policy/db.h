@@ -22,10 +22,22 @@ struct pol_rule_spec;
 enum { POL_DB_SCHEMA_VERSION = 3 };
 
 /*
- * Open (and create, with create) the database at path and migrate it to
- * the current schema. On failure returns SE_ERR_DB with a message in err.
+ * Open the database at path and migrate it to the current schema. Only
+ * with create is a missing file created (owner-only, see dbfile.c);
+ * without it a missing file is SE_ERR_NOTFOUND with "does not exist" in
+ * err. Other failures: SE_ERR_DB or SE_ERR_IO with a message in err.
  */
 int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, size_t errlen);
+/* Did pol_db_open() create the file? */
+bool pol_db_created(const struct pol_db *db);
+/*
+ * Is the file at the opened path still the one opened (same device and
+ * inode)? 0, or SE_ERR_NOTFOUND once it was deleted or replaced; from
+ * then on (for good) every write through this connection is refused and
+ * pol_db_errmsg() says why. Cheap (one stat): the daemon's 1 s tick.
+ */
+int pol_db_check_file(struct pol_db *db);
+bool pol_db_lost(const struct pol_db *db);
 void pol_db_close(struct pol_db *db);
 /* Last SQLite error text of this connection. */
 const char *pol_db_errmsg(struct pol_db *db);

@@ -1,9 +1,10 @@
 #!/bin/sh
 # scripts/run-default.sh - the embedded default behind `make run`.
 #
-# Creates ./var/ once (config, SQLite database, self-signed certificate,
-# a demo user and a TURN REST secret) and runs sedge on loopback in the
-# foreground. Re-running reuses what ./var/ already holds.
+# Creates ./var/ once (config, SQLite database with `sedge init`,
+# self-signed certificate, a demo user and a TURN REST secret) and runs
+# sedge on loopback in the foreground. Re-running reuses what ./var/
+# already holds.
 set -eu
 cd "$(dirname "$0")/.."
 VAR=$(pwd)/var
@@ -39,6 +40,8 @@ api = { address = "127.0.0.1"; port = 8443; cors_origins = [ "chrome-extension:/
 CONF
 fi
 
+# The database is created explicitly, once (sedge never creates one on its own).
+"$BIN" init --config "$VAR/sedge.conf" >/dev/null
 if ! "$BIN" user list --config "$VAR/sedge.conf" | grep -q '^demo '; then
     "$BIN" user add demo --password demo-password --config "$VAR/sedge.conf" >/dev/null
 fi
