@@ -2,11 +2,16 @@
  * dbfile.c - the database as a file on disk: creating it only when asked,
  * and noticing when it disappears under the running daemon.
  *
- * The database holds TURN REST secrets in clear and every user's keys. It
- * is created only by an explicit request (`sedge init`), never as a side
- * effect of opening it: a daemon or CLI that silently created an empty
- * file after the real one was lost would serve with no users, no tokens
- * and no policy, and nobody would notice.
+ * The database is created only by an explicit request (`sedge init`),
+ * never as a side effect of opening it: a daemon or CLI that silently
+ * created an empty file after the real one was lost would serve with no
+ * users, no tokens and no policy, and nobody would notice.
+ *
+ * The database holds TURN REST secrets in clear and every user's keys, so
+ * it is created owner-only (0600, missing directories 0700; SQLite gives
+ * its -wal, -shm and -journal files the same mode) and a database or
+ * side file that group or others may read or write is refused at open,
+ * with the chmod that fixes it.
  *
  * A daemon keeps its SQLite connection open for its whole life; if the
  * file is deleted or replaced (rename over it, restore from a backup)
@@ -55,6 +60,24 @@ static int make_dirs(const char *path, char *err, size_t errlen)
     }
 }
 
+/*
+ * Refuse a file group or others may read or write, as sshd refuses a
+ * host key: the database holds TURN REST secrets in clear and every
+ * user's keys, and SQLite's side files hold copies of its pages.
+ */
+static int check_private(const char *file, const char *db, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (stat(file, &st) < 0 || !(st.st_mode & 077))
+        return 0;
+    snprintf(err, errlen,
+             "%s is readable or writable by group or others (mode 0%o): the database holds TURN "
+             "REST secrets and user keys; run chmod 600 %s*, then start again",
+             file, (unsigned)(st.st_mode & 0777), db);
+    return SE_ERR_DB;
+}
+
 int pol_dbfile_prepare(const char *path, bool create, bool *created, char *err, size_t errlen)
 {
     struct stat st;
@@ -69,6 +92,13 @@ int pol_dbfile_prepare(const char *path, bool create, bool *created, char *err, 
         if (!S_ISREG(st.st_mode)) {
             snprintf(err, errlen, "database %s is not a regular file", path);
             return SE_ERR_DB;
+        }
+        static const char *const side[] = {"", "-wal", "-shm", "-journal"};
+        for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
+            char f[SE_POL_DB_PATH_MAX + 16];
+            snprintf(f, sizeof(f), "%s%s", path, side[i]);
+            if (check_private(f, path, err, errlen) < 0)
+                return SE_ERR_DB;
         }
         return 0;
     }

@@ -9,7 +9,15 @@ set -eu
 cd "$(dirname "$0")/.."
 VAR=$(pwd)/var
 BIN=$(pwd)/build/sedge
+# Everything under var/ is private: the database holds the REST secret and
+# user keys (sedge refuses a database that group or others can read).
+umask 077
 mkdir -p "$VAR/tls"
+chmod 700 "$VAR"
+# A var/ from an older `make run` may hold a 0644 database: it was made here.
+for f in "$VAR"/sedge.db "$VAR"/sedge.db-wal "$VAR"/sedge.db-shm; do
+    [ ! -f "$f" ] || chmod 600 "$f"
+done
 
 if [ ! -f "$VAR/tls/cert.pem" ]; then
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \

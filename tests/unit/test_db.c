@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char path[64];
@@ -119,6 +120,12 @@ static void test_upgrade_from_v1(void)
                               NULL, NULL, NULL),
                  SQLITE_OK);
     sqlite3_close(s);
+    /* Readable by others, as sqlite3_open makes it under umask 022:
+     * refused until it is owner-only. */
+    chmod(path, 0644);
+    CHECK_EQ_INT(pol_db_open(path, false, &db, err, sizeof(err)), SE_ERR_DB);
+    CHECK(strstr(err, "readable or writable by group or others") != NULL);
+    chmod(path, 0600);
     CHECK_EQ_INT(pol_db_open(path, false, &db, err, sizeof(err)), 0);
     if (!db)
         return;
