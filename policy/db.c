@@ -242,13 +242,16 @@ int pol_db_audit(struct pol_db *db, const char *action, const char *object, cons
 }
 
 /*
- * Run one prepared write and its audit row in a transaction. bind() fills
- * the statement's parameters. Returns 0, SE_ERR_EXISTS (UNIQUE violated),
- * SE_ERR_NOTFOUND (no row changed) or SE_ERR_DB.
+ * Run one prepared write and its audit row in a transaction. The texts
+ * and blobs fill the statement's parameters in order. rowid (may be NULL)
+ * gets the written row's id, taken before the audit row is inserted.
+ * Returns 0, SE_ERR_EXISTS (UNIQUE violated), SE_ERR_NOTFOUND (no row
+ * changed) or SE_ERR_DB.
  */
-static int write_audited(struct pol_db *db, const char *sql, const char *const *text, int ntext,
-                         const void *const *blob, const int *bloblen, int nblob,
-                         const char *action, const char *object, const char *detail)
+static int write_audited_id(struct pol_db *db, const char *sql, const char *const *text,
+                            int ntext, const void *const *blob, const int *bloblen, int nblob,
+                            const char *action, const char *object, const char *detail,
+                            int64_t *rowid)
 {
     sqlite3_stmt *st = NULL;
     int rc = SE_ERR_DB, step;
@@ -272,6 +275,8 @@ static int write_audited(struct pol_db *db, const char *sql, const char *const *
         rc = SE_ERR_NOTFOUND;
         goto out;
     }
+    if (rowid)
+        *rowid = sqlite3_last_insert_rowid(db->db);
     if (pol_db_audit_row(db, action, object, detail, NULL, NULL) < 0)
         goto out;
     rc = 0;
@@ -282,6 +287,14 @@ out:
     if (rc < 0)
         pol_db_exec(db, "ROLLBACK");
     return rc;
+}
+
+static int write_audited(struct pol_db *db, const char *sql, const char *const *text, int ntext,
+                         const void *const *blob, const int *bloblen, int nblob,
+                         const char *action, const char *object, const char *detail)
+{
+    return write_audited_id(db, sql, text, ntext, blob, bloblen, nblob, action, object, detail,
+                            NULL);
 }
 
 int pol_db_user_add(struct pol_db *db, const char *name, const char *realm,
@@ -542,14 +555,10 @@ int pol_db_token_add(struct pol_db *db, const char *name, const char *role,
     const char *text[] = {name, role, now};
     const void *blob[] = {hash};
     const int len[] = {32};
-    int rc = write_audited(db,
-                           "INSERT INTO api_tokens(name, role, created_at, hash) "
-                           "VALUES(?, ?, CAST(? AS INTEGER), ?)",
-                           text, 3, blob, len, 1, "token.add", name, role);
-    /* Same connection, no other writer in between: the row id is ours. */
-    if (rc == 0 && id)
-        *id = sqlite3_last_insert_rowid(db->db);
-    return rc;
+    return write_audited_id(db,
+                            "INSERT INTO api_tokens(name, role, created_at, hash) "
+                            "VALUES(?, ?, CAST(? AS INTEGER), ?)",
+                            text, 3, blob, len, 1, "token.add", name, role, id);
 }
 
 int pol_db_token_del(struct pol_db *db, int64_t id)

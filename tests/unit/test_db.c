@@ -7,6 +7,7 @@
 #include "auth/auth.h"
 #include "core/err.h"
 #include "policy/db.h"
+#include "policy/rules.h"
 #include "tests/unit/check.h"
 
 #include <sqlite3.h>
@@ -144,11 +145,41 @@ static void test_upgrade_from_v1(void)
     sqlite3_close(s);
 }
 
+static int token_ids_cb(const struct pol_token_row *r, void *arg)
+{
+    *(int64_t *)arg = r->id;
+    return 0;
+}
+
+/* The id token add reports is the token's, not its audit row's. */
+static void test_token_id(void)
+{
+    struct pol_db *db;
+    char err[256], name[80], role[16];
+    uint8_t k1[16] = {0}, k2[32] = {0}, h[32] = {7};
+    int64_t id = 0, listed = 0, found = 0;
+
+    unlink(path);
+    CHECK_EQ_INT(pol_db_open(path, true, &db, err, sizeof(err)), 0);
+    if (!db)
+        return;
+    CHECK_EQ_INT(pol_db_user_add(db, "u1", "r", k1, k2), 0); /* audit rows 1 and 2 */
+    CHECK_EQ_INT(pol_db_user_add(db, "u2", "r", k1, k2), 0);
+    CHECK_EQ_INT(pol_db_token_add(db, "ops", "admin", h, &id), 0);
+    CHECK_EQ_INT(pol_db_token_list(db, token_ids_cb, &listed), 0);
+    CHECK_EQ_INT(id, listed);
+    CHECK_EQ_INT(pol_db_token_find(db, h, &found, name, sizeof(name), role, sizeof(role)), 0);
+    CHECK_EQ_INT(found, id);
+    CHECK_EQ_INT(pol_db_token_del(db, id), 0);
+    pol_db_close(db);
+}
+
 int main(void)
 {
     snprintf(path, sizeof(path), "/tmp/sedge-test-db-%d.sqlite", (int)getpid());
     RUN(test_tokens_and_lookups);
     RUN(test_upgrade_from_v1);
+    RUN(test_token_id);
     unlink(path);
     char wal[80];
     snprintf(wal, sizeof(wal), "%s-wal", path);
