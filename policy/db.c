@@ -97,6 +97,67 @@ static const char *const migrations[] = {
     "ALTER TABLE audit ADD COLUMN before TEXT;"
     "ALTER TABLE audit ADD COLUMN after TEXT;"
     "CREATE INDEX audit_at ON audit(at);",
+    /* 4: ids are never reused. Session rows, audit rows and commands name
+     * rules, API tokens and REST secrets by id, and INTEGER PRIMARY KEY
+     * hands a deleted highest id to the next insert. The tables are
+     * rebuilt with AUTOINCREMENT (every row and column kept) and each
+     * sequence starts above every id a remaining row still names. */
+    "CREATE TABLE rules_v4 ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  priority INTEGER NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  action TEXT NOT NULL,"
+    "  users TEXT, groups TEXT, origins TEXT, peers TEXT, clients TEXT, transports TEXT,"
+    "  days TEXT, hours TEXT,"
+    "  max_kbps INTEGER NOT NULL DEFAULT 0,"
+    "  max_allocs INTEGER NOT NULL DEFAULT 0,"
+    "  max_duration INTEGER NOT NULL DEFAULT 0,"
+    "  record TEXT NOT NULL DEFAULT 'never',"
+    "  created_at INTEGER NOT NULL);"
+    "INSERT INTO rules_v4 (id, priority, name, action, users, groups, origins, peers, clients,"
+    "  transports, days, hours, max_kbps, max_allocs, max_duration, record, created_at)"
+    "  SELECT id, priority, name, action, users, groups, origins, peers, clients,"
+    "  transports, days, hours, max_kbps, max_allocs, max_duration, record, created_at"
+    "  FROM rules;"
+    "DROP TABLE rules;"
+    "ALTER TABLE rules_v4 RENAME TO rules;"
+    "CREATE INDEX rules_priority ON rules(priority, id);"
+    "CREATE TABLE api_tokens_v4 ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'compliance', 'auditor')),"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used INTEGER);"
+    "INSERT INTO api_tokens_v4 (id, name, role, hash, created_at, last_used)"
+    "  SELECT id, name, role, hash, created_at, last_used FROM api_tokens;"
+    "DROP TABLE api_tokens;"
+    "ALTER TABLE api_tokens_v4 RENAME TO api_tokens;"
+    "CREATE TABLE secrets_v4 ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  value TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL);"
+    "INSERT INTO secrets_v4 (id, value, created_at) SELECT id, value, created_at FROM secrets;"
+    "DROP TABLE secrets;"
+    "ALTER TABLE secrets_v4 RENAME TO secrets;"
+    "INSERT INTO sqlite_sequence(name, seq)"
+    "  SELECT t, 0 FROM (SELECT 'rules' AS t UNION ALL SELECT 'api_tokens'"
+    "  UNION ALL SELECT 'secrets') WHERE t NOT IN (SELECT name FROM sqlite_sequence);"
+    /* rules: sessions.rule_id, audit objects "rule#N" */
+    "UPDATE sqlite_sequence SET seq = MAX(seq,"
+    "  (SELECT COALESCE(MAX(rule_id), 0) FROM sessions),"
+    "  (SELECT COALESCE(MAX(CAST(substr(object, 6) AS INTEGER)), 0) FROM audit"
+    "   WHERE object LIKE 'rule#%')) WHERE name = 'rules';"
+    /* tokens: actors "api:token-N[/name]", token.del objects "N" */
+    "UPDATE sqlite_sequence SET seq = MAX(seq,"
+    "  (SELECT COALESCE(MAX(CAST(substr(actor, 11) AS INTEGER)), 0) FROM audit"
+    "   WHERE actor LIKE 'api:token-%'),"
+    "  (SELECT COALESCE(MAX(CAST(object AS INTEGER)), 0) FROM audit"
+    "   WHERE action = 'token.del')) WHERE name = 'api_tokens';"
+    /* secrets: secret.del objects "#N" */
+    "UPDATE sqlite_sequence SET seq = MAX(seq,"
+    "  (SELECT COALESCE(MAX(CAST(substr(object, 2) AS INTEGER)), 0) FROM audit"
+    "   WHERE action = 'secret.del' AND object LIKE '#%')) WHERE name = 'secrets';",
     /* Append later migrations here; never edit a released one. */
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == POL_DB_SCHEMA_VERSION,
