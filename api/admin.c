@@ -61,7 +61,7 @@ static void reply_write(struct api_req *r, int rc, const char *what, const char 
     else if (rc == SE_ERR_EXISTS)
         api_reply_error(r, 409, "exists", "%s %s already exists", what, name);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else {
         api_changed(r->api);
         api_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));

@@ -212,6 +212,26 @@ void api_reply_error(struct api_req *r, int code, const char *error, const char 
                                       api_json_str(reason)));
 }
 
+void api_reply_db_error(struct api_req *r)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    struct pol_db *db = r->api->db;
+
+    if (pol_db_busy(db)) {
+        evhttp_add_header(h, "Retry-After", "1");
+        api_reply_error(r, 503, "database_busy",
+                        "the database is locked by another process (%s); nothing was written, "
+                        "retry",
+                        pol_db_errmsg(db));
+    } else if (pol_db_unavailable(db)) {
+        evhttp_add_header(h, "Retry-After", "5");
+        api_reply_error(r, 503, "database_unavailable", "nothing was written: %s",
+                        pol_db_errmsg(db));
+    } else {
+        api_reply_error(r, 500, "internal", "database error: %s", pol_db_errmsg(db));
+    }
+}
+
 json_t *api_body_object(struct api_req *r)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
@@ -443,10 +463,11 @@ static void on_request(struct evhttp_request *req, void *arg)
         api_reply_error(&r, 429, "throttled", "too many failed authentications from this address");
         goto out;
     }
-    if (rt->roles && api->db_problem[0]) {
-        /* An admin call that cannot be audited (or written) is refused. */
+    if (rt->roles && pol_db_lost(api->db)) {
+        /* Neither written nor audited: the file is gone. (A locked or
+         * full database answers each write with its own 503.) */
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-        api_reply_error(&r, 503, "database_unavailable", "%s", api->db_problem);
+        api_reply_error(&r, 503, "database_unavailable", "%s", pol_db_errmsg(api->db));
         goto out;
     }
     if (rt->roles && !auth_role_token(&r, rt)) {
@@ -739,6 +760,14 @@ void api_server_set_ready(struct api_server *api, bool ready)
 {
     if (api)
         api->ready = ready;
+}
+
+void api_server_set_stats(struct api_server *api, api_stats_fn fn, void *arg)
+{
+    if (!api)
+        return;
+    api->stats = fn;
+    api->stats_arg = arg;
 }
 
 void api_server_set_db_problem(struct api_server *api, const char *problem)

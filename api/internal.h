@@ -63,6 +63,8 @@ struct api_server {
     bool closing;
     bool ready;
     char db_problem[640]; /* api_server_set_db_problem(); "" = fine */
+    api_stats_fn stats;
+    void *stats_arg;
     struct api_counters ctr;
 };
 
@@ -91,6 +93,10 @@ __attribute__((format(printf, 4, 5))) void api_reply_error(struct api_req *r, in
                                                            ...);
 void api_reply_text(struct api_req *r, int code, const char *ctype, const char *text,
                     size_t len);
+/* A database call failed: 503 database_busy (locked by another
+ * process, Retry-After 1), 503 database_unavailable (deleted, full, I/O
+ * error) or 500, each with the database's reason. */
+void api_reply_db_error(struct api_req *r);
 /* Parse the request body as one JSON object (bounded by api.max_body).
  * On failure a 4xx has been sent and NULL is returned. Caller decrefs. */
 json_t *api_body_object(struct api_req *r);

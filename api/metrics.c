@@ -105,9 +105,18 @@ void api_h_metrics(struct api_req *r)
         "Allocations, permissions and channels refused by policy rules.", st.policy_denied);
     one(&b, "sedge_revoked_total", "counter",
         "Live allocations and permissions revoked by a credential or policy change.", st.revoked);
+    struct api_control_stats cs = {0};
+    if (api->stats)
+        api->stats(api->stats_arg, &cs);
     one(&b, "sedge_session_events_dropped_total", "counter",
-        "Session events lost because the control thread was behind (sessions table incomplete).",
-        st.events_dropped);
+        "Session events lost (sessions table incomplete): relay queue full, or the database "
+        "refused writes until the backlog was full or sedge stopped.",
+        st.events_dropped + cs.events_dropped);
+    one(&b, "sedge_session_events_pending", "gauge",
+        "Session events waiting for the database (it is busy, full or gone).", cs.events_pending);
+    one(&b, "sedge_database_write_errors_total", "counter",
+        "Failed attempts to write session events (database locked, full, I/O error, gone).",
+        cs.db_write_errors);
     one(&b, "sedge_relay_io_uring_workers", "gauge",
         "Workers whose relay sockets use io_uring (relay.io); the others use epoll.",
         st.uring_workers);

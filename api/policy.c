@@ -156,7 +156,7 @@ void api_h_groups_add(struct api_req *r)
     else if (rc == SE_ERR_EXISTS)
         api_reply_error(r, 409, "exists", "group %s already exists", name);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else {
         api_changed(r->api);
         api_reply_json(r, 201, json_pack("{s:s, s:[]}", "name", name, "members"));
@@ -175,7 +175,7 @@ void api_h_groups_del(struct api_req *r)
     else if (rc == SE_ERR_INVAL)
         api_reply_error(r, 409, "in_use", "%s", err);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else
         ok_status(r, 200);
 }
@@ -192,7 +192,7 @@ static void member(struct api_req *r, const char *user, bool add)
     else if (rc == SE_ERR_INVAL)
         api_reply_error(r, 400, "bad_request", "\"user\" is not a valid user name");
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else
         ok_status(r, add ? 201 : 200);
 }
@@ -278,7 +278,7 @@ void api_h_rules_add(struct api_req *r)
         goto out;
     }
     if (rc < 0) {
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
         goto out;
     }
     api_changed(r->api);
@@ -297,7 +297,7 @@ void api_h_rules_del(struct api_req *r)
     if (rc == SE_ERR_NOTFOUND)
         api_reply_error(r, 404, "not_found", "no rule %lld", (long long)id);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else
         ok_status(r, 200);
 }
@@ -319,7 +319,7 @@ void api_h_rules_move(struct api_req *r)
     if (rc == SE_ERR_NOTFOUND)
         api_reply_error(r, 404, "not_found", "no rule %lld", (long long)id);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else
         ok_status(r, 200);
 out:

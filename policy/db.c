@@ -210,6 +210,14 @@ dberr:
     return SE_ERR_DB;
 }
 
+/* The code and text of the last failure: a rollback that succeeded after
+ * it left SQLITE_OK behind, so the kept failure is the one to report. */
+static int last_rc(struct pol_db *db)
+{
+    int rc = sqlite3_errcode(db->db);
+    return rc == SQLITE_OK && db->fail_rc ? db->fail_rc : rc;
+}
+
 int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, size_t errlen)
 {
     struct pol_db *db = calloc(1, sizeof(*db));
@@ -256,6 +264,25 @@ bool pol_db_created(const struct pol_db *db)
     return db->created;
 }
 
+void pol_db_set_busy_timeout(struct pol_db *db, int ms)
+{
+    sqlite3_busy_timeout(db->db, ms);
+}
+
+bool pol_db_busy(struct pol_db *db)
+{
+    int rc = last_rc(db) & 0xff;
+    return !db->lost && (rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+}
+
+bool pol_db_unavailable(struct pol_db *db)
+{
+    int rc = last_rc(db) & 0xff;
+    return db->lost || rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_READONLY ||
+           rc == SQLITE_CANTOPEN || rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB ||
+           rc == SQLITE_AUTH;
+}
+
 void pol_db_close(struct pol_db *db)
 {
     if (!db)
@@ -266,7 +293,37 @@ void pol_db_close(struct pol_db *db)
 
 const char *pol_db_errmsg(struct pol_db *db)
 {
-    return db->lost ? db->lost_why : sqlite3_errmsg(db->db);
+    if (db->lost)
+        return db->lost_why;
+    if (sqlite3_errcode(db->db) == SQLITE_OK && db->fail_rc)
+        return db->fail_msg;
+    return sqlite3_errmsg(db->db);
+}
+
+int pol_db_begin_write(struct pol_db *db)
+{
+    db->fail_rc = 0;
+    if (sqlite3_exec(db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    pol_db_abort(db);
+    return SE_ERR_DB;
+}
+
+int pol_db_commit_write(struct pol_db *db)
+{
+    return sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : SE_ERR_DB;
+}
+
+void pol_db_abort(struct pol_db *db)
+{
+    int rc = sqlite3_errcode(db->db);
+
+    if (rc != SQLITE_OK) {
+        db->fail_rc = rc;
+        snprintf(db->fail_msg, sizeof(db->fail_msg), "%s", sqlite3_errmsg(db->db));
+    }
+    if (!sqlite3_get_autocommit(db->db))
+        sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 void pol_db_set_actor(struct pol_db *db, const char *actor)
@@ -317,7 +374,7 @@ static int write_audited_id(struct pol_db *db, const char *sql, const char *cons
     sqlite3_stmt *st = NULL;
     int rc = SE_ERR_DB, step;
 
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
@@ -343,10 +400,10 @@ static int write_audited_id(struct pol_db *db, const char *sql, const char *cons
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && pol_db_exec(db, "COMMIT") < 0)
+    if (rc == 0 && pol_db_commit_write(db) < 0)
         rc = SE_ERR_DB;
     if (rc < 0)
-        pol_db_exec(db, "ROLLBACK");
+        pol_db_abort(db);
     return rc;
 }
 

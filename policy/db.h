@@ -155,9 +155,21 @@ typedef int (*pol_session_cb)(const struct pol_session *s, void *arg);
 void *pol_session_json(const struct pol_session *s);
 int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, pol_session_cb cb,
                         void *arg);
-/* Group many writes into one transaction (the control thread's batches). */
+/* Group many writes into one transaction (the control thread's batches).
+ * They do not log: after a failure the caller reads pol_db_errmsg() and
+ * pol_db_busy(), then calls pol_db_rollback() (also after a failed
+ * commit; a no-op when SQLite already rolled back). */
 int pol_db_begin(struct pol_db *db);
 int pol_db_commit(struct pol_db *db);
+int pol_db_rollback(struct pol_db *db);
+/* How long a statement waits for another connection's lock before it
+ * fails with "database is locked" (pol_db_busy()); 2000 ms after open. */
+void pol_db_set_busy_timeout(struct pol_db *db, int ms);
+/* Did the last failure come from another connection holding a lock? */
+bool pol_db_busy(struct pol_db *db);
+/* Or from the database being unusable: deleted or replaced (writes
+ * refused), disk full, I/O error, read-only, corrupt? */
+bool pol_db_unavailable(struct pol_db *db);
 
 /* ---- audit log (sessions.c) ----
  * The newest `limit` rows at or after `since`, oldest first (the CLI). */

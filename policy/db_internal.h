@@ -21,7 +21,19 @@ struct pol_db {
     bool created; /* this open created the file */
     bool lost;    /* deleted or replaced since: writes are refused */
     char lost_why[SE_POL_DB_PATH_MAX + 128];
+    /* The failure a write's rollback would otherwise erase (pol_db_abort). */
+    int fail_rc;
+    char fail_msg[256];
 };
+
+/* Start a write transaction (BEGIN IMMEDIATE) without logging: a busy
+ * database is the caller's to report. 0 or SE_ERR_DB. */
+int pol_db_begin_write(struct pol_db *db);
+/* Commit; on failure the error is kept for pol_db_errmsg()/pol_db_busy(). */
+int pol_db_commit_write(struct pol_db *db);
+/* After a failed write: keep its error for pol_db_errmsg()/pol_db_busy(),
+ * then roll back if a transaction is still open. */
+void pol_db_abort(struct pol_db *db);
 
 /* dbfile.c: before sqlite3_open: check that path is a regular file, or
  * (with create) create it owner-only with missing directories 0700.

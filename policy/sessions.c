@@ -21,15 +21,17 @@
 
 int pol_db_begin(struct pol_db *db)
 {
-    return pol_db_exec(db, "BEGIN IMMEDIATE");
+    return pol_db_begin_write(db);
 }
 
 int pol_db_commit(struct pol_db *db)
 {
-    if (pol_db_exec(db, "COMMIT") < 0) {
-        pol_db_exec(db, "ROLLBACK");
-        return SE_ERR_DB;
-    }
+    return pol_db_commit_write(db);
+}
+
+int pol_db_rollback(struct pol_db *db)
+{
+    pol_db_abort(db); /* keeps the error; a no-op if SQLite rolled back already */
     return 0;
 }
 

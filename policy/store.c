@@ -100,10 +100,10 @@ static char *rule_json_by_id(struct pol_db *db, int64_t id)
 
 static int finish_tx(struct pol_db *db, int rc)
 {
-    if (rc == 0 && pol_db_exec(db, "COMMIT") < 0)
+    if (rc == 0 && pol_db_commit_write(db) < 0)
         rc = SE_ERR_DB;
     if (rc < 0)
-        pol_db_exec(db, "ROLLBACK");
+        pol_db_abort(db);
     return rc;
 }
 
@@ -143,7 +143,7 @@ int pol_db_group_add(struct pol_db *db, const char *name)
 
     if (!valid_name(name))
         return SE_ERR_INVAL;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (sqlite3_prepare_v2(db->db, "INSERT INTO groups(name, created_at) VALUES(?, ?)", -1, &st,
                            NULL) != SQLITE_OK)
@@ -209,7 +209,7 @@ int pol_db_group_del(struct pol_db *db, const char *name, char *err, size_t errl
     int rc = SE_ERR_DB, n;
 
     err[0] = '\0';
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if ((n = rules_naming_group(db, name, ids, sizeof(ids))) < 0)
         goto out;
@@ -243,7 +243,7 @@ int pol_db_group_member(struct pol_db *db, const char *group, const char *user, 
 
     if (!valid_name(user))
         return SE_ERR_INVAL;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if ((gid = group_id(db, group)) <= 0) {
         rc = gid == 0 ? SE_ERR_NOTFOUND : SE_ERR_DB;
@@ -408,7 +408,7 @@ int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t
     err[0] = '\0';
     if (!scratch)
         return SE_ERR_NOMEM;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0) {
+    if (pol_db_begin_write(db) < 0) {
         pol_rules_free(scratch);
         return SE_ERR_DB;
     }
@@ -465,7 +465,7 @@ int pol_db_rule_del(struct pol_db *db, int64_t id)
     sqlite3_stmt *st = NULL;
     int rc = SE_ERR_DB;
 
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (!(before = rule_json_by_id(db, id))) {
         rc = SE_ERR_NOTFOUND;
@@ -492,7 +492,7 @@ int pol_db_rule_move(struct pol_db *db, int64_t id, int64_t priority)
 
     if (priority <= 0)
         return SE_ERR_INVAL;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (!(before = rule_json_by_id(db, id))) {
         rc = SE_ERR_NOTFOUND;
