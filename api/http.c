@@ -240,8 +240,10 @@ json_t *api_body_object(struct api_req *r)
     char why[256];
     json_t *o;
 
-    if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-        api_reply_error(r, 415, "unsupported_media_type", "send the body as application/json");
+    if (!api_media_type_json(ct)) {
+        api_reply_error(r, 415, "unsupported_media_type",
+                        "send the body with Content-Type: application/json (not %s)",
+                        ct ? ct : "a missing Content-Type");
         return NULL;
     }
     if (len > r->api->conf.max_body) {

@@ -149,6 +149,10 @@ int api_credential_mode(struct api_server *api, const char *user, const char *or
 int api_parse_basic(const char *hdr, char *user, size_t ulen, char *pw, size_t plen);
 /* "Bearer TOKEN" -> pointer into hdr and length. 0 or SE_ERR_PARSE. */
 int api_parse_bearer(const char *hdr, const char **tok, size_t *len);
+/* Is this Content-Type exactly application/json (any case), with only
+ * well-formed parameters (RFC 9110 §8.3.1) and no charset but UTF-8?
+ * NULL (no header), "application/jsonp", lists and trailing bytes: no. */
+bool api_media_type_json(const char *ct);
 /* Parse len bytes as a single JSON object; why gets a short reason. */
 json_t *api_json_object(const char *body, size_t len, char *why, size_t whylen);
 /* Match a route pattern ("/v1/admin/users/ * /disable", '*' = one
