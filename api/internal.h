@@ -35,12 +35,34 @@ enum {
 struct api_counters {
     uint64_t requests[6];  /* by status class: [2] = 2xx ... [5] = 5xx */
     uint64_t auth_failures, rate_limited, accept_paused, credentials_issued, slow_closed;
+    uint64_t reserve_refused; /* non-probe requests on probe-reserve connections */
+};
+
+/*
+ * One HTTPS listener (listen.c): the public one on api.address and, with
+ * api.management, the management one. Each counts its own connections;
+ * past max_conns, API_PROBE_RESERVE more are accepted for health checks
+ * only, then accepting pauses until one closes.
+ */
+enum {
+    API_PROBE_RESERVE = 8,         /* connections past the limit, for /healthz and /readyz */
+    API_PROBE_DEADLINE_MS = 2000,  /* a reserve connection's time to send its request */
+    API_BODY_HARD_FACTOR = 4,      /* evhttp's own bound, past api.max_body */
+};
+struct api_listener {
+    struct api_server *api;
+    struct evhttp *http;
+    struct evconnlistener *lis;
+    struct event *sweep_ev;
+    bool management;
+    unsigned conns, max_conns;
+    bool paused;
+    struct api_conn *conn_list;
 };
 
 struct api_server {
     struct event_base *base;
-    struct evhttp *http;
-    struct evconnlistener *lis;
+    struct api_listener pub, mgmt; /* mgmt.http is NULL without api.management */
     SSL_CTX *tls;
     struct api_jwt_keys *jwt;
     struct se_api_config conf; /* copied from the configuration */
@@ -56,10 +78,6 @@ struct api_server {
     bool policy_default_allow; /* policy.default, for listings */
     struct api_ratelimit *rl;
     struct auth_throttle *throttle;
-    unsigned conns; /* live HTTPS connections */
-    struct api_conn *conn_list; /* http.c */
-    struct event *sweep_ev;
-    bool paused;    /* accept paused at api.max_connections */
     bool closing;
     bool ready;
     char db_problem[640]; /* api_server_set_db_problem(); "" = fine */
@@ -71,6 +89,7 @@ struct api_server {
 /* One request while its handler runs. */
 struct api_req {
     struct api_server *api;
+    struct api_listener *lis;    /* the listener it arrived on */
     struct evhttp_request *req;
     int method;                  /* EVHTTP_REQ_* */
     const char *path;            /* decoded path, no query */
@@ -83,6 +102,23 @@ struct api_req {
 };
 
 typedef void (*api_handler_fn)(struct api_req *r);
+
+/* ---- listeners (listen.c) ---- */
+/* Bind addr and serve it on api->base with on_request(req, l). 0, or
+ * SE_ERR_* with err. Control thread. */
+int api_listener_open(struct api_listener *l, struct api_server *api, bool management,
+                      const struct se_addr *addr, unsigned max_conns,
+                      void (*on_request)(struct evhttp_request *, void *), char *err,
+                      size_t errlen);
+/* Frees the listener's connections too; l may be one never opened. */
+void api_listener_close(struct api_listener *l);
+/* api.max_body, api.max_headers, api.timeout onto l (after a reload). */
+void api_listener_limits(struct api_listener *l, const struct se_api_config *a);
+/* Was the request's connection accepted into the probe reserve? */
+bool api_conn_reserved(struct evhttp_request *req);
+/* The request was answered: the connection's next one gets api.timeout. */
+void api_conn_answered(struct evhttp_request *req);
+int64_t api_now_ms(void);
 
 /* ---- replies (http.c): each sends exactly one response ---- */
 /* Send obj (reference stolen) as JSON. */

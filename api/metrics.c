@@ -4,8 +4,9 @@
  *
  * Counters come from the relay's per-worker atomics (relaxed reads, so a
  * scrape costs the workers nothing) and the API's own counters; gauges
- * are read at scrape time. No token is needed: bind the API to a
- * management address.
+ * are read at scrape time. On the public listener a metrics, auditor or
+ * admin token is needed; on the management listener (api.management)
+ * none (http.c decides).
  */
 #include "api/internal.h"
 #include "relay/relay.h"
@@ -145,9 +146,17 @@ void api_h_metrics(struct api_req *r)
         api->ctr.rate_limited);
     one(&b, "sedge_api_credentials_issued_total", "counter", "TURN credentials minted.",
         api->ctr.credentials_issued);
-    one(&b, "sedge_api_connections", "gauge", "Open API connections.", api->conns);
+    one(&b, "sedge_api_connections", "gauge", "Open API connections (both listeners).",
+        api->pub.conns + api->mgmt.conns);
+    one(&b, "sedge_api_management_connections", "gauge",
+        "Open connections on the management listener (api.management).", api->mgmt.conns);
     one(&b, "sedge_api_accept_paused_total", "counter",
-        "Times api.max_connections paused accepting.", api->ctr.accept_paused);
+        "Times a listener reached its connection limit (past it: health checks only, from a "
+        "reserve of 8, then accepting pauses).",
+        api->ctr.accept_paused);
+    one(&b, "sedge_api_reserve_refused_total", "counter",
+        "Requests other than health checks refused (503 busy) on connections past the limit.",
+        api->ctr.reserve_refused);
     one(&b, "sedge_api_slow_closed_total", "counter",
         "API connections closed for not sending a complete request within api.timeout.",
         api->ctr.slow_closed);

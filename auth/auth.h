@@ -164,9 +164,15 @@ int auth_origin_id(const char *origin, size_t len, char *out, size_t outlen);
 /* ---- API role tokens ----
  * A token is "sedge_" + base64url(32 random bytes); only its SHA-256 is
  * stored. Roles are fixed: admin (users, secrets, audit), compliance
- * (recordings), auditor (audit log, read only).
+ * (recordings), auditor (audit log, read only), metrics (/metrics only,
+ * for a Prometheus scraper).
  */
-enum auth_role { AUTH_ROLE_ADMIN = 1, AUTH_ROLE_COMPLIANCE = 2, AUTH_ROLE_AUDITOR = 4 };
+enum auth_role {
+    AUTH_ROLE_ADMIN = 1,
+    AUTH_ROLE_COMPLIANCE = 2,
+    AUTH_ROLE_AUDITOR = 4,
+    AUTH_ROLE_METRICS = 8,
+};
 enum { AUTH_TOKEN_LEN = 49, AUTH_TOKEN_HASH_LEN = 32 };
 /* A new random token (out gets AUTH_TOKEN_LEN + 1). 0 or SE_ERR_CRYPTO. */
 int auth_token_new(char *out, size_t outlen);

@@ -19,13 +19,15 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sedge token add --role admin|compliance|auditor [--name NAME] [--config FILE]\n"
+            "usage: sedge token add --role admin|compliance|auditor|metrics [--name NAME]\n"
+            "                       [--config FILE]\n"
             "       sedge token list [--config FILE]\n"
             "       sedge token del ID [--config FILE]\n\n"
             "Manage role tokens for the HTTPS API (Authorization: Bearer TOKEN).\n"
             "The token is printed once by `add`; only its SHA-256 is stored.\n"
             "Roles: admin (users, secrets, audit log), compliance (recordings),\n"
-            "auditor (audit log, read only).\n");
+            "auditor (audit log, read only), metrics (GET /metrics only, for a\n"
+            "Prometheus scraper on the public API listener).\n");
 }
 
 static void fmt_time(int64_t t, char *buf, size_t len)
@@ -105,7 +107,7 @@ int cmd_token(int argc, char **argv)
     long long id = 0;
     if (strcmp(action, "add") == 0) {
         if (nargs != 0 || !role || auth_role_parse(role) < 0) {
-            fprintf(stderr, "sedge: token add needs --role admin, compliance or auditor\n");
+            fprintf(stderr, "sedge: token add needs --role admin, compliance, auditor or metrics\n");
             return 2;
         }
         if (strlen(name) > 64) {

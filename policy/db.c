@@ -101,7 +101,8 @@ static const char *const migrations[] = {
      * rules, API tokens and REST secrets by id, and INTEGER PRIMARY KEY
      * hands a deleted highest id to the next insert. The tables are
      * rebuilt with AUTOINCREMENT (every row and column kept) and each
-     * sequence starts above every id a remaining row still names. */
+     * sequence starts above every id a remaining row still names. Tokens
+     * may also have the role 'metrics' (/metrics only). */
     "CREATE TABLE rules_v4 ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  priority INTEGER NOT NULL,"
@@ -125,7 +126,7 @@ static const char *const migrations[] = {
     "CREATE TABLE api_tokens_v4 ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  name TEXT NOT NULL DEFAULT '',"
-    "  role TEXT NOT NULL CHECK (role IN ('admin', 'compliance', 'auditor')),"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'compliance', 'auditor', 'metrics')),"
     "  hash BLOB NOT NULL UNIQUE,"
     "  created_at INTEGER NOT NULL,"
     "  last_used INTEGER);"

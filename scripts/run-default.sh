@@ -77,8 +77,8 @@ Try it with coturn's client tools (Debian package coturn):
 HTTPS API (an older var/sedge.conf may lack the api block):
   curl -k -u demo:demo-password -H 'Content-Type: application/json' \\
        -d '{"origin": "https://meet.example.com"}' https://127.0.0.1:8443/v1/credentials
-  curl -k https://127.0.0.1:8443/metrics
   admin token: $BIN token add --role admin --config var/sedge.conf
+  curl -k -H "Authorization: Bearer \$TOKEN" https://127.0.0.1:8443/metrics   # metrics, auditor or admin token
 
 Browser extension (docs/extension.md): load $(pwd)/extension unpacked in
 Chromium, then in its options set API URL https://127.0.0.1:8443, sign-in

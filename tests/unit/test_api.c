@@ -342,6 +342,28 @@ static void test_config(void)
     CHECK(strstr(err, "api.cors_origins") != NULL);
     CHECK_EQ_INT(load("api = { max_body = 10; };", &c, err), SE_ERR_CONFIG);
     CHECK(strstr(err, ":5: api.max_body") != NULL);
+    /* api.management: a second listener, defaults, and its mistakes */
+    CHECK_EQ_INT(load("api = { port = 9443; management = { port = 9444; }; };", &c, err), 0);
+    if (c) {
+        CHECK(c->api.mgmt_enabled);
+        CHECK_EQ_INT(c->api.mgmt_addr.port, 9444);
+        CHECK_EQ_INT(c->api.mgmt_max_connections, 16);
+        se_config_free(c);
+    }
+    CHECK_EQ_INT(load("api = { port = 9443; };", &c, err), 0);
+    if (c) {
+        CHECK(!c->api.mgmt_enabled);
+        se_config_free(c);
+    }
+    CHECK_EQ_INT(load("api = { port = 9443; management = { port = 9443; }; };", &c, err),
+                 SE_ERR_CONFIG);
+    CHECK(strstr(err, "api.management: must differ") != NULL);
+    CHECK_EQ_INT(load("api = { management = { prot = 1; }; };", &c, err), SE_ERR_CONFIG);
+    CHECK(strstr(err, "unknown setting \"prot\"") != NULL);
+    CHECK_EQ_INT(load("api = { management = { address = \"x\"; }; };", &c, err), SE_ERR_CONFIG);
+    CHECK(strstr(err, "api.management.address") != NULL);
+    CHECK_EQ_INT(auth_role_parse("metrics"), AUTH_ROLE_METRICS);
+    CHECK_STR(auth_role_name(AUTH_ROLE_METRICS), "metrics");
 }
 
 int main(void)
