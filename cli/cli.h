@@ -48,6 +48,11 @@ const char *cli_default_config(void);
 int cli_open(const char *config, struct se_config **cfg, struct pol_db **db);
 /* After "database ... does not exist": how to create or restore it. */
 void cli_hint_init(const char *config);
+/* A password or secret from the first line of file ("-": stdin), so it
+ * need not appear on a command line (visible in ps and shell history).
+ * The line end (LF or CRLF) is dropped; an empty line, control bytes or
+ * more than outlen - 2 bytes are refused. 0, or 1 after printing why. */
+int cli_read_secret(const char *file, const char *what, char *out, size_t outlen);
 /* Actor string for audit rows: "cli:<login>". */
 const char *cli_actor(void);
 

@@ -3,8 +3,9 @@
  *
  * A rule is typed as options; repeated list options accumulate
  * (`--group a --group b` = `--group a,b`). The rule is compiled before
- * it is written, so a bad CIDR, an unknown group or a malformed window is
- * refused with the field named and nothing is stored. A running
+ * it is written, so a bad CIDR (or one with host bits set), an unknown
+ * group, a user without a local account (unless --external) or a
+ * malformed window is refused with the field named and nothing is stored. A running
  * `sedge serve` picks the change up within a second or two.
  */
 #include "cli/cli.h"
@@ -31,13 +32,15 @@ static void usage(FILE *out)
             "Rules are evaluated in priority order (lowest first); the first rule whose\n"
             "conditions all match decides, else policy.default does. Conditions (each\n"
             "optional, repeatable or comma-separated):\n"
-            "  --user NAME            enterprise user\n"
+            "  --user NAME            enterprise user (a local user; with --external any\n"
+            "                         name, for users the identity provider vouches for)\n"
             "  --group NAME           member of a group (see `sedge group`)\n"
             "  --origin ORIGIN        website the credential was issued for:\n"
             "                         https://meet.example.com, https://*.example.com,\n"
             "                         '*' (any origin) or 'none' (no origin)\n"
-            "  --peer CIDR            peer address (decides CreatePermission/ChannelBind)\n"
-            "  --client CIDR          client address\n"
+            "  --peer CIDR            peer address (decides CreatePermission/ChannelBind);\n"
+            "                         a network address: 10.0.0.0/8, not 10.1.2.3/8\n"
+            "  --client CIDR          client address (same form)\n"
             "  --transport udp|tcp|tls\n"
             "  --days mon-fri,sun     days of week (policy.timezone)\n"
             "  --hours 08:00-18:00    time of day; 22:00-06:00 runs past midnight\n"
@@ -148,6 +151,7 @@ int cmd_rule(int argc, char **argv)
         {"hours", required_argument, NULL, 'H'},   {"max-kbps", required_argument, NULL, 'k'},
         {"max-allocs", required_argument, NULL, 'A'}, {"max-duration", required_argument, NULL, 'D'},
         {"record", required_argument, NULL, 'r'},  {"help", no_argument, NULL, 'h'},
+        {"external", no_argument, NULL, 'E'},
         {NULL, 0, NULL, 0},
     };
     static char users[LIST_MAX], groups[LIST_MAX], origins[LIST_MAX], peers[LIST_MAX],
@@ -177,6 +181,7 @@ int cmd_rule(int argc, char **argv)
         case 'd': bad |= append(days, optarg) < 0; break;
         case 'H': s.hours = optarg; break;
         case 'r': s.record = optarg; break;
+        case 'E': s.external_users = true; break;
         case 'P':
             if ((v = parse_count(optarg)) <= 0) {
                 fprintf(stderr, "sedge: --priority must be a positive integer\n");

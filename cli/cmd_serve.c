@@ -6,7 +6,8 @@
  * snapshot from SQLite and starts the relay workers. It then runs its own
  * event loop:
  *   - every second it polls PRAGMA data_version and, when another process
- *     (the CLI) changed the database, publishes a new snapshot; it also
+ *     (the CLI) changed the database, publishes a new snapshot and ends
+ *     the sessions `sedge sessions kill` marked; it also
  *     checks that the database file is still the one it opened (a deleted
  *     or replaced file makes /readyz 503 and refuses writes, loudly);
  *   - SIGHUP re-reads the configuration file, the users/secrets and the
@@ -209,6 +210,18 @@ static void on_api_change(void *arg)
     publish(ctl, ctl->cfg);
 }
 
+/* `sedge sessions kill` marked a live session of ours in the database. */
+static void kill_requested(const char *sid, void *arg)
+{
+    struct control *ctl = arg;
+    int rc = relay_server_kill(ctl->srv, sid);
+
+    if (rc == 0)
+        se_info("sessions: ending session %s (sedge sessions kill)", sid);
+    else
+        se_debug("sessions: kill of %s: %s", sid, se_err(rc));
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct control *ctl = arg;
@@ -221,6 +234,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         ctl->data_version = v;
         se_info("database changed: publishing new users, secrets and policy");
         publish(ctl, ctl->cfg);
+        pol_db_session_kills(ctl->db, kill_requested, ctl);
     }
     if (++ctl->stats_tick % 60 == 0) {
         struct relay_stats st;

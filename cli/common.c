@@ -9,6 +9,7 @@
 #include "policy/db.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -121,4 +122,43 @@ const char *cli_fmt_time(int64_t t, char *buf, size_t len)
     else
         strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
+}
+
+int cli_read_secret(const char *file, const char *what, char *out, size_t outlen)
+{
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    size_t n = 0;
+    int ch;
+
+    if (!f) {
+        fprintf(stderr, "sedge: cannot read %s from %s: %s\n", what, file, strerror(errno));
+        return 1;
+    }
+    /* The first line, without its line end; NUL and control bytes are a
+     * wrong file, not a password. */
+    while ((ch = fgetc(f)) != EOF && ch != '\n') {
+        if (n + 1 >= outlen) {
+            fprintf(stderr, "sedge: the %s in %s is longer than %zu bytes\n", what, file,
+                    outlen - 2);
+            n = 0;
+            break;
+        }
+        out[n++] = (char)ch;
+    }
+    if (n > 0 && out[n - 1] == '\r')
+        n--;
+    out[n] = '\0';
+    if (f != stdin)
+        fclose(f);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f) {
+            fprintf(stderr, "sedge: the %s in %s holds control bytes\n", what, file);
+            explicit_bzero(out, outlen);
+            return 1;
+        }
+    if (n == 0) {
+        fprintf(stderr, "sedge: no %s in %s (its first line is empty)\n", what, file);
+        return 1;
+    }
+    return 0;
 }

@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
+#include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -632,9 +633,14 @@ int se_config_load(const char *path, struct se_config **out, char *err, size_t e
     c->peer_deny = se_cidr_set_new();
     set_defaults(c);
     config_init(&cf);
-    if (config_read_file(&cf, path) != CONFIG_TRUE) {
+    /* libconfig says only "file I/O error": open it here to name why. */
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
+        rc = SE_ERR_CONFIG;
+    } else if (config_read(&cf, f) != CONFIG_TRUE) {
         if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
-            snprintf(err, errlen, "%s: cannot read file", path);
+            snprintf(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
         else
             snprintf(err, errlen, "%s:%d: syntax error: %s", path, config_error_line(&cf),
                      config_error_text(&cf));
@@ -646,6 +652,8 @@ int se_config_load(const char *path, struct se_config **out, char *err, size_t e
         rc = load(&l, &cf, c);
     }
     config_destroy(&cf);
+    if (f)
+        fclose(f);
     if (rc < 0) {
         se_config_free(c);
         return rc;

@@ -102,7 +102,8 @@ static const char *const migrations[] = {
      * hands a deleted highest id to the next insert. The tables are
      * rebuilt with AUTOINCREMENT (every row and column kept) and each
      * sequence starts above every id a remaining row still names. Tokens
-     * may also have the role 'metrics' (/metrics only). */
+     * may also have the role 'metrics' (/metrics only); a session row
+     * can carry a kill request. */
     "CREATE TABLE rules_v4 ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  priority INTEGER NOT NULL,"
@@ -158,7 +159,10 @@ static const char *const migrations[] = {
     /* secrets: secret.del objects "#N" */
     "UPDATE sqlite_sequence SET seq = MAX(seq,"
     "  (SELECT COALESCE(MAX(CAST(substr(object, 2) AS INTEGER)), 0) FROM audit"
-    "   WHERE action = 'secret.del' AND object LIKE '#%')) WHERE name = 'secrets';",
+    "   WHERE action = 'secret.del' AND object LIKE '#%')) WHERE name = 'secrets';"
+    /* `sedge sessions kill`: the CLI asks, the daemon (watching the
+     * database) ends the allocation; unix time of the request. */
+    "ALTER TABLE sessions ADD COLUMN kill_requested INTEGER;",
     /* Append later migrations here; never edit a released one. */
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == POL_DB_SCHEMA_VERSION,

@@ -99,15 +99,23 @@ typedef int (*pol_audit_cb)(const struct pol_audit_row *row, void *arg);
 int pol_db_group_add(struct pol_db *db, const char *name);                 /* SE_ERR_EXISTS */
 /* SE_ERR_NOTFOUND, or SE_ERR_INVAL (message in err) while a rule names it. */
 int pol_db_group_del(struct pol_db *db, const char *name, char *err, size_t errlen);
-int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add);
+/* Add or remove a member. Adding refuses (SE_ERR_INVAL, message in err) a
+ * name without a local account unless external (an identity-provider
+ * user), like a rule refuses an unknown group; also SE_ERR_INVAL for a
+ * malformed name, SE_ERR_NOTFOUND (group, or member to remove),
+ * SE_ERR_EXISTS. */
+int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add,
+                        bool external, char *err, size_t errlen);
 /* members: comma-separated, borrowed for the callback's duration. */
 typedef int (*pol_group_cb)(const char *group, const char *members, void *arg);
 int pol_db_group_list(struct pol_db *db, pol_group_cb cb, void *arg);
 
 /* ---- rules (store.c) ----
  * A rule is validated by compiling it against the current groups before
- * it is written; a bad field gives SE_ERR_INVAL and a message in err.
- * priority <= 0 puts the rule after every other (last + 10). */
+ * it is written; a bad field gives SE_ERR_INVAL and a message in err, as
+ * do a CIDR with host bits set and a user without a local account
+ * (unless spec->external_users). priority <= 0 puts the rule after every
+ * other (last + 10). */
 int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t *id, char *err,
                     size_t errlen);
 int pol_db_rule_del(struct pol_db *db, int64_t id); /* SE_ERR_NOTFOUND */
@@ -142,6 +150,7 @@ int pol_db_session_update(struct pol_db *db, const struct pol_session *s);
 /* Close rows a previous process left open (crash, kill -9). */
 int pol_db_session_close_stale(struct pol_db *db, const char *reason);
 struct pol_session_filter {
+    const char *sid;  /* NULL: all */
     bool live_only;
     const char *user; /* NULL: all */
     int64_t since;    /* started at or after; 0: all */
@@ -155,6 +164,17 @@ typedef int (*pol_session_cb)(const struct pol_session *s, void *arg);
 void *pol_session_json(const struct pol_session *s);
 int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, pol_session_cb cb,
                         void *arg);
+/*
+ * `sedge sessions kill`: mark a live session for ending, with an audit
+ * row. The daemon that owns it sees the change (data_version) and ends
+ * the allocation (pol_db_session_kills). 0, SE_ERR_NOTFOUND (no such
+ * session), SE_ERR_STALE (it has ended already) or SE_ERR_DB.
+ */
+int pol_db_session_request_kill(struct pol_db *db, const char *sid);
+/* Live sessions with a kill request, for the daemon; sid is borrowed for
+ * the callback's duration. */
+typedef void (*pol_kill_cb)(const char *sid, void *arg);
+int pol_db_session_kills(struct pol_db *db, pol_kill_cb cb, void *arg);
 /* Group many writes into one transaction (the control thread's batches).
  * They do not log: after a failure the caller reads pol_db_errmsg() and
  * pol_db_busy(), then calls pol_db_rollback() (also after a failed

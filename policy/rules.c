@@ -487,6 +487,35 @@ out:
     return rc;
 }
 
+int pol_check_cidrs_exact(const char *field, const char *text, char *err, size_t errlen)
+{
+    char item[64];
+    size_t pos = 0;
+    int k;
+
+    while (!empty(text) && (k = next_item(text, &pos, item, sizeof(item))) > 0) {
+        struct se_cidr c;
+        struct se_addr a, net;
+        char ip[SE_ADDR_STRLEN], host[sizeof(item)];
+        const char *slash = strchr(item, '/');
+        size_t hl = slash ? (size_t)(slash - item) : strlen(item);
+
+        memcpy(host, item, hl);
+        host[hl] = '\0';
+        if (se_cidr_parse(&c, item) < 0 || se_addr_parse_ip(&a, host, 0) < 0 ||
+            memcmp(a.ip, c.ip, 16) == 0)
+            continue; /* malformed ones are refused by compiling, with their message */
+        net = a;
+        memcpy(net.ip, c.ip, 16);
+        se_addr_ip_str(&net, ip, sizeof(ip));
+        snprintf(err, errlen,
+                 "%s: \"%s\" has host bits set past the /%s prefix: did you mean %s/%s?", field,
+                 item, slash + 1, ip, slash + 1);
+        return SE_ERR_INVAL;
+    }
+    return 0;
+}
+
 int pol_rules_add(struct pol_rules *r, const struct pol_rule_spec *s, char *err, size_t errlen)
 {
     struct crule c = {.id = s->id, .priority = s->priority};

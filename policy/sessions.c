@@ -142,11 +142,14 @@ int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, p
              "SELECT sid, user, username, origin, client, transport, relay, peers, started, "
              "updated, ended, bytes_from_client, bytes_to_client, packets_from_client, "
              "packets_to_client, end_reason, rule_id, rule_name, record FROM sessions "
-             "WHERE 1 %s %s %s ORDER BY started, id %s",
-             f->live_only ? "AND ended IS NULL" : "", f->user ? "AND user = ?" : "",
-             f->since ? "AND started >= ?" : "", f->limit > 0 ? "LIMIT ?" : "");
+             "WHERE 1 %s %s %s %s ORDER BY started, id %s",
+             f->sid ? "AND sid = ?" : "", f->live_only ? "AND ended IS NULL" : "",
+             f->user ? "AND user = ?" : "", f->since ? "AND started >= ?" : "",
+             f->limit > 0 ? "LIMIT ?" : "");
     if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
         return SE_ERR_DB;
+    if (f->sid)
+        sqlite3_bind_text(st, i++, f->sid, -1, SQLITE_TRANSIENT);
     if (f->user)
         sqlite3_bind_text(st, i++, f->user, -1, SQLITE_TRANSIENT);
     if (f->since)
@@ -186,6 +189,65 @@ int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, p
         rc = SE_ERR_DB;
     sqlite3_finalize(st);
     return rc;
+}
+
+int pol_db_session_request_kill(struct pol_db *db, const char *sid)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = SE_ERR_DB, step;
+
+    if (pol_db_begin_write(db) < 0)
+        return SE_ERR_DB;
+    if (sqlite3_prepare_v2(db->db, "SELECT ended IS NOT NULL FROM sessions WHERE sid = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, sid, -1, SQLITE_TRANSIENT);
+    step = sqlite3_step(st);
+    if (step != SQLITE_ROW) {
+        rc = step == SQLITE_DONE ? SE_ERR_NOTFOUND : SE_ERR_DB;
+        goto out;
+    }
+    if (sqlite3_column_int(st, 0)) {
+        rc = SE_ERR_STALE;
+        goto out;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db->db, "UPDATE sessions SET kill_requested = ? WHERE sid = ?", -1,
+                           &st, NULL) != SQLITE_OK) {
+        st = NULL;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+    sqlite3_bind_text(st, 2, sid, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        goto out;
+    rc = pol_db_audit_row(db, "session.kill", sid, NULL, NULL, NULL);
+out:
+    sqlite3_finalize(st);
+    if (rc == 0 && pol_db_commit_write(db) < 0)
+        rc = SE_ERR_DB;
+    if (rc < 0)
+        pol_db_abort(db);
+    return rc;
+}
+
+int pol_db_session_kills(struct pol_db *db, pol_kill_cb cb, void *arg)
+{
+    sqlite3_stmt *st;
+    int step;
+
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT sid FROM sessions WHERE ended IS NULL AND "
+                           "kill_requested IS NOT NULL",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *sid = (const char *)sqlite3_column_text(st, 0);
+        if (sid)
+            cb(sid, arg);
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : SE_ERR_DB;
 }
 
 static json_t *str_or_null(const char *s)

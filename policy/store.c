@@ -235,18 +235,49 @@ out:
     return finish_tx(db, rc);
 }
 
-int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add)
+/* Is there a local account (any realm, enabled or not) of this name? */
+static int local_user(struct pol_db *db, const char *name)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite3_prepare_v2(db->db, "SELECT 1 FROM users WHERE name = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : SE_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const char unknown_user_hint[] =
+    "no local user \"%s\" (a typo? see `sedge user list`); a user whom the identity provider "
+    "vouches for has no local account: pass --external (API: \"%s\": true)";
+
+int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add,
+                        bool external, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    int rc = SE_ERR_DB, step;
+    int rc = SE_ERR_DB, step, known;
     int64_t gid;
 
-    if (!valid_name(user))
+    err[0] = '\0';
+    if (!valid_name(user)) {
+        snprintf(err, errlen, "user name must be 1-255 characters without ',' or control "
+                              "characters");
         return SE_ERR_INVAL;
+    }
     if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if ((gid = group_id(db, group)) <= 0) {
         rc = gid == 0 ? SE_ERR_NOTFOUND : SE_ERR_DB;
+        goto out;
+    }
+    if (add && !external && (known = local_user(db, user)) <= 0) {
+        rc = known < 0 ? SE_ERR_DB : SE_ERR_INVAL;
+        if (known == 0)
+            snprintf(err, errlen, unknown_user_hint, user, "external");
         goto out;
     }
     if (sqlite3_prepare_v2(db->db,
@@ -396,6 +427,35 @@ out_nocommit:
 
 /* ---- rules ---- */
 
+/* Every name in the users list has a local account (else SE_ERR_INVAL). */
+static int check_users_known(struct pol_db *db, const char *users, char *err, size_t errlen)
+{
+    for (const char *p = users; p && *p;) {
+        char name[256];
+        size_t k = strcspn(p, ","), t = k;
+        const char *b = p;
+        while (*b == ' ' && t > 0)
+            b++, t--;
+        while (t > 0 && b[t - 1] == ' ')
+            t--;
+        p += k + (p[k] == ',');
+        if (t == 0 || t >= sizeof(name))
+            continue; /* compiling refused those already */
+        memcpy(name, b, t);
+        name[t] = '\0';
+        int known = local_user(db, name);
+        if (known < 0)
+            return SE_ERR_DB;
+        if (!known) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), unknown_user_hint, name, "external_users");
+            snprintf(err, errlen, "users: %s", msg);
+            return SE_ERR_INVAL;
+        }
+    }
+    return 0;
+}
+
 int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t *id, char *err,
                     size_t errlen)
 {
@@ -412,7 +472,10 @@ int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t
         pol_rules_free(scratch);
         return SE_ERR_DB;
     }
-    if ((rc = load_groups(db, scratch)) < 0 || (rc = pol_rules_add(scratch, &s, err, errlen)) < 0)
+    if ((rc = load_groups(db, scratch)) < 0 || (rc = pol_rules_add(scratch, &s, err, errlen)) < 0 ||
+        (rc = pol_check_cidrs_exact("peers", s.peers, err, errlen)) < 0 ||
+        (rc = pol_check_cidrs_exact("clients", s.clients, err, errlen)) < 0 ||
+        (!s.external_users && (rc = check_users_known(db, s.users, err, errlen)) < 0))
         goto out;
     rc = SE_ERR_DB;
     if (s.priority <= 0) {
