@@ -53,6 +53,13 @@ void cli_hint_init(const char *config);
  * The line end (LF or CRLF) is dropped; an empty line, control bytes or
  * more than outlen - 2 bytes are refused. 0, or 1 after printing why. */
 int cli_read_secret(const char *file, const char *what, char *out, size_t outlen);
+/* Text from the database for a terminal: client bytes (USERNAME,
+ * origins, HTTP paths) escaped like log lines (se_log_escape), "-" for
+ * NULL. Returns buf (or "-"). */
+const char *cli_text(const char *s, char *buf, size_t len);
+/* A JSON string for text from the database that may not be UTF-8: such
+ * text is escaped instead of dropped. A new jansson reference (json_t *). */
+void *cli_json_str(const char *s);
 /* Actor string for audit rows: "cli:<login>". */
 const char *cli_actor(void);
 

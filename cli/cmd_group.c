@@ -40,11 +40,14 @@ static int print_group(const char *group, const char *members, void *arg)
             json_array_append_new(m, json_stringn(p, k));
             p += k + (p[k] == ',');
         }
-        json_object_set_new(o, "name", json_string(group));
+        json_object_set_new(o, "name", cli_json_str(group));
         json_object_set_new(o, "members", m);
         json_array_append_new(arr, o);
     } else {
-        printf("%-24s %s\n", group, members[0] ? members : "-");
+        static char mb[16384];
+        char g[1024];
+        printf("%-24s %s\n", cli_text(group, g, sizeof(g)),
+               members[0] ? cli_text(members, mb, sizeof(mb)) : "-");
     }
     return 0;
 }

@@ -109,9 +109,11 @@ static void print_text(const struct pol_rule_spec *s)
                               (long long)s->max_duration);
     if (s->record && strcmp(s->record, "always") == 0)
         snprintf(lim + o, sizeof(lim) - o, " record=always");
-    printf("#%-4lld prio %-6lld %-5s", (long long)s->id, (long long)s->priority, s->action);
+    static char esc[4 * LIST_MAX];
+    printf("#%-4lld prio %-6lld %-5s", (long long)s->id, (long long)s->priority,
+           cli_text(s->action, esc, sizeof(esc)));
     if (s->name && s->name[0])
-        printf(" \"%s\"", s->name);
+        printf(" \"%s\"", cli_text(s->name, esc, sizeof(esc)));
     const struct {
         const char *k, *v;
     } f[] = {{"users", s->users},     {"groups", s->groups}, {"origins", s->origins},
@@ -119,7 +121,7 @@ static void print_text(const struct pol_rule_spec *s)
              {"days", s->days},       {"hours", s->hours}};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         if (f[i].v && f[i].v[0])
-            printf(" %s=%s", f[i].k, f[i].v);
+            printf(" %s=%s", f[i].k, cli_text(f[i].v, esc, sizeof(esc)));
     printf("%s\n", lim);
 }
 

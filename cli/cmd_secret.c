@@ -36,8 +36,10 @@ static int print_secret(const struct pol_secret_row *r, void *arg)
     struct tm tm;
 
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    char esc[2048];
     snprintf(masked, sizeof(masked), "%.3s...", r->value);
-    printf("#%-6lld %-20s %s\n", (long long)r->id, when, show ? r->value : masked);
+    printf("#%-6lld %-20s %s\n", (long long)r->id, when,
+           cli_text(show ? r->value : masked, esc, sizeof(esc)));
     return 0;
 }
 

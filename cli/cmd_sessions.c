@@ -90,14 +90,18 @@ static int print_session(const struct pol_session *s, void *arg)
     char t1[32], t2[32];
 
     if (!arr) {
+        /* Client bytes (user, origin) are shown escaped, never raw. */
+        char u[256], o[1024], c[256], rl[256], p[2048], er[256], rn[512];
         printf("%-20s %-16s %-22s %-22s %-26s %-16s %-20s %-20s %12llu/%-8llu %12llu/%-8llu %s\n",
-               cli_fmt_time(s->started, t1, sizeof(t1)), s->user, s->origin ? s->origin : "-",
-               s->client, s->relay, s->peers && s->peers[0] ? s->peers : "-",
+               cli_fmt_time(s->started, t1, sizeof(t1)), cli_text(s->user, u, sizeof(u)),
+               cli_text(s->origin, o, sizeof(o)), cli_text(s->client, c, sizeof(c)),
+               cli_text(s->relay, rl, sizeof(rl)),
+               s->peers && s->peers[0] ? cli_text(s->peers, p, sizeof(p)) : "-",
                s->ended ? cli_fmt_time(s->ended, t2, sizeof(t2)) : "live",
-               s->end_reason ? s->end_reason : "-", (unsigned long long)s->bytes_from_client,
+               cli_text(s->end_reason, er, sizeof(er)), (unsigned long long)s->bytes_from_client,
                (unsigned long long)s->packets_from_client, (unsigned long long)s->bytes_to_client,
                (unsigned long long)s->packets_to_client,
-               s->rule_id ? (s->rule_name ? s->rule_name : "") : "default");
+               s->rule_id ? cli_text(s->rule_name ? s->rule_name : "", rn, sizeof(rn)) : "default");
         return 0;
     }
     json_t *o = pol_session_json(s);

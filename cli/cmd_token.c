@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "policy/db.h"
 
 #include <getopt.h>
@@ -48,8 +49,9 @@ static int print_token(const struct pol_token_row *r, void *arg)
     (void)arg;
     fmt_time(r->created, c, sizeof(c));
     fmt_time(r->last_used, u, sizeof(u));
-    printf("%-6lld %-11s %-24s %-21s %s\n", (long long)r->id, r->role, r->name[0] ? r->name : "-",
-           c, u);
+    char n[512];
+    printf("%-6lld %-11s %-24s %-21s %s\n", (long long)r->id, r->role,
+           r->name[0] ? cli_text(r->name, n, sizeof(n)) : "-", c, u);
     return 0;
 }
 
@@ -110,8 +112,9 @@ int cmd_token(int argc, char **argv)
             fprintf(stderr, "sedge: token add needs --role admin, compliance, auditor or metrics\n");
             return 2;
         }
-        if (strlen(name) > 64) {
-            fprintf(stderr, "sedge: --name is at most 64 characters\n");
+        if (strlen(name) > 64 || !se_text_clean(name, strlen(name))) {
+            fprintf(stderr, "sedge: --name is at most 64 characters, without control "
+                            "characters\n");
             return 2;
         }
     } else if (strcmp(action, "del") == 0) {

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "policy/db.h"
 
 #include <getopt.h>
@@ -40,8 +41,9 @@ static int print_user(const struct pol_user_row *r, void *arg)
 
     (void)arg;
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-    printf("%-32s %-20s %-8s %s\n", r->name, r->realm, r->disabled ? "disabled" : "enabled",
-           when);
+    char n[1024], rl[256];
+    printf("%-32s %-20s %-8s %s\n", cli_text(r->name, n, sizeof(n)),
+           cli_text(r->realm, rl, sizeof(rl)), r->disabled ? "disabled" : "enabled", when);
     return 0;
 }
 
@@ -86,7 +88,8 @@ int cmd_user(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (name && (!auth_name_valid(name, strlen(name)) || strchr(name, ':'))) {
+    if (name && (!auth_name_valid(name, strlen(name)) || strchr(name, ':') ||
+                 (strcmp(action, "add") == 0 && !se_text_clean(name, strlen(name))))) {
         fprintf(stderr, "sedge: user name must be 1-%d characters without ':' "
                         "(':' separates TURN REST credential fields) or control characters\n",
                 AUTH_NAME_MAX - 1);

@@ -9,6 +9,7 @@
 #include "policy/db.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -161,4 +162,26 @@ int cli_read_secret(const char *file, const char *what, char *out, size_t outlen
         return 1;
     }
     return 0;
+}
+
+const char *cli_text(const char *s, char *buf, size_t len)
+{
+    if (!s)
+        return "-";
+    se_log_escape(buf, len, s, strlen(s));
+    return buf;
+}
+
+void *cli_json_str(const char *s)
+{
+    char buf[4096];
+    json_t *j;
+
+    if (!s)
+        return json_null();
+    if ((j = json_string(s)))
+        return j;
+    /* Not UTF-8 (bytes a client sent): escaped, so the field is kept. */
+    se_log_escape(buf, sizeof(buf), s, strlen(s));
+    return json_string(buf);
 }

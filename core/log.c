@@ -131,6 +131,24 @@ size_t se_log_escape(char *dst, size_t cap, const char *src, size_t len)
     return o;
 }
 
+bool se_text_clean(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t k;
+        if (s[i] >= 0x20 && s[i] < 0x7f) {
+            i++;
+            continue;
+        }
+        if (s[i] < 0x80 || !(k = utf8_seq(s + i, len - i, &cp)) || cp_is_control(cp))
+            return false;
+        i += k;
+    }
+    return true;
+}
+
 void se_logv(int level, const char *fmt, va_list ap)
 {
     char line[2 * SE_LOG_LINE_MAX], msg[SE_LOG_LINE_MAX];

@@ -10,6 +10,7 @@
 #define SE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,10 @@ enum { SE_LOG_LINE_MAX = 2048 };
  * NUL-terminated, never a partial escape); returns the length written.
  */
 size_t se_log_escape(char *dst, size_t cap, const char *src, size_t len);
+/* Is text free of everything se_log_escape() escapes but the backslash:
+ * valid UTF-8 with no C0/C1 control, DEL, line separator or bidi
+ * control? For names an admin will read (groups, rules, tokens, users). */
+bool se_text_clean(const char *text, size_t len);
 
 void se_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void se_logv(int level, const char *fmt, va_list ap);

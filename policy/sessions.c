@@ -9,6 +9,7 @@
  * live.
  */
 #include "core/err.h"
+#include "core/log.h"
 #include "policy/db.h"
 #include "policy/db_internal.h"
 
@@ -250,9 +251,22 @@ int pol_db_session_kills(struct pol_db *db, pol_kill_cb cb, void *arg)
     return step == SQLITE_DONE ? 0 : SE_ERR_DB;
 }
 
+/* A JSON string for a column that may hold client bytes that are not
+ * UTF-8 (jansson refuses those): escaped, so the field is never lost. */
+static json_t *jstr(const char *s)
+{
+    char buf[4096];
+    json_t *j = json_string(s ? s : "");
+
+    if (j)
+        return j;
+    se_log_escape(buf, sizeof(buf), s, strlen(s));
+    return json_string(buf);
+}
+
 static json_t *str_or_null(const char *s)
 {
-    return s && s[0] ? json_string(s) : json_null();
+    return s && s[0] ? jstr(s) : json_null();
 }
 
 static json_t *iso_time(int64_t t)
@@ -278,16 +292,17 @@ void *pol_session_json(const struct pol_session *s)
     }
     for (const char *p = s->peers ? s->peers : ""; *p;) {
         size_t k = strcspn(p, ",");
-        json_array_append_new(peers, json_stringn(p, k));
+        json_t *one = json_stringn(p, k);
+        json_array_append_new(peers, one ? one : json_string("?"));
         p += k + (p[k] == ',');
     }
-    json_object_set_new(o, "id", json_string(s->sid));
-    json_object_set_new(o, "user", json_string(s->user));
-    json_object_set_new(o, "username", json_string(s->username ? s->username : ""));
+    json_object_set_new(o, "id", jstr(s->sid));
+    json_object_set_new(o, "user", jstr(s->user));
+    json_object_set_new(o, "username", jstr(s->username ? s->username : ""));
     json_object_set_new(o, "origin", str_or_null(s->origin));
-    json_object_set_new(o, "client", json_string(s->client));
-    json_object_set_new(o, "transport", json_string(s->transport ? s->transport : ""));
-    json_object_set_new(o, "relay", json_string(s->relay));
+    json_object_set_new(o, "client", jstr(s->client));
+    json_object_set_new(o, "transport", jstr(s->transport ? s->transport : ""));
+    json_object_set_new(o, "relay", jstr(s->relay));
     json_object_set_new(o, "peers", peers);
     json_object_set_new(o, "started", iso_time(s->started));
     json_object_set_new(o, "ended", iso_time(s->ended));

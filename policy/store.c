@@ -124,16 +124,13 @@ static int64_t group_id(struct pol_db *db, const char *name)
     return id;
 }
 
+/* A group or member name: 1-255 bytes, no ',' (the list separator),
+ * nothing a terminal acts on (control bytes, bidi overrides, bad UTF-8). */
 static bool valid_name(const char *s)
 {
     size_t n = strlen(s);
 
-    if (n == 0 || n > 255)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (*p == ',' || (unsigned char)*p < 0x20 || *p == 0x7f)
-            return false;
-    return true;
+    return n > 0 && n <= 255 && !strchr(s, ',') && se_text_clean(s, n);
 }
 
 int pol_db_group_add(struct pol_db *db, const char *name)
@@ -468,6 +465,12 @@ int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t
     err[0] = '\0';
     if (!scratch)
         return SE_ERR_NOMEM;
+    if (s.name && !se_text_clean(s.name, strlen(s.name))) {
+        snprintf(err, errlen, "name: control characters, bidi overrides or bytes that are not "
+                              "UTF-8 are not allowed in a label admins read");
+        pol_rules_free(scratch);
+        return SE_ERR_INVAL;
+    }
     if (pol_db_begin_write(db) < 0) {
         pol_rules_free(scratch);
         return SE_ERR_DB;

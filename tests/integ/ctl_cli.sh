@@ -115,3 +115,38 @@ grep -q "already ended" "$T/out" || fail "unclear: $(cat "$T/out")"
 sedge_cli sessions kill nosuch-1 >"$T/out" 2>&1 && fail "killing an unknown session succeeded"
 sedge_cli audit --json | grep -q '"session.kill"' || fail "kill not audited"
 ok "sedge sessions kill ended bob's live session through the daemon (row: killed by admin, audited)"
+
+# --- stored client bytes never reach the admin's terminal raw
+# Rows as a hostile client (USERNAME, origin, an HTTP path in the audit
+# log) or an older sedge may have left them, written here with sqlite3.
+sqlite3 "$T/sedge.db" "INSERT INTO sessions (sid, user, username, origin, client, transport, relay,
+    peers, started, ended, end_reason) VALUES ('evil-1', 'eve' || char(27) || '[2J',
+    '1:eve' || char(13, 10) || 'FORGED', 'https://x' || char(27) || ']0;pwned' || char(7),
+    'udp:1.2.3.4:5', 'udp', '5.6.7.8:9', '1.2.3.4' || char(27) || '[31m', 1, 2, CAST(x'78ff' AS TEXT));
+  INSERT INTO audit (at, actor, action, object, detail) VALUES (3, 'api:token-9',
+    'api.call', CAST(x'474554202f1b5b324aff' AS TEXT), 'status=' || char(13, 10) || '404');
+  INSERT INTO users (name, realm, key_md5, key_sha256, created_at) VALUES
+    ('mal' || char(8238) || 'gnp.exe', 'sedge.test', zeroblob(16), zeroblob(32), 4);" ||
+    fail "cannot plant hostile rows"
+for cmd in "sessions" "audit" "user list" "group list" "rule list" "token list" "secret list"; do
+    sedge_cli $cmd >"$T/listing" 2>&1 || fail "sedge $cmd failed: $(cat "$T/listing")"
+    LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$T/listing" &&
+        { cat -v "$T/listing" | head; fail "sedge $cmd printed control bytes"; }
+    iconv -f UTF-8 -t UTF-8 "$T/listing" >/dev/null 2>&1 || fail "sedge $cmd printed invalid UTF-8"
+    LC_ALL=C grep -q $'\xe2\x80\xae' "$T/listing" && fail "sedge $cmd printed a bidi override"
+done
+grep -qF 'eve\x1b[2J' < <(sedge_cli sessions) || fail "escaped user not shown"
+grep -qF 'GET /\x1b[2J\xff' < <(sedge_cli audit) || fail "escaped audit object not shown"
+sedge_cli sessions --json | $PY -c 'import json, sys
+rows = json.load(sys.stdin)
+assert rows and all("user" in r and "origin" in r and "end_reason" in r for r in rows), rows' ||
+    fail "sedge sessions --json: not JSON or fields lost"
+sedge_cli audit --json | $PY -c 'import json, sys
+rows = json.load(sys.stdin)
+assert rows and all(r["object"] is not None for r in rows if r["action"] == "api.call"), rows' ||
+    fail "sedge audit --json: not JSON or fields lost"
+ok "listings escape control bytes, bidi overrides and invalid UTF-8; --json keeps every field"
+sedge_cli token add --role auditor --name $'ops\e[2J' >/dev/null 2>&1 && fail "token name with ESC accepted"
+sedge_cli rule add allow --user alice --name $'x\ry' >/dev/null 2>&1 && fail "rule name with CR accepted"
+sedge_cli group add $'g\xe2\x80\xaeg' >/dev/null 2>&1 && fail "group name with a bidi override accepted"
+ok "token, rule and group names refuse control characters"

@@ -51,6 +51,22 @@ static void test_escape_bounds(void)
     CHECK_STR(out, "\xc3\xbc\xc3\xbc\xc3\xbc");
 }
 
+static void test_text_clean(void)
+{
+    CHECK(se_text_clean("ops team", 8));
+    CHECK(se_text_clean("j\xc3\xbcrgen@example.com", 19));
+    CHECK(se_text_clean("back\\slash", 10));
+    CHECK(se_text_clean("", 0));
+    CHECK(!se_text_clean("ops\x1b[2J", 8));
+    CHECK(!se_text_clean("a\rb", 3));
+    CHECK(!se_text_clean("a\0b", 3));
+    CHECK(!se_text_clean("\x7f", 1));
+    CHECK(!se_text_clean("\xc2\x9b", 2));         /* C1 CSI */
+    CHECK(!se_text_clean("mal\xe2\x80\xaegnp", 9)); /* RIGHT-TO-LEFT OVERRIDE */
+    CHECK(!se_text_clean("\xff", 1));
+    CHECK(!se_text_clean("\xc3", 1));
+}
+
 /* A message quoting hostile bytes is one line, escaped, on stderr. */
 static void test_one_line(void)
 {
@@ -87,6 +103,7 @@ int main(void)
 {
     RUN(test_escape_vectors);
     RUN(test_escape_bounds);
+    RUN(test_text_clean);
     RUN(test_one_line);
     return check_done();
 }
