@@ -39,13 +39,11 @@
 #include <string.h>
 #include <time.h>
 
-
 #define M_GET EVHTTP_REQ_GET
 #define M_POST EVHTTP_REQ_POST
 #define M_DELETE EVHTTP_REQ_DELETE
 #define R_ADMIN AUTH_ROLE_ADMIN
 #define R_AUDIT (AUTH_ROLE_ADMIN | AUTH_ROLE_AUDITOR)
-
 #define R_METRICS (AUTH_ROLE_ADMIN | AUTH_ROLE_AUDITOR | AUTH_ROLE_METRICS)
 
 enum route_flags {
@@ -65,33 +63,32 @@ struct route {
     api_handler_fn fn;
 };
 
-#define RF_ADMIN RF_MGMT
 static const struct route routes[] = {
     {"/healthz", M_GET, 0, RF_UNLIMITED | RF_PROBE, api_h_healthz},
     {"/readyz", M_GET, 0, RF_UNLIMITED | RF_PROBE, api_h_readyz},
     {"/metrics", M_GET, R_METRICS, RF_UNLIMITED | RF_MGMT | RF_SCRAPE, api_h_metrics},
     {"/v1/credentials", M_POST, 0, RF_CORS | RF_PUBLIC, api_h_credentials},
-    {"/v1/admin/users", M_GET, R_ADMIN, RF_ADMIN, api_h_users_list},
-    {"/v1/admin/users", M_POST, R_ADMIN, RF_ADMIN, api_h_users_add},
-    {"/v1/admin/users/*", M_DELETE, R_ADMIN, RF_ADMIN, api_h_users_del},
-    {"/v1/admin/users/*/disable", M_POST, R_ADMIN, RF_ADMIN, api_h_users_disable},
-    {"/v1/admin/users/*/enable", M_POST, R_ADMIN, RF_ADMIN, api_h_users_enable},
-    {"/v1/admin/secrets", M_GET, R_ADMIN, RF_ADMIN, api_h_secrets_list},
-    {"/v1/admin/secrets", M_POST, R_ADMIN, RF_ADMIN, api_h_secrets_add},
-    {"/v1/admin/secrets/*", M_DELETE, R_ADMIN, RF_ADMIN, api_h_secrets_del},
-    {"/v1/admin/audit", M_GET, R_AUDIT, RF_ADMIN, api_h_audit_list},
-    {"/v1/admin/groups", M_GET, R_AUDIT, RF_ADMIN, api_h_groups_list},
-    {"/v1/admin/groups", M_POST, R_ADMIN, RF_ADMIN, api_h_groups_add},
-    {"/v1/admin/groups/*", M_DELETE, R_ADMIN, RF_ADMIN, api_h_groups_del},
-    {"/v1/admin/groups/*/members", M_POST, R_ADMIN, RF_ADMIN, api_h_group_member_add},
-    {"/v1/admin/groups/*/members/*", M_DELETE, R_ADMIN, RF_ADMIN, api_h_group_member_del},
-    {"/v1/admin/rules", M_GET, R_AUDIT, RF_ADMIN, api_h_rules_list},
-    {"/v1/admin/rules", M_POST, R_ADMIN, RF_ADMIN, api_h_rules_add},
-    {"/v1/admin/rules/*", M_DELETE, R_ADMIN, RF_ADMIN, api_h_rules_del},
-    {"/v1/admin/rules/*/move", M_POST, R_ADMIN, RF_ADMIN, api_h_rules_move},
-    {"/v1/admin/policy/test", M_POST, R_AUDIT, RF_ADMIN, api_h_policy_test},
-    {"/v1/admin/sessions", M_GET, R_AUDIT, RF_ADMIN, api_h_sessions_list},
-    {"/v1/admin/sessions/*", M_DELETE, R_ADMIN, RF_ADMIN, api_h_sessions_kill},
+    {"/v1/admin/users", M_GET, R_ADMIN, RF_MGMT, api_h_users_list},
+    {"/v1/admin/users", M_POST, R_ADMIN, RF_MGMT, api_h_users_add},
+    {"/v1/admin/users/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_users_del},
+    {"/v1/admin/users/*/disable", M_POST, R_ADMIN, RF_MGMT, api_h_users_disable},
+    {"/v1/admin/users/*/enable", M_POST, R_ADMIN, RF_MGMT, api_h_users_enable},
+    {"/v1/admin/secrets", M_GET, R_ADMIN, RF_MGMT, api_h_secrets_list},
+    {"/v1/admin/secrets", M_POST, R_ADMIN, RF_MGMT, api_h_secrets_add},
+    {"/v1/admin/secrets/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_secrets_del},
+    {"/v1/admin/audit", M_GET, R_AUDIT, RF_MGMT, api_h_audit_list},
+    {"/v1/admin/groups", M_GET, R_AUDIT, RF_MGMT, api_h_groups_list},
+    {"/v1/admin/groups", M_POST, R_ADMIN, RF_MGMT, api_h_groups_add},
+    {"/v1/admin/groups/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_groups_del},
+    {"/v1/admin/groups/*/members", M_POST, R_ADMIN, RF_MGMT, api_h_group_member_add},
+    {"/v1/admin/groups/*/members/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_group_member_del},
+    {"/v1/admin/rules", M_GET, R_AUDIT, RF_MGMT, api_h_rules_list},
+    {"/v1/admin/rules", M_POST, R_ADMIN, RF_MGMT, api_h_rules_add},
+    {"/v1/admin/rules/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_rules_del},
+    {"/v1/admin/rules/*/move", M_POST, R_ADMIN, RF_MGMT, api_h_rules_move},
+    {"/v1/admin/policy/test", M_POST, R_AUDIT, RF_MGMT, api_h_policy_test},
+    {"/v1/admin/sessions", M_GET, R_AUDIT, RF_MGMT, api_h_sessions_list},
+    {"/v1/admin/sessions/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_sessions_kill},
 };
 
 static const char *method_name(int m)
@@ -388,6 +385,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                         .req = req,
                         .method = evhttp_request_get_command(req),
                         .path = "?"};
+    bool reserve;
     int roles;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
@@ -404,6 +402,10 @@ static void on_request(struct evhttp_request *req, void *arg)
             evhttp_connection_free_on_completion(evcon);
         goto out;
     }
+    /* A connection accepted past the listener's limit answers once. */
+    reserve = api_conn_reserved(req);
+    if (reserve)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     r.path = uri ? evhttp_uri_get_path(uri) : "?";
     r.query = uri ? evhttp_uri_get_query(uri) : NULL;
     if (!r.path || r.path[0] != '/' || strlen(r.path) > 512) {
@@ -433,19 +435,16 @@ static void on_request(struct evhttp_request *req, void *arg)
                         method_name(r.method), allow);
         goto out;
     }
-    if (api_conn_reserved(req)) {
-        /* Accepted past the listener's limit: health checks only, then close. */
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        if (!(rt->flags & RF_PROBE)) {
-            api->ctr.reserve_refused++;
-            se_log_rl(&rl_reserve, SE_LOG_WARN,
-                      "api: the %s listener is at its connection limit: %s %s refused (503)",
-                      lis->management ? "management" : "public", method_name(r.method), r.path);
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-            api_reply_error(&r, 503, "busy",
-                            "too many connections are open; only health checks are served");
-            goto out;
-        }
+    if (reserve && !(rt->flags & RF_PROBE)) {
+        /* Past the listener's limit: health checks only. */
+        api->ctr.reserve_refused++;
+        se_log_rl(&rl_reserve, SE_LOG_WARN,
+                  "api: the %s listener is at its connection limit: %s %s refused (503)",
+                  lis->management ? "management" : "public", method_name(r.method), r.path);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        api_reply_error(&r, 503, "busy",
+                        "too many connections are open; only health checks are served");
+        goto out;
     }
     if (!decode_params(&r)) {
         api_reply_error(&r, 400, "bad_request", "bad path parameter");
