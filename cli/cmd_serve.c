@@ -351,9 +351,6 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     pol_db_set_actor(ctl.db, "serve");
-    /* The control thread also serves the API and /healthz: it never sits
-     * long in SQLite's busy handler (the CLI's own writes take ms). */
-    pol_db_set_busy_timeout(ctl.db, DB_BUSY_MS);
     if (!(ctl.journal = serve_journal_new(ctl.db))) {
         se_err_log("out of memory");
         goto out;
@@ -366,7 +363,14 @@ int cmd_serve(int argc, char **argv)
         int stale = pol_db_session_close_stale(ctl.db, "server restart");
         if (stale > 0)
             se_warn("sessions: closed %d session rows a previous process left open", stale);
+        else if (stale < 0)
+            se_warn("sessions: cannot close the rows a previous process left open (%s): they "
+                    "stay listed as live",
+                    pol_db_errmsg(ctl.db));
     }
+    /* From here the control thread also serves the API and /healthz: it
+     * never sits long in SQLite's busy handler (the CLI's writes take ms). */
+    pol_db_set_busy_timeout(ctl.db, DB_BUSY_MS);
     pol_db_data_version(ctl.db, &ctl.data_version);
     if (relay_server_new(ctl.cfg, &ctl.srv, err, sizeof(err)) < 0) {
         se_err_log("%s", err);
