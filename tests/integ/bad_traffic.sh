@@ -25,9 +25,8 @@ ASAN=0; case "$SEDGE_BIN" in */asan/*) ASAN=1 ;; esac
 # ASan keeps freed memory in quarantine: keep it small, or RSS never comes back.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=8:allocator_release_to_os_interval_ms=500"
 RELAY_MAX=$((RELAY_MIN + 999))
-write_config 'limits = { tls_handshake_timeout = 3; stream_idle_timeout = 5; stream_stall_timeout = 10;
-                         drain_timeout = 1; };' 'log_level = "info";'
-sed -i '0,/^log_level = "debug";$/{/^log_level = "debug";$/d}' "$T/sedge.conf"
+SEDGE_LOG_LEVEL=info write_config 'limits = { tls_handshake_timeout = 3; stream_idle_timeout = 5; stream_stall_timeout = 10;
+                         drain_timeout = 1; };'
 sedge_cli user add legit --password pw-legit >/dev/null || fail "user add"
 sedge_cli user add churn --password pw-churn >/dev/null || fail "user add"
 prlimit --nofile=1024:1024 "$SEDGE_BIN" serve --config "$T/sedge.conf" >>"$T/sedge.log" 2>&1 &

@@ -20,10 +20,9 @@
 command -v turnutils_uclient >/dev/null || skip "coturn client tools not installed"
 command -v prlimit >/dev/null || skip "prlimit not installed"
 RELAY_MAX=$((RELAY_MIN + 1999)) # phase 4 needs more relay ports than fds
-write_config 'limits = { tls_handshake_timeout = 3; stream_idle_timeout = 6; stream_stall_timeout = 4;
+SEDGE_LOG_LEVEL=info write_config 'limits = { tls_handshake_timeout = 3; stream_idle_timeout = 6; stream_stall_timeout = 4;
                          stream_out_max = 65536; max_allocations_per_user = 5000;
-                         max_allocations_per_ip = 5000; drain_timeout = 1; };' 'log_level = "info";'
-sed -i '0,/^log_level = "debug";$/{/^log_level = "debug";$/d}' "$T/sedge.conf"
+                         max_allocations_per_ip = 5000; drain_timeout = 1; };'
 sedge_cli user add alice --password pw-alice >/dev/null || fail "user add"
 prlimit --nofile=1024:1024 "$SEDGE_BIN" serve --config "$T/sedge.conf" >>"$T/sedge.log" 2>&1 &
 SEDGE_PID=$!

@@ -11,8 +11,7 @@
 #     bytes sent by no more than that budget.
 # The ratio per request kind is printed for the record.
 . "$(dirname "$0")/../lib/sedge.sh"
-write_config 'auth = { challenge_rate = 20; };' 'log_level = "info";'
-sed -i '0,/^log_level = "debug";$/{/^log_level = "debug";$/d}' "$T/sedge.conf"
+SEDGE_LOG_LEVEL=info write_config 'auth = { challenge_rate = 20; };'
 sedge_start
 
 $PY - "$PORT" <<'EOF' || fail "amplification"

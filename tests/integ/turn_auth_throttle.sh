@@ -23,11 +23,12 @@ if [ -z "${SEDGE_IN_NETNS:-}" ]; then
         ip -6 addr add fd00:0:0:2::a/64 dev lo && exec bash "$0"' "$0"
 fi
 . "$(dirname "$0")/../lib/sedge.sh"
-write_config 'auth = { fail_limit = 5; fail_window = 60; block_time = 4; source_fail_limit = 12; };' \
+NO_INIT=1 write_config 'auth = { fail_limit = 5; fail_window = 60; block_time = 4; source_fail_limit = 12; };' \
     'listen = ( { transport = "udp"; address = "127.0.0.1"; port = '"$PORT"'; },
-              { transport = "udp"; address = "::1"; port = '"$PORT"'; } );' 2>/dev/null
+              { transport = "udp"; address = "::1"; port = '"$PORT"'; } );'
 # write_config appends; the second listen line must replace the first.
 sed -i '/^listen = ($/,/^);$/d' "$T/sedge.conf"
+"$SEDGE_BIN" init --config "$T/sedge.conf" >/dev/null || fail "sedge init"
 sedge_cli user add alice --password pw-alice >/dev/null || fail "user add alice"
 sedge_cli user add bob --password pw-bob >/dev/null || fail "user add bob"
 sedge_cli secret add rest-secret-0123 >/dev/null || fail "secret add"

@@ -41,7 +41,7 @@ EOF
 start_io() { # io buffers
     rm -f "$T/sedge.log"
     SEDGE_RELAY_IO=$1 SEDGE_RELAY_IO_BUFFERS=$2 write_config "limits = { drain_timeout = 1; };"
-    [ -f "$T/sedge.db" ] || sedge_cli user add alice --password pw-alice >/dev/null || fail "user add"
+    [ -n "${USER_ADDED:-}" ] || { sedge_cli user add alice --password pw-alice >/dev/null || fail "user add"; USER_ADDED=1; }
     "$SEDGE_BIN" serve --config "$T/sedge.conf" >>"$T/sedge.log" 2>&1 &
     SEDGE_PID=$!
     PIDS+=("$SEDGE_PID")
