@@ -236,6 +236,8 @@ struct worker {
     int n_udp;
     struct evconnlistener *tcp[SE_MAX_LISTEN];
     struct event *resume_ev;  /* re-enables the listeners after an accept pause */
+    const struct timeval *stall_tv; /* stream.c: the write timeout, a common timeout */
+    unsigned stall_s;
     bool accept_paused;
     struct stream_conn *idle_head, *idle_tail; /* connections without allocation, oldest first */
     unsigned conns_freed;     /* since the last malloc_trim (stream.c) */

@@ -268,6 +268,23 @@ static void refuse(struct worker *w, evutil_socket_t fd, int transport, const st
               se_transport_name(transport), se_addr_str(from, as, sizeof(as)), limit, value);
 }
 
+/*
+ * The write timeout of every connection of w. It is (re)armed whenever
+ * output becomes pending, so it is a libevent "common timeout": O(1) per
+ * arm instead of a heap operation per write toward a TCP/TLS client.
+ */
+static const struct timeval *stall_timeout(struct worker *w)
+{
+    unsigned s = w->snap->stream_stall_timeout;
+
+    if (!w->stall_tv || w->stall_s != s) {
+        struct timeval tv = {.tv_sec = s};
+        w->stall_tv = event_base_init_common_timeout(w->base, &tv);
+        w->stall_s = s;
+    }
+    return w->stall_tv;
+}
+
 static void set_socket_options(int fd, const struct relay_snap *s)
 {
     int one = 1, idle = (int)s->stream_stall_timeout, intvl = KEEPALIVE_INTERVAL,
@@ -351,8 +368,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     w->conns = sc;
     idle_append(sc);
     atomic_fetch_add_explicit(&w->st.conns_live, 1, memory_order_relaxed);
-    struct timeval stall = {.tv_sec = w->snap->stream_stall_timeout};
-    bufferevent_set_timeouts(sc->bev, NULL, &stall); /* write progress only */
+    bufferevent_set_timeouts(sc->bev, NULL, stall_timeout(w)); /* write progress only */
     bufferevent_setwatermark(sc->bev, EV_READ, 0, STREAM_READ_HIGH);
     bufferevent_setcb(sc->bev, stream_read_cb, NULL, stream_event_cb, sc);
     bufferevent_enable(sc->bev, EV_READ | EV_WRITE);
