@@ -41,11 +41,17 @@ struct relay_snap *relay_snap_new(const struct se_config *cfg, struct auth_creds
     s->nonce_lifetime = cfg->nonce_lifetime;
     s->max_allocations = cfg->max_allocations;
     s->max_allocations_per_user = cfg->max_allocations_per_user;
+    s->max_allocations_per_ip = cfg->max_allocations_per_ip;
     s->max_permissions = cfg->max_permissions;
     s->max_channels = cfg->max_channels;
     s->default_lifetime = cfg->default_lifetime;
     s->max_lifetime = cfg->max_lifetime;
     s->stream_out_max = cfg->stream_out_max;
+    s->max_connections = cfg->max_connections;
+    s->max_connections_per_ip = cfg->max_connections_per_ip;
+    s->tls_handshake_timeout = cfg->tls_handshake_timeout;
+    s->stream_idle_timeout = cfg->stream_idle_timeout;
+    s->stream_stall_timeout = cfg->stream_stall_timeout;
     s->policy_recheck = cfg->policy_recheck;
     s->session_update = cfg->session_update;
     return s;
