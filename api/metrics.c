@@ -146,6 +146,11 @@ void api_h_metrics(struct api_req *r)
         (unsigned long long)st.conns_refused_total);
     put(&b, "sedge_stream_refused_total{limit=\"max_connections_per_ip\"} %llu\n",
         (unsigned long long)st.conns_refused_source);
+    put(&b, "sedge_stream_refused_total{limit=\"tls_handshake_rate_per_ip\"} %llu\n",
+        (unsigned long long)st.conns_refused_tls_rate);
+    one(&b, "sedge_allocations_rate_limited_total", "counter",
+        "Allocate requests refused (486) over limits.allocate_rate_per_user.",
+        st.allocs_rate_limited);
     one(&b, "sedge_stream_accept_paused_total", "counter",
         "Times accept() failed for want of file descriptors and was paused.", st.accept_paused);
     metric(&b, "sedge_stream_closed_total", "counter",

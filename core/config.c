@@ -448,6 +448,13 @@ static void set_defaults(struct se_config *c)
     c->max_connections_per_ip = 1000;
     c->tls_handshake_timeout = 10;
     c->stream_idle_timeout = 30;
+    /* A browser call makes a few allocations; an office NAT a few hundred
+     * at 9 am. These bound what one account or address can churn (log
+     * lines, session rows, port searches), not what real use needs. */
+    c->allocate_rate_per_user = 100;
+    c->allocate_burst_per_user = 1000;
+    c->tls_handshake_rate_per_ip = 100;
+    c->tls_handshake_burst_per_ip = 500;
     c->stream_stall_timeout = 60;
     c->security_features = true;
     c->policy_default_allow = true;
@@ -601,7 +608,15 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
         (rc = get_uint(l, g, "stream_idle_timeout", "limits.stream_idle_timeout",
                        &c->stream_idle_timeout, 1, 86400)) < 0 ||
         (rc = get_uint(l, g, "stream_stall_timeout", "limits.stream_stall_timeout",
-                       &c->stream_stall_timeout, 1, 86400)) < 0)
+                       &c->stream_stall_timeout, 1, 86400)) < 0 ||
+        (rc = get_uint(l, g, "allocate_rate_per_user", "limits.allocate_rate_per_user",
+                       &c->allocate_rate_per_user, 0, 1000000)) < 0 ||
+        (rc = get_uint(l, g, "allocate_burst_per_user", "limits.allocate_burst_per_user",
+                       &c->allocate_burst_per_user, 1, 1000000)) < 0 ||
+        (rc = get_uint(l, g, "tls_handshake_rate_per_ip", "limits.tls_handshake_rate_per_ip",
+                       &c->tls_handshake_rate_per_ip, 0, 1000000)) < 0 ||
+        (rc = get_uint(l, g, "tls_handshake_burst_per_ip", "limits.tls_handshake_burst_per_ip",
+                       &c->tls_handshake_burst_per_ip, 1, 1000000)) < 0)
         return rc;
     if (c->default_lifetime > c->max_lifetime)
         return fail(l, config_setting_get_member(g, "default_lifetime"), "limits.default_lifetime",

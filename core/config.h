@@ -93,6 +93,8 @@ struct se_config {
     unsigned tls_handshake_timeout;  /* seconds */
     unsigned stream_idle_timeout;    /* seconds a connection may go without an allocation */
     unsigned stream_stall_timeout;   /* seconds a client may leave our data unread */
+    unsigned allocate_rate_per_user, allocate_burst_per_user; /* Allocates/s; 0 = no limit */
+    unsigned tls_handshake_rate_per_ip, tls_handshake_burst_per_ip; /* per s; 0 = no limit */
     bool security_features;  /* RFC 8489 nonce cookie + PASSWORD-ALGORITHMS */
     /* policy */
     bool policy_default_allow;  /* when no rule matches */

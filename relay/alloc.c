@@ -13,6 +13,7 @@
 #include "relay/internal.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "policy/rules.h"
 #include "relay/stun.h"
 
@@ -495,6 +496,25 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     *dual_err = 0;
     *stun_err = 508;
     relay_source_key(&c->addr, source);
+    /* How fast one account may churn allocations (each costs a port
+     * search, two log lines and a session row): 486 beyond, like the
+     * user's quota (RFC 8656 §7.2). Checked before anything is taken. */
+    if (w->snap->allocate_rate_per_user) {
+        uint8_t ukey[16];
+        se_ratelimit_key_str(srv->alloc_rate, quota_user, strlen(quota_user), ukey);
+        if (!se_ratelimit_allow(srv->alloc_rate, ukey, relay_now_ms(),
+                                w->snap->allocate_rate_per_user,
+                                w->snap->allocate_burst_per_user)) {
+            static struct se_log_rl rl_rate;
+            atomic_fetch_add_explicit(&w->st.allocs_rate_limited, 1, memory_order_relaxed);
+            se_log_rl(&rl_rate, SE_LOG_WARN,
+                      "Allocate from user=%s refused (486): limits.allocate_rate_per_user (%u/s) "
+                      "reached",
+                      quota_user, w->snap->allocate_rate_per_user);
+            *stun_err = 486;
+            return NULL;
+        }
+    }
     /* A redeemed reservation gives its holdings back first: converting it
      * must not fail on the quota place it occupies itself. */
     if (req->token && reservation_take(srv, req->token, &fd, &addr) < 0)

@@ -45,6 +45,7 @@ enum {
     RELAY_DATA_HEADROOM = 64,     /* room to prepend a ChannelData header */
     RELAY_GSO_SEGS = 64,          /* datagrams per UDP GSO message (kernel: <= 64) */
     RELAY_GSO_BYTES = 65000,      /* bytes per UDP GSO message (IP datagram limit) */
+    RATE_TABLE_SLOTS = 16384,     /* users / sources whose Allocate / TLS rate is tracked */
 };
 
 /*
@@ -88,6 +89,8 @@ struct relay_snap {
     unsigned stream_out_max;
     unsigned max_connections, max_connections_per_ip; /* TCP/TLS (stream.c) */
     unsigned tls_handshake_timeout, stream_idle_timeout, stream_stall_timeout;
+    unsigned allocate_rate_per_user, allocate_burst_per_user;
+    unsigned tls_handshake_rate_per_ip, tls_handshake_burst_per_ip;
     unsigned policy_recheck, session_update;
 };
 
@@ -104,7 +107,8 @@ struct worker_stats {
     /* TCP/TLS connections (stream.c) */
     _Atomic uint64_t conns_live, conns_refused_total, conns_refused_source, accept_paused;
     _Atomic uint64_t conns_closed_handshake, conns_closed_idle, conns_closed_stalled;
-    _Atomic uint64_t conns_evicted;
+    _Atomic uint64_t conns_evicted, conns_refused_tls_rate;
+    _Atomic uint64_t allocs_rate_limited;
 };
 
 struct worker;
@@ -304,6 +308,8 @@ struct relay_server {
     struct user_quota *quotas;
     struct ip_counts *alloc_sources; /* allocations + reservations per source */
     struct ip_counts *conn_sources;  /* TCP/TLS connections per source */
+    struct se_ratelimit *alloc_rate; /* Allocates per user (limits.allocate_rate_per_user) */
+    struct se_ratelimit *tls_rate;   /* TLS handshakes per source */
     atomic_uint n_conns;             /* TCP/TLS connections, all workers */
     atomic_uint conn_cap;            /* effective limit (stream_limits_update) */
     atomic_uint fd_limit;            /* RLIMIT_NOFILE, as last read */
@@ -508,6 +514,14 @@ static inline int64_t relay_now_mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return ts.tv_sec;
+}
+
+/* Monotonic milliseconds, for token buckets at request rate. */
+static inline int64_t relay_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 #endif

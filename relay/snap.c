@@ -52,6 +52,10 @@ struct relay_snap *relay_snap_new(const struct se_config *cfg, struct auth_creds
     s->tls_handshake_timeout = cfg->tls_handshake_timeout;
     s->stream_idle_timeout = cfg->stream_idle_timeout;
     s->stream_stall_timeout = cfg->stream_stall_timeout;
+    s->allocate_rate_per_user = cfg->allocate_rate_per_user;
+    s->allocate_burst_per_user = cfg->allocate_burst_per_user;
+    s->tls_handshake_rate_per_ip = cfg->tls_handshake_rate_per_ip;
+    s->tls_handshake_burst_per_ip = cfg->tls_handshake_burst_per_ip;
     s->policy_recheck = cfg->policy_recheck;
     s->session_update = cfg->session_update;
     return s;

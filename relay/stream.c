@@ -40,6 +40,7 @@
 #include "relay/internal.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "relay/stun.h"
 
 #include <errno.h>
@@ -339,6 +340,18 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         atomic_fetch_sub_explicit(&srv->n_conns, 1, memory_order_relaxed);
         refuse(w, fd, transport, &remote, &w->st.conns_refused_source,
                "limits.max_connections_per_ip", per);
+        return;
+    }
+    /* A full handshake costs an ECDHE and a signature: one address may
+     * ask for at most tls_handshake_rate_per_ip of them per second. The
+     * connection is closed before a byte of TLS is read. */
+    if (transport == SE_TP_TLS &&
+        !se_ratelimit_allow(srv->tls_rate, key, relay_now_ms(), w->snap->tls_handshake_rate_per_ip,
+                            w->snap->tls_handshake_burst_per_ip)) {
+        ipc_release(srv->conn_sources, key, 1);
+        atomic_fetch_sub_explicit(&srv->n_conns, 1, memory_order_relaxed);
+        refuse(w, fd, transport, &remote, &w->st.conns_refused_tls_rate,
+               "limits.tls_handshake_rate_per_ip", w->snap->tls_handshake_rate_per_ip);
         return;
     }
     struct stream_conn *sc = calloc(1, sizeof(*sc));

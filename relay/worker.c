@@ -48,6 +48,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/queue.h"
+#include "core/ratelimit.h"
 #include "relay/stun.h"
 
 #include <errno.h>
@@ -391,10 +392,12 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
     }
     srv->alloc_sources = ipc_new();
     srv->conn_sources = ipc_new();
+    srv->alloc_rate = se_ratelimit_new(RATE_TABLE_SLOTS);
+    srv->tls_rate = se_ratelimit_new(RATE_TABLE_SLOTS);
     srv->n_workers = cfg->workers;
     srv->workers = calloc((size_t)srv->n_workers, sizeof(*srv->workers));
     if (!srv->throttle || !srv->workers || !srv->alloc_sources || !srv->conn_sources ||
-        auth_nonce_key_init(&srv->nonce_key) < 0) {
+        !srv->alloc_rate || !srv->tls_rate || auth_nonce_key_init(&srv->nonce_key) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -648,6 +651,8 @@ void relay_server_free(struct relay_server *srv)
     auth_throttle_free(srv->throttle);
     ipc_free(srv->alloc_sources);
     ipc_free(srv->conn_sources);
+    se_ratelimit_free(srv->alloc_rate);
+    se_ratelimit_free(srv->tls_rate);
     if (srv->events) {
         struct relay_event *ev[64];
         size_t n;
@@ -706,6 +711,8 @@ void relay_server_stats(struct relay_server *srv, struct relay_stats *o)
         ADD(conns_closed_idle);
         ADD(conns_closed_stalled);
         ADD(conns_evicted);
+        ADD(conns_refused_tls_rate);
+        ADD(allocs_rate_limited);
 #undef ADD
     }
     o->events_dropped = srv->events ? se_queue_dropped(srv->events) : 0;
