@@ -286,6 +286,7 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
         se_warn("reload: listen, relay, workers and database changes take effect only after a "
                 "restart; other settings apply now");
     se_log_set_level(n->log_level);
+    se_log_set_format(n->log_format);
     relay_server_reconfigure(ctl->srv, n);
     publish(ctl, n);
     if (!ctl->api && n->api.enabled)
@@ -353,6 +354,7 @@ int cmd_serve(int argc, char **argv)
     }
     ctl.cfg = ctl.boot_cfg;
     se_log_set_level(ctl.cfg->log_level);
+    se_log_set_format(ctl.cfg->log_format);
     signal(SIGPIPE, SIG_IGN);
     if ((c = pol_db_open(ctl.cfg->database, false, &ctl.db, err, sizeof(err))) < 0) {
         se_err_log("%s", err);

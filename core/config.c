@@ -22,7 +22,7 @@
 /* Top-level groups that belong to other modules' settings. */
 static const char *const known_top[] = {
     "realm",    "database", "listen",      "relay",  "tls",    "peers",     "workers",
-    "log_level", "software", "limits",     "auth",   "api",    "recording", "policy",
+    "log_level", "log_format", "software", "limits", "auth", "api", "recording", "policy",
     "anchor",   NULL,
 };
 
@@ -530,7 +530,7 @@ static int load_recording(struct loader *l, config_t *cf, struct se_config *c)
 static int load(struct loader *l, config_t *cf, struct se_config *c)
 {
     config_setting_t *root = config_root_setting(cf), *g;
-    char lvl[16] = "";
+    char lvl[16] = "", fmt[16] = "";
     unsigned workers = 0;
     int rc;
 
@@ -549,6 +549,7 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
         (rc = get_str(l, root, "software", "software", c->software, sizeof(c->software), false)) <
             0 ||
         (rc = get_str(l, root, "log_level", "log_level", lvl, sizeof(lvl), false)) < 0 ||
+        (rc = get_str(l, root, "log_format", "log_format", fmt, sizeof(fmt), false)) < 0 ||
         (rc = get_uint(l, root, "workers", "workers", &workers, 0, 64)) < 0)
         return rc;
     if (!c->realm[0])
@@ -556,6 +557,9 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
     if (lvl[0] && (c->log_level = se_log_level_parse(lvl)) < 0)
         return fail(l, config_setting_get_member(root, "log_level"), "log_level",
                     "must be error, warn, info or debug");
+    if (fmt[0] && (c->log_format = se_log_format_parse(fmt)) < 0)
+        return fail(l, config_setting_get_member(root, "log_format"), "log_format",
+                    "must be text or json");
     if ((rc = load_listen(l, cf, c)) < 0 || (rc = load_relay(l, cf, c)) < 0)
         return rc;
 

@@ -75,6 +75,7 @@ struct se_config {
     struct se_cidr_set *peer_deny;  /* owned */
     int workers;                    /* resolved: >= 1 */
     int log_level;
+    int log_format; /* SE_LOG_TEXT or SE_LOG_JSON */
     /* limits */
     unsigned max_allocations;
     unsigned max_allocations_per_user;

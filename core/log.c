@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 static _Atomic int log_level = SE_LOG_INFO;
+static _Atomic int log_format = SE_LOG_TEXT;
 
 static const char *const level_name[] = {"error", "warn", "info", "debug"};
 
@@ -38,6 +39,20 @@ void se_log_set_level(int level)
 int se_log_get_level(void)
 {
     return atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+void se_log_set_format(int format)
+{
+    atomic_store(&log_format, format == SE_LOG_JSON ? SE_LOG_JSON : SE_LOG_TEXT);
+}
+
+int se_log_format_parse(const char *name)
+{
+    if (strcasecmp(name, "text") == 0)
+        return SE_LOG_TEXT;
+    if (strcasecmp(name, "json") == 0)
+        return SE_LOG_JSON;
+    return -1;
 }
 
 int se_log_level_parse(const char *name)
@@ -149,12 +164,33 @@ bool se_text_clean(const char *text, size_t len)
     return true;
 }
 
+/*
+ * Append src (already se_log_escape()d: printable, no control bytes) to
+ * dst[o..cap) as the inside of a JSON string: only '"' and '\\' need an
+ * escape. Never splits one; returns the new length.
+ */
+static size_t json_append(char *dst, size_t o, size_t cap, const char *src, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        bool esc = src[i] == '"' || src[i] == '\\';
+        if (o + 1 + esc >= cap)
+            break;
+        if (esc)
+            dst[o++] = '\\';
+        dst[o++] = src[i];
+    }
+    return o;
+}
+
 void se_logv(int level, const char *fmt, va_list ap)
 {
-    char line[2 * SE_LOG_LINE_MAX], msg[SE_LOG_LINE_MAX];
+    /* esc leaves room for the text prefix within 2 * SE_LOG_LINE_MAX; the
+     * JSON form may double what it quotes, hence line's size. */
+    char line[4 * SE_LOG_LINE_MAX], msg[SE_LOG_LINE_MAX], esc[2 * SE_LOG_LINE_MAX - 64],
+        stamp[40];
     struct timespec ts;
     struct tm tm;
-    size_t n;
+    size_t n, elen = 0;
     int r;
 
     if (level > se_log_get_level())
@@ -163,15 +199,24 @@ void se_logv(int level, const char *fmt, va_list ap)
         level = SE_LOG_ERR;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ", ts.tv_nsec / 1000000,
-                 level_name[level]);
-    if (r > 0)
-        n += (size_t)r;
+    n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", ts.tv_nsec / 1000000);
     r = vsnprintf(msg, sizeof(msg), fmt, ap);
     if (r > 0) /* truncated messages are cut, never their escapes */
-        n += se_log_escape(line + n, sizeof(line) - n - 1, msg,
-                           (size_t)r < sizeof(msg) ? (size_t)r : sizeof(msg) - 1);
+        elen = se_log_escape(esc, sizeof(esc), msg,
+                             (size_t)r < sizeof(msg) ? (size_t)r : sizeof(msg) - 1);
+    if (atomic_load_explicit(&log_format, memory_order_relaxed) == SE_LOG_JSON) {
+        r = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", stamp,
+                     level_name[level]);
+        n = json_append(line, (size_t)r, sizeof(line) - 3, esc, elen);
+        line[n++] = '"';
+        line[n++] = '}';
+    } else {
+        r = snprintf(line, sizeof(line), "%s %s ", stamp, level_name[level]);
+        n = (size_t)r;
+        memcpy(line + n, esc, elen);
+        n += elen;
+    }
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w; /* nowhere to report a failed log write */

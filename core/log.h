@@ -22,6 +22,18 @@ int se_log_get_level(void);
 /* Parse "error"|"warn"|"info"|"debug"; returns level or -1. */
 int se_log_level_parse(const char *name);
 
+/*
+ * Line format: text ("TIMESTAMP LEVEL message", the default) or JSON, one
+ * object per line for a SIEM: {"time":"2026-12-07T10:00:00.123Z",
+ * "level":"info","msg":"..."}. The message is escaped the same way in
+ * both (see se_log_escape), so a JSON msg decodes to exactly the text
+ * line's message. Any thread; takes effect for the next line.
+ */
+enum se_log_format { SE_LOG_TEXT = 0, SE_LOG_JSON = 1 };
+void se_log_set_format(int format);
+/* Parse "text"|"json"; returns the format or -1. */
+int se_log_format_parse(const char *name);
+
 /* A message is formatted into at most this many bytes; the written line
  * (timestamp, level, escaped message) is at most twice that, 4096 bytes
  * (PIPE_BUF: one atomic write), and an escaped message is cut to fit. */

@@ -7,6 +7,8 @@
 #include "core/log.h"
 #include "tests/unit/check.h"
 
+#include <jansson.h>
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -99,11 +101,60 @@ static void test_one_line(void)
     CHECK(strlen(second) <= 4096);
 }
 
+/* The JSON form: one object per line whose msg is exactly the text
+ * form's message, whatever the client bytes were. */
+static void test_json_lines(void)
+{
+    char path[] = "/tmp/sedge-test-log-XXXXXX", buf[16384];
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+
+    CHECK(se_log_format_parse("json") == SE_LOG_JSON && se_log_format_parse("TEXT") == SE_LOG_TEXT);
+    CHECK(se_log_format_parse("xml") == -1);
+    CHECK(fd >= 0 && saved >= 0);
+    dup2(fd, STDERR_FILENO);
+    se_log_set_format(SE_LOG_JSON);
+    se_log(SE_LOG_WARN, "auth failed: user=%s", "q\"uote\\back\r\n{\"forged\":1}\x1b");
+    memset(buf, '"', 3000); /* every byte needs a JSON escape: still one valid line */
+    buf[3000] = '\0';
+    se_log(SE_LOG_INFO, "long %s", buf);
+    se_log_set_format(SE_LOG_TEXT);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    unlink(path);
+    CHECK(n > 0);
+    buf[n > 0 ? n : 0] = '\0';
+    char *nl = strchr(buf, '\n');
+    CHECK(nl != NULL);
+    if (!nl)
+        return;
+    *nl = '\0';
+    json_error_t e;
+    json_t *o = json_loads(buf, 0, &e);
+    CHECK(o != NULL);
+    CHECK_STR(json_string_value(json_object_get(o, "level")), "warn");
+    CHECK(strlen(json_string_value(json_object_get(o, "time"))) == 24);
+    /* what the text format would print: the same escapes, decoded once */
+    CHECK_STR(json_string_value(json_object_get(o, "msg")),
+              "auth failed: user=q\"uote\\\\back\\x0d\\x0a{\"forged\":1}\\x1b");
+    json_decref(o);
+    char *second = nl + 1, *end = strchr(second, '\n');
+    CHECK(end != NULL && end[1] == '\0');
+    if (end)
+        *end = '\0';
+    o = json_loads(second, 0, &e);
+    CHECK(o != NULL);
+    CHECK(o && strncmp(json_string_value(json_object_get(o, "msg")), "long \"\"\"", 8) == 0);
+    json_decref(o);
+}
+
 int main(void)
 {
     RUN(test_escape_vectors);
     RUN(test_escape_bounds);
     RUN(test_text_clean);
     RUN(test_one_line);
+    RUN(test_json_lines);
     return check_done();
 }
