@@ -17,7 +17,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: sedge record import --pcap FILE --sdp FILE --out DIR [OPTIONS]\n"
                  "       sedge record listen --sdp FILE --out DIR [OPTIONS]\n"
-                 "       sedge record verify DIR [--key-file FILE] [--require-signature]\n\n"
+                 "       sedge record verify DIR [--key-file FILE] [--require-signature]\n"
+                 "                               [--allow-unsigned]\n\n"
                  "Turn plain RTP (H.264, Opus) into playable, signed recordings, and check\n"
                  "them. Run `sedge record VERB --help` for a verb's options.\n");
 }

@@ -16,16 +16,19 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: sedge record verify DIR [--key-file FILE | --config FILE]\n"
-                 "                           [--require-signature]\n\n"
+                 "                           [--require-signature] [--allow-unsigned]\n\n"
                  "Check a recording directory: every file listed in manifest.sha256 must\n"
                  "have its size and SHA-256, no unlisted file may be present, and\n"
                  "manifest.sig must be the HMAC-SHA256 of the manifest under the key, or\n"
                  "its Ed25519 signature checked with the key's public half (PEM). The key:\n"
                  "--key-file, else recording.sign_key_file of --config, else\n"
-                 "$SEDGE_RECORD_KEY_FILE. Without a key the signature is reported as not\n"
-                 "checked, which is an error with --require-signature.\n"
+                 "$SEDGE_RECORD_KEY_FILE.\n"
+                 "A recording without manifest.sig fails (anyone can re-hash edited files)\n"
+                 "unless --allow-unsigned accepts it on its hashes alone. Without a key a\n"
+                 "signature is reported as not checked, which is an error with\n"
+                 "--require-signature.\n"
                  "DIR may also be a directory holding exactly one recording.\n"
-                 "Exit status: 0 all good, 1 mismatch or unreadable, 2 usage.\n");
+                 "Exit status: 0 all good, 1 mismatch, unsigned or unreadable, 2 usage.\n");
 }
 
 /* DIR itself, or its only subdirectory holding a manifest. */
@@ -57,25 +60,29 @@ int cmd_record_verify(int argc, char **argv)
     static const struct option opts[] = {
         {"key-file", required_argument, NULL, 'k'},
         {"require-signature", no_argument, NULL, 'r'},
+        {"allow-unsigned", no_argument, NULL, 'u'},
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *key_file = NULL, *config = NULL;
-    bool require = false;
+    unsigned flags = 0;
     uint8_t key[REC_KEY_MAX];
     size_t key_len = 0;
     char dir[4096];
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "k:rc:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:ruc:h", opts, NULL)) != -1) {
         switch (c) {
         case 'k':
             key_file = optarg;
             break;
         case 'r':
-            require = true;
+            flags |= REC_VERIFY_REQUIRE_SIG;
+            break;
+        case 'u':
+            flags |= REC_VERIFY_ALLOW_UNSIGNED;
             break;
         case 'c':
             config = optarg;
@@ -100,7 +107,7 @@ int cmd_record_verify(int argc, char **argv)
         return 1;
     }
     resolve_dir(argv[optind], dir, sizeof(dir));
-    int r = rec_manifest_verify(dir, key, key_len, require, stdout);
+    int r = rec_manifest_verify(dir, key, key_len, flags, stdout);
     printf("%s: %s\n", dir, r == 0 ? "verified" : "VERIFICATION FAILED");
     return r == 0 ? 0 : 1;
 }

@@ -293,8 +293,9 @@ out:
 }
 
 static int check_signature(const char *dir, const char *man, size_t man_len, const uint8_t *key,
-                           size_t key_len, bool require_sig, FILE *report)
+                           size_t key_len, unsigned flags, FILE *report)
 {
+    bool require_sig = flags & REC_VERIFY_REQUIRE_SIG;
     size_t sl = 0;
     char *sig = read_small(dir, REC_SIGNATURE_NAME, 256, &sl);
     uint8_t want[32], got[64];
@@ -302,9 +303,15 @@ static int check_signature(const char *dir, const char *man, size_t man_len, con
     int rc = SE_ERR_AUTH;
 
     if (!sig) {
-        fprintf(report, "%s: %s\n", require_sig ? "error" : "warning",
-                "manifest is not signed (no " REC_SIGNATURE_NAME ")");
-        return require_sig ? SE_ERR_AUTH : 0;
+        /* Unsigned passes only when asked for, and never when a signature
+         * is required: otherwise deleting manifest.sig and re-hashing the
+         * manifest would launder edited media (issue 11 #16). */
+        bool accept = (flags & REC_VERIFY_ALLOW_UNSIGNED) && !require_sig;
+        fprintf(report, "%s: manifest is not signed (no " REC_SIGNATURE_NAME ")%s\n",
+                accept ? "warning" : "error",
+                accept ? "; accepted on its hashes alone (--allow-unsigned)"
+                       : "; --allow-unsigned accepts that explicitly");
+        return accept ? 0 : SE_ERR_AUTH;
     }
     if (sl == 12 + 64 + 1 && !strncmp(sig, "hmac-sha256 ", 12) && !unhex(sig + 12, got, 32) &&
         sig[sl - 1] == '\n') {
@@ -346,7 +353,7 @@ out:
     return rc;
 }
 
-int rec_manifest_verify(const char *dir, const uint8_t *key, size_t key_len, bool require_sig,
+int rec_manifest_verify(const char *dir, const uint8_t *key, size_t key_len, unsigned flags,
                         FILE *report)
 {
     size_t len = 0, n = 0;
@@ -412,7 +419,7 @@ int rec_manifest_verify(const char *dir, const uint8_t *key, size_t key_len, boo
             bad++;
         }
     }
-    if (check_signature(dir, man, len, key, key_len, require_sig, report) != 0)
+    if (check_signature(dir, man, len, key, key_len, flags, report) != 0)
         bad++;
     rc = bad ? SE_ERR_AUTH : 0;
 out:

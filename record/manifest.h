@@ -49,14 +49,27 @@ bool rec_name_ok(const char *name);
 int rec_manifest_write(const char *dir, const struct rec_manifest_entry *entries, size_t n,
                        const uint8_t *key, size_t key_len);
 
+/* rec_manifest_verify() flags. */
+enum rec_verify_flags {
+    /* A signature that cannot be checked (no key given) is an error, not
+     * a warning. */
+    REC_VERIFY_REQUIRE_SIG = 1,
+    /* A recording without manifest.sig may pass on its hashes alone. Never
+     * the default: deleting the signature and re-hashing the manifest
+     * after editing the media is exactly what a forger does. */
+    REC_VERIFY_ALLOW_UNSIGNED = 2,
+};
+
 /*
  * Check every listed file's size and hash, that no other file is in dir,
- * and the signature. One line per problem goes to report. With no key the
- * signature cannot be checked: a warning, or an error if require_sig.
- * Returns 0 if everything matches, SE_ERR_AUTH on any mismatch,
+ * and the signature. One line per problem goes to report. A missing
+ * manifest.sig is an error unless flags has REC_VERIFY_ALLOW_UNSIGNED; a
+ * malformed or wrong signature always is. With no key a present signature
+ * cannot be checked: a warning, or an error with REC_VERIFY_REQUIRE_SIG.
+ * Returns 0 if everything holds, SE_ERR_AUTH on any mismatch,
  * SE_ERR_NOTFOUND / SE_ERR_PARSE if there is no readable manifest.
  */
-int rec_manifest_verify(const char *dir, const uint8_t *key, size_t key_len, bool require_sig,
+int rec_manifest_verify(const char *dir, const uint8_t *key, size_t key_len, unsigned flags,
                         FILE *report);
 
 /* SHA-256 and size of a file. Returns 0 or SE_ERR_IO. */

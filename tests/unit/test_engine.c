@@ -131,9 +131,9 @@ static void test_disk_full_one_recording(void)
     char d[160];
     FILE *null = fopen("/dev/null", "w");
     snprintf(d, sizeof(d), "%s/big", root);
-    CHECK_EQ_INT(rec_manifest_verify(d, NULL, 0, false, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(d, NULL, 0, REC_VERIFY_ALLOW_UNSIGNED, null), 0);
     snprintf(d, sizeof(d), "%s/small", root);
-    CHECK_EQ_INT(rec_manifest_verify(d, NULL, 0, false, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(d, NULL, 0, REC_VERIFY_ALLOW_UNSIGNED, null), 0);
     fclose(null);
 }
 
