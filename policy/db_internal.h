@@ -6,6 +6,7 @@
 #define SE_POL_DB_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stdint.h>
 
 struct pol_db {
     sqlite3 *db;
@@ -18,5 +19,11 @@ int pol_db_exec(struct pol_db *db, const char *sql);
  * JSON texts of the object (either may be NULL). */
 int pol_db_audit_row(struct pol_db *db, const char *action, const char *object,
                      const char *detail, const char *before, const char *after);
+
+/* JSON helpers shared by the row printers (sessions.c): a string or null
+ * for NULL/""; unix seconds as "2026-01-01T00:00:00Z" or null for 0. */
+typedef struct json_t json_t;
+json_t *pol_json_str(const char *s);
+json_t *pol_json_time(int64_t t);
 
 #endif

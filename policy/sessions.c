@@ -186,12 +186,12 @@ int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, p
     return rc;
 }
 
-static json_t *str_or_null(const char *s)
+json_t *pol_json_str(const char *s)
 {
     return s && s[0] ? json_string(s) : json_null();
 }
 
-static json_t *iso_time(int64_t t)
+json_t *pol_json_time(int64_t t)
 {
     char buf[32];
     struct tm tm;
@@ -220,13 +220,13 @@ void *pol_session_json(const struct pol_session *s)
     json_object_set_new(o, "id", json_string(s->sid));
     json_object_set_new(o, "user", json_string(s->user));
     json_object_set_new(o, "username", json_string(s->username ? s->username : ""));
-    json_object_set_new(o, "origin", str_or_null(s->origin));
+    json_object_set_new(o, "origin", pol_json_str(s->origin));
     json_object_set_new(o, "client", json_string(s->client));
     json_object_set_new(o, "transport", json_string(s->transport ? s->transport : ""));
     json_object_set_new(o, "relay", json_string(s->relay));
     json_object_set_new(o, "peers", peers);
-    json_object_set_new(o, "started", iso_time(s->started));
-    json_object_set_new(o, "ended", iso_time(s->ended));
+    json_object_set_new(o, "started", pol_json_time(s->started));
+    json_object_set_new(o, "ended", pol_json_time(s->ended));
     json_object_set_new(o, "started_unix", json_integer(s->started));
     json_object_set_new(o, "ended_unix", s->ended ? json_integer(s->ended) : json_null());
     json_object_set_new(o, "live", json_boolean(!s->ended));
@@ -234,9 +234,9 @@ void *pol_session_json(const struct pol_session *s)
     json_object_set_new(o, "bytes_to_client", json_integer((json_int_t)s->bytes_to_client));
     json_object_set_new(o, "packets_from_client", json_integer((json_int_t)s->packets_from_client));
     json_object_set_new(o, "packets_to_client", json_integer((json_int_t)s->packets_to_client));
-    json_object_set_new(o, "end_reason", str_or_null(s->end_reason));
+    json_object_set_new(o, "end_reason", pol_json_str(s->end_reason));
     json_object_set_new(o, "rule", s->rule_id ? json_integer(s->rule_id) : json_null());
-    json_object_set_new(o, "rule_name", str_or_null(s->rule_name));
+    json_object_set_new(o, "rule_name", pol_json_str(s->rule_name));
     json_object_set_new(o, "record",
                         json_string(s->record == POL_RECORD_ALWAYS ? "always" : "never"));
     return o;

@@ -77,6 +77,7 @@ static json_t *stream_json(const struct rec_session *s, const struct rec_stream 
                           iso_time(st->have_first ? st->first_arrival_us : 0), "last_packet",
                           iso_time(st->last_arrival_us));
 
+    json_object_set_new(o, "direction", json_string(c->direction[0] ? c->direction : "unknown"));
     if (c->rtx_pt >= 0)
         json_object_set_new(o, "rtx_payload_type", json_integer(c->rtx_pt));
     if (st->have_first)
@@ -165,6 +166,11 @@ int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_u
         return rc;
     json_object_set_new(root, "policy_rule",
                         s->cfg.policy_rule[0] ? json_string(s->cfg.policy_rule) : json_null());
+    json_object_set_new(root, "user", s->cfg.user[0] ? json_string(s->cfg.user) : json_null());
+    json_object_set_new(root, "origin",
+                        s->cfg.origin[0] ? json_string(s->cfg.origin) : json_null());
+    json_object_set_new(root, "remote",
+                        s->cfg.remote[0] ? json_string(s->cfg.remote) : json_null());
     parts = json_array();
     for (int i = 0; i < s->cfg.n_participants; i++)
         json_array_append_new(parts, json_pack("{s:s}", "name", s->cfg.participants[i]));

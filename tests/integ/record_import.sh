@@ -77,8 +77,10 @@ flip_byte "$T/forged/segment-000.mp4" 6000
 $PY - "$T/forged" <<'PY'
 import hashlib, os, sys
 d = sys.argv[1]
-lines = ["# sedge recording manifest v1"]
+lines = ["# sedge recording manifest v1"]  # the forger's own, without the key line
 for line in open(os.path.join(d, "manifest.sha256")).read().splitlines()[1:]:
+    if not line.startswith("sha256 "):
+        continue
     name = line.split(" ")[3]
     b = open(os.path.join(d, name), "rb").read()
     lines.append("sha256 %s %d %s" % (hashlib.sha256(b).hexdigest(), len(b), name))

@@ -246,6 +246,37 @@ static void test_ed25519(void)
     CHECK_EQ_INT(rec_manifest_verify(dir, pub2, lu2, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_AUTH);
     CHECK_EQ_INT(rec_manifest_verify(dir, (const uint8_t *)"0123456789abcdef", 16, REC_VERIFY_REQUIRE_SIG, null),
                  SE_ERR_AUTH);
+    /* key ids: the same for the private and the public PEM, named in the
+     * manifest; rotation: a keyring holding old and new keys verifies a
+     * manifest signed by the old one, the new key alone does not */
+    char id1[REC_KEY_ID_LEN + 1], id1p[REC_KEY_ID_LEN + 1], id2[REC_KEY_ID_LEN + 1];
+    CHECK_EQ_INT(rec_key_id(priv, lp, id1), 0);
+    CHECK_EQ_INT(rec_key_id(pub, lu, id1p), 0);
+    CHECK_EQ_INT(rec_key_id(pub2, lu2, id2), 0);
+    CHECK(!strcmp(id1, id1p) && strcmp(id1, id2) && strlen(id1) == REC_KEY_ID_LEN);
+    struct rec_manifest m;
+    char err[128];
+    CHECK_EQ_INT(rec_manifest_read(dir, &m, err, sizeof(err)), 0);
+    CHECK(!strcmp(m.key_alg, "ed25519") && !strcmp(m.key_id, id1));
+    rec_manifest_release(&m);
+    struct rec_keyring *kr = rec_keyring_new();
+    struct rec_verify v;
+    CHECK_EQ_INT(rec_keyring_add(kr, pub2, lu2), 0);
+    CHECK_EQ_INT(rec_manifest_check(dir, kr, REC_VERIFY_REQUIRE_SIG, &v), SE_ERR_AUTH);
+    CHECK(!strcmp(v.sig, "unknown_key") && v.sig_error && !strcmp(v.key_id, id1));
+    rec_verify_free(&v);
+    CHECK_EQ_INT(rec_keyring_add(kr, pub, lu), 0);
+    CHECK_EQ_INT(rec_keyring_add(kr, priv, lp), 0); /* same id: not added twice */
+    CHECK_EQ_INT(rec_keyring_count(kr), 2);
+    CHECK_EQ_INT(rec_manifest_check(dir, kr, REC_VERIFY_REQUIRE_SIG, &v), 0);
+    CHECK(v.ok && !strcmp(v.sig, "ok") && !strcmp(v.key_id, id1) && v.n_files == 1 &&
+          v.files[0].state == REC_FILE_OK);
+    rec_verify_free(&v);
+    rec_keyring_free(kr);
+    char *pem_pub = rec_key_public_pem(priv, lp);
+    CHECK(pem_pub && !strncmp(pem_pub, "-----BEGIN PUBLIC KEY-----", 26));
+    free(pem_pub);
+    CHECK(rec_key_public_pem((const uint8_t *)"0123456789abcdef", 16) == NULL);
     fclose(null);
     EVP_PKEY_free(k);
     EVP_PKEY_free(k2);
