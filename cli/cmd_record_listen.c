@@ -14,6 +14,7 @@
 #include "cli/cmd_record_common.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "record/catalog.h"
 #include "record/engine.h"
 
 #include <errno.h>
@@ -27,6 +28,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+enum { CATALOG_DRAIN_US = 1000000 };
 
 static volatile sig_atomic_t stop_flag;
 
@@ -47,9 +50,11 @@ static void on_keyframe(void *arg, int stream)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: sedge record listen --sdp FILE --out DIR [--duration S] [OPTIONS]\n\n"
+    fprintf(out, "usage: sedge record listen --sdp FILE --out DIR [--duration S] [OPTIONS]\n"
+                 "       sedge record listen --sdp FILE --config FILE [--duration S] [OPTIONS]\n\n"
                  "Receive plain RTP on the address and ports of the SDP's c= and m= lines\n"
-                 "(H.264 video and Opus audio) and record it into a new directory under DIR,\n"
+                 "(H.264 video and Opus audio) and record it into a new directory under DIR\n"
+                 "(or recording.dir of --config, registered in its catalog),\n"
                  "printed on start. SIGINT or SIGTERM (or --duration seconds) finishes the\n"
                  "recording cleanly: files closed, metadata.json and the manifest written.\n\n"
                  "options:\n" REC_COMMON_HELP
@@ -157,13 +162,23 @@ static int run(struct rec_cli_opts *o, struct rec_sdp *sdp, double duration, uns
         rec_session_close(s, wall_us());
     if (r < 0)
         goto out;
-    printf("recording %s\n", o->cfg.dir);
+    if (o->cat)
+        printf("recording %s %s\n", o->cfg.id, o->cfg.dir);
+    else
+        printf("recording %s\n", o->cfg.dir);
     for (int i = 0; i < sdp->n; i++)
         printf("listening %s %s:%u pt %d\n", sdp->m[i].cfg.label,
                sdp->m[i].addr[0] ? sdp->m[i].addr : "*", sdp->m[i].port, sdp->m[i].cfg.pt);
     fflush(stdout);
-    int64_t end = duration > 0 ? wall_us() + (int64_t)(duration * 1e6) : 0;
+    int64_t end = duration > 0 ? wall_us() + (int64_t)(duration * 1e6) : 0, drained = wall_us();
+    rec_cli_catalog_drain(o); /* the start row */
     while (!stop_flag && (!end || wall_us() < end)) {
+        if (wall_us() - drained >= CATALOG_DRAIN_US) {
+            /* A failure's row reaches the catalog while the call goes on;
+             * a few milliseconds a second, the kernel buffers the media. */
+            rec_cli_catalog_drain(o);
+            drained = wall_us();
+        }
         if (poll(pfd, (nfds_t)n_socks, 100) <= 0)
             continue;
         for (int k = 0; k < n_socks; k++) {
@@ -237,25 +252,39 @@ int cmd_record_listen(int argc, char **argv)
             return 2;
         }
     }
-    if (!sdp_path || !out || optind != argc) {
+    if (!sdp_path || optind != argc) {
         usage(stderr);
         return 2;
     }
-    if (mkdir(out, 0750) != 0 && errno != EEXIST) {
+    if (rec_cli_catalog_open(&o) != 0)
+        return 1;
+    if (!o.cat == !out) {
+        if (out)
+            fprintf(stderr, "sedge: --out: the recordings of %s go into its recording.dir %s\n",
+                    o.config, rec_catalog_dir(o.cat));
+        else
+            usage(stderr);
+        rec_cli_catalog_close(&o);
+        return 2;
+    }
+    if (out && mkdir(out, 0750) != 0 && errno != EEXIST) {
         fprintf(stderr, "sedge: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
     time_t now = time(NULL);
     struct tm tm;
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
-    snprintf(dir, sizeof(dir), "%s/rec-%s-%d", out, stamp, (int)getpid());
-    if (rec_cli_prepare(&o, sdp_path, &sdp, dir, key) != 0)
+    snprintf(dir, sizeof(dir), "%s/rec-%s-%d", out ? out : "", stamp, (int)getpid());
+    if (rec_cli_prepare(&o, sdp_path, &sdp, out ? dir : NULL, key, "listen") != 0) {
+        rec_cli_catalog_close(&o);
         return 1;
-    snprintf(o.cfg.source, sizeof(o.cfg.source), "listen");
+    }
     o.cfg.kf = on_keyframe;
     o.cfg.kf_arg = &sdp;
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    return run(&o, &sdp, duration, queue);
+    int rc = run(&o, &sdp, duration, queue);
+    rec_cli_catalog_close(&o);
+    return rc;
 }

@@ -47,6 +47,8 @@ static void usage(FILE *out)
             "  --max-allocs N         allocations per user\n"
             "  --max-duration T       session length (seconds, or 90m, 8h)\n"
             "  --record never|always  recording requirement\n"
+            "  --retention DAYS       keep the recordings this rule requires DAYS days\n"
+            "                         (default recording.retention)\n"
             "  --priority N           position (default: after all others)\n"
             "  --name TEXT            a label shown in logs and sessions\n");
 }
@@ -105,7 +107,9 @@ static void print_text(const struct pol_rule_spec *s)
         o += (size_t)snprintf(lim + o, sizeof(lim) - o, " max_duration=%llds",
                               (long long)s->max_duration);
     if (s->record && strcmp(s->record, "always") == 0)
-        snprintf(lim + o, sizeof(lim) - o, " record=always");
+        o += (size_t)snprintf(lim + o, sizeof(lim) - o, " record=always");
+    if (s->retention_days)
+        snprintf(lim + o, sizeof(lim) - o, " retention=%lldd", (long long)s->retention_days);
     printf("#%-4lld prio %-6lld %-5s", (long long)s->id, (long long)s->priority, s->action);
     if (s->name && s->name[0])
         printf(" \"%s\"", s->name);
@@ -148,6 +152,7 @@ int cmd_rule(int argc, char **argv)
         {"hours", required_argument, NULL, 'H'},   {"max-kbps", required_argument, NULL, 'k'},
         {"max-allocs", required_argument, NULL, 'A'}, {"max-duration", required_argument, NULL, 'D'},
         {"record", required_argument, NULL, 'r'},  {"help", no_argument, NULL, 'h'},
+        {"retention", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     static char users[LIST_MAX], groups[LIST_MAX], origins[LIST_MAX], peers[LIST_MAX],
@@ -177,6 +182,13 @@ int cmd_rule(int argc, char **argv)
         case 'd': bad |= append(days, optarg) < 0; break;
         case 'H': s.hours = optarg; break;
         case 'r': s.record = optarg; break;
+        case 'R':
+            if ((v = parse_count(optarg)) < 0) {
+                fprintf(stderr, "sedge: --retention must be a number of days\n");
+                return 2;
+            }
+            s.retention_days = v;
+            break;
         case 'P':
             if ((v = parse_count(optarg)) <= 0) {
                 fprintf(stderr, "sedge: --priority must be a positive integer\n");

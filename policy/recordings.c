@@ -190,6 +190,7 @@ int pol_rec_finish(struct pol_db *db, const struct pol_recording *r, const char 
                            "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                            "?, ?, ?) "
                            "ON CONFLICT(id) DO UPDATE SET ended = excluded.ended, "
+                           "started = CASE WHEN ?24 > 0 THEN ?24 ELSE started END, "
                            "duration_ms = excluded.duration_ms, status = excluded.status, "
                            "reason = excluded.reason, streams = excluded.streams, "
                            "files = excluded.files, bytes = excluded.bytes, "
@@ -221,6 +222,7 @@ int pol_rec_finish(struct pol_db *db, const struct pol_recording *r, const char 
     bind_txt(st, i++, r->key_id);
     sqlite3_bind_int64(st, i++, now);
     sqlite3_bind_int64(st, i++, now);
+    sqlite3_bind_int64(st, i++, r->started); /* ?24: the recording's own start, if known */
     if ((rc = step_done(st)) < 0)
         goto out;
     if ((rc = pol_db_audit_row(db, action, r->id, detail, NULL, NULL)) < 0)
@@ -632,7 +634,7 @@ void *pol_recording_json(const struct pol_recording *r)
     json_object_set_new(o, "ended", pol_json_time(r->ended));
     json_object_set_new(o, "started_unix", json_integer(r->started));
     json_object_set_new(o, "ended_unix", r->ended ? json_integer(r->ended) : json_null());
-    json_object_set_new(o, "duration_s", json_real((double)r->duration_ms / 1000.0));
+    json_object_set_new(o, "duration_ms", json_integer(r->duration_ms));
     json_object_set_new(o, "status", json_string(r->status));
     json_object_set_new(o, "reason", pol_json_str(r->reason));
     json_object_set_new(o, "streams", json_list(r->streams));

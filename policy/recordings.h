@@ -64,9 +64,12 @@ int pol_rec_insert(struct pol_db *db, const struct pol_recording *r);
 
 /*
  * A recording ended or was sealed: update status, end, duration, reason,
- * streams, files, bytes, manifest and signature state (inserting the row
- * if its start never reached the catalog), with an audit row `action`
- * (object = id, detail). A "failed" status counts in the failures counter.
+ * streams, files, bytes, manifest and signature state, and the start when
+ * r->started is known (the first packet; an import's capture time),
+ * inserting the row if its start never reached the catalog; with an audit
+ * row `action` (object = id, detail). A "failed" status counts in the
+ * failures counter, "incomplete" in the sealed one. The retention deadline
+ * set at the start stays.
  */
 int pol_rec_finish(struct pol_db *db, const struct pol_recording *r, const char *action,
                    const char *detail);

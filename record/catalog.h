@@ -89,7 +89,7 @@ void rec_catalog_post_start(struct rec_catalog *c, const struct rec_session_cfg 
 void rec_catalog_post_end(struct rec_catalog *c, const struct rec_session_cfg *cfg,
                           const char *status, const char *reason, int64_t at_us);
 /* Events dropped because the queue was full. */
-uint64_t rec_catalog_dropped(const struct rec_catalog *c);
+uint64_t rec_catalog_dropped(struct rec_catalog *c);
 
 /* ---- control thread ---- */
 /*
@@ -104,6 +104,26 @@ int rec_catalog_drain(struct rec_catalog *c, struct pol_db *db);
  * row is written): the anchor ends the call when recording.on_failure is
  * "end_call". session_id and reason are borrowed for the call.
  */
+/*
+ * Verify recording id: re-hash its files and check the signature with the
+ * catalog's keyring (the signing key and retired ones); record the
+ * outcome in its row (audited "recording.verify"). Fills *v (free with
+ * rec_verify_free) also when the directory is gone (v->error says so).
+ * Returns 0 (verified), SE_ERR_AUTH (not), SE_ERR_NOTFOUND (no such
+ * recording, v->error empty), SE_ERR_DB.
+ */
+struct rec_verify;
+int rec_catalog_verify(struct rec_catalog *c, struct pol_db *db, const char *id,
+                       struct rec_verify *v);
+/* A verification as JSON: {"id", "ok", "error", "files": [{"name", "state",
+ * "bytes", "expected"}], "signature": {"state", "alg", "key_id", "text",
+ * "error"}, "manifest_sha256"}. Returns a new json_t * (void * here). */
+void *rec_verify_json(const struct rec_verify *v, const char *id);
+/* The keyring that verifies this catalog's recordings (borrowed). */
+const struct rec_keyring *rec_catalog_keyring(const struct rec_catalog *c);
+/* The signing key (borrowed) and its id; key_len 0 if recordings are unsigned. */
+const uint8_t *rec_catalog_key(const struct rec_catalog *c, size_t *key_len, const char **id);
+
 typedef void (*rec_failure_fn)(void *arg, const char *id, const char *session_id,
                                const char *reason);
 void rec_catalog_on_failure(struct rec_catalog *c, rec_failure_fn fn, void *arg);

@@ -21,6 +21,7 @@
  */
 #include "core/err.h"
 #include "core/log.h"
+#include "record/catalog.h"
 #include "record/internal.h"
 
 #include <errno.h>
@@ -29,7 +30,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int64_t to_units(int64_t us, unsigned clock)
 {
@@ -415,6 +424,8 @@ int rec_session_open(struct rec_session **out, const struct rec_session_cfg *cfg
         se_err_log("record: cannot write %s/metadata.json", cfg->dir);
         goto fail;
     }
+    if (s->cfg.catalog)
+        rec_catalog_post_start(s->cfg.catalog, &s->cfg, wall_us());
     *out = s;
     return 0;
 fail:
@@ -501,6 +512,10 @@ int rec_session_close(struct rec_session *s, int64_t now_us)
     }
     se_info("record %s: closed, %d segment(s)%s", s->cfg.id, s->n_segs,
             s->error ? ", with errors" : "");
+    if (s->cfg.catalog)
+        rec_catalog_post_end(s->cfg.catalog, &s->cfg, s->error ? "failed" : "complete",
+                             s->error ? s->error_text : (rc < 0 ? "cannot write the manifest" : ""),
+                             now_us);
     session_free(s);
     return rc;
 }
