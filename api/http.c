@@ -748,5 +748,6 @@ void api_server_free(struct api_server *api)
     api_jwt_keys_free(api->jwt);
     api_ratelimit_free(api->rl);
     auth_throttle_free(api->throttle);
+    free(api->rec_stats);
     free(api);
 }

@@ -22,6 +22,8 @@ struct auth_throttle;
 struct api_ratelimit;
 struct api_conn;
 struct event;
+struct rec_catalog;
+struct pol_rec_stats;
 typedef struct ssl_ctx_st SSL_CTX;
 
 enum {
@@ -63,6 +65,11 @@ struct api_server {
     bool closing;
     bool ready;
     struct api_counters ctr;
+    /* recordings (recordings.c): the catalog (NULL without recording.dir)
+     * and cached catalog statistics for /metrics */
+    struct rec_catalog *cat;
+    struct pol_rec_stats *rec_stats;
+    int64_t rec_stats_ms;
 };
 
 /* One request while its handler runs. */

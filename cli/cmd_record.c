@@ -153,6 +153,11 @@ int rec_cli_catalog_open(struct rec_cli_opts *o)
         return 1;
     }
     pol_db_set_actor(o->db, cli_actor());
+    int n = rec_catalog_recover(o->cat, o->db);
+    if (n < 0)
+        fprintf(stderr, "sedge: recovering earlier recordings: %s\n", se_err(n));
+    else if (n > 0)
+        fprintf(stderr, "sedge: %d earlier recording(s) sealed or registered (see the log)\n", n);
     return 0;
 }
 

@@ -12,6 +12,7 @@
  */
 #include "cli/cli.h"
 #include "cli/cmd_record_common.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "record/catalog.h"
@@ -36,6 +37,16 @@ static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig)
 {
     stop_flag = sig;
+}
+
+/* recording.on_failure = "end_call": a failed recording ends the "call". */
+static void on_failed(void *arg, const char *id, const char *session_id, const char *reason)
+{
+    (void)arg;
+    (void)session_id;
+    fprintf(stderr, "sedge: recording %s failed: %s; ending (recording.on_failure = end_call)\n",
+            id, reason);
+    stop_flag = -1;
 }
 
 /* Keyframe wanted (recorder thread): the anchor sends PLI/FIR here; with
@@ -171,6 +182,8 @@ static int run(struct rec_cli_opts *o, struct rec_sdp *sdp, double duration, uns
                sdp->m[i].addr[0] ? sdp->m[i].addr : "*", sdp->m[i].port, sdp->m[i].cfg.pt);
     fflush(stdout);
     int64_t end = duration > 0 ? wall_us() + (int64_t)(duration * 1e6) : 0, drained = wall_us();
+    if (o->cat && o->conf->rec_end_call_on_failure)
+        rec_catalog_on_failure(o->cat, on_failed, NULL);
     rec_cli_catalog_drain(o); /* the start row */
     while (!stop_flag && (!end || wall_us() < end)) {
         if (wall_us() - drained >= CATALOG_DRAIN_US) {
@@ -197,7 +210,7 @@ static int run(struct rec_cli_opts *o, struct rec_sdp *sdp, double duration, uns
     r = rec_engine_close(eng, id);
     printf("recorded %s%s\n", o->cfg.dir, r < 0 ? " (incomplete: see the log)" : "");
     printf("recorder thread CPU %.3f s\n", (double)rec_engine_cpu_us(eng) / 1e6);
-    rc = r < 0 ? 1 : 0;
+    rc = r < 0 || stop_flag == -1 ? 1 : 0;
 out:
     rec_engine_free(eng);
     for (int k = 0; k < n_socks; k++)

@@ -16,6 +16,9 @@
  *     and writes them to the sessions table in one transaction.
  *   - with an `api` block, the HTTPS control API (api/) serves on this
  *     same loop and database connection; its writes republish at once.
+ *   - with recording.dir, it owns the recordings catalog: at start it
+ *     seals what a crash left (record/recover.c), and with the session
+ *     events it writes the recorder's catalog events.
  * A snapshot that cannot be built (corrupt database, bad certificate)
  * leaves the last good one in force and is logged loudly.
  */
@@ -28,6 +31,7 @@
 #include "policy/db.h"
 #include "policy/peers.h"
 #include "policy/rules.h"
+#include "record/catalog.h"
 #include "relay/relay.h"
 
 #include <event2/event.h>
@@ -47,6 +51,7 @@ struct control {
     struct relay_server *srv;
     struct relay_snap *snap;    /* the newest published (one reference) */
     struct api_server *api; /* NULL without an api block */
+    struct rec_catalog *cat; /* NULL without recording.dir */
     int64_t data_version;
     int64_t stats_tick;
     uint64_t events_lost; /* session events not written (database error) */
@@ -195,9 +200,46 @@ static void flush_events(struct control *ctl)
 
 static void on_events(evutil_socket_t fd, short what, void *arg)
 {
+    struct control *ctl = arg;
+
     (void)fd;
     (void)what;
-    flush_events(arg);
+    flush_events(ctl);
+    if (ctl->cat)
+        rec_catalog_drain(ctl->cat, ctl->db);
+}
+
+/* A recording failed (disk full, ...): its row and audit row are written.
+ * With recording.on_failure = "end_call" the anchor ends the call here. */
+static void on_recording_failed(void *arg, const char *id, const char *session_id,
+                                const char *reason)
+{
+    struct control *ctl = arg;
+
+    se_err_log("record %s: recording failed (session %s): %s%s", id,
+               session_id && session_id[0] ? session_id : "-", reason,
+               ctl->cfg->rec_end_call_on_failure ? "; recording.on_failure = end_call" : "");
+}
+
+/* recording.dir: the catalog, and what a crash left sealed first. */
+static int catalog_start(struct control *ctl)
+{
+    char err[512];
+    int n;
+
+    if (!ctl->cfg->rec_dir[0])
+        return 0;
+    if (rec_catalog_new(&ctl->cat, ctl->cfg, err, sizeof(err)) < 0) {
+        se_err_log("%s", err);
+        return -1;
+    }
+    rec_catalog_on_failure(ctl->cat, on_recording_failed, ctl);
+    if ((n = rec_catalog_recover(ctl->cat, ctl->db)) < 0)
+        se_err_log("record: recovery of earlier recordings failed: %s", se_err(n));
+    else
+        se_info("record: catalog ready (%s); %d earlier recording(s) sealed or registered",
+                ctl->cfg->rec_dir, n);
+    return 0;
 }
 
 /* The API changed users or secrets through our own connection, which
@@ -344,6 +386,8 @@ int cmd_serve(int argc, char **argv)
         if (stale > 0)
             se_warn("sessions: closed %d session rows a previous process left open", stale);
     }
+    if (catalog_start(&ctl) < 0)
+        goto out;
     pol_db_data_version(ctl.db, &ctl.data_version);
     if (relay_server_new(ctl.cfg, &ctl.srv, err, sizeof(err)) < 0) {
         se_err_log("%s", err);
@@ -393,6 +437,9 @@ out:
     relay_server_join(ctl.srv); /* the workers end their allocations on the way out */
     if (ctl.srv && ctl.db)
         flush_events(&ctl);
+    if (ctl.cat && ctl.db)
+        rec_catalog_drain(ctl.cat, ctl.db);
+    rec_catalog_free(ctl.cat);
     api_server_free(ctl.api);
     relay_snap_unref(ctl.snap);
     relay_server_free(ctl.srv);

@@ -393,7 +393,7 @@ out:
     return finish_tx(db, rc);
 }
 
-static bool exists(struct pol_db *db, const char *id)
+bool pol_rec_exists(struct pol_db *db, const char *id)
 {
     sqlite3_stmt *st;
     bool found = false;
@@ -418,7 +418,7 @@ int pol_rec_hold(struct pol_db *db, const char *id, const char *reason)
                             "updated_at = ?3 WHERE id = ?4 AND hold_at IS NULL",
                             text, 2, (int64_t)time(NULL), id, SE_ERR_EXISTS, "recording.hold",
                             detail);
-    return rc == SE_ERR_EXISTS && !exists(db, id) ? SE_ERR_NOTFOUND : rc;
+    return rc == SE_ERR_EXISTS && !pol_rec_exists(db, id) ? SE_ERR_NOTFOUND : rc;
 }
 
 int pol_rec_release(struct pol_db *db, const char *id, const char *reason)
@@ -431,7 +431,7 @@ int pol_rec_release(struct pol_db *db, const char *id, const char *reason)
                             "hold_at = NULL, updated_at = ?1 WHERE id = ?2 AND hold_at IS NOT NULL",
                             NULL, 0, (int64_t)time(NULL), id, SE_ERR_INVAL, "recording.release",
                             detail);
-    return rc == SE_ERR_INVAL && !exists(db, id) ? SE_ERR_NOTFOUND : rc;
+    return rc == SE_ERR_INVAL && !pol_rec_exists(db, id) ? SE_ERR_NOTFOUND : rc;
 }
 
 int pol_rec_set_verified(struct pol_db *db, const char *id, bool ok, const char *detail)

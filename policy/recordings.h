@@ -74,6 +74,9 @@ int pol_rec_insert(struct pol_db *db, const struct pol_recording *r);
 int pol_rec_finish(struct pol_db *db, const struct pol_recording *r, const char *action,
                    const char *detail);
 
+/* Is there a row for id? */
+bool pol_rec_exists(struct pol_db *db, const char *id);
+
 /* One recording by id: cb once, or SE_ERR_NOTFOUND. */
 int pol_rec_get(struct pol_db *db, const char *id, pol_rec_cb cb, void *arg);
 

@@ -100,6 +100,16 @@ uint64_t rec_catalog_dropped(struct rec_catalog *c);
 int rec_catalog_drain(struct rec_catalog *c, struct pol_db *db);
 
 /*
+ * At start, before this process records: seal every recording a dead
+ * process left (status "recording" whose journal nobody holds) as
+ * "incomplete" with a signed manifest, register directories under
+ * recording.dir the catalog does not know, mark rows whose directory is
+ * gone "failed". Returns the number of rows written, or SE_ERR_DB /
+ * SE_ERR_IO.
+ */
+int rec_catalog_recover(struct rec_catalog *c, struct pol_db *db);
+
+/*
  * Called on the control thread for each recording that failed (after its
  * row is written): the anchor ends the call when recording.on_failure is
  * "end_call". session_id and reason are borrowed for the call.

@@ -28,7 +28,9 @@
 
 enum { REC_META_VERSION = 1 };
 
-static json_t *iso_time(int64_t us)
+#define iso_time(us) ((json_t *)rec_meta_time(us))
+
+void *rec_meta_time(int64_t us)
 {
     char buf[40], out[48];
     struct tm tm;
