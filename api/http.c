@@ -50,12 +50,18 @@ enum {
 #define M_GET EVHTTP_REQ_GET
 #define M_POST EVHTTP_REQ_POST
 #define M_DELETE EVHTTP_REQ_DELETE
+#define M_PUT EVHTTP_REQ_PUT
 #define R_ADMIN AUTH_ROLE_ADMIN
 #define R_AUDIT (AUTH_ROLE_ADMIN | AUTH_ROLE_AUDITOR)
+#define R_COMPL AUTH_ROLE_COMPLIANCE
+#define R_REC_READ (AUTH_ROLE_ADMIN | AUTH_ROLE_COMPLIANCE | AUTH_ROLE_AUDITOR)
+#define R_REC_CHECK (AUTH_ROLE_ADMIN | AUTH_ROLE_COMPLIANCE)
 
 enum route_flags {
     RF_UNLIMITED = 1, /* not rate-limited (probes, scrapes) */
     RF_CORS = 2,      /* called by browsers: CORS and preflight */
+    RF_OWN_AUDIT = 4, /* the handler writes its own audit rows (recordings.c) */
+    RF_GRANT = 8,     /* a file grant (?grant=) stands in for the role token */
 };
 
 struct route {
@@ -92,6 +98,18 @@ static const struct route routes[] = {
     {"/v1/admin/policy/test", M_POST, R_AUDIT, 0, api_h_policy_test},
     {"/v1/admin/sessions", M_GET, R_AUDIT, 0, api_h_sessions_list},
     {"/v1/admin/sessions/*", M_DELETE, R_ADMIN, 0, api_h_sessions_kill},
+    /* recordings (recordings.c, docs/recording.md): every call audited by
+     * the handler with the recording id and the bytes served */
+    {"/v1/recordings", M_GET, R_REC_READ, RF_OWN_AUDIT, api_h_rec_list},
+    {"/v1/recordings/keys", M_GET, R_REC_READ, RF_OWN_AUDIT, api_h_rec_keys},
+    {"/v1/recordings/*", M_GET, R_REC_READ, RF_OWN_AUDIT, api_h_rec_show},
+    {"/v1/recordings/*", M_DELETE, R_REC_CHECK, RF_OWN_AUDIT, api_h_rec_delete},
+    {"/v1/recordings/*/audit", M_GET, R_REC_READ, RF_OWN_AUDIT, api_h_rec_audit},
+    {"/v1/recordings/*/files/*", M_GET, R_COMPL, RF_OWN_AUDIT | RF_GRANT, api_h_rec_file},
+    {"/v1/recordings/*/export", M_GET, R_COMPL, RF_OWN_AUDIT, api_h_rec_export},
+    {"/v1/recordings/*/verify", M_POST, R_REC_CHECK, RF_OWN_AUDIT, api_h_rec_verify},
+    {"/v1/recordings/*/hold", M_PUT, R_COMPL, RF_OWN_AUDIT, api_h_rec_hold},
+    {"/v1/recordings/*/hold", M_DELETE, R_COMPL, RF_OWN_AUDIT, api_h_rec_release},
 };
 
 static int ssl_conn_idx = -1;
@@ -107,10 +125,12 @@ struct api_conn {
     struct api_server *api;
     struct bufferevent *bev;
     int64_t deadline_ms;
+    bool streaming; /* a response body is being streamed: no request deadline */
     struct api_conn *prev, *next;
 };
 
 static struct api_conn *conn_of(struct evhttp_connection *evcon);
+static int64_t now_ms(void);
 
 static const char *method_name(int m)
 {
@@ -134,12 +154,16 @@ static const char *reason_phrase(int code)
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
+    case 410: return "Gone";
+    case 416: return "Range Not Satisfiable";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
@@ -233,6 +257,35 @@ json_t *api_body_object(struct api_req *r)
     if (!(o = api_json_object(p ? p : "", len, why, sizeof(why))))
         api_reply_error(r, 400, "bad_request", "%s", why);
     return o;
+}
+
+void api_reply_start(struct api_req *r, int code)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_send_reply_start(r->req, code, reason_phrase(code));
+    r->status = code;
+}
+
+void api_conn_streaming(struct evhttp_request *req, bool on)
+{
+    struct api_conn *c = conn_of(evhttp_request_get_connection(req));
+
+    if (c) {
+        c->streaming = on;
+        if (!on)
+            c->deadline_ms = now_ms() + (int64_t)c->api->conf.timeout * 1000;
+    }
+}
+
+void api_conn_abort(struct evhttp_request *req)
+{
+    struct api_conn *c = conn_of(evhttp_request_get_connection(req));
+
+    if (c && c->bev) /* evhttp frees the connection on this event, as on a timeout */
+        bufferevent_trigger_event(c->bev, BEV_EVENT_WRITING | BEV_EVENT_ERROR, 0);
 }
 
 /* ---- authentication by role token ---- */
@@ -443,7 +496,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         api_reply_error(&r, 429, "throttled", "too many failed authentications from this address");
         goto out;
     }
-    if (rt->roles && !auth_role_token(&r, rt)) {
+    if (rt->roles && !((rt->flags & RF_GRANT) && api_rec_grant_auth(&r)) &&
+        !auth_role_token(&r, rt)) {
         if (r.actor[0])
             audit_call(&r);
         goto out;
@@ -451,7 +505,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     rt->fn(&r);
     if (!r.status)
         api_reply_error(&r, 500, "internal", "no response");
-    if (rt->roles)
+    if (rt->roles && !(rt->flags & RF_OWN_AUDIT))
         audit_call(&r);
 out:
     /* Count failed credentials, not the credential-less first try. */
@@ -557,7 +611,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (struct api_conn *c = api->conn_list, *next; c; c = next) {
         next = c->next; /* the trigger below may free c */
-        if (c->deadline_ms > now || !c->bev)
+        if (c->streaming || c->deadline_ms > now || !c->bev)
             continue;
         api->ctr.slow_closed++;
         se_log_rl(&rl, SE_LOG_INFO, "api: closing a connection that sent no complete request "
@@ -727,6 +781,12 @@ int api_server_reload(struct api_server *api, const struct se_config *cfg, char 
     if (!cfg->api.enabled)
         return 0;
     return apply(api, cfg, err, errlen);
+}
+
+void api_server_set_recordings(struct api_server *api, struct rec_catalog *cat)
+{
+    if (api)
+        api->cat = cat;
 }
 
 void api_server_set_ready(struct api_server *api, bool ready)

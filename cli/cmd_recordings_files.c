@@ -10,12 +10,17 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "policy/db.h"
+#include "policy/recordings.h"
 #include "record/catalog.h"
+#include "record/export.h"
 #include "record/manifest.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int cmd_verify(struct cli_rec_opts *o, struct rec_catalog *cat, struct pol_db *db)
 {
@@ -39,6 +44,82 @@ static int cmd_verify(struct cli_rec_opts *o, struct rec_catalog *cat, struct po
     return v.ok ? 0 : 1;
 }
 
+static int row_dir(const struct pol_recording *r, void *arg)
+{
+    snprintf(arg, 512, "%.511s", r->dir);
+    return 0;
+}
+
+/* Write the parts of x to fd. 0 or -1 (errno). */
+static int write_parts(int fd, const struct rec_export *x)
+{
+    static uint8_t buf[1 << 16];
+
+    for (size_t i = 0; i < x->n; i++) {
+        const struct rec_export_part *p = &x->parts[i];
+        for (uint64_t done = 0; done < p->len;) {
+            size_t n = p->len - done < sizeof(buf) ? (size_t)(p->len - done) : sizeof(buf);
+            const uint8_t *src = p->blob ? p->blob + done : buf;
+            if (!p->blob) {
+                ssize_t r = pread(p->fd, buf, n, (off_t)(p->off + done));
+                if (r <= 0)
+                    return -1;
+                n = (size_t)r;
+            }
+            for (size_t w = 0; w < n;) {
+                ssize_t r = write(fd, src + w, n - w);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r <= 0)
+                    return -1;
+                w += (size_t)r;
+            }
+            done += n;
+        }
+    }
+    return fsync(fd);
+}
+
+static int cmd_export(struct cli_rec_opts *o, struct rec_catalog *cat, struct pol_db *db)
+{
+    struct rec_export x;
+    char dir[512] = "", err[256], detail[128];
+    int fd, rc;
+
+    if (!o->out) {
+        fprintf(stderr, "sedge: export needs --out FILE.tar\n");
+        return 2;
+    }
+    if (pol_rec_get(db, o->id, row_dir, dir) < 0) {
+        fprintf(stderr, "sedge: no recording %s\n", o->id);
+        return 1;
+    }
+    if ((rc = rec_export_plan(dir, o->id, rec_catalog_keyring(cat), &x, err, sizeof(err))) < 0) {
+        fprintf(stderr, "sedge: cannot export %s: %s\n", o->id,
+                rc == SE_ERR_AUTH     ? err
+                : rc == SE_ERR_NOTFOUND ? "not sealed, or its directory is gone"
+                                        : se_err(rc));
+        return 1;
+    }
+    fd = open(o->out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0 || write_parts(fd, &x) < 0) {
+        fprintf(stderr, "sedge: %s: %s\n", o->out, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(o->out);
+        }
+        rec_export_free(&x);
+        return 1;
+    }
+    close(fd);
+    snprintf(detail, sizeof(detail), "format=tar bytes=%llu via=cli", (unsigned long long)x.total);
+    pol_db_audit(db, "recording.export", o->id, detail);
+    printf("%s: %llu bytes (verify offline: see %s/VERIFY.txt inside)\n", o->out,
+           (unsigned long long)x.total, o->id);
+    rec_export_free(&x);
+    return 0;
+}
+
 int cli_recordings_files(const char *verb, struct cli_rec_opts *o, const struct se_config *cfg,
                          struct pol_db *db)
 {
@@ -52,6 +133,8 @@ int cli_recordings_files(const char *verb, struct cli_rec_opts *o, const struct 
     }
     if (!strcmp(verb, "verify"))
         rc = cmd_verify(o, cat, db);
+    else if (!strcmp(verb, "export"))
+        rc = cmd_export(o, cat, db);
     else
         fprintf(stderr, "sedge: recordings %s: unknown verb\n", verb);
     rec_catalog_free(cat);

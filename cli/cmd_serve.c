@@ -423,6 +423,7 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     api_server_set_policy(ctl.api, api_policy, &ctl);
+    api_server_set_recordings(ctl.api, ctl.cat);
     api_server_set_ready(ctl.api, true);
     for (int i = 0; i < ctl.cfg->n_listen; i++) {
         char as[SE_ADDR_STRLEN];

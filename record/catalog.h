@@ -110,6 +110,30 @@ int rec_catalog_drain(struct rec_catalog *c, struct pol_db *db);
 int rec_catalog_recover(struct rec_catalog *c, struct pol_db *db);
 
 /*
+ * Delete recording id: not while recording or on hold, and only past its
+ * retention unless force (an admin's, with a reason). The directory is
+ * moved aside, the row deleted with an audit row `action` carrying the
+ * manifest's SHA-256 and the reason, then the files removed (purge.c
+ * says why in that order). Downloads already streaming go on from their
+ * open files. Returns 0, SE_ERR_NOTFOUND, SE_ERR_DENIED (why says which
+ * rule), SE_ERR_IO, SE_ERR_DB.
+ */
+int rec_catalog_delete(struct rec_catalog *c, struct pol_db *db, const char *id, bool force,
+                       const char *action, const char *reason, char *why, size_t whylen);
+
+/*
+ * The retention pass: delete (or with dry_run only list) recordings past
+ * their deadline that are not on hold, at most REC_PURGE_BATCH per call
+ * (the next pass takes the rest: bounded database and disk time on the
+ * control thread). cb (may be NULL) hears of each: rc 0 or the error and
+ * why. Returns the number deleted (dry run: that would be), or an error.
+ */
+enum { REC_PURGE_BATCH = 100 };
+typedef void (*rec_purge_fn)(void *arg, const char *id, int rc, const char *why);
+int rec_catalog_purge(struct rec_catalog *c, struct pol_db *db, bool dry_run, rec_purge_fn cb,
+                      void *arg);
+
+/*
  * Called on the control thread for each recording that failed (after its
  * row is written): the anchor ends the call when recording.on_failure is
  * "end_call". session_id and reason are borrowed for the call.

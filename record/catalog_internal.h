@@ -48,6 +48,9 @@ void rec_desc_free(struct rec_desc *d);
 int rec_catalog_keys_load(struct rec_catalog *c, const struct se_config *cfg, char *err,
                           size_t errlen);
 
+/* Finish deletions a crash interrupted (.purge-<id> directories). */
+void rec_catalog_finish_purges(struct rec_catalog *c, struct pol_db *db);
+
 /* Complete the catalog row of a sealed (or lost) recording from d. */
 int rec_catalog_finish_row(struct pol_db *db, const char *id, const char *dir,
                            const struct rec_desc *d, const char *status, const char *reason,

@@ -112,6 +112,7 @@ int rec_catalog_recover(struct rec_catalog *c, struct pol_db *db)
     DIR *dh;
     int done = 0, rc;
 
+    rec_catalog_finish_purges(c, db);
     if ((rc = pol_rec_live(db, collect, &t)) < 0)
         goto out;
     for (size_t i = 0; i < t.n; i++)

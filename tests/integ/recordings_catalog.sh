@@ -128,3 +128,13 @@ acts = [a["action"] for a in r["audit"]]
 assert acts.count("recording.verify") >= 2 and "recording.hold" in acts and "recording.release" in acts, acts' ||
     fail "verification and hold not in the row's audit trail"
 ok "verify (ed25519 key id), hold/release with reasons, a flipped byte fails and is recorded"
+
+# export from the host: the same tar as the API's, verifiable offline
+R export "$LID" --out "$T/l.tar" >/dev/null || fail "recordings export"
+R export "$LID" --out "$T/l.tar" >/dev/null 2>&1 && fail "export overwrote an existing file"
+mkdir -p "$T/lx" && tar -xf "$T/l.tar" -C "$T/lx" || fail "not a tar"
+"$SEDGE_BIN" record verify "$T/lx/$LID/recording" --key-file "$T/lx/$LID/public-key.pem" \
+    --require-signature >/dev/null || fail "the exported recording does not verify with its key"
+truncate -s -100 "$T/rec/$ALICE/segment-000.mp4"
+R export "$ALICE" --out "$T/a.tar" >/dev/null 2>&1 && fail "export of a recording whose file changed size"
+ok "recordings export: tar verified with the key inside; refused when a file changed"
