@@ -21,7 +21,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: sedge record import --pcap FILE --sdp FILE --out DIR [OPTIONS]\n"
                  "       sedge record listen --sdp FILE --out DIR [OPTIONS]\n"
                  "       sedge record verify DIR [--key-file FILE] [--require-signature]\n"
-                 "                               [--allow-unsigned]\n\n"
+                 "                               [--allow-unsigned]\n"
+                 "       sedge record key --public|--id|--generate|--rotate [--config FILE]\n\n"
                  "Turn plain RTP (H.264, Opus) into playable, signed recordings, and check\n"
                  "them. Run `sedge record VERB --help` for a verb's options.\n");
 }
@@ -38,6 +39,8 @@ int cmd_record(int argc, char **argv)
         return cmd_record_verify(argc - 1, argv + 1);
     if (!strcmp(argv[1], "listen"))
         return cmd_record_listen(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "key"))
+        return cmd_record_key(argc - 1, argv + 1);
     fprintf(stderr, "sedge: unknown record verb '%s'\n", argv[1]);
     usage(stderr);
     return 2;

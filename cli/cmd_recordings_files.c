@@ -120,6 +120,64 @@ static int cmd_export(struct cli_rec_opts *o, struct rec_catalog *cat, struct po
     return 0;
 }
 
+struct purge_ctx {
+    json_t *arr;
+    bool dry_run;
+    int failed;
+};
+
+static void purge_one(void *arg, const char *id, int rc, const char *why)
+{
+    struct purge_ctx *p = arg;
+
+    if (rc < 0)
+        p->failed++;
+    if (p->arr)
+        json_array_append_new(p->arr, json_pack("{s:s, s:s, s:s?}", "id", id, "result",
+                                                rc < 0 ? "refused" : p->dry_run ? "would delete"
+                                                                                 : "deleted",
+                                                "reason", rc < 0 ? why : NULL));
+    else
+        printf("%s %s%s%s\n", id, rc < 0 ? "refused" : p->dry_run ? "would be deleted" : "deleted",
+               rc < 0 ? ": " : "", rc < 0 ? why : "");
+}
+
+/* purge: the retention pass (or --dry-run); purge ID: one recording. */
+static int cmd_purge(struct cli_rec_opts *o, struct rec_catalog *cat, struct pol_db *db)
+{
+    struct purge_ctx p = {.dry_run = o->dry_run, .arr = o->json ? json_array() : NULL};
+    char why[256];
+    int n = 0, rc;
+
+    if (o->id) {
+        if (o->dry_run || (o->force && (!o->reason || !o->reason[0]))) {
+            fprintf(stderr, "sedge: purge ID takes --force with --reason TEXT (no --dry-run)\n");
+            json_decref(p.arr);
+            return 2;
+        }
+        rc = rec_catalog_delete(cat, db, o->id, o->force, "recording.delete", o->reason, why,
+                                sizeof(why));
+        purge_one(&p, o->id, rc, why);
+        n = rc == 0;
+    } else {
+        /* One pass takes REC_PURGE_BATCH; go on until nothing is left. */
+        do {
+            rc = rec_catalog_purge(cat, db, o->dry_run, purge_one, &p);
+            n += rc > 0 ? rc : 0;
+        } while (rc == REC_PURGE_BATCH && !o->dry_run);
+    }
+    if (p.arr) {
+        json_t *j = json_pack("{s:o, s:i, s:b}", "recordings", p.arr, "deleted",
+                              o->dry_run ? 0 : n, "dry_run", o->dry_run);
+        json_dumpf(j, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(j);
+    } else if (!o->id) {
+        printf("%d recording(s) %s\n", n, o->dry_run ? "past retention" : "deleted");
+    }
+    return rc < 0 || p.failed ? 1 : 0;
+}
+
 int cli_recordings_files(const char *verb, struct cli_rec_opts *o, const struct se_config *cfg,
                          struct pol_db *db)
 {
@@ -135,6 +193,8 @@ int cli_recordings_files(const char *verb, struct cli_rec_opts *o, const struct 
         rc = cmd_verify(o, cat, db);
     else if (!strcmp(verb, "export"))
         rc = cmd_export(o, cat, db);
+    else if (!strcmp(verb, "purge"))
+        rc = cmd_purge(o, cat, db);
     else
         fprintf(stderr, "sedge: recordings %s: unknown verb\n", verb);
     rec_catalog_free(cat);

@@ -221,6 +221,21 @@ static void on_recording_failed(void *arg, const char *id, const char *session_i
                ctl->cfg->rec_end_call_on_failure ? "; recording.on_failure = end_call" : "");
 }
 
+/* The retention pass (recording.purge_interval): a batch at a time, so a
+ * backlog costs the control loop at most REC_PURGE_BATCH deletions per
+ * interval. */
+static void on_purge(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ctl = arg;
+    int n;
+
+    (void)fd;
+    (void)what;
+    if (ctl->cat && (n = rec_catalog_purge(ctl->cat, ctl->db, false, NULL, NULL)) != 0)
+        se_info("record: retention pass: %d recording(s) %s", n < 0 ? 0 : n,
+                n < 0 ? "(failed, see above)" : "deleted");
+}
+
 /* recording.dir: the catalog, and what a crash left sealed first. */
 static int catalog_start(struct control *ctl)
 {
@@ -346,7 +361,7 @@ int cmd_serve(int argc, char **argv)
     struct control ctl = {0};
     const char *config = NULL;
     struct event *ev_tick = NULL, *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
-    struct event *ev_events = NULL;
+    struct event *ev_events = NULL, *ev_purge = NULL;
     struct relay_snap *snap;
     char err[512];
     int c, rc = 1;
@@ -424,6 +439,16 @@ int cmd_serve(int argc, char **argv)
     }
     api_server_set_policy(ctl.api, api_policy, &ctl);
     api_server_set_recordings(ctl.api, ctl.cat);
+    if (ctl.cat) {
+        struct timeval pi = {ctl.cfg->rec_purge_interval, 0};
+        if (!(ev_purge = event_new(ctl.base, -1, EV_PERSIST, on_purge, &ctl)) ||
+            event_add(ev_purge, &pi) < 0) {
+            se_err_log("cannot set up the retention pass");
+            relay_server_drain(ctl.srv, 0);
+            goto out;
+        }
+        event_active(ev_purge, EV_TIMEOUT, 0); /* once at start */
+    }
     api_server_set_ready(ctl.api, true);
     for (int i = 0; i < ctl.cfg->n_listen; i++) {
         char as[SE_ADDR_STRLEN];
@@ -450,6 +475,8 @@ out:
         event_free(ev_tick);
     if (ev_events)
         event_free(ev_events);
+    if (ev_purge)
+        event_free(ev_purge);
     if (ev_hup)
         event_free(ev_hup);
     if (ev_term)
