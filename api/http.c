@@ -110,6 +110,10 @@ static const struct route routes[] = {
     {"/v1/recordings/*/verify", M_POST, R_REC_CHECK, RF_OWN_AUDIT, api_h_rec_verify},
     {"/v1/recordings/*/hold", M_PUT, R_COMPL, RF_OWN_AUDIT, api_h_rec_hold},
     {"/v1/recordings/*/hold", M_DELETE, R_COMPL, RF_OWN_AUDIT, api_h_rec_release},
+    /* the compliance console (console.c): static files, no token to load */
+    {"/console", M_GET, 0, 0, api_h_console},
+    {"/console/", M_GET, 0, 0, api_h_console},
+    {"/console/*", M_GET, 0, 0, api_h_console},
 };
 
 static int ssl_conn_idx = -1;
@@ -155,6 +159,7 @@ static const char *reason_phrase(int code)
     case 201: return "Created";
     case 204: return "No Content";
     case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";

@@ -163,6 +163,8 @@ void api_h_rec_export(struct api_req *r);
 void api_h_rec_verify(struct api_req *r);
 void api_h_rec_hold(struct api_req *r);
 void api_h_rec_release(struct api_req *r);
+/* console.c: the compliance console's static files */
+void api_h_console(struct api_req *r);
 /* A valid ?grant= for this file route (and no Authorization header):
  * sets actor and role as a compliance token would. */
 bool api_rec_grant_auth(struct api_req *r);
