@@ -134,7 +134,23 @@ int rec_cli_option(struct rec_cli_opts *o, int c, const char *arg)
     return 0;
 }
 
-int rec_cli_catalog_open(struct rec_cli_opts *o)
+static int catalog_open(struct rec_cli_opts *o);
+
+int rec_cli_catalog_open(struct rec_cli_opts *o, const char *out)
+{
+    int rc = catalog_open(o);
+
+    if (rc == 0 && !o->cat == !out) {
+        if (out)
+            fprintf(stderr, "sedge: --out: the recordings of %s go into its recording.dir %s\n",
+                    o->config, rec_catalog_dir(o->cat));
+        rec_cli_catalog_close(o);
+        return 2;
+    }
+    return rc;
+}
+
+static int catalog_open(struct rec_cli_opts *o)
 {
     char err[512];
 

@@ -77,10 +77,12 @@ int rec_cli_option(struct rec_cli_opts *o, int c, const char *arg);
 
 /*
  * With --config whose recording.dir is set, enter catalog mode: open its
- * database and catalog and seal what a crash left (o->cat set). Without,
- * nothing. Prints problems; returns 0 or 1.
+ * database and catalog and seal what a crash left (o->cat set); out (the
+ * --out given, or NULL) must then be NULL. Without, out is required.
+ * Prints problems; returns 0, 1, or 2 (a usage error; out missing: the
+ * caller prints its usage).
  */
-int rec_cli_catalog_open(struct rec_cli_opts *o);
+int rec_cli_catalog_open(struct rec_cli_opts *o, const char *out);
 
 /*
  * Finish the session configuration: load the SDP into it, then in catalog

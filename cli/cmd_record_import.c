@@ -102,16 +102,10 @@ int cmd_record_import(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (rec_cli_catalog_open(&o) != 0)
-        return 1;
-    if (!o.cat == !dir) {
-        if (dir)
-            fprintf(stderr, "sedge: --out: the recordings of %s go into its recording.dir %s\n",
-                    o.config, rec_catalog_dir(o.cat));
-        else
+    if ((r = rec_cli_catalog_open(&o, dir)) != 0) {
+        if (r == 2 && !dir)
             usage(stderr);
-        rec_cli_catalog_close(&o);
-        return 2;
+        return r;
     }
     snprintf(err, sizeof(err), "import:%.100s", pcap_path);
     if (rec_cli_prepare(&o, sdp_path, &sdp, dir, key, err) != 0)

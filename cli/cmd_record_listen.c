@@ -269,16 +269,10 @@ int cmd_record_listen(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (rec_cli_catalog_open(&o) != 0)
-        return 1;
-    if (!o.cat == !out) {
-        if (out)
-            fprintf(stderr, "sedge: --out: the recordings of %s go into its recording.dir %s\n",
-                    o.config, rec_catalog_dir(o.cat));
-        else
+    if ((c = rec_cli_catalog_open(&o, out)) != 0) {
+        if (c == 2 && !out)
             usage(stderr);
-        rec_cli_catalog_close(&o);
-        return 2;
+        return c;
     }
     if (out && mkdir(out, 0750) != 0 && errno != EEXIST) {
         fprintf(stderr, "sedge: cannot create %s: %s\n", out, strerror(errno));

@@ -20,6 +20,13 @@ int pol_db_exec(struct pol_db *db, const char *sql);
 int pol_db_audit_row(struct pol_db *db, const char *action, const char *object,
                      const char *detail, const char *before, const char *after);
 
+/* Step an audit SELECT of (id, at, actor, action, object, detail, before,
+ * after), parameters bound, handing each row to cb; finalizes st.
+ * (sessions.c) Returns cb's non-zero, 0, or SE_ERR_DB. */
+struct pol_audit_row;
+int pol_db_audit_rows(sqlite3_stmt *st, int (*cb)(const struct pol_audit_row *, void *),
+                      void *arg);
+
 /* JSON helpers shared by the row printers (sessions.c): a string or null
  * for NULL/""; unix seconds as "2026-01-01T00:00:00Z" or null for 0. */
 typedef struct json_t json_t;

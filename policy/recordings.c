@@ -583,7 +583,6 @@ int pol_rec_stats(struct pol_db *db, struct pol_rec_stats *out)
 int pol_rec_audit(struct pol_db *db, const char *id, int limit, pol_audit_cb cb, void *arg)
 {
     sqlite3_stmt *st;
-    int rc = 0, step;
 
     if (sqlite3_prepare_v2(db->db,
                            "SELECT id, at, actor, action, object, detail, before, after FROM audit "
@@ -592,24 +591,7 @@ int pol_rec_audit(struct pol_db *db, const char *id, int limit, pol_audit_cb cb,
         return SE_ERR_DB;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 2, limit > 0 ? limit : 100);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct pol_audit_row r = {
-            .id = sqlite3_column_int64(st, 0),
-            .at = sqlite3_column_int64(st, 1),
-            .actor = (const char *)sqlite3_column_text(st, 2),
-            .action = (const char *)sqlite3_column_text(st, 3),
-            .object = (const char *)sqlite3_column_text(st, 4),
-            .detail = (const char *)sqlite3_column_text(st, 5),
-        };
-        if (!r.actor || !r.action)
-            continue;
-        if ((rc = cb(&r, arg)) != 0)
-            break;
-    }
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        rc = SE_ERR_DB;
-    sqlite3_finalize(st);
-    return rc;
+    return pol_db_audit_rows(st, cb, arg);
 }
 
 /* A JSON array text from the row, or an empty array if it does not parse. */

@@ -242,18 +242,10 @@ void *pol_session_json(const struct pol_session *s)
     return o;
 }
 
-/* Run an audit SELECT of (id, at, actor, action, object, detail, before,
- * after) with two integer parameters and hand each row to cb. */
-static int audit_query(struct pol_db *db, const char *sql, int64_t p1, int64_t p2,
-                       pol_audit_cb cb, void *arg)
+int pol_db_audit_rows(sqlite3_stmt *st, pol_audit_cb cb, void *arg)
 {
-    sqlite3_stmt *st;
     int rc = 0, step;
 
-    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return SE_ERR_DB;
-    sqlite3_bind_int64(st, 1, p1);
-    sqlite3_bind_int64(st, 2, p2);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         struct pol_audit_row r = {
             .id = sqlite3_column_int64(st, 0),
@@ -274,6 +266,19 @@ static int audit_query(struct pol_db *db, const char *sql, int64_t p1, int64_t p
         rc = SE_ERR_DB;
     sqlite3_finalize(st);
     return rc;
+}
+
+/* Run an audit SELECT with two integer parameters. */
+static int audit_query(struct pol_db *db, const char *sql, int64_t p1, int64_t p2,
+                       pol_audit_cb cb, void *arg)
+{
+    sqlite3_stmt *st;
+
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_int64(st, 1, p1);
+    sqlite3_bind_int64(st, 2, p2);
+    return pol_db_audit_rows(st, cb, arg);
 }
 
 int pol_db_audit_list(struct pol_db *db, int64_t since, int limit, pol_audit_cb cb, void *arg)

@@ -169,18 +169,6 @@ static const char verify_text[] =
     "An HMAC-SHA256 signature (manifest.sig starting \"hmac-sha256\") can only be\n"
     "checked with the secret key, by the operator.\n";
 
-static int unhex(const char *s, uint8_t *out, size_t n)
-{
-    for (size_t i = 0; i < 2 * n; i++) {
-        char c = s[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0)
-            return -1;
-        out[i / 2] = (uint8_t)(i % 2 ? (out[i / 2] | v) : v << 4);
-    }
-    return 0;
-}
-
 /* manifest.sig, the raw signature and the public key of the named key. */
 static int add_signature(struct rec_export *x, int dfd, const char *id,
                          const struct rec_manifest *m, const struct rec_keyring *kr,
@@ -203,7 +191,7 @@ static int add_signature(struct rec_export *x, int dfd, const char *id,
         return rc;
     if (n == 8 + 128 + 1 && !strncmp(sig, "ed25519 ", 8)) {
         uint8_t *raw = own(x, malloc(64));
-        if (!raw || unhex(sig + 8, raw, 64) < 0)
+        if (!raw || rec_unhex(sig + 8, raw, 64) < 0)
             return raw ? SE_ERR_AUTH : SE_ERR_NOMEM;
         snprintf(name, sizeof(name), "%s/manifest.sig.bin", id);
         if ((rc = add_member(x, name, raw, -1, 64, mtime)) < 0)

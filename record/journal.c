@@ -191,18 +191,6 @@ void rec_journal_close(struct rec_journal *j)
 
 /* ---- reading ---- */
 
-static int unhex(const char *s, uint8_t *out, size_t n)
-{
-    for (size_t i = 0; i < 2 * n; i++) {
-        char c = s[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0)
-            return -1;
-        out[i / 2] = (uint8_t)(i % 2 ? (out[i / 2] | v) : v << 4);
-    }
-    return 0;
-}
-
 static struct rec_journal_seg *seg_find(struct rec_journal_state *st, const char *name)
 {
     for (size_t i = 0; i < st->n_segs; i++)
@@ -237,7 +225,7 @@ static bool take_line(struct rec_journal_state *st, char *text)
         struct rec_journal_frag f = {.off = (uint64_t)a, .len = (uint64_t)b, .media_end_us = c * 1000};
         uint64_t end = s && s->n ? s->frags[s->n - 1].off + s->frags[s->n - 1].len : 0;
         if (!s || st->ended || a < 0 || b <= 0 || c < 0 || strlen(hash) != 64 ||
-            unhex(hash, f.sha256, 32) || f.off != end)
+            rec_unhex(hash, f.sha256, 32) || f.off != end)
             return false;
         if (s->n == s->cap) {
             size_t cap = s->cap ? 2 * s->cap : 64;
@@ -287,7 +275,7 @@ int rec_journal_read(int fd, struct rec_journal_state *st)
         } else {
             uint8_t want[32], got[32];
             char *sp = strrchr(line, ' ');
-            if (!sp || strlen(sp + 1) != 64 || unhex(sp + 1, got, 32))
+            if (!sp || strlen(sp + 1) != 64 || rec_unhex(sp + 1, got, 32))
                 break;
             *sp = 0;
             chain_next(st->chain, line, (size_t)(sp - line), want);

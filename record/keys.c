@@ -9,6 +9,7 @@
  */
 #include "record/keys.h"
 #include "core/err.h"
+#include "record/manifest.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,16 +39,6 @@ struct rec_keyring {
 static bool is_pem(const uint8_t *key, size_t len)
 {
     return len > 10 && memcmp(key, "-----BEGIN", 10) == 0;
-}
-
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = 0;
 }
 
 /* An Ed25519 key from PEM text: the private key, or (want_private false)
@@ -120,7 +111,7 @@ int rec_key_id(const uint8_t *key, size_t key_len, char *out)
         if (!ok)
             return k ? SE_ERR_CRYPTO : SE_ERR_INVAL;
     }
-    hex(h, REC_KEY_ID_LEN / 2, out);
+    rec_hex(h, REC_KEY_ID_LEN / 2, out);
     return 0;
 }
 
@@ -201,7 +192,7 @@ int rec_key_sign(const uint8_t *key, size_t key_len, const void *msg, size_t len
     if (!is_pem(key, key_len)) {
         if (!HMAC(EVP_sha256(), key, (int)key_len, msg, len, mac, &n))
             return SE_ERR_CRYPTO;
-        hex(mac, 32, h);
+        rec_hex(mac, 32, h);
         return snprintf(out, cap, "hmac-sha256 %s\n", h);
     }
     EVP_PKEY *k = ed25519_key(key, key_len, true);
@@ -209,7 +200,7 @@ int rec_key_sign(const uint8_t *key, size_t key_len, const void *msg, size_t len
     EVP_PKEY_free(k);
     if (rc)
         return rc;
-    hex(mac, 64, h);
+    rec_hex(mac, 64, h);
     return snprintf(out, cap, "ed25519 %s\n", h);
 }
 

@@ -51,7 +51,7 @@ void rec_hex(const uint8_t *b, size_t n, char *out)
     out[2 * n] = 0;
 }
 
-static int unhex(const char *s, uint8_t *out, size_t n)
+int rec_unhex(const char *s, uint8_t *out, size_t n)
 {
     for (size_t i = 0; i < 2 * n; i++) {
         char c = s[i];
@@ -219,7 +219,7 @@ static int parse_line(const char *line, size_t n, struct rec_manifest_entry *e)
         goto out;
     memcpy(tmp, line, n);
     tmp[n] = 0;
-    if (strncmp(tmp, "sha256 ", 7) != 0 || tmp[7 + 64] != ' ' || unhex(tmp + 7, e->sha256, 32))
+    if (strncmp(tmp, "sha256 ", 7) != 0 || tmp[7 + 64] != ' ' || rec_unhex(tmp + 7, e->sha256, 32))
         goto out;
     sp = tmp + 7 + 64 + 1;
     if (*sp < '0' || *sp > '9')
@@ -346,10 +346,10 @@ static void check_signature(const char *dir, const struct rec_manifest *m,
                          : "; --allow-unsigned accepts that explicitly");
         return;
     }
-    if (sl == 12 + 64 + 1 && !strncmp(sig, "hmac-sha256 ", 12) && !unhex(sig + 12, got, 32) &&
+    if (sl == 12 + 64 + 1 && !strncmp(sig, "hmac-sha256 ", 12) && !rec_unhex(sig + 12, got, 32) &&
         sig[sl - 1] == '\n') {
         ed = false;
-    } else if (sl == 8 + 128 + 1 && !strncmp(sig, "ed25519 ", 8) && !unhex(sig + 8, got, 64) &&
+    } else if (sl == 8 + 128 + 1 && !strncmp(sig, "ed25519 ", 8) && !rec_unhex(sig + 8, got, 64) &&
                sig[sl - 1] == '\n') {
         ed = true;
     } else {

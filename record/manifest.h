@@ -147,5 +147,7 @@ int rec_fsync_dir(const char *dir);
 
 /* Lower-case hex of n bytes into out (2n + 1). */
 void rec_hex(const uint8_t *b, size_t n, char *out);
+/* 2n lower-case hex digits into n bytes. 0, or -1 on any other character. */
+int rec_unhex(const char *s, uint8_t *out, size_t n);
 
 #endif

@@ -44,16 +44,6 @@ void *rec_meta_time(int64_t us)
     return json_string(out);
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 static json_t *gaps_json(const struct rec_stream *st)
 {
     json_t *a = json_array();
@@ -138,7 +128,7 @@ static json_t *segment_json(const struct rec_session *s, const struct rec_segmen
             o, "audio",
             json_pack("{s:s, s:I}", "codec", "opus", "packets", (json_int_t)g->info.audio_packets));
     if (!open) {
-        hex(g->info.sha256, 32, h);
+        rec_hex(g->info.sha256, 32, h);
         json_object_set_new(o, "bytes", json_integer((json_int_t)g->info.bytes));
         json_object_set_new(o, "sha256", json_string(h));
         if (g->info.timestamp_leaps)
