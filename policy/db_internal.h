@@ -20,6 +20,10 @@ int pol_db_exec(struct pol_db *db, const char *sql);
 int pol_db_audit_row(struct pol_db *db, const char *action, const char *object,
                      const char *detail, const char *before, const char *after);
 
+/* End the caller's BEGIN: COMMIT if rc == 0, else (or if COMMIT fails)
+ * ROLLBACK. Returns rc, or SE_ERR_DB when the commit failed. (store.c) */
+int pol_db_finish_tx(struct pol_db *db, int rc);
+
 /* Step an audit SELECT of (id, at, actor, action, object, detail, before,
  * after), parameters bound, handing each row to cb; finalizes st.
  * (sessions.c) Returns cb's non-zero, 0, or SE_ERR_DB. */

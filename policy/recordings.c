@@ -92,16 +92,6 @@ static void bind_i64(sqlite3_stmt *st, int i, int64_t v)
         sqlite3_bind_null(st, i);
 }
 
-/* Commit (rc == 0) or roll back; returns rc, or SE_ERR_DB if the commit failed. */
-static int finish_tx(struct pol_db *db, int rc)
-{
-    if (rc == 0 && pol_db_exec(db, "COMMIT") < 0)
-        rc = SE_ERR_DB;
-    if (rc < 0)
-        pol_db_exec(db, "ROLLBACK");
-    return rc;
-}
-
 /* Run one statement (already bound) to completion; 0 or SE_ERR_DB/EXISTS. */
 static int step_done(sqlite3_stmt *st)
 {
@@ -166,7 +156,7 @@ int pol_rec_insert(struct pol_db *db, const struct pol_recording *r)
     rc = pol_db_audit_row(db, "recording.start", r->id, detail, NULL, NULL);
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_rec_finish(struct pol_db *db, const struct pol_recording *r, const char *action,
@@ -233,7 +223,7 @@ int pol_rec_finish(struct pol_db *db, const struct pol_recording *r, const char 
         rc = counter_add(db, "sealed", 1);
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 /* Run a SELECT of cols whose parameters are bound by the caller. */
@@ -397,7 +387,7 @@ static int update_audited(struct pol_db *db, const char *sql, const char *const 
     rc = pol_db_audit_row(db, action, id, detail, NULL, NULL);
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 bool pol_rec_exists(struct pol_db *db, const char *id)
@@ -505,7 +495,7 @@ int pol_rec_delete(struct pol_db *db, const char *id, int64_t now, bool force, c
     why[0] = '\0';
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_rec_rule_retention(struct pol_db *db, int64_t rule_id, const char *rule, int *days)

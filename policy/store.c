@@ -100,7 +100,7 @@ static char *rule_json_by_id(struct pol_db *db, int64_t id)
     return out;
 }
 
-static int finish_tx(struct pol_db *db, int rc)
+int pol_db_finish_tx(struct pol_db *db, int rc)
 {
     if (rc == 0 && pol_db_exec(db, "COMMIT") < 0)
         rc = SE_ERR_DB;
@@ -162,7 +162,7 @@ int pol_db_group_add(struct pol_db *db, const char *name)
     rc = pol_db_audit_row(db, "group.add", name, NULL, NULL, "{\"members\":[]}");
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 /* Ids of rules that name group (comma list) into buf; count returned. */
@@ -234,7 +234,7 @@ int pol_db_group_del(struct pol_db *db, const char *name, char *err, size_t errl
     rc = pol_db_audit_row(db, "group.del", name, NULL, NULL, NULL);
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add)
@@ -273,7 +273,7 @@ int pol_db_group_member(struct pol_db *db, const char *group, const char *user, 
                           NULL);
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_group_list(struct pol_db *db, pol_group_cb cb, void *arg)
@@ -459,7 +459,7 @@ out:
     sqlite3_finalize(st);
     free(after);
     pol_rules_free(scratch);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_rule_del(struct pol_db *db, int64_t id)
@@ -484,7 +484,7 @@ int pol_db_rule_del(struct pol_db *db, int64_t id)
 out:
     sqlite3_finalize(st);
     free(before);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_rule_move(struct pol_db *db, int64_t id, int64_t priority)
@@ -515,7 +515,7 @@ out:
     sqlite3_finalize(st);
     free(before);
     free(after);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_rule_list(struct pol_db *db, pol_rule_cb cb, void *arg)

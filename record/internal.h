@@ -82,6 +82,10 @@ struct rec_session {
 int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_us,
                    struct rec_manifest_entry *entry);
 
+/* Write json (a json_t *) as dir/metadata.json, atomically; *entry gets
+ * its name, size and SHA-256 for the manifest. 0 or SE_ERR_*. */
+int rec_meta_save(const char *dir, void *json, struct rec_manifest_entry *entry);
+
 /* Epoch microseconds as an ISO 8601 UTC JSON string with milliseconds, or
  * JSON null for 0 (a json_t *; declared void * to keep jansson out). */
 void *rec_meta_time(int64_t us);

@@ -147,7 +147,6 @@ int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_u
 {
     json_t *root, *parts, *streams, *segs;
     uint64_t overflow = 0;
-    char *text;
     int rc = SE_ERR_NOMEM;
 
     root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o}", "version", REC_META_VERSION,
@@ -180,12 +179,20 @@ int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_u
     json_object_set_new(root, "queue_overflow", json_integer((json_int_t)overflow));
     json_object_set_new(root, "signed", json_boolean(s->cfg.key_len > 0));
     json_object_set_new(root, "error", s->error ? json_string(s->error_text) : json_null());
-    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    rc = rec_meta_save(s->cfg.dir, root, entry);
     json_decref(root);
+    return rc;
+}
+
+int rec_meta_save(const char *dir, void *json, struct rec_manifest_entry *entry)
+{
+    char *text = json_dumps(json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc = SE_ERR_NOMEM;
+
     if (!text)
         return rc;
     size_t len = strlen(text);
-    rc = rec_write_atomic(s->cfg.dir, "metadata.json", text, len);
+    rc = rec_write_atomic(dir, "metadata.json", text, len);
     if (rc == 0) {
         unsigned int n = 32;
         snprintf(entry->name, sizeof(entry->name), "metadata.json");

@@ -253,19 +253,8 @@ static int write_meta(const char *dir, const struct rec_journal_state *st, const
                                   rec_meta_time((int64_t)time(NULL) * 1000000), "from",
                                   "journal", "fragments", (json_int_t)info->fragments,
                                   "bytes_cut", (json_int_t)info->bytes_cut));
-    char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc = rec_meta_save(dir, m, e);
     json_decref(m);
-    if (!text)
-        return SE_ERR_NOMEM;
-    size_t len = strlen(text);
-    int rc = rec_write_atomic(dir, "metadata.json", text, len);
-    if (rc == 0) {
-        unsigned int n = 32;
-        snprintf(e->name, sizeof(e->name), "metadata.json");
-        e->bytes = len;
-        EVP_Digest(text, len, e->sha256, &n, EVP_sha256(), NULL);
-    }
-    free(text);
     return rc;
 }
 
