@@ -141,11 +141,14 @@ static int cmd_list(struct cli_rec_opts *o, struct pol_db *db)
     else if (rc < 0)
         fprintf(stderr, "sedge: cannot list recordings: %s\n", pol_db_errmsg(db));
     int limit = o->f.limit ? o->f.limit : POL_REC_PAGE_DEFAULT;
-    if (rc == 0 && o->json)
-        print_json(json_pack("{s:o, s:o}", "recordings", l.arr, "next",
-                             l.n == limit ? json_string(l.last) : json_null()));
-    else
+    if (rc == 0 && o->json) {
+        json_t *page = json_pack("{s:o, s:o}", "recordings", l.arr, "next",
+                                 l.n == limit ? json_string(l.last) : json_null());
+        print_json(page);
+        json_decref(page);
+    } else {
         json_decref(l.arr);
+    }
     if (rc == 0 && !o->json && l.n == limit)
         printf("(more: --before %s)\n", l.last);
     return rc < 0 ? 1 : 0;

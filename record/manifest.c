@@ -253,7 +253,7 @@ static int parse_key_line(const char *p, size_t n, struct rec_manifest *m)
         strspn(id, "0123456789abcdef") != REC_KEY_ID_LEN)
         return SE_ERR_PARSE;
     snprintf(m->key_alg, sizeof(m->key_alg), "%s", alg);
-    snprintf(m->key_id, sizeof(m->key_id), "%s", id);
+    snprintf(m->key_id, sizeof(m->key_id), "%.16s", id);
     return 0;
 }
 
