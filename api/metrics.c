@@ -9,6 +9,7 @@
  */
 #include "api/internal.h"
 #include "policy/recordings.h"
+#include "record/catalog.h"
 #include "relay/relay.h"
 
 #include <stdio.h>
@@ -92,6 +93,10 @@ static void recording_metrics(struct mbuf *b, struct api_server *api)
         "Recordings sealed as incomplete after their process died.", (uint64_t)s->sealed);
     one(b, "sedge_recordings_purged_total", "counter",
         "Recordings deleted by retention or on request.", (uint64_t)s->purged);
+    if (api->cat)
+        one(b, "sedge_recording_catalog_events_dropped_total", "counter",
+            "Recorder events lost on a full catalog queue (recovery repairs the rows).",
+            rec_catalog_dropped(api->cat));
 }
 
 static uint64_t rss_bytes(void)

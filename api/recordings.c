@@ -211,14 +211,15 @@ bool api_rec_grant_auth(struct api_req *r)
     if (!d2 || sscanf(grant, "%lld%n", &exp, &used) != 1 || grant + used != d1 ||
         exp < (long long)time(NULL) || strlen(d2 + 1) != 64)
         return false;
-    for (const char *h = d1 + 1; h + 1 < d2 && alen + 1 < sizeof(actor); h += 2) {
-        unsigned v;
-        if (sscanf(h, "%2x", &v) != 1 || v < 0x20 || v > 0x7e)
-            return false;
-        actor[alen++] = (char)v;
-    }
+    alen = (size_t)(d2 - d1 - 1) / 2;
+    if ((size_t)(d2 - d1 - 1) != 2 * alen || alen + 1 > sizeof(actor) ||
+        rec_unhex(d1 + 1, (uint8_t *)actor, alen) < 0)
+        return false;
     actor[alen] = 0;
-    if ((size_t)(d2 - d1 - 1) != 2 * alen || strncmp(actor, "api:token-", 10) != 0)
+    for (size_t i = 0; i < alen; i++)
+        if (actor[i] < 0x20 || actor[i] > 0x7e)
+            return false;
+    if (strncmp(actor, "api:token-", 10) != 0)
         return false;
     grant_mac(exp, actor, r->params[0], r->params[1], mac);
     if (CRYPTO_memcmp(mac, d2 + 1, 64) != 0)

@@ -156,6 +156,9 @@ static int open_segment(struct rec_session *s, const struct h264_au *au, int64_t
         session_fail(s, r, "cannot create a segment file");
         return r;
     }
+    /* The new name must survive power loss as its journaled bytes do. */
+    if (rec_fsync_dir(s->cfg.dir) < 0)
+        se_warn("record %s: cannot fsync %s", s->cfg.id, s->cfg.dir);
     if (au && s->cfg.flv) {
         struct rec_writer_cfg fc = wc;
         fc.fmt = REC_FMT_FLV;

@@ -205,7 +205,9 @@ DSHA=$(jq_ '[f["sha256"] for f in d["files"] if f["name"] == "segment-000.mp4"][
 curl -sk --limit-rate 40k -o "$T/slow" -w '%{http_code}' -H "Authorization: Bearer $COMP" \
     "$API$R/$ID_dave/files/segment-000.mp4" >"$T/slow.code" &
 CPID=$!
-sleep 1
+for _ in $(seq 1 100); do [ -s "$T/slow" ] && break; sleep 0.1; done # the body has started
+[ -s "$T/slow" ] || fail "the slow download did not start"
+sleep 0.5
 req "$ADM" DELETE "$R/$ID_dave" "${CT[@]}" -d '{"force": true, "reason": "purge during download"}'
 expect 200 "delete while downloading"
 wait "$CPID"

@@ -106,8 +106,9 @@ OPID=$!
 PIDS+=("$OPID")
 listen "$T/full.log" "$T/full.conf" --user carol@example.com
 FID=$LID FPID=$LPID
+for _ in $(seq 1 50); do grep -q '^listening audio' "$T/other.log" && break; sleep 0.1; done
 OTHER=$(awk '/^recording rec-/ {print $2}' "$T/other.log")
-[ -n "$OTHER" ] || { cat "$T/other.log"; fail "second listener"; }
+[ -n "$OTHER" ] && grep -q '^listening audio' "$T/other.log" || { cat "$T/other.log"; fail "second listener"; }
 timeout 30 $PY "$INJECT" send --video "$T/v1.rtp" --audio "$T/a.rtp" --vport "$((VPORT + 1))" \
     --aport "$((APORT + 1))" --seconds 8 --report "$T/o.json" >/dev/null &
 PIDS+=("$!")
