@@ -146,8 +146,9 @@ static bool body_reason(struct api_req *r, json_t *body, bool required, const ch
     if (!v && !required)
         return true;
     if (!s || !s[0] || json_string_length(v) > REASON_MAX || strlen(s) != json_string_length(v)) {
-        api_reply_error(r, 400, "bad_request", "\"reason\" must be a non-empty string of at most "
-                                               "%d bytes",
+        api_reply_error(r, 400, "bad_request",
+                        "\"reason\" must be a non-empty string of at most "
+                        "%d bytes",
                         REASON_MAX);
         return false;
     }
@@ -311,8 +312,9 @@ void api_h_rec_list(struct api_req *r)
     else if (rc < 0)
         api_reply_error(r, 500, "internal", "cannot read the catalog");
     else
-        api_reply_json(r, 200, json_pack("{s:O, s:o}", "recordings", l.arr, "next",
-                                         l.n == f.limit ? json_string(l.last) : json_null()));
+        api_reply_json(r, 200,
+                       json_pack("{s:O, s:o}", "recordings", l.arr, "next",
+                                 l.n == f.limit ? json_string(l.last) : json_null()));
     audit(r, "recording.list", "recordings", "user=%.64s origin=%.80s status=%s rows=%d",
           f.user ? f.user : "*", f.origin ? f.origin : "*", f.status ? f.status : "*", l.n);
     json_decref(l.arr);
@@ -364,11 +366,10 @@ void api_h_rec_show(struct api_req *r)
 
 static int audit_row(const struct pol_audit_row *a, void *arg)
 {
-    return json_array_append_new(arg, json_pack("{s:I, s:I, s:o, s:o, s:o}", "id", (json_int_t)a->id,
-                                                "at", (json_int_t)a->at, "actor",
-                                                api_json_str(a->actor), "action",
-                                                api_json_str(a->action), "detail",
-                                                api_json_str(a->detail))) < 0
+    return json_array_append_new(
+               arg, json_pack("{s:I, s:I, s:o, s:o, s:o}", "id", (json_int_t)a->id, "at",
+                              (json_int_t)a->at, "actor", api_json_str(a->actor), "action",
+                              api_json_str(a->action), "detail", api_json_str(a->detail))) < 0
                ? SE_ERR_NOMEM
                : 0;
 }
@@ -485,7 +486,8 @@ static void send_file(struct api_req *r, const char *id, const char *name, int f
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(r->req),
                      *out = evhttp_request_get_output_headers(r->req);
-    const char *range = evhttp_find_header(in, "Range"), *if_range = evhttp_find_header(in, "If-Range"),
+    const char *range = evhttp_find_header(in, "Range"),
+               *if_range = evhttp_find_header(in, "If-Range"),
                *inm = evhttp_find_header(in, "If-None-Match");
     uint64_t start = 0, end = size ? size - 1 : 0;
     struct rec_export x;
@@ -495,10 +497,13 @@ static void send_file(struct api_req *r, const char *id, const char *name, int f
     evhttp_add_header(out, "ETag", etag);
     evhttp_add_header(out, "Accept-Ranges", "bytes");
     evhttp_add_header(out, "X-Sedge-Verified",
-                      verified_ok < 0 ? "never" : verified_ok ? "ok" : "failed");
+                      verified_ok < 0 ? "never"
+                      : verified_ok   ? "ok"
+                                      : "failed");
     if (verified_ok == 0) /* served, but said: the last verification failed */
-        evhttp_add_header(out, "Warning", "199 sedge \"the last verification of this recording "
-                                          "failed\"");
+        evhttp_add_header(out, "Warning",
+                          "199 sedge \"the last verification of this recording "
+                          "failed\"");
     if (inm && (strstr(inm, etag) || !strcmp(inm, "*"))) {
         close(fd);
         api_reply_text(r, 304, content_type(name), "", 0);
@@ -567,8 +572,9 @@ void api_h_rec_file(struct api_req *r)
     bool listed = manifest_file(&m, w.dir, name, sha, &bytes);
     rec_manifest_release(&m);
     if (!listed) {
-        api_reply_error(r, 404, "not_found", "no file %s in recording %s (only files of its "
-                                             "manifest are served)",
+        api_reply_error(r, 404, "not_found",
+                        "no file %s in recording %s (only files of its "
+                        "manifest are served)",
                         name, id);
         audit(r, "recording.download", id, "file=%s", name);
         return;
@@ -657,8 +663,8 @@ void api_h_rec_hold(struct api_req *r)
     }
     int rc = pol_rec_hold(r->api->db, id, reason); /* audited with the reason */
     if (rc == 0)
-        api_reply_json(r, 200, json_pack("{s:s, s:s, s:s}", "id", id, "status", "held", "reason",
-                                         reason));
+        api_reply_json(r, 200,
+                       json_pack("{s:s, s:s, s:s}", "id", id, "status", "held", "reason", reason));
     else if (rc == SE_ERR_NOTFOUND)
         api_reply_error(r, 404, "not_found", "no recording %s", id);
     else if (rc == SE_ERR_EXISTS)
@@ -678,8 +684,8 @@ void api_h_rec_release(struct api_req *r)
 
     if (!id)
         return;
-    if (!optional_body(r, &body) || (body && (!api_only_fields(r, body, fields) ||
-                                              !body_reason(r, body, false, &reason)))) {
+    if (!optional_body(r, &body) ||
+        (body && (!api_only_fields(r, body, fields) || !body_reason(r, body, false, &reason)))) {
         audit(r, "recording.release", id, "%s", "");
         json_decref(body);
         return;
@@ -722,11 +728,11 @@ void api_h_rec_delete(struct api_req *r)
     }
     if (!body_reason(r, body, force, &reason))
         goto bad;
-    int rc = rec_catalog_delete(r->api->cat, r->api->db, id, force, "recording.delete", reason,
-                                why, sizeof(why));
+    int rc = rec_catalog_delete(r->api->cat, r->api->db, id, force, "recording.delete", reason, why,
+                                sizeof(why));
     if (rc == 0)
-        api_reply_json(r, 200, json_pack("{s:s, s:s, s:b}", "id", id, "status", "deleted",
-                                         "forced", force));
+        api_reply_json(
+            r, 200, json_pack("{s:s, s:s, s:b}", "id", id, "status", "deleted", "forced", force));
     else if (rc == SE_ERR_NOTFOUND)
         api_reply_error(r, 404, "not_found", "no recording %s", id);
     else if (rc == SE_ERR_DENIED)

@@ -85,8 +85,8 @@ static int fill(struct api_stream *s, struct evbuffer *b)
     while (got < API_STREAM_CHUNK && s->part < s->x.n) {
         const struct rec_export_part *p = &s->x.parts[s->part];
         uint64_t left = p->len - s->part_off;
-        size_t want = left < (uint64_t)(API_STREAM_CHUNK - got) ? (size_t)left
-                                                                 : API_STREAM_CHUNK - got;
+        size_t want =
+            left < (uint64_t)(API_STREAM_CHUNK - got) ? (size_t)left : API_STREAM_CHUNK - got;
         if (p->blob) {
             if (evbuffer_add(b, p->blob + s->part_off, want) < 0)
                 return SE_ERR_NOMEM;

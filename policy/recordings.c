@@ -28,8 +28,8 @@ static const char cols[] =
     "verified_at, verified_ok, retain_until, hold_by, hold_at, hold_reason, created_at, "
     "updated_at";
 
-static const char *const status_names[] = {POL_REC_RECORDING, POL_REC_COMPLETE,
-                                           POL_REC_INCOMPLETE, POL_REC_FAILED};
+static const char *const status_names[] = {POL_REC_RECORDING, POL_REC_COMPLETE, POL_REC_INCOMPLETE,
+                                           POL_REC_FAILED};
 
 int pol_rec_status_index(const char *status)
 {
@@ -270,8 +270,8 @@ int pol_rec_list(struct pol_db *db, const struct pol_rec_filter *f, pol_rec_cb c
     int rc, i = 1;
 
     if (f->before && f->before[0]) {
-        if (sqlite3_prepare_v2(db->db, "SELECT started, seq FROM recordings WHERE id = ?", -1,
-                               &st, NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v2(db->db, "SELECT started, seq FROM recordings WHERE id = ?", -1, &st,
+                               NULL) != SQLITE_OK)
             return SE_ERR_DB;
         sqlite3_bind_text(st, 1, f->before, -1, SQLITE_TRANSIENT);
         rc = sqlite3_step(st);
@@ -320,8 +320,8 @@ int pol_rec_list(struct pol_db *db, const struct pol_rec_filter *f, pol_rec_cb c
         sqlite3_bind_int64(st, i++, b_started);
         sqlite3_bind_int64(st, i++, b_seq);
     }
-    sqlite3_bind_int(st, i,
-                     f->limit > 0 && f->limit <= POL_REC_PAGE_MAX ? f->limit : POL_REC_PAGE_DEFAULT);
+    sqlite3_bind_int(
+        st, i, f->limit > 0 && f->limit <= POL_REC_PAGE_MAX ? f->limit : POL_REC_PAGE_DEFAULT);
     rc = run_rows(st, cb, arg, NULL);
     sqlite3_finalize(st);
     return rc;
@@ -410,11 +410,11 @@ int pol_rec_hold(struct pol_db *db, const char *id, const char *reason)
     char detail[300];
 
     snprintf(detail, sizeof(detail), "reason=%.256s", reason ? reason : "");
-    int rc = update_audited(db,
-                            "UPDATE recordings SET hold_by = ?, hold_reason = ?, hold_at = ?3, "
-                            "updated_at = ?3 WHERE id = ?4 AND hold_at IS NULL",
-                            text, 2, (int64_t)time(NULL), id, SE_ERR_EXISTS, "recording.hold",
-                            detail);
+    int rc =
+        update_audited(db,
+                       "UPDATE recordings SET hold_by = ?, hold_reason = ?, hold_at = ?3, "
+                       "updated_at = ?3 WHERE id = ?4 AND hold_at IS NULL",
+                       text, 2, (int64_t)time(NULL), id, SE_ERR_EXISTS, "recording.hold", detail);
     return rc == SE_ERR_EXISTS && !pol_rec_exists(db, id) ? SE_ERR_NOTFOUND : rc;
 }
 
@@ -423,11 +423,11 @@ int pol_rec_release(struct pol_db *db, const char *id, const char *reason)
     char detail[300];
 
     snprintf(detail, sizeof(detail), "reason=%.256s", reason ? reason : "");
-    int rc = update_audited(db,
-                            "UPDATE recordings SET hold_by = NULL, hold_reason = NULL, "
-                            "hold_at = NULL, updated_at = ?1 WHERE id = ?2 AND hold_at IS NOT NULL",
-                            NULL, 0, (int64_t)time(NULL), id, SE_ERR_INVAL, "recording.release",
-                            detail);
+    int rc =
+        update_audited(db,
+                       "UPDATE recordings SET hold_by = NULL, hold_reason = NULL, "
+                       "hold_at = NULL, updated_at = ?1 WHERE id = ?2 AND hold_at IS NOT NULL",
+                       NULL, 0, (int64_t)time(NULL), id, SE_ERR_INVAL, "recording.release", detail);
     return rc == SE_ERR_INVAL && !pol_rec_exists(db, id) ? SE_ERR_NOTFOUND : rc;
 }
 
@@ -489,7 +489,8 @@ int pol_rec_delete(struct pol_db *db, const char *id, int64_t now, bool force, c
         goto out;
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    if ((rc = step_done(st)) < 0 || (rc = pol_db_audit_row(db, action, id, detail, NULL, NULL)) < 0 ||
+    if ((rc = step_done(st)) < 0 ||
+        (rc = pol_db_audit_row(db, action, id, detail, NULL, NULL)) < 0 ||
         (rc = counter_add(db, "purged", 1)) < 0)
         goto out;
     why[0] = '\0';

@@ -45,10 +45,10 @@ struct pol_recording {
     const char *streams, *files;
     int64_t bytes;
     const char *manifest_sha256; /* hex of manifest.sha256, NULL before sealing */
-    const char *signature;       /* "none" (no manifest yet), "unsigned", "ed25519", "hmac-sha256" */
+    const char *signature; /* "none" (no manifest yet), "unsigned", "ed25519", "hmac-sha256" */
     const char *key_id;
-    int64_t verified_at; /* 0: never */
-    int verified_ok;     /* -1: never verified */
+    int64_t verified_at;  /* 0: never */
+    int verified_ok;      /* -1: never verified */
     int64_t retain_until; /* 0: kept until deleted */
     const char *hold_by, *hold_reason;
     int64_t hold_at; /* 0: not on hold */

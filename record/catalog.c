@@ -77,8 +77,7 @@ int rec_catalog_keys_load(struct rec_catalog *c, const struct se_config *cfg, ch
     }
     if (rec_key_usable(c->key, c->key_len, true) < 0 ||
         rec_key_id(c->key, c->key_len, c->key_id) < 0) {
-        snprintf(err, errlen,
-                 "recording.sign_key_file %s: PEM keys must be Ed25519 private keys",
+        snprintf(err, errlen, "recording.sign_key_file %s: PEM keys must be Ed25519 private keys",
                  cfg->rec_sign_key_file);
         return SE_ERR_CONFIG;
     }
@@ -90,8 +89,7 @@ int rec_catalog_keys_load(struct rec_catalog *c, const struct se_config *cfg, ch
     return 0;
 }
 
-int rec_catalog_new(struct rec_catalog **out, const struct se_config *cfg, char *err,
-                    size_t errlen)
+int rec_catalog_new(struct rec_catalog **out, const struct se_config *cfg, char *err, size_t errlen)
 {
     struct rec_catalog *c;
     int rc = SE_ERR_CONFIG;
@@ -254,8 +252,7 @@ static void push(struct rec_catalog *c, struct cat_event *e, const char *id)
               id);
 }
 
-void rec_catalog_post_start(struct rec_catalog *c, const struct rec_session_cfg *cfg,
-                            int64_t at_us)
+void rec_catalog_post_start(struct rec_catalog *c, const struct rec_session_cfg *cfg, int64_t at_us)
 {
     push(c, event_of(EV_START, cfg, POL_REC_RECORDING, NULL, at_us), cfg->id);
 }
@@ -316,10 +313,10 @@ static void describe_meta(const char *dir, struct rec_desc *d)
     {
         if (!json_is_object(st) || !json_is_true(json_object_get(st, "recorded")))
             continue;
-        json_array_append_new(
-            streams, json_pack("{s:s?, s:s?, s:s?, s:s?}", "label", jstr(st, "label"), "media",
-                               jstr(st, "media"), "codec", jstr(st, "codec"), "direction",
-                               jstr(st, "direction")));
+        json_array_append_new(streams,
+                              json_pack("{s:s?, s:s?, s:s?, s:s?}", "label", jstr(st, "label"),
+                                        "media", jstr(st, "media"), "codec", jstr(st, "codec"),
+                                        "direction", jstr(st, "direction")));
     }
     json_array_foreach(json_object_get(m, "segments"), i, seg)
     {
@@ -480,8 +477,7 @@ int rec_catalog_drain(struct rec_catalog *c, struct pol_db *db)
             struct cat_event *e = ev[i];
             int r = e->type == EV_START ? drain_start(c, db, e) : drain_end(c, db, e);
             if (r < 0) {
-                se_err_log("record %s: cannot write the catalog row: %s", e->id,
-                           pol_db_errmsg(db));
+                se_err_log("record %s: cannot write the catalog row: %s", e->id, pol_db_errmsg(db));
                 rc = r;
             } else {
                 done++;
@@ -555,11 +551,10 @@ void *rec_verify_json(const struct rec_verify *v, const char *id)
 
     for (size_t i = 0; i < v->n_files; i++) {
         const struct rec_verify_file *f = &v->files[i];
-        json_array_append_new(files,
-                              json_pack("{s:s, s:s, s:I, s:I}", "name", f->name, "state",
-                                        states[f->state <= REC_FILE_UNLISTED ? f->state : 4],
-                                        "bytes", (json_int_t)f->bytes, "expected",
-                                        (json_int_t)f->expected));
+        json_array_append_new(files, json_pack("{s:s, s:s, s:I, s:I}", "name", f->name, "state",
+                                               states[f->state <= REC_FILE_UNLISTED ? f->state : 4],
+                                               "bytes", (json_int_t)f->bytes, "expected",
+                                               (json_int_t)f->expected));
     }
     rec_hex(v->manifest_sha256, 32, h);
     o = json_pack("{s:s, s:b, s:o, s:o, s:o}", "id", id, "ok", v->ok, "error",

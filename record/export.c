@@ -133,9 +133,9 @@ static int open_member(struct rec_export *x, int dfd, const char *name, uint64_t
     if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
         (check_size && (uint64_t)sb.st_size != want)) {
         snprintf(err, errlen, "%s: %s", name,
-                 fd < 0 ? strerror(errno)
-                        : !S_ISREG(sb.st_mode) ? "not a regular file"
-                                               : "its size differs from the manifest");
+                 fd < 0                 ? strerror(errno)
+                 : !S_ISREG(sb.st_mode) ? "not a regular file"
+                                        : "its size differs from the manifest");
         if (fd >= 0)
             close(fd);
         return SE_ERR_AUTH;
@@ -171,8 +171,8 @@ static const char verify_text[] =
 
 /* manifest.sig, the raw signature and the public key of the named key. */
 static int add_signature(struct rec_export *x, int dfd, const char *id,
-                         const struct rec_manifest *m, const struct rec_keyring *kr,
-                         int64_t mtime, char *err, size_t errlen)
+                         const struct rec_manifest *m, const struct rec_keyring *kr, int64_t mtime,
+                         char *err, size_t errlen)
 {
     char name[160], sig[300];
     uint64_t size = 0;
@@ -250,8 +250,8 @@ int rec_export_plan(const char *dir, const char *id, const struct rec_keyring *k
         (rc = add_signature(x, dfd, id, &m, kr, now, err, errlen)) < 0)
         goto out;
     snprintf(name, sizeof(name), "%s/VERIFY.txt", id);
-    if ((rc = add_member(x, name, (const uint8_t *)verify_text, -1, sizeof(verify_text) - 1,
-                         now)) < 0 ||
+    if ((rc = add_member(x, name, (const uint8_t *)verify_text, -1, sizeof(verify_text) - 1, now)) <
+            0 ||
         (rc = add_part(x, zeros, -1, 0, sizeof(zeros))) < 0)
         goto out;
     rc = 0;

@@ -222,7 +222,8 @@ static bool take_line(struct rec_journal_state *st, char *text)
     if (sscanf(text, "frag %127s %lld %lld %79s %lld%n", name, &a, &b, hash, &c, &used) == 5 &&
         !text[used]) {
         struct rec_journal_seg *s = seg_find(st, name);
-        struct rec_journal_frag f = {.off = (uint64_t)a, .len = (uint64_t)b, .media_end_us = c * 1000};
+        struct rec_journal_frag f = {
+            .off = (uint64_t)a, .len = (uint64_t)b, .media_end_us = c * 1000};
         uint64_t end = s && s->n ? s->frags[s->n - 1].off + s->frags[s->n - 1].len : 0;
         if (!s || st->ended || a < 0 || b <= 0 || c < 0 || strlen(hash) != 64 ||
             rec_unhex(hash, f.sha256, 32) || f.off != end)

@@ -83,10 +83,10 @@ struct rec_journal_state {
     char id[64];
     struct rec_journal_seg *segs;
     size_t n_segs;
-    size_t valid_len;   /* bytes of whole, chained lines */
-    bool ended;         /* an end or seal line */
+    size_t valid_len; /* bytes of whole, chained lines */
+    bool ended;       /* an end or seal line */
     char end_state[16];
-    uint8_t chain[32];  /* after the last valid line */
+    uint8_t chain[32]; /* after the last valid line */
 };
 
 /*

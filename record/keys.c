@@ -316,8 +316,8 @@ int rec_keyring_add_dir(struct rec_keyring *kr, const char *dir, char *err, size
     int added = 0, rc = 0;
 
     if (!dh)
-        return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s", dir, strerror(errno)),
-                                      SE_ERR_IO);
+        return errno == ENOENT ? 0
+                               : (snprintf(err, errlen, "%s: %s", dir, strerror(errno)), SE_ERR_IO);
     for (struct dirent *de; rc == 0 && (de = readdir(dh));) {
         char path[4096];
         if (!key_name(de->d_name))
@@ -335,8 +335,7 @@ size_t rec_keyring_count(const struct rec_keyring *kr)
     return kr ? kr->n : 0;
 }
 
-const uint8_t *rec_keyring_get(const struct rec_keyring *kr, size_t i, size_t *len,
-                               const char **id)
+const uint8_t *rec_keyring_get(const struct rec_keyring *kr, size_t i, size_t *len, const char **id)
 {
     if (!kr || i >= kr->n)
         return NULL;

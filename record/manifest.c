@@ -120,7 +120,8 @@ int rec_manifest_write(const char *dir, const struct rec_manifest_entry *e, size
         return rc;
     len += (size_t)snprintf(buf, cap, "%s", MANIFEST_HEAD_V2);
     if (key_len > 0) {
-        if ((rc = rec_key_usable(key, key_len, true)) < 0 || (rc = rec_key_id(key, key_len, id)) < 0)
+        if ((rc = rec_key_usable(key, key_len, true)) < 0 ||
+            (rc = rec_key_id(key, key_len, id)) < 0)
             goto out;
         len += (size_t)snprintf(buf + len, cap - len, "key %s %s\n", rec_key_alg(key, key_len), id);
     }
@@ -432,7 +433,8 @@ int rec_manifest_check(const char *dir, const struct rec_keyring *kr, unsigned f
         else if (bytes != m.e[i].bytes)
             f = add_file(v, m.e[i].name, REC_FILE_SIZE);
         else
-            f = add_file(v, m.e[i].name, memcmp(h, m.e[i].sha256, 32) ? REC_FILE_HASH : REC_FILE_OK);
+            f = add_file(v, m.e[i].name,
+                         memcmp(h, m.e[i].sha256, 32) ? REC_FILE_HASH : REC_FILE_OK);
         f->expected = m.e[i].bytes;
         f->bytes = f->state == REC_FILE_MISSING ? 0 : bytes;
         bad += f->state != REC_FILE_OK;

@@ -60,8 +60,8 @@ struct rec_manifest {
     size_t n;
     char *text; /* the exact bytes, NUL-terminated */
     size_t len;
-    uint8_t sha256[32];                  /* of the text */
-    char key_alg[16];                    /* from the key line; "" if none */
+    uint8_t sha256[32]; /* of the text */
+    char key_alg[16];   /* from the key line; "" if none */
     char key_id[REC_KEY_ID_LEN + 1];
 };
 

@@ -162,8 +162,8 @@ int rec_catalog_purge(struct rec_catalog *c, struct pol_db *db, bool dry_run, re
     rc = pol_rec_expired(db, (int64_t)time(NULL), REC_PURGE_BATCH, collect_expired, &e);
     for (size_t i = 0; rc == 0 && i < e.n; i++) {
         int r = dry_run ? 0
-                        : rec_catalog_delete(c, db, e.id[i], false, "recording.purge",
-                                             "retention", why, sizeof(why));
+                        : rec_catalog_delete(c, db, e.id[i], false, "recording.purge", "retention",
+                                             why, sizeof(why));
         if (cb)
             cb(arg, e.id[i], r, r < 0 ? why : NULL);
         done += r == 0;

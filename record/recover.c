@@ -29,7 +29,7 @@
 #include <time.h>
 
 #define CRASH_REASON                                                                               \
-    "the recording process ended without closing it (crash, kill or power loss); sealed at "     \
+    "the recording process ended without closing it (crash, kill or power loss); sealed at "       \
     "the next start"
 
 /* Ids (and dirs) of the rows to look at, copied out of the callback. */
@@ -44,7 +44,8 @@ static int collect(const struct pol_recording *r, void *arg)
     struct todo *t = arg;
     if (t->n == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 16;
-        void *a = realloc(t->id, cap * sizeof(*t->id)), *b = a ? realloc(t->dir, cap * sizeof(*t->dir)) : NULL;
+        void *a = realloc(t->id, cap * sizeof(*t->id)),
+             *b = a ? realloc(t->dir, cap * sizeof(*t->dir)) : NULL;
         if (a)
             t->id = a;
         if (!a || !b)
@@ -79,7 +80,9 @@ static int recover_one(struct rec_catalog *c, struct pol_db *db, const char *id,
         se_err_log("record %s: the recording directory %s is gone", id, dir);
         return rec_catalog_finish_row(db, id, dir, &d, POL_REC_FAILED,
                                       "the recording directory is missing", (int64_t)time(NULL),
-                                      "recording.failed") < 0 ? SE_ERR_DB : 1;
+                                      "recording.failed") < 0
+                   ? SE_ERR_DB
+                   : 1;
     }
     rc = rec_seal_dir(dir, c->key, c->key_len, POL_REC_INCOMPLETE, CRASH_REASON, &info);
     if (rc == SE_ERR_AGAIN)

@@ -234,12 +234,11 @@ static int write_meta(const char *dir, const struct rec_journal_state *st, const
         if (!start || g->wall_us < start)
             start = g->wall_us;
         rec_hex(sha[i], 32, h);
-        json_array_append_new(segs, json_pack("{s:s, s:s, s:o, s:o, s:f, s:I, s:s}", "file",
-                                              g->name, "format", format_of(g->name), "start",
-                                              rec_meta_time(g->wall_us), "end",
-                                              rec_meta_time(g->wall_us + end_us[i]), "duration_s",
-                                              (double)end_us[i] / 1e6, "bytes",
-                                              (json_int_t)bytes[i], "sha256", h));
+        json_array_append_new(
+            segs, json_pack("{s:s, s:s, s:o, s:o, s:f, s:I, s:s}", "file", g->name, "format",
+                            format_of(g->name), "start", rec_meta_time(g->wall_us), "end",
+                            rec_meta_time(g->wall_us + end_us[i]), "duration_s",
+                            (double)end_us[i] / 1e6, "bytes", (json_int_t)bytes[i], "sha256", h));
     }
     json_object_set_new(m, "state", json_string(state));
     if (start && !json_is_string(json_object_get(m, "start")))
@@ -250,9 +249,9 @@ static int write_meta(const char *dir, const struct rec_journal_state *st, const
     json_object_set_new(m, "error", reason && reason[0] ? json_string(reason) : json_null());
     json_object_set_new(m, "sealed",
                         json_pack("{s:o, s:s, s:I, s:I}", "at",
-                                  rec_meta_time((int64_t)time(NULL) * 1000000), "from",
-                                  "journal", "fragments", (json_int_t)info->fragments,
-                                  "bytes_cut", (json_int_t)info->bytes_cut));
+                                  rec_meta_time((int64_t)time(NULL) * 1000000), "from", "journal",
+                                  "fragments", (json_int_t)info->fragments, "bytes_cut",
+                                  (json_int_t)info->bytes_cut));
     int rc = rec_meta_save(dir, m, e);
     json_decref(m);
     return rc;
@@ -276,8 +275,7 @@ static void keep_files(const char *dir, const struct rec_journal_state *st, bool
         if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size > bytes[i]) {
             info->bytes_cut += (uint64_t)sb.st_size - bytes[i];
             if (ftruncate(fd, (off_t)bytes[i]) != 0)
-                se_err_log("record: sealing %s: cannot cut %s: %s", dir, g->name,
-                           strerror(errno));
+                se_err_log("record: sealing %s: cannot cut %s: %s", dir, g->name, strerror(errno));
         }
         if (fdatasync(fd) != 0)
             se_warn("record: sealing %s: cannot sync %s", dir, g->name);
@@ -299,7 +297,7 @@ int rec_seal_dir(const char *dir, const uint8_t *key, size_t key_len, const char
 {
     struct rec_journal_state st;
     struct rec_manifest_entry *files = NULL;
-    uint8_t (*sha)[32] = NULL;
+    uint8_t(*sha)[32] = NULL;
     uint64_t *bytes = NULL;
     int64_t *end_us = NULL;
     bool *kept = NULL;

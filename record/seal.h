@@ -22,11 +22,11 @@
 #include <stdint.h>
 
 struct rec_seal_info {
-    int files;           /* media files kept */
-    uint64_t fragments;  /* fragments kept */
-    uint64_t bytes;      /* media bytes kept */
-    uint64_t bytes_cut;  /* bytes past the last good fragment, removed */
-    int64_t end_us;      /* wall time the kept media ends, 0 if none */
+    int files;          /* media files kept */
+    uint64_t fragments; /* fragments kept */
+    uint64_t bytes;     /* media bytes kept */
+    uint64_t bytes_cut; /* bytes past the last good fragment, removed */
+    int64_t end_us;     /* wall time the kept media ends, 0 if none */
 };
 
 /*

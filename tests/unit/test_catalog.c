@@ -52,8 +52,13 @@ static void add(struct pol_db *db, const char *id, const char *user, int64_t sta
 {
     char dir[128];
     snprintf(dir, sizeof(dir), "/nonexistent/%s", id);
-    struct pol_recording r = {.id = id, .dir = dir, .user = user, .origin = "https://a.example",
-                              .started = started, .retain_until = retain, .source = "test"};
+    struct pol_recording r = {.id = id,
+                              .dir = dir,
+                              .user = user,
+                              .origin = "https://a.example",
+                              .started = started,
+                              .retain_until = retain,
+                              .source = "test"};
     CHECK_EQ_INT(pol_rec_insert(db, &r), 0);
     if (status) {
         r.status = status;
@@ -95,8 +100,7 @@ static void test_rows(void)
     CHECK(ids.n == 2 && !strcmp(ids.id[0], "r2") && !strcmp(ids.id[1], "r1"));
     f.before = "nope";
     CHECK_EQ_INT(pol_rec_list(db, &f, collect, &ids), SE_ERR_NOTFOUND);
-    struct pol_rec_filter fu = {.user = "alice", .status = "complete", .since = 900,
-                                .until = 1150};
+    struct pol_rec_filter fu = {.user = "alice", .status = "complete", .since = 900, .until = 1150};
     ids.n = 0;
     CHECK_EQ_INT(pol_rec_list(db, &fu, collect, &ids), 0);
     CHECK(ids.n == 1 && !strcmp(ids.id[0], "r1"));
@@ -149,8 +153,8 @@ static void test_rows(void)
     CHECK_EQ_INT(st.purged, 2);
 
     /* a finish whose start never reached the catalog inserts the row */
-    struct pol_recording lost = {.id = "r9", .dir = "/x/r9", .status = "incomplete",
-                                 .started = 1300, .user = "carol"};
+    struct pol_recording lost = {
+        .id = "r9", .dir = "/x/r9", .status = "incomplete", .started = 1300, .user = "carol"};
     CHECK_EQ_INT(pol_rec_finish(db, &lost, "recording.sealed", "recovered"), 0);
     CHECK_EQ_INT(pol_rec_get(db, "r9", copy_row, &got), 0);
     CHECK_EQ_INT(got.started, 1300);
