@@ -225,6 +225,10 @@ bool api_rec_grant_auth(struct api_req *r)
     grant_mac(exp, actor, r->params[0], r->params[1], mac);
     if (CRYPTO_memcmp(mac, d2 + 1, 64) != 0)
         return false;
+    /* A deleted (or re-roled) token's grants die with it. */
+    long long tid = strtoll(actor + 10, NULL, 10);
+    if (tid <= 0 || !pol_rec_token_alive(r->api->db, tid, "compliance"))
+        return false;
     snprintf(r->actor, sizeof(r->actor), "%s", actor);
     r->role = AUTH_ROLE_COMPLIANCE;
     pol_db_set_actor(r->api->db, r->actor);

@@ -116,6 +116,21 @@ static int counter_add(struct pol_db *db, const char *name, int64_t n)
     return rc;
 }
 
+bool pol_rec_token_alive(struct pol_db *db, int64_t token_id, const char *role)
+{
+    sqlite3_stmt *st;
+    bool alive;
+
+    if (sqlite3_prepare_v2(db->db, "SELECT 1 FROM api_tokens WHERE id = ? AND role = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_int64(st, 1, token_id);
+    sqlite3_bind_text(st, 2, role, -1, SQLITE_TRANSIENT);
+    alive = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return alive;
+}
+
 int pol_rec_counter_add(struct pol_db *db, const char *name, int64_t n)
 {
     return counter_add(db, name, n);

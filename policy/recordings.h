@@ -123,6 +123,9 @@ int pol_rec_expired(struct pol_db *db, int64_t now, int limit, pol_rec_cb cb, vo
  * name. *days = 0 when the rule sets none (or is unknown). */
 int pol_rec_rule_retention(struct pol_db *db, int64_t rule_id, const char *rule, int *days);
 
+/* Does API token id still exist with role (a grant outlives no token)? */
+bool pol_rec_token_alive(struct pol_db *db, int64_t token_id, const char *role);
+
 /* Counters kept in the database, so every process that records adds to
  * the same numbers: "failures", "purged", "sealed". */
 int pol_rec_counter_add(struct pol_db *db, const char *name, int64_t n);

@@ -123,7 +123,17 @@ CODE=$(curl -sk -o /dev/null -w '%{http_code}' "$API${URL/segment-000.mp4/metada
 [ "$CODE" = 401 ] || fail "a grant for one file opened another: $CODE"
 CODE=$(curl -sk -o /dev/null -w '%{http_code}' "$API${URL%?}x")
 [ "$CODE" = 401 ] || fail "a forged grant: $CODE"
-ok "grants: a per-file URL works with Range; another file or a forged grant is 401"
+CODE=$(curl -sk -o /dev/null -w '%{http_code}' -H 'Range: bytes=0-99' "$API$URL")
+[ "$CODE" = 206 ] || fail "grant URL again: $CODE"
+# a grant dies with its token
+TMPTOK=$(sedge_cli token add --role compliance --name temp 2>/dev/null) || fail "token add"
+req "$TMPTOK" GET "$R/$ID_alice"
+TURL=$(jq_ '[f["url"] for f in d["files"] if f["name"] == "segment-000.mp4"][0]')
+CODE=$(curl -sk -o /dev/null -w '%{http_code}' "$API$TURL"); [ "$CODE" = 200 ] || fail "temp grant: $CODE"
+sedge_cli token del "$(sedge_cli token list | awk '$3 == "temp" {print $1}')" >/dev/null || fail "token del"
+CODE=$(curl -sk -o /dev/null -w '%{http_code}' "$API$TURL")
+[ "$CODE" = 401 ] || fail "a grant outlived its deleted token: $CODE"
+ok "grants: a per-file URL works with Range; another file, a forged grant or a deleted token's grant is 401"
 
 # --- export verified offline with the published public key
 req "$COMP" GET "$R/keys"
