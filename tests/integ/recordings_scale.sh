@@ -1,7 +1,8 @@
 #!/bin/bash
-# A catalog of 100 000 recordings: every list page (first, filtered by
-# user, origin, status and dates, and deep keyset pages) answers in under
-# 50 ms, measured at the client over one kept-alive HTTPS connection; the
+# A catalog of 100 000 recordings: every kind of list page (first, filtered by
+# user, origin, status and dates, deep keyset pages, 500 rows) answers in under
+# 50 ms (median of its requests), measured at the client over one kept-alive
+# HTTPS connection (250 ms against the ASan build); the
 # start-up recovery and /metrics stay fast; malformed queries are refused.
 #
 #   sqlite3 (one INSERT ... WITH RECURSIVE): 100 000 catalog rows
@@ -37,9 +38,12 @@ sedge_start
 echo "sedge serve ready (recovery over $N rows) in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
 wait_log "api: listening" 5 || fail "api not listening"
 
-$PY - "$API_PORT" "$TOKEN" "$N" <<'PY' || fail "list timing (see above)"
+# The bound is for the release build; a sanitizer build runs 3-5x slower.
+LIMIT_MS=50
+case "${SEDGE_BIN}" in */asan/*) LIMIT_MS=250; echo "note: ASan build, the bound is $LIMIT_MS ms" ;; esac
+$PY - "$API_PORT" "$TOKEN" "$N" "$LIMIT_MS" <<'PY' || fail "list timing (see above)"
 import http.client, json, ssl, statistics, sys, time
-port, token, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+port, token, n, limit_ms = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
 H = {"Authorization": "Bearer " + token}
@@ -85,8 +89,8 @@ for name, ms in times.items():
     print("measured: %-22s median %6.2f ms  max %6.2f ms  (%d requests)" % (name, statistics.median(ms), max(ms), len(ms)))
 print("measured: all %d list requests: median %.2f ms, p95 %.2f ms, max %.2f ms" % (
     len(allms), statistics.median(allms), sorted(allms)[int(len(allms) * 0.95) - 1], max(allms)))
-slow = {k: max(v) for k, v in times.items() if statistics.median(v) >= 50}
-assert not slow, "pages slower than 50 ms: %s" % slow
+slow = {k: statistics.median(v) for k, v in times.items() if statistics.median(v) >= limit_ms}
+assert not slow, "pages slower than %g ms (median): %s" % (limit_ms, slow)
 # metrics over the whole catalog
 t = time.perf_counter(); c.request("GET", "/metrics"); body = c.getresponse().read().decode(); mt = (time.perf_counter() - t) * 1000
 assert 'sedge_recordings{status="complete"}' in body and 'sedge_recordings{status="failed"} 2000' in body, body[-800:]
