@@ -153,6 +153,7 @@ int rec_cli_catalog_open(struct rec_cli_opts *o, const char *out)
 static int catalog_open(struct rec_cli_opts *o)
 {
     char err[512];
+    int rc;
 
     if (!o->config)
         return 0;
@@ -165,9 +166,13 @@ static int catalog_open(struct rec_cli_opts *o)
         o->conf = NULL;
         return 0;
     }
-    if (pol_db_open(o->conf->database, true, &o->db, err, sizeof(err)) < 0 ||
-        rec_catalog_new(&o->cat, o->conf, err, sizeof(err)) < 0) {
+    /* The catalog lives in the configuration's database, which only
+     * `sedge init` creates: a missing one is an error, not a new file. */
+    if ((rc = pol_db_open(o->conf->database, false, &o->db, err, sizeof(err))) < 0 ||
+        (rc = rec_catalog_new(&o->cat, o->conf, err, sizeof(err))) < 0) {
         fprintf(stderr, "sedge: %s\n", err);
+        if (rc == SE_ERR_NOTFOUND && !o->db)
+            cli_hint_init(o->config);
         rec_cli_catalog_close(o);
         return 1;
     }

@@ -143,7 +143,7 @@ int pol_rec_insert(struct pol_db *db, const struct pol_recording *r)
     char detail[160];
     int rc = SE_ERR_DB;
 
-    if (!r->id || !r->dir || pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (!r->id || !r->dir || pol_db_begin_write(db) < 0)
         return r->id && r->dir ? SE_ERR_DB : SE_ERR_INVAL;
     if (sqlite3_prepare_v2(db->db,
                            "INSERT INTO recordings(id, dir, session_id, user, origin, remote, "
@@ -183,7 +183,7 @@ int pol_rec_finish(struct pol_db *db, const struct pol_recording *r, const char 
 
     if (!r->id || !r->dir || !r->status || pol_rec_status_index(r->status) < 0)
         return SE_ERR_INVAL;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     /* The party, start and retention come from the start event when it
      * reached the catalog; otherwise from this (recovered) description. */
@@ -385,7 +385,7 @@ static int update_audited(struct pol_db *db, const char *sql, const char *const 
     sqlite3_stmt *st = NULL;
     int rc = SE_ERR_DB;
 
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
@@ -464,7 +464,7 @@ int pol_rec_delete(struct pol_db *db, const char *id, int64_t now, bool force, c
     int rc = SE_ERR_DB;
 
     snprintf(why, whylen, "database error");
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (sqlite3_prepare_v2(db->db,
                            "SELECT status, hold_at, retain_until FROM recordings WHERE id = ?", -1,

@@ -2,7 +2,8 @@
 # The compliance console in real headless Chromium against the real sedge:
 #
 #   sedge record import --config  ->  a recording of alice (H.264 + Opus fMP4)
-#   Chromium (playwright-core over CDP) --HTTPS--> sedge api /console/, /v1/recordings
+#   Chromium (playwright-core over CDP) --HTTPS--> sedge api.management listener
+#                                                  /console/, /v1/recordings
 #     sign in, search, open, play 2 s (<video> through Range requests on a
 #     grant URL), verify, legal hold, audit trail; screenshot kept in
 #     build/test-logs/console_browser.png
@@ -15,7 +16,8 @@ gen_media 6
 $PY "$INJECT" make --video "$T/v1.rtp" --audio "$T/a.rtp" --pcap "$T/x.pcap" --sdp "$T/x.sdp" \
     --report "$T/x.json" >/dev/null || fail "injector"
 API_PORT=$((BASE + 3))
-write_config "api = { address = \"127.0.0.1\"; port = $API_PORT; rate = 100; burst = 200; };" \
+MGMT_PORT=$((BASE + 4)) # the console and the recordings API live on the management listener
+write_config "api = { address = \"127.0.0.1\"; port = $API_PORT; rate = 100; burst = 200; management = { address = \"127.0.0.1\"; port = $MGMT_PORT; }; };" \
     "recording = { dir = \"$T/rec\"; };"
 for who in alice bob; do
     "$SEDGE_BIN" record import --pcap "$T/x.pcap" --sdp "$T/x.sdp" --config "$T/sedge.conf" \
@@ -26,12 +28,12 @@ TOKEN=$(sedge_cli token add --role compliance --name officer 2>/dev/null) || fai
 SPKI=$(openssl x509 -in "$T/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der |
     openssl dgst -sha256 -binary | base64)
 sedge_start
-wait_log "api: listening" 5 || fail "api not listening"
+wait_log "api: listening https://127.0.0.1:$MGMT_PORT \\(management" 5 || fail "no management listener"
 
 SHOT="$(dirname "$SEDGE_BIN")/test-logs/console_browser.png"
 mkdir -p "$(dirname "$SHOT")"
 rm -f "$SHOT"
-timeout 150 node "$SEDGE_ROOT/tests/e2e/console_e2e.mjs" --url "https://127.0.0.1:$API_PORT/console/" \
+timeout 150 node "$SEDGE_ROOT/tests/e2e/console_e2e.mjs" --url "https://127.0.0.1:$MGMT_PORT/console/" \
     --token "$TOKEN" --spki "$SPKI" --user alice@example.com --shot "$SHOT" >"$T/e2e.log" 2>&1
 rc=$?
 grep -E '^CASE' "$T/e2e.log" | cut -c1-700

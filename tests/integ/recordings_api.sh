@@ -239,3 +239,35 @@ grep -q "|recording.list|recordings|" "$T/audit.txt" && grep -q "|recording.show
     grep -q "|recording.verify|$ID_carol|ok=false" "$T/audit.txt" &&
     grep -q "|recording.show|rec-nope|status=404" "$T/audit.txt" || fail "audit rows missing: $(cut -d'|' -f2,3 "$T/audit.txt" | sort | uniq -c)"
 ok "audit: $(wc -l <"$T/audit.txt") rows with actor, recording id, action, status and bytes served"
+
+# --- with api.management the recordings API and the console move there,
+# like the admin endpoints; the public listener (every desktop reaches it)
+# answers 404 for them, and /metrics there still needs a role token.
+MGMT_PORT=$((BASE + 4))
+MGMT=https://127.0.0.1:$MGMT_PORT
+sed -i "s|^api = .*|api = { address = \"127.0.0.1\"; port = $API_PORT; rate = 200; burst = 400; management = { address = \"127.0.0.1\"; port = $MGMT_PORT; }; };|" \
+    "$T/sedge.conf"
+METRICS=$(sedge_cli token add --role metrics --name scrape 2>/dev/null) || fail "token add"
+sedge_start
+wait_log "api: listening https://127.0.0.1:$MGMT_PORT \\(management" 5 || fail "no management listener"
+for p in "$R" "$R/keys" "$R/$ID_alice" "$R/$ID_alice/audit" "$R/$ID_alice/files/segment-000.mp4" "/console/" "/console/console.js"; do
+    req "$COMP" GET "$p"; expect 404 "public listener GET $p"
+done
+req "$COMP" POST "$R/$ID_alice/verify"; expect 404 "public listener verify"
+API=$MGMT
+req "$COMP" GET "$R"; expect 200 "management listener: list"
+req "" GET "$R"; expect 401 "management listener: list without a token"
+req "$AUD" GET "$R/$ID_alice/files/segment-000.mp4"; expect 403 "management listener: file by the auditor"
+req "$COMP" GET "$R/$ID_alice"
+URL=$(jq_ '[f["url"] for f in d["files"] if f["name"] == "segment-000.mp4"][0]')
+CODE=$(curl -sk -o /dev/null -w '%{http_code}' -H 'Range: bytes=0-99' "$MGMT$URL")
+[ "$CODE" = 206 ] || fail "management listener: grant URL $CODE"
+CODE=$(curl -sk -o /dev/null -w '%{http_code}' -H 'Range: bytes=0-99' "https://127.0.0.1:$API_PORT$URL")
+[ "$CODE" = 404 ] || fail "public listener: grant URL $CODE"
+req "" GET /console/; expect 200 "management listener: console"
+hdr Content-Type | grep -q '^text/html' || fail "console content type $(hdr Content-Type)"
+req "" GET /metrics; expect 200 "management listener: /metrics without a token"
+grep -q '^sedge_recordings{status="complete"} ' "$T/body" || fail "no recording metrics on the management listener"
+API=https://127.0.0.1:$API_PORT
+req "" GET /metrics; expect 404 "public /metrics with api.management"
+ok "api.management: /v1/recordings (grants too) and /console/ on the management listener only, public 404"

@@ -18,8 +18,8 @@ VPORT=$PORT APORT=$((PORT + 2))
 $PY "$INJECT" make --video "$T/v1.rtp" --audio "$T/a.rtp" --pcap "$T/x.pcap" --sdp "$T/x.sdp" \
     --report "$T/x.json" --vport "$VPORT" --aport "$APORT" >/dev/null || fail "injector"
 write_config "recording = { dir = \"$T/rec\"; retention = 30; fsync_interval = 500; };"
-sedge_cli rule add allow --user carol --record always --name carol-recorded --retention 7 \
-    >/dev/null || fail "rule add --retention"
+sedge_cli rule add allow --user carol --external --record always --name carol-recorded \
+    --retention 7 >/dev/null || fail "rule add --retention"
 R() { "$SEDGE_BIN" recordings "$@" --config "$T/sedge.conf"; }
 
 # import, twice (two users), with party fields

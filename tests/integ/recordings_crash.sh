@@ -93,9 +93,10 @@ echo "api = { address = \"127.0.0.1\"; port = $API_PORT; };" >>"$T/sedge.conf"
 sed "s/ $VPORT / $((VPORT + 1)) /; s/ $APORT / $((APORT + 1)) /" "$T/x.sdp" >"$T/y.sdp"
 grep -q "m=video $((VPORT + 1)) " "$T/y.sdp" || fail "second SDP: $(cat "$T/y.sdp")"
 sedge_cli user add relayer --password pw-relayer >/dev/null || fail "user add"
+METRICS=$(sedge_cli token add --role metrics --name scrape 2>/dev/null) || fail "token add"
 sedge_start
 peer_start
-metric() { curl -sk "https://127.0.0.1:$API_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+metric() { curl -sk -H "Authorization: Bearer $METRICS" "https://127.0.0.1:$API_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 fails0=$(metric sedge_recording_failures_total)
 [ -n "$fails0" ] || fail "no sedge_recording_failures_total in /metrics"
 

@@ -20,8 +20,9 @@ $PY "$INJECT" make --video "$T/v1.rtp" --audio "$T/a.rtp" --pcap "$T/x.pcap" --s
 API_PORT=$((BASE + 3))
 write_config "api = { address = \"127.0.0.1\"; port = $API_PORT; };" \
     "recording = { dir = \"$T/rec\"; retention = 30; purge_interval = 1; };"
-sedge_cli rule add allow --user short@example.com --record always --name short --retention 1 \
-    >/dev/null || fail "rule add"
+sedge_cli rule add allow --user short@example.com --external --record always --name short \
+    --retention 1 >/dev/null || fail "rule add"
+METRICS=$(sedge_cli token add --role metrics --name scrape 2>/dev/null) || fail "token add"
 R() { "$SEDGE_BIN" recordings "$@" --config "$T/sedge.conf"; }
 import() { # USER [args]: print the new id
     "$SEDGE_BIN" record import --pcap "$T/x.pcap" --sdp "$T/x.sdp" --config "$T/sedge.conf" \
@@ -49,7 +50,7 @@ R purge "$KEEP" >/dev/null 2>&1 && fail "purge ID before its retention"
 ok "retention: rule 1 d, default 30 d; dry run lists the expired, unheld recordings only"
 
 sedge_start
-metric() { curl -sk "https://127.0.0.1:$API_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+metric() { curl -sk -H "Authorization: Bearer $METRICS" "https://127.0.0.1:$API_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 for _ in $(seq 1 50); do [ ! -d "$T/rec/$EXP" ] && [ ! -d "$T/rec/$GONE" ] && break; sleep 0.1; done
 [ ! -d "$T/rec/$EXP" ] && [ ! -d "$T/rec/$GONE" ] || fail "the retention pass did not delete the expired recordings"
 [ -d "$T/rec/$HELD" ] && [ -d "$T/rec/$KEEP" ] || fail "the retention pass deleted a held or unexpired recording"

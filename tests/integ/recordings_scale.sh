@@ -15,6 +15,7 @@ API_PORT=$((BASE + 3))
 write_config "api = { address = \"127.0.0.1\"; port = $API_PORT; rate = 1000; burst = 2000; };" \
     "recording = { dir = \"$T/rec\"; };"
 TOKEN=$(sedge_cli token add --role auditor 2>/dev/null) || fail "token add"
+METRICS=$(sedge_cli token add --role metrics --name scrape 2>/dev/null) || fail "token add"
 t0=$(date +%s.%N)
 sqlite3 "$T/sedge.db" <<SQL || fail "cannot fill the catalog"
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $N)
@@ -41,9 +42,10 @@ wait_log "api: listening" 5 || fail "api not listening"
 # The bound is for the release build; a sanitizer build runs 3-5x slower.
 LIMIT_MS=50
 case "${SEDGE_BIN}" in */asan/*) LIMIT_MS=250; echo "note: ASan build, the bound is $LIMIT_MS ms" ;; esac
-$PY - "$API_PORT" "$TOKEN" "$N" "$LIMIT_MS" <<'PY' || fail "list timing (see above)"
+$PY - "$API_PORT" "$TOKEN" "$N" "$LIMIT_MS" "$METRICS" <<'PY' || fail "list timing (see above)"
 import http.client, json, ssl, statistics, sys, time
 port, token, n, limit_ms = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+metrics_token = sys.argv[5]
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
 H = {"Authorization": "Bearer " + token}
@@ -92,7 +94,7 @@ print("measured: all %d list requests: median %.2f ms, p95 %.2f ms, max %.2f ms"
 slow = {k: statistics.median(v) for k, v in times.items() if statistics.median(v) >= limit_ms}
 assert not slow, "pages slower than %g ms (median): %s" % (limit_ms, slow)
 # metrics over the whole catalog
-t = time.perf_counter(); c.request("GET", "/metrics"); body = c.getresponse().read().decode(); mt = (time.perf_counter() - t) * 1000
+t = time.perf_counter(); c.request("GET", "/metrics", headers={"Authorization": "Bearer " + metrics_token}); body = c.getresponse().read().decode(); mt = (time.perf_counter() - t) * 1000
 assert 'sedge_recordings{status="complete"}' in body and 'sedge_recordings{status="failed"} 2000' in body, body[-800:]
 print("measured: /metrics with %d catalog rows: %.1f ms" % (n, mt))
 # malformed queries: refused, quickly
