@@ -110,6 +110,17 @@ static int take_row(const struct pol_recording *rec, void *arg)
     return w->json ? 0 : SE_ERR_NOMEM;
 }
 
+/* A catalog call failed with rc: a database failure is answered as the
+ * admin endpoints answer it (503 database_busy with Retry-After while
+ * another process holds the lock, 503 database_unavailable, else 500). */
+static void reply_failed(struct api_req *r, int rc, const char *what)
+{
+    if (rc == SE_ERR_DB)
+        api_reply_db_error(r);
+    else
+        api_reply_error(r, 500, "internal", "%s: %s", what, se_err(rc));
+}
+
 /* Load the row of id into w; on failure a reply was sent and audited. */
 static bool load_row(struct api_req *r, const char *id, const char *action, struct row *w)
 {
@@ -118,7 +129,7 @@ static bool load_row(struct api_req *r, const char *id, const char *action, stru
     if (rc == SE_ERR_NOTFOUND)
         api_reply_error(r, 404, "not_found", "no recording %s", id);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "cannot read the catalog");
+        reply_failed(r, rc, "cannot read the catalog");
     if (rc < 0) {
         audit(r, action, id, "%s", "");
         json_decref(w->json);
@@ -314,7 +325,7 @@ void api_h_rec_list(struct api_req *r)
     if (rc == SE_ERR_NOTFOUND)
         api_reply_error(r, 400, "bad_request", "before: no recording %s", f.before);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "cannot read the catalog");
+        reply_failed(r, rc, "cannot read the catalog");
     else
         api_reply_json(r, 200,
                        json_pack("{s:O, s:o}", "recordings", l.arr, "next",
@@ -382,6 +393,7 @@ void api_h_rec_audit(struct api_req *r)
 {
     const char *id = path_id(r, "recording.audit");
     json_t *a = json_array();
+    int rc;
 
     if (!id || !a) {
         json_decref(a);
@@ -390,8 +402,8 @@ void api_h_rec_audit(struct api_req *r)
     if (!pol_rec_exists(r->api->db, id)) {
         api_reply_error(r, 404, "not_found", "no recording %s", id);
         json_decref(a);
-    } else if (pol_rec_audit(r->api->db, id, AUDIT_TRAIL_MAX, audit_row, a) < 0) {
-        api_reply_error(r, 500, "internal", "cannot read the audit log");
+    } else if ((rc = pol_rec_audit(r->api->db, id, AUDIT_TRAIL_MAX, audit_row, a)) < 0) {
+        reply_failed(r, rc, "cannot read the audit log");
         json_decref(a);
     } else {
         api_reply_json(r, 200, json_pack("{s:s, s:o}", "id", id, "audit", a));
@@ -644,7 +656,7 @@ void api_h_rec_verify(struct api_req *r)
         api_reply_error(r, 404, "not_found", "no recording %s", id);
         audit(r, "recording.verify", id, "%s", "");
     } else if (rc == SE_ERR_DB) {
-        api_reply_error(r, 500, "internal", "cannot record the verification");
+        api_reply_db_error(r); /* the outcome could not be recorded */
     } else {
         api_reply_json(r, 200, rec_verify_json(&v, id));
     }
@@ -674,7 +686,7 @@ void api_h_rec_hold(struct api_req *r)
     else if (rc == SE_ERR_EXISTS)
         api_reply_error(r, 409, "already_held", "%s is already on legal hold", id);
     else
-        api_reply_error(r, 500, "internal", "database error");
+        reply_failed(r, rc, "cannot put the hold");
     if (rc < 0)
         audit(r, "recording.hold", id, "%s", "");
     json_decref(body);
@@ -702,7 +714,7 @@ void api_h_rec_release(struct api_req *r)
     else if (rc == SE_ERR_INVAL)
         api_reply_error(r, 409, "not_held", "%s is not on hold", id);
     else
-        api_reply_error(r, 500, "internal", "database error");
+        reply_failed(r, rc, "cannot release the hold");
     if (rc < 0)
         audit(r, "recording.release", id, "%s", "");
     json_decref(body);
@@ -741,6 +753,8 @@ void api_h_rec_delete(struct api_req *r)
         api_reply_error(r, 404, "not_found", "no recording %s", id);
     else if (rc == SE_ERR_DENIED)
         api_reply_error(r, 409, "not_deletable", "%s", why);
+    else if (rc == SE_ERR_DB)
+        api_reply_db_error(r);
     else
         api_reply_error(r, 500, "internal", "%s", why);
     if (rc < 0) /* a deletion writes its own row (with the manifest hash) */

@@ -170,6 +170,27 @@ req "$ADM" DELETE "$R/$ID_bob" "${CT[@]}" -d '{"force": true, "reason": "erasure
 req "$COMP" GET "$R/$ID_bob"; expect 404 "show after delete"
 ok "hold/release (reasons, 409s), delete: held 409 (even forced), before retention 409, admin force with reason 200"
 
+# --- the database locked by another process: writes answer 503 database_busy
+# with Retry-After at once (the control thread never waits for the lock),
+# and go through once it is gone
+{ echo "BEGIN IMMEDIATE;"; echo "INSERT INTO audit(at, actor, action) VALUES (0, 'test', 'lock');"
+  sleep 4; echo "COMMIT;"; } | sqlite3 "$T/sedge.db" &
+LOCK=$!
+PIDS+=("$LOCK")
+sleep 0.5
+t0=$(date +%s.%N)
+req "$COMP" PUT "$R/$ID_alice/hold" "${CT[@]}" -d '{"reason": "while locked"}'
+dt=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+expect 503 "hold while the database is locked"
+grep -q '"database_busy"' "$T/body" && [ "$(hdr Retry-After)" = 1 ] || fail "locked hold: $(cat "$T/body")"
+awk -v d="$dt" 'BEGIN { exit !(d < 1.5) }' || fail "the locked hold took ${dt}s"
+req "$ADM" POST "$R/$ID_alice/verify"; expect 503 "verify while the database is locked"
+grep -q '"database_busy"' "$T/body" || fail "locked verify: $(cat "$T/body")"
+wait "$LOCK"
+req "$COMP" PUT "$R/$ID_alice/hold" "${CT[@]}" -d '{"reason": "after the lock"}'; expect 200 "hold after the lock"
+req "$COMP" DELETE "$R/$ID_alice/hold"; expect 200 "release after the lock"
+ok "database locked: hold and verify 503 database_busy (Retry-After: 1) in ${dt}s; both work once it is free"
+
 # --- bad input: unknown ids, traversal, symlinks, tampering, deleted directory
 for p in "$R/rec-nope" "$R/rec-nope/files/x.mp4" "$R/rec-nope/export" "$R/rec-nope/audit"; do
     req "$COMP" GET "$p"; expect 404 "GET $p"
