@@ -106,7 +106,7 @@ struct list_ctx {
 static int list_row(const struct pol_recording *r, void *arg)
 {
     struct list_ctx *l = arg;
-    char t[32];
+    char t[32], user[4 * 128], origin[4 * 256];
 
     snprintf(l->last, sizeof(l->last), "%s", r->id);
     l->n++;
@@ -114,10 +114,11 @@ static int list_row(const struct pol_recording *r, void *arg)
         json_t *o = pol_recording_json(r);
         return o && json_array_append_new(l->arr, o) == 0 ? 0 : SE_ERR_NOMEM;
     }
+    /* user and origin may be client bytes (an anchored call's): escaped */
     printf("%-34s %-20s %9.1f %-10s %-20s %-28s %-9s %s\n", r->id,
            cli_fmt_time(r->started, t, sizeof(t)), (double)r->duration_ms / 1000.0, r->status,
-           r->user ? r->user : "-", r->origin ? r->origin : "-", r->signature,
-           r->hold_at ? "held" : "-");
+           cli_text(r->user, user, sizeof(user)), cli_text(r->origin, origin, sizeof(origin)),
+           r->signature, r->hold_at ? "held" : "-");
     return 0;
 }
 
@@ -191,12 +192,15 @@ static int cmd_show(struct cli_rec_opts *o, struct pol_db *db)
     if (o->json) {
         print_json(row);
     } else {
+        static char esc[4 * 4096];
         const char *k;
         json_t *v;
+        /* Strings print escaped (stored client bytes: user, origin,
+         * remote, reasons); other values as compact JSON. */
         json_object_foreach(row, k, v)
         {
             char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            printf("%-13s %s\n", k, t ? t : json_string_value(v));
+            printf("%-13s %s\n", k, t ? t : cli_text(json_string_value(v), esc, sizeof(esc)));
             free(t);
         }
     }

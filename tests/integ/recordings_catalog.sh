@@ -138,3 +138,18 @@ mkdir -p "$T/lx" && tar -xf "$T/l.tar" -C "$T/lx" || fail "not a tar"
 truncate -s -100 "$T/rec/$ALICE/segment-000.mp4"
 R export "$ALICE" --out "$T/a.tar" >/dev/null 2>&1 && fail "export of a recording whose file changed size"
 ok "recordings export: tar verified with the key inside; refused when a file changed"
+
+# stored client bytes (user, origin, remote of a live call) never reach the
+# admin's terminal raw: ESC, CR, a C1 CSI and a byte that is not UTF-8
+export LC_ALL=C
+sqlite3 "$T/sedge.db" "INSERT INTO recordings(id, dir, user, origin, remote, started, status,
+    created_at, updated_at) VALUES ('rec-20250101T000000Z-0badbad0', '$T/rec/gone',
+    'eve' || char(27) || '[2J' || char(13) || 'root', 'https://x' || char(155) || '31m' || CAST(X'FF' AS TEXT),
+    'r' || char(27) || ']0;title' || char(7), 1, 'complete', 1, 1)" || fail "hostile row"
+R list >"$T/hostile.txt" 2>&1 || fail "list with a hostile row"
+R show rec-20250101T000000Z-0badbad0 >>"$T/hostile.txt" 2>&1 || fail "show of a hostile row"
+grep -q 'eve\\x1b\[2J\\x0droot' "$T/hostile.txt" || fail "user not shown escaped: $(cat -v "$T/hostile.txt")"
+[ "$(grep -c $'\033' "$T/hostile.txt")" = 0 ] && [ "$(grep -c $'\r' "$T/hostile.txt")" = 0 ] &&
+    [ "$(grep -c $'\007' "$T/hostile.txt")" = 0 ] || fail "raw control bytes printed: $(cat -v "$T/hostile.txt")"
+iconv -f UTF-8 -t UTF-8 "$T/hostile.txt" >/dev/null 2>&1 || fail "list/show printed bytes that are not UTF-8"
+ok "recordings list/show print stored client bytes escaped (no ESC, CR, BEL; valid UTF-8)"
