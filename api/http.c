@@ -3,16 +3,19 @@
  * CORS, audit, and the server object (listeners are in listen.c).
  *
  * Every request goes through on_request(): which routes the listener it
- * arrived on serves (with api.management the admin endpoints and
- * /metrics live on the management listener only, /v1/credentials on the
- * public one), per-source rate limit, route lookup in one table (404
- * unknown path, 405 + Allow for a known path with another method), the
- * probe reserve (a connection accepted past the listener's limit gets
- * /healthz and /readyz only), CORS for browser-facing routes, role-token
+ * arrived on serves (with api.management the admin endpoints, the
+ * recordings endpoints, the compliance console and /metrics live on the
+ * management listener only, /v1/credentials on the public one),
+ * per-source rate limit, route lookup in one table (404 unknown path,
+ * 405 + Allow for a known path with another method), the probe reserve
+ * (a connection accepted past the listener's limit gets /healthz and
+ * /readyz only), CORS for browser-facing routes, role-token
  * authentication and authorisation (/metrics needs a metrics, auditor or
- * admin token on the public listener, none on the management one), then
- * the handler, then one audit row for every token-authenticated call but
- * scrapes. Every reply this file or a handler sends is JSON (except
+ * admin token on the public listener, none on the management one; a
+ * recording's file also takes a grant URL), then the handler, then one
+ * audit row for every token-authenticated call but scrapes and the
+ * recordings calls, whose handlers write their own (with the bytes
+ * served). Every reply this file or a handler sends is JSON (except
  * /metrics); the only non-JSON errors are the ones evhttp sends itself
  * before a request exists (headers past api.max_headers, bodies past
  * 4 x api.max_body, unparseable request lines).
