@@ -159,4 +159,8 @@ format:
 clean:
 	rm -rf build
 
+# The console's static files are assembled into console.o (.incbin).
+CONSOLE_FILES := $(wildcard api/console/*)
+$(BUILD)/obj/api/console.o $(BUILD)/fuzzobj/api/console.o: $(CONSOLE_FILES)
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

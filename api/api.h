@@ -51,6 +51,12 @@ struct pol_query;
 typedef void (*api_policy_fn)(void *arg, const struct pol_query *q, struct pol_decision *d);
 void api_server_set_policy(struct api_server *api, api_policy_fn fn, void *arg);
 
+/* The recordings catalog behind /v1/recordings (borrowed; must outlive
+ * the server). Without it those endpoints answer 503 not_configured
+ * where they need recording.dir (the list still reads the database). */
+struct rec_catalog;
+void api_server_set_recordings(struct api_server *api, struct rec_catalog *cat);
+
 /* /readyz answers 200 only while ready (relay started with a snapshot). */
 void api_server_set_ready(struct api_server *api, bool ready);
 /*

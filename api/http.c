@@ -3,16 +3,19 @@
  * CORS, audit, and the server object (listeners are in listen.c).
  *
  * Every request goes through on_request(): which routes the listener it
- * arrived on serves (with api.management the admin endpoints and
- * /metrics live on the management listener only, /v1/credentials on the
- * public one), per-source rate limit, route lookup in one table (404
- * unknown path, 405 + Allow for a known path with another method), the
- * probe reserve (a connection accepted past the listener's limit gets
- * /healthz and /readyz only), CORS for browser-facing routes, role-token
+ * arrived on serves (with api.management the admin endpoints, the
+ * recordings endpoints, the compliance console and /metrics live on the
+ * management listener only, /v1/credentials on the public one),
+ * per-source rate limit, route lookup in one table (404 unknown path,
+ * 405 + Allow for a known path with another method), the probe reserve
+ * (a connection accepted past the listener's limit gets /healthz and
+ * /readyz only), CORS for browser-facing routes, role-token
  * authentication and authorisation (/metrics needs a metrics, auditor or
- * admin token on the public listener, none on the management one), then
- * the handler, then one audit row for every token-authenticated call but
- * scrapes. Every reply this file or a handler sends is JSON (except
+ * admin token on the public listener, none on the management one; a
+ * recording's file also takes a grant URL), then the handler, then one
+ * audit row for every token-authenticated call but scrapes and the
+ * recordings calls, whose handlers write their own (with the bytes
+ * served). Every reply this file or a handler sends is JSON (except
  * /metrics); the only non-JSON errors are the ones evhttp sends itself
  * before a request exists (headers past api.max_headers, bodies past
  * 4 x api.max_body, unparseable request lines).
@@ -43,17 +46,23 @@
 #define M_GET EVHTTP_REQ_GET
 #define M_POST EVHTTP_REQ_POST
 #define M_DELETE EVHTTP_REQ_DELETE
+#define M_PUT EVHTTP_REQ_PUT
 #define R_ADMIN AUTH_ROLE_ADMIN
 #define R_AUDIT (AUTH_ROLE_ADMIN | AUTH_ROLE_AUDITOR)
+#define R_COMPL AUTH_ROLE_COMPLIANCE
+#define R_REC_READ (AUTH_ROLE_ADMIN | AUTH_ROLE_COMPLIANCE | AUTH_ROLE_AUDITOR)
+#define R_REC_CHECK (AUTH_ROLE_ADMIN | AUTH_ROLE_COMPLIANCE)
 #define R_METRICS (AUTH_ROLE_ADMIN | AUTH_ROLE_AUDITOR | AUTH_ROLE_METRICS)
 
 enum route_flags {
-    RF_UNLIMITED = 1, /* not rate-limited (probes, scrapes) */
-    RF_CORS = 2,      /* called by browsers: CORS and preflight */
-    RF_PROBE = 4,     /* a health check: served on reserve connections too */
-    RF_MGMT = 8,      /* on the management listener only, when there is one */
-    RF_PUBLIC = 16,   /* on the public listener only */
-    RF_SCRAPE = 32,   /* /metrics: no token on the management listener, no audit row */
+    RF_UNLIMITED = 1,  /* not rate-limited (probes, scrapes) */
+    RF_CORS = 2,       /* called by browsers: CORS and preflight */
+    RF_PROBE = 4,      /* a health check: served on reserve connections too */
+    RF_MGMT = 8,       /* on the management listener only, when there is one */
+    RF_PUBLIC = 16,    /* on the public listener only */
+    RF_SCRAPE = 32,    /* /metrics: no token on the management listener, no audit row */
+    RF_OWN_AUDIT = 64, /* the handler writes its own audit rows (recordings.c) */
+    RF_GRANT = 128,    /* a file grant (?grant=) stands in for the role token */
 };
 
 struct route {
@@ -90,6 +99,24 @@ static const struct route routes[] = {
     {"/v1/admin/policy/test", M_POST, R_AUDIT, RF_MGMT, api_h_policy_test},
     {"/v1/admin/sessions", M_GET, R_AUDIT, RF_MGMT, api_h_sessions_list},
     {"/v1/admin/sessions/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_sessions_kill},
+    /* recordings (recordings.c, docs/recording.md): every call audited by
+     * the handler with the recording id and the bytes served. Like the
+     * admin endpoints they live on the management listener when there
+     * is one, and so does the console that calls them. */
+    {"/v1/recordings", M_GET, R_REC_READ, RF_MGMT | RF_OWN_AUDIT, api_h_rec_list},
+    {"/v1/recordings/keys", M_GET, R_REC_READ, RF_MGMT | RF_OWN_AUDIT, api_h_rec_keys},
+    {"/v1/recordings/*", M_GET, R_REC_READ, RF_MGMT | RF_OWN_AUDIT, api_h_rec_show},
+    {"/v1/recordings/*", M_DELETE, R_REC_CHECK, RF_MGMT | RF_OWN_AUDIT, api_h_rec_delete},
+    {"/v1/recordings/*/audit", M_GET, R_REC_READ, RF_MGMT | RF_OWN_AUDIT, api_h_rec_audit},
+    {"/v1/recordings/*/files/*", M_GET, R_COMPL, RF_MGMT | RF_OWN_AUDIT | RF_GRANT, api_h_rec_file},
+    {"/v1/recordings/*/export", M_GET, R_COMPL, RF_MGMT | RF_OWN_AUDIT, api_h_rec_export},
+    {"/v1/recordings/*/verify", M_POST, R_REC_CHECK, RF_MGMT | RF_OWN_AUDIT, api_h_rec_verify},
+    {"/v1/recordings/*/hold", M_PUT, R_COMPL, RF_MGMT | RF_OWN_AUDIT, api_h_rec_hold},
+    {"/v1/recordings/*/hold", M_DELETE, R_COMPL, RF_MGMT | RF_OWN_AUDIT, api_h_rec_release},
+    /* the compliance console (console.c): static files, no token to load */
+    {"/console", M_GET, 0, RF_MGMT, api_h_console},
+    {"/console/", M_GET, 0, RF_MGMT, api_h_console},
+    {"/console/*", M_GET, 0, RF_MGMT, api_h_console},
 };
 
 static const char *method_name(int m)
@@ -114,12 +141,17 @@ static const char *reason_phrase(int code)
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
+    case 410: return "Gone";
+    case 416: return "Range Not Satisfiable";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
@@ -235,6 +267,16 @@ json_t *api_body_object(struct api_req *r)
     if (!(o = api_json_object(p ? p : "", len, why, sizeof(why))))
         api_reply_error(r, 400, "bad_request", "%s", why);
     return o;
+}
+
+void api_reply_start(struct api_req *r, int code)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_send_reply_start(r->req, code, reason_phrase(code));
+    r->status = code;
 }
 
 /* ---- authentication by role token ---- */
@@ -478,7 +520,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         api_reply_error(&r, 503, "database_unavailable", "%s", pol_db_errmsg(api->db));
         goto out;
     }
-    if (roles && !auth_role_token(&r, rt, roles)) {
+    if (roles && !((rt->flags & RF_GRANT) && api_rec_grant_auth(&r)) &&
+        !auth_role_token(&r, rt, roles)) {
         if (r.actor[0] && !(rt->flags & RF_SCRAPE))
             audit_call(&r);
         goto out;
@@ -486,7 +529,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     rt->fn(&r);
     if (!r.status)
         api_reply_error(&r, 500, "internal", "no response");
-    if (roles && !(rt->flags & RF_SCRAPE)) /* scrapes every 15 s would drown the log */
+    /* scrapes every 15 s would drown the log; recordings.c audits its own */
+    if (roles && !(rt->flags & (RF_SCRAPE | RF_OWN_AUDIT)))
         audit_call(&r);
 out:
     /* Count failed credentials, not the credential-less first try. */
@@ -651,6 +695,12 @@ int api_server_reload(struct api_server *api, const struct se_config *cfg, char 
     return apply(api, cfg, err, errlen);
 }
 
+void api_server_set_recordings(struct api_server *api, struct rec_catalog *cat)
+{
+    if (api)
+        api->cat = cat;
+}
+
 void api_server_set_ready(struct api_server *api, bool ready)
 {
     if (api)
@@ -682,5 +732,6 @@ void api_server_free(struct api_server *api)
     api_jwt_keys_free(api->jwt);
     se_ratelimit_free(api->rl);
     auth_throttle_free(api->throttle);
+    free(api->rec_stats);
     free(api);
 }

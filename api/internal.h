@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct evhttp;
@@ -22,6 +23,8 @@ struct auth_throttle;
 struct se_ratelimit;
 struct api_conn;
 struct event;
+struct rec_catalog;
+struct pol_rec_stats;
 typedef struct ssl_ctx_st SSL_CTX;
 
 enum {
@@ -84,6 +87,11 @@ struct api_server {
     api_stats_fn stats;
     void *stats_arg;
     struct api_counters ctr;
+    /* recordings (recordings.c): the catalog (NULL without recording.dir)
+     * and cached catalog statistics for /metrics */
+    struct rec_catalog *cat;
+    struct pol_rec_stats *rec_stats;
+    int64_t rec_stats_ms;
 };
 
 /* One request while its handler runs. */
@@ -118,6 +126,11 @@ void api_listener_limits(struct api_listener *l, const struct se_api_config *a);
 bool api_conn_reserved(struct evhttp_request *req);
 /* The request was answered: the connection's next one gets api.timeout. */
 void api_conn_answered(struct evhttp_request *req);
+/* While on, the connection of req is streaming a response and exempt
+ * from the request deadline (evhttp's write timeout still applies). */
+void api_conn_streaming(struct evhttp_request *req, bool on);
+/* Drop the connection of req (a stream that cannot go on). */
+void api_conn_abort(struct evhttp_request *req);
 int64_t api_now_ms(void);
 
 /* ---- replies (http.c): each sends exactly one response ---- */
@@ -129,6 +142,10 @@ __attribute__((format(printf, 4, 5))) void api_reply_error(struct api_req *r, in
                                                            ...);
 void api_reply_text(struct api_req *r, int code, const char *ctype, const char *text,
                     size_t len);
+/* Send the status line and headers of a streamed body (the caller set
+ * Content-Length and the other headers); the body follows with
+ * evhttp_send_reply_chunk_with_cb() and evhttp_send_reply_end(). */
+void api_reply_start(struct api_req *r, int code);
 /* A database call failed: 503 database_busy (locked by another
  * process, Retry-After 1), 503 database_unavailable (deleted, full, I/O
  * error) or 500, each with the database's reason. */
@@ -136,6 +153,15 @@ void api_reply_db_error(struct api_req *r);
 /* Parse the request body as one JSON object (bounded by api.max_body).
  * On failure a 4xx has been sent and NULL is returned. Caller decrefs. */
 json_t *api_body_object(struct api_req *r);
+
+/* ---- streamed bodies (stream.c) ----
+ * Send x (ownership taken) as the body with status and Content-Length,
+ * chunk by chunk as the client reads; when it ends (or the client goes
+ * away) write the audit row action/object with detail plus status and
+ * the bytes sent, under r's actor. r->status is set. */
+struct rec_export;
+void api_stream_start(struct api_req *r, int status, struct rec_export *x, const char *action,
+                      const char *object, const char *detail);
 
 /* ---- handlers ---- */
 void api_h_credentials(struct api_req *r);
@@ -169,6 +195,23 @@ void api_h_rules_move(struct api_req *r);
 void api_h_policy_test(struct api_req *r);
 void api_h_sessions_list(struct api_req *r);
 void api_h_sessions_kill(struct api_req *r);
+/* recordings.c (docs/recording.md) */
+void api_h_rec_list(struct api_req *r);
+void api_h_rec_keys(struct api_req *r);
+void api_h_rec_show(struct api_req *r);
+void api_h_rec_delete(struct api_req *r);
+void api_h_rec_audit(struct api_req *r);
+void api_h_rec_file(struct api_req *r);
+void api_h_rec_export(struct api_req *r);
+void api_h_rec_verify(struct api_req *r);
+void api_h_rec_hold(struct api_req *r);
+void api_h_rec_release(struct api_req *r);
+/* console.c: the compliance console's static files */
+void api_h_console(struct api_req *r);
+/* A valid ?grant= for this file route (and no Authorization header):
+ * sets actor and role as a compliance token would. */
+bool api_rec_grant_auth(struct api_req *r);
+
 
 /* ---- policy (creds.c) ----
  * The media mode for a user, origin and client, decided by the policy
@@ -203,6 +246,14 @@ bool api_user_name_ok(const char *name);
 json_t *api_json_str(const char *s);
 /* Look up key in a query string; copies the raw value. 0 or SE_ERR_NOTFOUND. */
 int api_query_get(const char *query, const char *key, char *out, size_t outlen);
+/*
+ * A Range header (RFC 9110 §14) against a representation of size bytes:
+ * 0 and [*start, *end] (inclusive) for one satisfiable bytes range;
+ * SE_ERR_NOTFOUND when it is to be ignored (another unit, several ranges:
+ * send the whole); SE_ERR_PARSE for a malformed bytes range and
+ * SE_ERR_LIMIT for one that is not satisfiable (both answered 416).
+ */
+int api_parse_range(const char *hdr, uint64_t size, uint64_t *start, uint64_t *end);
 
 /* Per-source request buckets (core/ratelimit.h): sources tracked at once. */
 enum { API_RL_SLOTS = 4096 };

@@ -22,7 +22,9 @@
  * restarts with every byte: a once-a-second sweep also closes
  * connections that have not delivered a complete request by their
  * deadline (api.timeout after accept or after the previous request), so
- * a client dripping bytes cannot hold a slot.
+ * a client dripping bytes cannot hold a slot. A connection streaming a
+ * response (a recording's file or export, stream.c) has no request
+ * deadline until the stream ends; evhttp's write timeout still applies.
  */
 #include "api/internal.h"
 #include "core/err.h"
@@ -47,7 +49,8 @@ struct api_conn {
     struct api_listener *l;
     struct bufferevent *bev;
     int64_t deadline_ms;
-    bool reserve; /* accepted past max_conns: probes only */
+    bool reserve;   /* accepted past max_conns: probes only */
+    bool streaming; /* a response body is being streamed: no request deadline */
     struct api_conn *prev, *next;
 };
 
@@ -109,6 +112,25 @@ void api_conn_answered(struct evhttp_request *req)
         c->deadline_ms = api_now_ms() + (int64_t)c->l->api->conf.timeout * 1000;
 }
 
+void api_conn_streaming(struct evhttp_request *req, bool on)
+{
+    struct api_conn *c = conn_of(req);
+
+    if (c) {
+        c->streaming = on;
+        if (!on)
+            c->deadline_ms = api_now_ms() + (int64_t)c->l->api->conf.timeout * 1000;
+    }
+}
+
+void api_conn_abort(struct evhttp_request *req)
+{
+    struct api_conn *c = conn_of(req);
+
+    if (c && c->bev) /* evhttp frees the connection on this event, as on a timeout */
+        bufferevent_trigger_event(c->bev, BEV_EVENT_WRITING | BEV_EVENT_ERROR, 0);
+}
+
 static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 {
     struct api_listener *l = arg;
@@ -165,7 +187,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (struct api_conn *c = l->conn_list, *next; c; c = next) {
         next = c->next; /* the trigger below may free c */
-        if (c->deadline_ms > now || !c->bev)
+        if (c->streaming || c->deadline_ms > now || !c->bev)
             continue;
         l->api->ctr.slow_closed++;
         se_log_rl(&rl, SE_LOG_INFO, "api: closing a connection that sent no complete request "

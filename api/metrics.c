@@ -9,10 +9,13 @@
  * none (http.c decides).
  */
 #include "api/internal.h"
+#include "policy/recordings.h"
+#include "record/catalog.h"
 #include "relay/relay.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 struct mbuf {
@@ -46,6 +49,55 @@ static void one(struct mbuf *b, const char *name, const char *type, const char *
 {
     metric(b, name, type, help);
     put(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+enum { REC_STATS_TTL_MS = 5000 };
+
+/* The catalog's numbers, at most one query every REC_STATS_TTL_MS: a
+ * scrape storm must not turn into catalog scans. */
+static const struct pol_rec_stats *rec_stats(struct api_server *api)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+
+    if (!api->rec_stats && !(api->rec_stats = calloc(1, sizeof(*api->rec_stats))))
+        return NULL;
+    if (api->rec_stats_ms && now - api->rec_stats_ms < REC_STATS_TTL_MS)
+        return api->rec_stats;
+    if (pol_rec_stats(api->db, api->rec_stats) < 0)
+        return api->rec_stats_ms ? api->rec_stats : NULL;
+    api->rec_stats_ms = now;
+    return api->rec_stats;
+}
+
+static void recording_metrics(struct mbuf *b, struct api_server *api)
+{
+    static const char *const names[] = {"recording", "complete", "incomplete", "failed"};
+    const struct pol_rec_stats *s = rec_stats(api);
+
+    if (!s)
+        return;
+    metric(b, "sedge_recordings", "gauge", "Recordings in the catalog, by status.");
+    for (int i = 0; i < 4; i++)
+        put(b, "sedge_recordings{status=\"%s\"} %lld\n", names[i], (long long)s->by_status[i]);
+    one(b, "sedge_recordings_held", "gauge", "Recordings on legal hold.", (uint64_t)s->held);
+    one(b, "sedge_recording_bytes", "gauge", "Bytes of every recording's files on disk.",
+        (uint64_t)s->bytes);
+    one(b, "sedge_recording_oldest_timestamp_seconds", "gauge",
+        "Start of the oldest recording in the catalog (unix seconds; 0 if none).",
+        (uint64_t)s->oldest);
+    one(b, "sedge_recording_failures_total", "counter",
+        "Recordings that failed (write error, disk full), by every process of this database.",
+        (uint64_t)s->failures);
+    one(b, "sedge_recordings_sealed_total", "counter",
+        "Recordings sealed as incomplete after their process died.", (uint64_t)s->sealed);
+    one(b, "sedge_recordings_purged_total", "counter",
+        "Recordings deleted by retention or on request.", (uint64_t)s->purged);
+    if (api->cat)
+        one(b, "sedge_recording_catalog_events_dropped_total", "counter",
+            "Recorder events lost on a full catalog queue (recovery repairs the rows).",
+            rec_catalog_dropped(api->cat));
 }
 
 static uint64_t rss_bytes(void)
@@ -199,6 +251,7 @@ void api_h_metrics(struct api_req *r)
     one(&b, "sedge_api_slow_closed_total", "counter",
         "API connections closed for not sending a complete request within api.timeout.",
         api->ctr.slow_closed);
+    recording_metrics(&b, api);
     if (!b.p || b.len >= b.cap)
         api_reply_error(r, 500, "internal", "metrics buffer");
     else

@@ -294,3 +294,62 @@ json_t *api_json_str(const char *s)
     free(m);
     return j;
 }
+
+/* Digits of a byte position (at most 18: no overflow). -1 if none. */
+static int64_t range_pos(const char **p)
+{
+    int64_t v = 0;
+    int n = 0;
+
+    while (**p >= '0' && **p <= '9') {
+        if (++n > 18)
+            return -2;
+        v = v * 10 + (**p - '0');
+        (*p)++;
+    }
+    return n ? v : -1;
+}
+
+int api_parse_range(const char *hdr, uint64_t size, uint64_t *start, uint64_t *end)
+{
+    const char *p;
+    int64_t a, b;
+
+    if (!hdr || strncasecmp(hdr, "bytes=", 6) != 0)
+        return SE_ERR_NOTFOUND; /* another unit: RFC 9110 §14.2 says ignore it */
+    p = hdr + 6;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (strchr(p, ','))
+        return SE_ERR_NOTFOUND; /* several ranges: the whole body instead */
+    if (*p == '-') { /* the last N bytes */
+        p++;
+        if ((b = range_pos(&p)) < 0)
+            return SE_ERR_PARSE;
+        a = -1;
+    } else {
+        if ((a = range_pos(&p)) < 0 || *p++ != '-')
+            return SE_ERR_PARSE;
+        b = range_pos(&p);
+        if (b == -2)
+            return SE_ERR_PARSE;
+    }
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p)
+        return SE_ERR_PARSE;
+    if (a < 0) { /* suffix */
+        if (b == 0 || size == 0)
+            return SE_ERR_LIMIT;
+        *start = (uint64_t)b >= size ? 0 : size - (uint64_t)b;
+        *end = size - 1;
+        return 0;
+    }
+    if (b >= 0 && b < a)
+        return SE_ERR_PARSE;
+    if ((uint64_t)a >= size)
+        return SE_ERR_LIMIT;
+    *start = (uint64_t)a;
+    *end = b < 0 || (uint64_t)b >= size ? size - 1 : (uint64_t)b;
+    return 0;
+}

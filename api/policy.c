@@ -264,7 +264,7 @@ void api_h_rules_add(struct api_req *r)
     static const char *const fields[] = {
         "action", "priority", "name", "users", "groups", "origins", "peers", "clients",
         "transports", "days", "hours", "max_kbps", "max_allocs", "max_duration", "record",
-        "external_users", NULL};
+        "retention", "external_users", NULL};
     static char users[LIST_MAX], groups[LIST_MAX], origins[LIST_MAX], peers[LIST_MAX],
         clients[LIST_MAX], transports[LIST_MAX], days[LIST_MAX];
     struct pol_rule_spec s = {0};
@@ -286,6 +286,7 @@ void api_h_rules_add(struct api_req *r)
         !get_int(r, body, "max_kbps", 0, 100000000, &s.max_kbps) ||
         !get_int(r, body, "max_allocs", 0, 1000000, &s.max_allocs) ||
         !get_int(r, body, "max_duration", 0, 366 * 86400, &s.max_duration) ||
+        !get_int(r, body, "retention", 0, 100 * 366, &s.retention_days) ||
         !get_bool(r, body, "external_users", &s.external_users))
         goto out;
     if (!s.action) {
@@ -394,14 +395,14 @@ void api_h_policy_test(struct api_req *r)
     };
     r->api->policy(r->api->policy_arg, &q, &d);
     api_reply_json(r, 200,
-                   json_pack("{s:s, s:o, s:s?, s:I, s:I, s:I, s:s, s:I}", "decision",
+                   json_pack("{s:s, s:o, s:s?, s:I, s:I, s:I, s:s, s:I, s:I}", "decision",
                              d.allow ? "allow" : "deny",
                              "rule", d.rule_id ? json_integer(d.rule_id) : json_null(),
                              "rule_name", d.rule_name[0] ? d.rule_name : NULL, "max_kbps",
                              (json_int_t)d.max_kbps, "max_allocs", (json_int_t)d.max_allocs,
                              "max_duration", (json_int_t)d.max_duration, "record",
-                             d.record == POL_RECORD_ALWAYS ? "always" : "never", "at",
-                             (json_int_t)at));
+                             d.record == POL_RECORD_ALWAYS ? "always" : "never", "retention",
+                             (json_int_t)d.retention_days, "at", (json_int_t)at));
 out:
     json_decref(body);
 }

@@ -31,6 +31,8 @@ int cmd_record(int argc, char **argv);
 int cmd_record_import(int argc, char **argv);
 int cmd_record_verify(int argc, char **argv);
 int cmd_record_listen(int argc, char **argv);
+int cmd_record_key(int argc, char **argv);
+int cmd_recordings(int argc, char **argv);
 
 
 

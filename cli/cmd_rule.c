@@ -50,6 +50,8 @@ static void usage(FILE *out)
             "  --max-allocs N         allocations per user\n"
             "  --max-duration T       session length (seconds, or 90m, 8h)\n"
             "  --record never|always  recording requirement\n"
+            "  --retention DAYS       keep the recordings this rule requires DAYS days\n"
+            "                         (default recording.retention)\n"
             "  --priority N           position (default: after all others)\n"
             "  --name TEXT            a label shown in logs and sessions\n");
 }
@@ -108,7 +110,9 @@ static void print_text(const struct pol_rule_spec *s)
         o += (size_t)snprintf(lim + o, sizeof(lim) - o, " max_duration=%llds",
                               (long long)s->max_duration);
     if (s->record && strcmp(s->record, "always") == 0)
-        snprintf(lim + o, sizeof(lim) - o, " record=always");
+        o += (size_t)snprintf(lim + o, sizeof(lim) - o, " record=always");
+    if (s->retention_days)
+        snprintf(lim + o, sizeof(lim) - o, " retention=%lldd", (long long)s->retention_days);
     static char esc[4 * LIST_MAX];
     printf("#%-4lld prio %-6lld %-5s", (long long)s->id, (long long)s->priority,
            cli_text(s->action, esc, sizeof(esc)));
@@ -153,6 +157,7 @@ int cmd_rule(int argc, char **argv)
         {"hours", required_argument, NULL, 'H'},   {"max-kbps", required_argument, NULL, 'k'},
         {"max-allocs", required_argument, NULL, 'A'}, {"max-duration", required_argument, NULL, 'D'},
         {"record", required_argument, NULL, 'r'},  {"help", no_argument, NULL, 'h'},
+        {"retention", required_argument, NULL, 'R'},
         {"external", no_argument, NULL, 'E'},
         {NULL, 0, NULL, 0},
     };
@@ -183,6 +188,13 @@ int cmd_rule(int argc, char **argv)
         case 'd': bad |= append(days, optarg) < 0; break;
         case 'H': s.hours = optarg; break;
         case 'r': s.record = optarg; break;
+        case 'R':
+            if ((v = parse_count(optarg)) < 0) {
+                fprintf(stderr, "sedge: --retention must be a number of days\n");
+                return 2;
+            }
+            s.retention_days = v;
+            break;
         case 'E': s.external_users = true; break;
         case 'P':
             if ((v = parse_count(optarg)) <= 0) {

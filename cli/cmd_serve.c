@@ -22,6 +22,9 @@
  *     logged, and makes /readyz 503 if it lasts.
  *   - with an `api` block, the HTTPS control API (api/) serves on this
  *     same loop and database connection; its writes republish at once.
+ *   - with recording.dir, it owns the recordings catalog: at start it
+ *     seals what a crash left (record/recover.c), and with the session
+ *     events it writes the recorder's catalog events.
  * A snapshot that cannot be built (corrupt database, bad certificate)
  * leaves the last good one in force and is logged loudly.
  */
@@ -36,6 +39,7 @@
 #include "policy/db.h"
 #include "policy/peers.h"
 #include "policy/rules.h"
+#include "record/catalog.h"
 #include "relay/relay.h"
 
 #include <event2/event.h>
@@ -55,6 +59,7 @@ struct control {
     struct relay_server *srv;
     struct relay_snap *snap;    /* the newest published (one reference) */
     struct api_server *api; /* NULL without an api block */
+    struct rec_catalog *cat; /* NULL without recording.dir */
     struct serve_journal *journal; /* session events on their way to the database */
     struct event *ev_events_now;   /* on_events again, at once */
     int64_t data_version;
@@ -165,6 +170,8 @@ static void on_events(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (serve_journal_flush(ctl->journal, ctl->srv))
         event_active(ctl->ev_events_now, EV_TIMEOUT, 0);
+    if (ctl->cat)
+        rec_catalog_drain(ctl->cat, ctl->db);
 }
 
 static void api_stats(void *arg, struct api_control_stats *out)
@@ -199,6 +206,55 @@ static void check_database(struct control *ctl)
                  (long long)(js.failing_ms / 1000), serve_journal_error(ctl->journal),
                  (unsigned long long)js.pending);
     api_server_set_db_problem(ctl->api, problem);
+}
+
+/* A recording failed (disk full, ...): its row and audit row are written.
+ * With recording.on_failure = "end_call" the anchor ends the call here. */
+static void on_recording_failed(void *arg, const char *id, const char *session_id,
+                                const char *reason)
+{
+    struct control *ctl = arg;
+
+    se_err_log("record %s: recording failed (session %s): %s%s", id,
+               session_id && session_id[0] ? session_id : "-", reason,
+               ctl->cfg->rec_end_call_on_failure ? "; recording.on_failure = end_call" : "");
+}
+
+/* The retention pass (recording.purge_interval): a batch at a time, so a
+ * backlog costs the control loop at most REC_PURGE_BATCH deletions per
+ * interval. */
+static void on_purge(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ctl = arg;
+    int n;
+
+    (void)fd;
+    (void)what;
+    if (ctl->cat && !pol_db_lost(ctl->db) &&
+        (n = rec_catalog_purge(ctl->cat, ctl->db, false, NULL, NULL)) != 0)
+        se_info("record: retention pass: %d recording(s) %s", n < 0 ? 0 : n,
+                n < 0 ? "(failed, see above)" : "deleted");
+}
+
+/* recording.dir: the catalog, and what a crash left sealed first. */
+static int catalog_start(struct control *ctl)
+{
+    char err[512];
+    int n;
+
+    if (!ctl->cfg->rec_dir[0])
+        return 0;
+    if (rec_catalog_new(&ctl->cat, ctl->cfg, err, sizeof(err)) < 0) {
+        se_err_log("%s", err);
+        return -1;
+    }
+    rec_catalog_on_failure(ctl->cat, on_recording_failed, ctl);
+    if ((n = rec_catalog_recover(ctl->cat, ctl->db)) < 0)
+        se_err_log("record: recovery of earlier recordings failed: %s", se_err(n));
+    else
+        se_info("record: catalog ready (%s); %d earlier recording(s) sealed or registered",
+                ctl->cfg->rec_dir, n);
+    return 0;
 }
 
 /* The API changed users or secrets through our own connection, which
@@ -329,7 +385,7 @@ int cmd_serve(int argc, char **argv)
     struct control ctl = {0};
     const char *config = NULL;
     struct event *ev_tick = NULL, *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
-    struct event *ev_events = NULL, *ev_watchdog = NULL;
+    struct event *ev_events = NULL, *ev_purge = NULL, *ev_watchdog = NULL;
     struct relay_snap *snap;
     char err[512];
     int c, rc = 1;
@@ -380,6 +436,8 @@ int cmd_serve(int argc, char **argv)
                     "stay listed as live",
                     pol_db_errmsg(ctl.db));
     }
+    if (catalog_start(&ctl) < 0)
+        goto out;
     /* From here the control thread also serves the API and /healthz: it
      * never sits long in SQLite's busy handler (the CLI's writes take ms). */
     pol_db_set_busy_timeout(ctl.db, DB_BUSY_MS);
@@ -421,6 +479,17 @@ int cmd_serve(int argc, char **argv)
     }
     api_server_set_policy(ctl.api, api_policy, &ctl);
     api_server_set_stats(ctl.api, api_stats, &ctl);
+    api_server_set_recordings(ctl.api, ctl.cat);
+    if (ctl.cat) {
+        struct timeval pi = {ctl.cfg->rec_purge_interval, 0};
+        if (!(ev_purge = event_new(ctl.base, -1, EV_PERSIST, on_purge, &ctl)) ||
+            event_add(ev_purge, &pi) < 0) {
+            se_err_log("cannot set up the retention pass");
+            relay_server_drain(ctl.srv, 0);
+            goto out;
+        }
+        event_active(ev_purge, EV_TIMEOUT, 0); /* once at start */
+    }
     api_server_set_ready(ctl.api, true);
     for (int i = 0; i < ctl.cfg->n_listen; i++) {
         char as[SE_ADDR_STRLEN];
@@ -448,7 +517,12 @@ int cmd_serve(int argc, char **argv)
 out:
     relay_server_join(ctl.srv); /* the workers end their allocations on the way out */
     serve_journal_close(ctl.journal, ctl.srv, EXIT_DB_WAIT_MS);
+    if (ctl.cat && ctl.db && !pol_db_lost(ctl.db)) {
+        pol_db_set_busy_timeout(ctl.db, EXIT_DB_WAIT_MS);
+        rec_catalog_drain(ctl.cat, ctl.db);
+    }
     api_server_free(ctl.api);
+    rec_catalog_free(ctl.cat); /* after the API, which borrows it */
     relay_snap_unref(ctl.snap);
     relay_server_free(ctl.srv);
     if (ctl.srv)
@@ -461,6 +535,8 @@ out:
         event_free(ev_watchdog);
     if (ctl.ev_events_now)
         event_free(ctl.ev_events_now);
+    if (ev_purge)
+        event_free(ev_purge);
     if (ev_hup)
         event_free(ev_hup);
     if (ev_term)

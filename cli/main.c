@@ -24,6 +24,8 @@ static const struct cli_cmd commands[] = {
     {"audit", "show the audit log of administrative changes", cmd_audit},
     {"token", "manage role tokens for the HTTPS API", cmd_token},
     {"record", "import, verify or capture recordings", cmd_record},
+    {"recordings", "the recordings catalog: list, show, verify, export, hold, purge",
+     cmd_recordings},
     {NULL, NULL, NULL},
 };
 

@@ -23,7 +23,7 @@
 static const char *const known_top[] = {
     "realm",    "database", "listen",      "relay",  "tls",    "peers",     "workers",
     "log_level", "log_format", "software", "limits", "auth", "api", "recording", "policy",
-    "anchor",   NULL,
+    "anchor",   "record",   NULL,
 };
 
 struct loader {
@@ -471,6 +471,7 @@ static void set_defaults(struct se_config *c)
     c->api.timeout = 10;
     c->api.mgmt_max_connections = 16;
     c->rec_fsync_interval = 2000;
+    c->rec_purge_interval = 3600;
 }
 
 /* policy = { default = "allow"|"deny"; timezone = "Europe/Berlin"; ... } */
@@ -507,24 +508,74 @@ static int load_policy(struct loader *l, config_t *cf, struct se_config *c)
     return 0;
 }
 
-/* recording = { dir = "..."; sign_key_file = "..."; fsync_interval = 2000; }; */
+/*
+ * recording = { dir = "..."; sign_key_file = "..."; keyring_dir = "...";
+ *               fsync_interval = 2000; retention = 365; on_failure = "continue";
+ *               purge_interval = 3600; };
+ * `record` is accepted as the group's other name (issue 13 spells
+ * record.retention); both at once is an error.
+ */
 static int load_recording(struct loader *l, config_t *cf, struct se_config *c)
 {
-    config_setting_t *g = config_lookup(cf, "recording");
+    config_setting_t *g = config_lookup(cf, "recording"), *alias = config_lookup(cf, "record");
+    char on_failure[16] = "";
     int rc;
 
-    if (!g)
+    if (g && alias)
+        return fail(l, alias, "record", "is another name for the recording group: use one");
+    if (!g && !(g = alias))
         return 0;
     if ((rc = get_str(l, g, "dir", "recording.dir", c->rec_dir, sizeof(c->rec_dir), false)) < 0 ||
         (rc = get_str(l, g, "sign_key_file", "recording.sign_key_file", c->rec_sign_key_file,
                       sizeof(c->rec_sign_key_file), false)) < 0 ||
+        (rc = get_str(l, g, "keyring_dir", "recording.keyring_dir", c->rec_keyring_dir,
+                      sizeof(c->rec_keyring_dir), false)) < 0 ||
         (rc = get_uint(l, g, "fsync_interval", "recording.fsync_interval",
-                       &c->rec_fsync_interval, 0, 600000)) < 0)
+                       &c->rec_fsync_interval, 0, 600000)) < 0 ||
+        (rc = get_uint(l, g, "retention", "recording.retention", &c->rec_retention, 0,
+                       100 * 366)) < 0 ||
+        (rc = get_uint(l, g, "purge_interval", "recording.purge_interval",
+                       &c->rec_purge_interval, 1, 86400)) < 0 ||
+        (rc = get_str(l, g, "on_failure", "recording.on_failure", on_failure, sizeof(on_failure),
+                      false)) < 0)
         return rc;
+    if (on_failure[0] && strcmp(on_failure, "continue") && strcmp(on_failure, "end_call"))
+        return fail(l, config_setting_get_member(g, "on_failure"), "recording.on_failure",
+                    "must be \"continue\" or \"end_call\"");
+    c->rec_end_call_on_failure = !strcmp(on_failure, "end_call");
+    if (c->rec_dir[0] && c->rec_dir[0] != '/')
+        return fail(l, config_setting_get_member(g, "dir"), "recording.dir",
+                    "must be an absolute path");
     if (c->rec_sign_key_file[0] && access(c->rec_sign_key_file, R_OK) != 0)
         return fail(l, config_setting_get_member(g, "sign_key_file"), "recording.sign_key_file",
                     "cannot read \"%s\"", c->rec_sign_key_file);
     return 0;
+}
+
+/* With recording.dir and no sign_key_file, recordings are signed with an
+ * Ed25519 key next to the database, created on first use; retired keys
+ * live in keyring_dir (default: recording-keys/ beside the key). */
+static void recording_defaults(struct se_config *c)
+{
+    char base[SE_PATH_MAX];
+    const char *slash;
+    int n;
+
+    if (c->rec_dir[0] && !c->rec_sign_key_file[0]) {
+        slash = strrchr(c->database, '/');
+        n = slash ? (int)(slash - c->database) : 1;
+        snprintf(c->rec_sign_key_file, sizeof(c->rec_sign_key_file), "%.*s/recording-key.pem", n,
+                 slash ? c->database : ".");
+        c->rec_key_default = true;
+    }
+    if (c->rec_sign_key_file[0] && !c->rec_keyring_dir[0]) {
+        snprintf(base, sizeof(base), "%s", c->rec_sign_key_file);
+        char *s = strrchr(base, '/');
+        if (s)
+            *s = 0;
+        snprintf(c->rec_keyring_dir, sizeof(c->rec_keyring_dir), "%.480s/recording-keys",
+                 s ? base : ".");
+    }
 }
 
 static int load(struct loader *l, config_t *cf, struct se_config *c)
@@ -646,6 +697,7 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
     if ((rc = load_policy(l, cf, c)) < 0 || (rc = load_api(l, cf, c)) < 0 ||
         (rc = load_recording(l, cf, c)) < 0)
         return rc;
+    recording_defaults(c);
 
     if (workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -106,7 +106,12 @@ struct se_config {
     /* recording = { ... } (docs/recording.md) */
     char rec_dir[SE_PATH_MAX];           /* where recordings go; "" = not set */
     char rec_sign_key_file[SE_PATH_MAX]; /* HMAC secret or Ed25519 PEM; "" = unsigned */
+    bool rec_key_default;                /* the path above is the default (created on use) */
+    char rec_keyring_dir[SE_PATH_MAX];   /* retired keys that still verify */
     unsigned rec_fsync_interval;         /* ms between fdatasyncs; 0 = only at close */
+    unsigned rec_retention;              /* days a recording is kept; 0 = no deadline */
+    bool rec_end_call_on_failure;        /* on_failure = "end_call" (else "continue") */
+    unsigned rec_purge_interval;         /* seconds between retention passes */
 };
 
 /*

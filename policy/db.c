@@ -163,6 +163,45 @@ static const char *const migrations[] = {
     /* `sedge sessions kill`: the CLI asks, the daemon (watching the
      * database) ends the allocation; unix time of the request. */
     "ALTER TABLE sessions ADD COLUMN kill_requested INTEGER;",
+    /* 5: the recordings catalog (policy/recordings.c, docs/recording.md):
+     * one row per recording, counters for /metrics, per-rule retention,
+     * and the audit trail of one object (a recording's accesses) by
+     * index. Self-contained: it creates its own tables and only adds a
+     * column and an index to tables every version since 4 has (rules as
+     * migration 4 rebuilt it, audit). */
+    "CREATE TABLE recordings ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  dir TEXT NOT NULL,"
+    "  session_id TEXT, user TEXT, origin TEXT, remote TEXT,"
+    "  rule TEXT, rule_id INTEGER, source TEXT,"
+    "  started INTEGER NOT NULL,"
+    "  ended INTEGER,"
+    "  duration_ms INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL DEFAULT 'recording'"
+    "    CHECK (status IN ('recording', 'complete', 'incomplete', 'failed')),"
+    "  reason TEXT,"
+    "  streams TEXT NOT NULL DEFAULT '[]',"
+    "  files TEXT NOT NULL DEFAULT '[]',"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  manifest_sha256 TEXT,"
+    "  signature TEXT NOT NULL DEFAULT 'none',"
+    "  key_id TEXT,"
+    "  verified_at INTEGER, verified_ok INTEGER,"
+    "  retain_until INTEGER,"
+    "  hold_by TEXT, hold_at INTEGER, hold_reason TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX recordings_started ON recordings(started, seq);"
+    "CREATE INDEX recordings_user ON recordings(user, started, seq);"
+    "CREATE INDEX recordings_origin ON recordings(origin, started, seq);"
+    "CREATE INDEX recordings_status ON recordings(status, started, seq);"
+    "CREATE INDEX recordings_retain ON recordings(retain_until) WHERE retain_until IS NOT NULL;"
+    "CREATE TABLE recording_counters ("
+    "  name TEXT PRIMARY KEY,"
+    "  value INTEGER NOT NULL DEFAULT 0);"
+    "ALTER TABLE rules ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX audit_object ON audit(object, id);",
     /* Append later migrations here; never edit a released one. */
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == POL_DB_SCHEMA_VERSION,

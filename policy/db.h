@@ -19,7 +19,7 @@ struct pol_db;
 struct pol_rules;
 struct pol_rule_spec;
 
-enum { POL_DB_SCHEMA_VERSION = 4 };
+enum { POL_DB_SCHEMA_VERSION = 5 };
 
 /*
  * Open the database at path and migrate it to the current schema. Only

@@ -28,6 +28,7 @@ enum {
     MINUTES_PER_DAY = 24 * 60,
     KBPS_MAX = 100 * 1000 * 1000, /* 100 Gbit/s: anything above is a typo */
     DURATION_MAX = 366 * 86400,
+    RETENTION_MAX = 100 * 366, /* days */
 };
 
 struct crule {
@@ -47,6 +48,7 @@ struct crule {
     unsigned from, to;
     uint32_t max_kbps, max_allocs, max_duration;
     int record;
+    uint32_t retention_days;
 };
 
 struct group {
@@ -557,6 +559,10 @@ int pol_rules_add(struct pol_rules *r, const struct pol_rule_spec *s, char *err,
         c.record = POL_RECORD_ALWAYS;
     else
         BAD("record: \"%s\" must be never or always", s->record);
+    if (s->retention_days < 0 || s->retention_days > RETENTION_MAX)
+        BAD("retention: %lld days is out of range (0-%d)", (long long)s->retention_days,
+            RETENTION_MAX);
+    c.retention_days = (uint32_t)s->retention_days;
     if (grow((void **)&r->rules, &r->cap, r->n, sizeof(*r->rules)) < 0) {
         rc = SE_ERR_NOMEM;
         goto out;
@@ -679,6 +685,7 @@ void pol_rules_eval(const struct pol_rules *r, const struct pol_query *q, struct
         out->max_allocs = c->max_allocs;
         out->max_duration = c->max_duration;
         out->record = c->record;
+        out->retention_days = c->retention_days;
         return;
     }
 }

@@ -53,6 +53,7 @@ struct pol_rule_spec {
     const char *hours; /* "08:00-18:00" */
     int64_t max_kbps, max_allocs, max_duration;
     const char *record; /* "never" (default) | "always" */
+    int64_t retention_days; /* recordings this rule requires are kept N days; 0: recording.retention */
     /* Writing only (pol_db_rule_add): names in users need no local
      * account (identity-provider users). Not stored. */
     bool external_users;
@@ -106,6 +107,7 @@ struct pol_decision {
     const char *rule_name; /* borrowed from r; "" if none */
     uint32_t max_kbps, max_allocs, max_duration;
     int record;            /* enum pol_record */
+    uint32_t retention_days; /* of the recording the rule requires; 0: recording.retention */
 };
 
 /* Evaluate q against r (thread-safe on a frozen set). */

@@ -264,12 +264,12 @@ static json_t *jstr(const char *s)
     return json_string(buf);
 }
 
-static json_t *str_or_null(const char *s)
+json_t *pol_json_str(const char *s)
 {
     return s && s[0] ? jstr(s) : json_null();
 }
 
-static json_t *iso_time(int64_t t)
+json_t *pol_json_time(int64_t t)
 {
     char buf[32];
     struct tm tm;
@@ -299,13 +299,13 @@ void *pol_session_json(const struct pol_session *s)
     json_object_set_new(o, "id", jstr(s->sid));
     json_object_set_new(o, "user", jstr(s->user));
     json_object_set_new(o, "username", jstr(s->username ? s->username : ""));
-    json_object_set_new(o, "origin", str_or_null(s->origin));
+    json_object_set_new(o, "origin", pol_json_str(s->origin));
     json_object_set_new(o, "client", jstr(s->client));
     json_object_set_new(o, "transport", jstr(s->transport ? s->transport : ""));
     json_object_set_new(o, "relay", jstr(s->relay));
     json_object_set_new(o, "peers", peers);
-    json_object_set_new(o, "started", iso_time(s->started));
-    json_object_set_new(o, "ended", iso_time(s->ended));
+    json_object_set_new(o, "started", pol_json_time(s->started));
+    json_object_set_new(o, "ended", pol_json_time(s->ended));
     json_object_set_new(o, "started_unix", json_integer(s->started));
     json_object_set_new(o, "ended_unix", s->ended ? json_integer(s->ended) : json_null());
     json_object_set_new(o, "live", json_boolean(!s->ended));
@@ -313,26 +313,18 @@ void *pol_session_json(const struct pol_session *s)
     json_object_set_new(o, "bytes_to_client", json_integer((json_int_t)s->bytes_to_client));
     json_object_set_new(o, "packets_from_client", json_integer((json_int_t)s->packets_from_client));
     json_object_set_new(o, "packets_to_client", json_integer((json_int_t)s->packets_to_client));
-    json_object_set_new(o, "end_reason", str_or_null(s->end_reason));
+    json_object_set_new(o, "end_reason", pol_json_str(s->end_reason));
     json_object_set_new(o, "rule", s->rule_id ? json_integer(s->rule_id) : json_null());
-    json_object_set_new(o, "rule_name", str_or_null(s->rule_name));
+    json_object_set_new(o, "rule_name", pol_json_str(s->rule_name));
     json_object_set_new(o, "record",
                         json_string(s->record == POL_RECORD_ALWAYS ? "always" : "never"));
     return o;
 }
 
-/* Run an audit SELECT of (id, at, actor, action, object, detail, before,
- * after) with two integer parameters and hand each row to cb. */
-static int audit_query(struct pol_db *db, const char *sql, int64_t p1, int64_t p2,
-                       pol_audit_cb cb, void *arg)
+int pol_db_audit_rows(sqlite3_stmt *st, pol_audit_cb cb, void *arg)
 {
-    sqlite3_stmt *st;
     int rc = 0, step;
 
-    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return SE_ERR_DB;
-    sqlite3_bind_int64(st, 1, p1);
-    sqlite3_bind_int64(st, 2, p2);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         struct pol_audit_row r = {
             .id = sqlite3_column_int64(st, 0),
@@ -353,6 +345,19 @@ static int audit_query(struct pol_db *db, const char *sql, int64_t p1, int64_t p
         rc = SE_ERR_DB;
     sqlite3_finalize(st);
     return rc;
+}
+
+/* Run an audit SELECT with two integer parameters. */
+static int audit_query(struct pol_db *db, const char *sql, int64_t p1, int64_t p2,
+                       pol_audit_cb cb, void *arg)
+{
+    sqlite3_stmt *st;
+
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_int64(st, 1, p1);
+    sqlite3_bind_int64(st, 2, p2);
+    return pol_db_audit_rows(st, cb, arg);
 }
 
 int pol_db_audit_list(struct pol_db *db, int64_t since, int limit, pol_audit_cb cb, void *arg)

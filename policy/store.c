@@ -23,7 +23,7 @@
 
 static const char rule_columns[] =
     "id, priority, name, action, users, groups, origins, peers, clients, transports, days, "
-    "hours, max_kbps, max_allocs, max_duration, record";
+    "hours, max_kbps, max_allocs, max_duration, record, retention_days";
 
 /* Fill spec from a row selected with rule_columns (texts borrowed). */
 static void row_to_spec(sqlite3_stmt *st, struct pol_rule_spec *s)
@@ -46,6 +46,7 @@ static void row_to_spec(sqlite3_stmt *st, struct pol_rule_spec *s)
     s->max_allocs = sqlite3_column_int64(st, 13);
     s->max_duration = sqlite3_column_int64(st, 14);
     s->record = TXT(15);
+    s->retention_days = sqlite3_column_int64(st, 16);
 #undef TXT
 }
 
@@ -73,6 +74,7 @@ char *pol_rule_spec_json(const struct pol_rule_spec *s)
     json_object_set_new(o, "max_allocs", json_integer(s->max_allocs));
     json_object_set_new(o, "max_duration", json_integer(s->max_duration));
     json_object_set_new(o, "record", json_string(s->record && s->record[0] ? s->record : "never"));
+    json_object_set_new(o, "retention", json_integer(s->retention_days));
     text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return text;
@@ -98,7 +100,7 @@ static char *rule_json_by_id(struct pol_db *db, int64_t id)
     return out;
 }
 
-static int finish_tx(struct pol_db *db, int rc)
+int pol_db_finish_tx(struct pol_db *db, int rc)
 {
     if (rc == 0 && pol_db_commit_write(db) < 0)
         rc = SE_ERR_DB;
@@ -157,7 +159,7 @@ int pol_db_group_add(struct pol_db *db, const char *name)
     rc = pol_db_audit_row(db, "group.add", name, NULL, NULL, "{\"members\":[]}");
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 /* Ids of rules that name group (comma list) into buf; count returned. */
@@ -229,7 +231,7 @@ int pol_db_group_del(struct pol_db *db, const char *name, char *err, size_t errl
     rc = pol_db_audit_row(db, "group.del", name, NULL, NULL, NULL);
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 /* Is there a local account (any realm, enabled or not) of this name? */
@@ -299,7 +301,7 @@ int pol_db_group_member(struct pol_db *db, const char *group, const char *user, 
                           NULL);
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_group_list(struct pol_db *db, pol_group_cb cb, void *arg)
@@ -493,8 +495,8 @@ int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t
     if (sqlite3_prepare_v2(db->db,
                            "INSERT INTO rules(priority, name, action, users, groups, origins, "
                            "peers, clients, transports, days, hours, max_kbps, max_allocs, "
-                           "max_duration, record, created_at) "
-                           "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "max_duration, record, created_at, retention_days) "
+                           "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     const char *texts[] = {s.name ? s.name : "", s.action, s.users, s.groups, s.origins,
@@ -511,6 +513,7 @@ int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t
     sqlite3_bind_int64(st, 14, s.max_duration);
     sqlite3_bind_text(st, 15, s.record && s.record[0] ? s.record : "never", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 16, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int64(st, 17, s.retention_days);
     if (sqlite3_step(st) != SQLITE_DONE)
         goto out;
     *id = sqlite3_last_insert_rowid(db->db);
@@ -522,7 +525,7 @@ out:
     sqlite3_finalize(st);
     free(after);
     pol_rules_free(scratch);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_rule_del(struct pol_db *db, int64_t id)
@@ -547,7 +550,7 @@ int pol_db_rule_del(struct pol_db *db, int64_t id)
 out:
     sqlite3_finalize(st);
     free(before);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_rule_move(struct pol_db *db, int64_t id, int64_t priority)
@@ -578,7 +581,7 @@ out:
     sqlite3_finalize(st);
     free(before);
     free(after);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_rule_list(struct pol_db *db, pol_rule_cb cb, void *arg)

@@ -43,9 +43,13 @@ struct rec_stream_cfg {
     int channels;     /* Opus: from a=rtpmap, normally 2 */
     char sprop[1024]; /* H.264 sprop-parameter-sets, may be "" */
     int packetization_mode;
+    char direction[16]; /* who sends it: SDP sendrecv/sendonly/recvonly, or the anchor's
+                           "from_user"/"to_user"; "" = unknown */
 };
 
 typedef void (*rec_kf_fn)(void *arg, int stream);
+
+struct rec_catalog;
 
 struct rec_session_cfg {
     char dir[512];         /* the recording directory; created, must not exist */
@@ -55,6 +59,13 @@ struct rec_session_cfg {
     char source[128];      /* "import:FILE", "listen", "anchor" */
     char participants[REC_MAX_PARTICIPANTS][128];
     int n_participants;
+    /* Catalog fields (record/catalog.h fills them with rec_catalog_prepare()) */
+    char user[128];    /* the enterprise user whose call this is, "" if unknown */
+    char origin[256];  /* the web origin of the call, "" if unknown */
+    char remote[256];  /* the remote party, "" if unknown */
+    int64_t rule_id;   /* the rule that required recording, 0 if none */
+    int retention_days; /* -1: the rule's, else recording.retention; 0: no deadline */
+    struct rec_catalog *catalog; /* borrowed: gets start/end events; NULL = none */
     enum rec_fmt fmt; /* MP4 (default); audio-only sessions write Ogg */
     bool flv;         /* also write an FLV copy of the video */
     int64_t frag_us, fsync_us;

@@ -32,7 +32,7 @@ struct sdp_pt {
 struct sdp_section {
     bool active, video, audio;
     uint16_t port;
-    char addr[64], mid[32];
+    char addr[64], mid[32], dir[16];
     struct sdp_pt pts[SDP_MAX_PT];
     int n_pts;
 };
@@ -100,6 +100,7 @@ static void resolve(struct sdp_section *m, const char *session_addr, struct rec_
     c->clock_rate = media->clock;
     c->channels = media->channels > 0 ? media->channels : (m->audio ? 2 : 0);
     snprintf(c->label, sizeof(c->label), "%s", m->mid[0] ? m->mid : m->video ? "video" : "audio");
+    snprintf(c->direction, sizeof(c->direction), "%s", m->dir[0] ? m->dir : "sendrecv");
     if (m->video && fmtp_get(media->fmtp, "packetization-mode", v, sizeof(v)))
         c->packetization_mode = atoi(v);
     for (int i = 0; i < m->n_pts; i++) {
@@ -209,6 +210,9 @@ static int parse_line(char *l, struct sdp_section *m, char *session_addr, struct
             snprintf(p->fmtp, sizeof(p->fmtp), "%s", v + 1);
         } else if (!strncmp(l + 2, "mid:", 4)) {
             snprintf(m->mid, sizeof(m->mid), "%.31s", l + 6);
+        } else if (!strcmp(l + 2, "sendrecv") || !strcmp(l + 2, "sendonly") ||
+                   !strcmp(l + 2, "recvonly") || !strcmp(l + 2, "inactive")) {
+            snprintf(m->dir, sizeof(m->dir), "%.15s", l + 2); /* RFC 8866 §6.7 */
         }
     }
     return 0;

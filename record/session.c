@@ -21,6 +21,7 @@
  */
 #include "core/err.h"
 #include "core/log.h"
+#include "record/catalog.h"
 #include "record/internal.h"
 
 #include <errno.h>
@@ -29,7 +30,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int64_t to_units(int64_t us, unsigned clock)
 {
@@ -68,6 +77,10 @@ static void session_fail(struct rec_session *s, int err, const char *what)
     s->error = err;
     copy_str(s->error_text, sizeof(s->error_text), what);
     se_err_log("record %s: recording stopped: %s", s->cfg.id, what);
+    /* Seal at the last good fragment now, not when the call ends: the
+     * writers are closed (cut back), the reserve gives room on a full
+     * disk, and the catalog learns of the failure at once. */
+    rec_session_seal(s, "failed");
 }
 
 static void add_file(struct rec_session *s, const char *name, const struct rec_file_info *fi)
@@ -108,6 +121,8 @@ static void write_audio(struct rec_session *s, struct rec_stream *st, const uint
 static int open_segment(struct rec_session *s, const struct h264_au *au, int64_t origin)
 {
     struct rec_writer_cfg wc = {.fmt = s->video_idx < 0 ? REC_FMT_OGG : s->cfg.fmt,
+                                .journal = s->journal,
+                                .wall_start_us = s->origin_us + origin,
                                 .audio = s->audio_idx >= 0,
                                 .frag_us = s->cfg.frag_us,
                                 .fsync_us = s->cfg.fsync_us};
@@ -141,6 +156,9 @@ static int open_segment(struct rec_session *s, const struct h264_au *au, int64_t
         session_fail(s, r, "cannot create a segment file");
         return r;
     }
+    /* The new name must survive power loss as its journaled bytes do. */
+    if (rec_fsync_dir(s->cfg.dir) < 0)
+        se_warn("record %s: cannot fsync %s", s->cfg.id, s->cfg.dir);
     if (au && s->cfg.flv) {
         struct rec_writer_cfg fc = wc;
         fc.fmt = REC_FMT_FLV;
@@ -312,13 +330,21 @@ static void on_rtp(void *arg, const struct rtp_pkt *p)
         opus_depack_push(st->opus, p);
 }
 
+/* Create dir (an existing empty one is taken) and make the entry durable. */
 static int make_dir(const char *dir)
 {
-    if (mkdir(dir, 0750) == 0)
-        return 0;
-    if (errno != EEXIST)
-        return SE_ERR_IO;
-    return rmdir(dir) == 0 && mkdir(dir, 0750) == 0 ? 0 : SE_ERR_EXISTS;
+    char parent[600];
+    const char *slash = strrchr(dir, '/');
+
+    if (mkdir(dir, 0750) != 0) {
+        if (errno != EEXIST)
+            return SE_ERR_IO;
+        if (rmdir(dir) != 0 || mkdir(dir, 0750) != 0)
+            return SE_ERR_EXISTS;
+    }
+    snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - dir) : 1,
+             slash ? (slash == dir ? "/" : dir) : ".");
+    return rec_fsync_dir(parent);
 }
 
 static int stream_init(struct rec_session *s, int i)
@@ -374,6 +400,7 @@ static void session_free(struct rec_session *s)
     for (int i = 0; i < s->n_hold; i++)
         free(s->hold[i].data);
     OPENSSL_cleanse(s->key, sizeof(s->key));
+    rec_journal_close(s->journal);
     free(s);
 }
 
@@ -409,12 +436,19 @@ int rec_session_open(struct rec_session **out, const struct rec_session_cfg *cfg
                    rc == SE_ERR_EXISTS ? "exists and is not empty" : strerror(errno));
         goto fail;
     }
+    if ((rc = rec_journal_create(&s->journal, cfg->dir, s->cfg.id)) < 0 ||
+        (rc = rec_reserve_create(cfg->dir)) < 0) {
+        se_err_log("record: cannot start the recording in %s (disk full?)", cfg->dir);
+        goto fail;
+    }
     struct rec_manifest_entry me;
     if (rec_meta_write(s, "recording", 0, &me) < 0) {
         rc = SE_ERR_IO;
         se_err_log("record: cannot write %s/metadata.json", cfg->dir);
         goto fail;
     }
+    if (s->cfg.catalog)
+        rec_catalog_post_start(s->cfg.catalog, &s->cfg, wall_us());
     *out = s;
     return 0;
 fail:
@@ -461,7 +495,6 @@ const char *rec_session_dir(const struct rec_session *s)
 
 int rec_session_close(struct rec_session *s, int64_t now_us)
 {
-    struct rec_manifest_entry me;
     int rc;
 
     if (!s)
@@ -486,19 +519,10 @@ int rec_session_close(struct rec_session *s, int64_t now_us)
             note_end(s, rel_us(st, st->max_ts) + 33333);
         }
     }
-    close_segment(s);
-    rc = s->error ? SE_ERR_IO : 0;
-    if (rec_meta_write(s, s->error ? "failed" : "complete", now_us, &me) == 0) {
-        if (s->n_files < REC_MAX_FILES)
-            s->files[s->n_files++] = me;
-    } else {
-        se_err_log("record %s: cannot write metadata.json", s->cfg.id);
+    close_segment(s); /* a failure here seals the recording as failed */
+    rc = rec_session_seal(s, "complete");
+    if (s->error)
         rc = SE_ERR_IO;
-    }
-    if (rec_manifest_write(s->cfg.dir, s->files, (size_t)s->n_files, s->key, s->cfg.key_len) < 0) {
-        se_err_log("record %s: cannot write the manifest", s->cfg.id);
-        rc = SE_ERR_IO;
-    }
     se_info("record %s: closed, %d segment(s)%s", s->cfg.id, s->n_segs,
             s->error ? ", with errors" : "");
     session_free(s);

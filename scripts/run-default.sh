@@ -45,6 +45,9 @@ tls = { cert = "$VAR/tls/cert.pem"; key = "$VAR/tls/key.pem"; };
 peers = { allow = [ "127.0.0.0/8" ]; };
 # HTTPS control API on loopback (docs/api.md).
 api = { address = "127.0.0.1"; port = 8443; cors_origins = [ "chrome-extension://*" ]; };
+# Recordings and their catalog (docs/recording.md); signed with an Ed25519
+# key created beside the database (var/recording-key.pem).
+recording = { dir = "$VAR/recordings"; retention = 30; };
 CONF
 fi
 
@@ -85,6 +88,13 @@ Chromium, then in its options set API URL https://127.0.0.1:8443, sign-in
 "Local sedge user", demo / demo-password (trust var/tls/cert.pem first).
 
 Policy (docs/policy.md): $BIN rule add deny --origin https://blocked.example --config var/sedge.conf
+
+Recordings (docs/recording.md; an older var/sedge.conf may lack the recording block):
+  record:     $BIN record listen --sdp call.sdp --config var/sedge.conf --user demo
+  list:       $BIN recordings list --config var/sedge.conf
+  console:    https://127.0.0.1:8443/console/  with a token from
+              $BIN token add --role compliance --config var/sedge.conf
+  public key: $BIN record key --public --config var/sedge.conf
 
 Stop with Ctrl-C (drains live allocations); reload with kill -HUP.
 

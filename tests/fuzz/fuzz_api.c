@@ -9,11 +9,14 @@
  *   'a'  an Authorization header, as Basic and as Bearer
  *   'o'  an origin (origin id, CORS match, user-name check) and a path
  *        against every route pattern, a query string and a Content-Type
+ *   'r'  a Range header against file sizes from 0 to 2^40 (the first 5
+ *        bytes of the input pick the size)
  * Anything that parses must satisfy the parser's stated bounds.
  */
 #include "api/internal.h"
 #include "api/jwt.h"
 #include "auth/auth.h"
+#include "core/err.h"
 
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -28,7 +31,21 @@ static struct se_api_config cors = {
     .n_cors = 2,
 };
 static const char *const patterns[] = {"/healthz", "/v1/credentials", "/v1/admin/users/*",
-                                       "/v1/admin/users/*/disable", "/v1/admin/secrets/*"};
+                                       "/v1/admin/users/*/disable", "/v1/admin/secrets/*",
+                                       "/v1/recordings/*/files/*"};
+
+static void fuzz_range(const uint8_t *p, size_t n, const char *text)
+{
+    uint64_t size = 0, start = 0, end = 0;
+
+    for (size_t i = 0; i < 5 && i < n; i++)
+        size = size << 8 | p[i];
+    int rc = api_parse_range(text, size, &start, &end);
+    if (rc == 0 && (size == 0 || start > end || end >= size))
+        abort(); /* a satisfiable range lies inside the file */
+    if (rc != 0 && rc != SE_ERR_NOTFOUND && rc != SE_ERR_PARSE && rc != SE_ERR_LIMIT)
+        abort();
+}
 
 static void init(void)
 {
@@ -153,6 +170,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 's':
         fuzz_signed(p, n);
+        break;
+    case 'r':
+        fuzz_range(p, n, n > 5 ? buf + 5 : "");
         break;
     case 'a':
         if (api_parse_basic(buf, user, sizeof(user), pw, sizeof(pw)) == 0)

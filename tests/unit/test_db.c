@@ -2,7 +2,9 @@
  * test_db.c - the SQLite store's additions for the API: schema 2
  * (api_tokens) applied to a fresh database and to one left at schema 1,
  * token add / find / list / delete with audit rows, user lookup for
- * HTTP Basic, the newest REST secret, and audit paging.
+ * HTTP Basic, the newest REST secret, and audit paging; ids never
+ * reused (migration 4, from schema 3) and the recordings catalog
+ * (migration 5, from schemas 3 and 4).
  */
 #include "auth/auth.h"
 #include "core/err.h"
@@ -324,6 +326,13 @@ static void test_migrate_v3_ids(void)
         {"SELECT rule_id || '|' || rule_name FROM sessions", "3|gone"},
         {"SELECT count(*) FROM audit WHERE at < 5", "4"},
         {"SELECT count(*) FROM sqlite_master WHERE name = 'rules_priority'", "1"},
+        /* ...and on through migration 5: the catalog, per-rule retention */
+        {"SELECT group_concat(retention_days) FROM (SELECT * FROM rules WHERE id < 3 ORDER BY id)",
+         "0,0"},
+        {"SELECT count(*) FROM sqlite_master WHERE name IN ('recordings', 'recording_counters', "
+         "'audit_object')",
+         "3"},
+        {"PRAGMA user_version", "5"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         sqlite3_stmt *st;
@@ -335,6 +344,94 @@ static void test_migrate_v3_ids(void)
     sqlite3_close(s);
 }
 
+/* The first column of the first row sql gives on s, or "". */
+static void query1(sqlite3 *s, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *st;
+
+    out[0] = '\0';
+    CHECK_EQ_INT(sqlite3_prepare_v2(s, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+/*
+ * A database at schema 4 (migration 4 as released: AUTOINCREMENT ids,
+ * the metrics role, sessions.kill_requested) reaches 5, the recordings
+ * catalog, with its rows, sequences and columns kept. The schema-4 file
+ * is today's, rolled back by exactly what migration 5 adds (migrations
+ * 1-4 are never edited, so that is the released schema 4).
+ */
+static void test_migrate_v4_recordings(void)
+{
+    struct pol_db *db;
+    sqlite3 *s;
+    char err[256], v[128];
+    uint8_t h[32] = {0x44};
+
+    unlink(path);
+    CHECK_EQ_INT(pol_db_open(path, true, &db, err, sizeof(err)), 0);
+    if (!db)
+        return;
+    int64_t r1 = add_rule(db, "kept"), r2 = add_rule(db, "deleted");
+    CHECK_EQ_INT(pol_db_rule_del(db, r2), 0);
+    CHECK_EQ_INT(pol_db_token_add(db, "scrape", "metrics", h, NULL), 0);
+    pol_db_close(db);
+    CHECK_EQ_INT(sqlite3_open(path, &s), SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_exec(s,
+                              "DROP TABLE recordings; DROP TABLE recording_counters;"
+                              "DROP INDEX audit_object;"
+                              "ALTER TABLE rules DROP COLUMN retention_days;"
+                              "INSERT INTO sessions (sid, user, username, client, transport, relay, "
+                              "started, rule_id, kill_requested) VALUES ('k-1', 'alice', 'alice', "
+                              "'udp:1.2.3.4:5', 'udp', '5.6.7.8:9', 100, 1, 123);"
+                              "PRAGMA user_version = 4;",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    query1(s, "SELECT count(*) FROM pragma_table_info('rules') WHERE name = 'retention_days'", v,
+           sizeof(v));
+    CHECK_STR(v, "0");
+    sqlite3_close(s);
+
+    CHECK_EQ_INT(pol_db_open(path, false, &db, err, sizeof(err)), 0);
+    if (!db)
+        return;
+    struct pol_rule_spec spec = {.action = "allow", .name = "kept-a-year", .retention_days = 365};
+    int64_t r3 = 0;
+    CHECK_EQ_INT(pol_db_rule_add(db, &spec, &r3, err, sizeof(err)), 0);
+    CHECK(r3 > r2); /* the rules sequence survived migration 5 */
+    pol_db_close(db);
+
+    CHECK_EQ_INT(sqlite3_open(path, &s), SQLITE_OK);
+    static const char *const want[][2] = {
+        {"PRAGMA user_version", "5"},
+        {"SELECT group_concat(id || '|' || name || '|' || retention_days, ';') FROM "
+         "(SELECT * FROM rules ORDER BY id)",
+         NULL}, /* filled below */
+        {"SELECT role FROM api_tokens WHERE name = 'scrape'", "metrics"},
+        {"SELECT kill_requested FROM sessions WHERE sid = 'k-1'", "123"},
+        {"SELECT count(*) FROM sqlite_master WHERE name IN ('recordings', 'recording_counters', "
+         "'audit_object', 'recordings_started', 'recordings_retain')",
+         "5"},
+    };
+    char rules[128];
+    snprintf(rules, sizeof(rules), "%lld|kept|0;%lld|kept-a-year|365", (long long)r1,
+             (long long)r3);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        query1(s, want[i][0], v, sizeof(v));
+        CHECK_STR(v, want[i][1] ? want[i][1] : rules);
+    }
+    /* The catalog takes a row (the CHECK on status holds). */
+    CHECK_EQ_INT(sqlite3_exec(s,
+                              "INSERT INTO recordings (id, dir, started, created_at, updated_at) "
+                              "VALUES ('rec-x', '/r/x', 1, 1, 1);",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    CHECK(sqlite3_exec(s, "UPDATE recordings SET status = 'lost'", NULL, NULL, NULL) != SQLITE_OK);
+    sqlite3_close(s);
+}
+
 int main(void)
 {
     snprintf(path, sizeof(path), "/tmp/sedge-test-db-%d.sqlite", (int)getpid());
@@ -343,6 +440,7 @@ int main(void)
     RUN(test_token_id);
     RUN(test_ids_never_reused);
     RUN(test_migrate_v3_ids);
+    RUN(test_migrate_v4_recordings);
     unlink(path);
     char wal[80];
     snprintf(wal, sizeof(wal), "%s-wal", path);
