@@ -200,6 +200,8 @@ void api_h_metrics(struct api_req *r)
         (unsigned long long)st.conns_refused_source);
     put(&b, "sedge_stream_refused_total{limit=\"tls_handshake_rate_per_ip\"} %llu\n",
         (unsigned long long)st.conns_refused_tls_rate);
+    put(&b, "sedge_stream_refused_total{limit=\"proxy_from\"} %llu\n",
+        (unsigned long long)st.conns_refused_proxy);
     one(&b, "sedge_allocations_rate_limited_total", "counter",
         "Allocate requests refused (486) over limits.allocate_rate_per_user.",
         st.allocs_rate_limited);
@@ -215,6 +217,8 @@ void api_h_metrics(struct api_req *r)
         (unsigned long long)st.conns_closed_stalled);
     put(&b, "sedge_stream_closed_total{reason=\"evicted\"} %llu\n",
         (unsigned long long)st.conns_evicted);
+    put(&b, "sedge_stream_closed_total{reason=\"proxy_header\"} %llu\n",
+        (unsigned long long)st.conns_closed_proxy);
     metric(&b, "sedge_worker_loop_lag_seconds", "gauge",
            "How late each worker's 1 s housekeeping timer last fired.");
     for (int i = 0; i < nw; i++)

@@ -114,6 +114,40 @@ const char *se_transport_name(int t)
     return t == SE_TP_UDP ? "udp" : t == SE_TP_TCP ? "tcp" : t == SE_TP_TLS ? "tls" : "?";
 }
 
+static int load_cidrs(struct loader *l, config_setting_t *grp, const char *key, const char *path,
+                      struct se_cidr_set *set);
+
+/* The PROXY protocol options of one TCP/TLS listen entry. */
+static int load_listen_proxy(struct loader *l, config_setting_t *e, const char *path,
+                             struct se_listen *ls)
+{
+    char pp[96], pf[96];
+    int rc;
+
+    snprintf(pp, sizeof(pp), "%s.proxy_protocol", path);
+    snprintf(pf, sizeof(pf), "%s.proxy_from", path);
+    if ((rc = get_bool(l, e, "proxy_protocol", pp, &ls->proxy_protocol)) < 0)
+        return rc;
+    if (!ls->proxy_protocol) {
+        if (config_setting_get_member(e, "proxy_from"))
+            return fail(l, config_setting_get_member(e, "proxy_from"), pf,
+                        "only with proxy_protocol = true");
+        return 0;
+    }
+    if (ls->transport == SE_TP_UDP)
+        return fail(l, config_setting_get_member(e, "proxy_protocol"), pp,
+                    "PROXY protocol is for tcp and tls listeners");
+    if (!(ls->proxy_from = se_cidr_set_new()))
+        return fail(l, e, pf, "out of memory");
+    if ((rc = load_cidrs(l, e, "proxy_from", pf, ls->proxy_from)) < 0)
+        return rc;
+    if (se_cidr_set_count(ls->proxy_from) == 0)
+        return fail(l, config_setting_get_member(e, "proxy_protocol"), pp,
+                    "proxy_protocol needs the load balancers' addresses, e.g. proxy_from = "
+                    "[ \"10.0.0.5/32\" ]: a header is trusted only from them");
+    return 0;
+}
+
 static int load_listen(struct loader *l, config_t *cf, struct se_config *c)
 {
     config_setting_t *ls = config_lookup(cf, "listen");
@@ -150,6 +184,9 @@ static int load_listen(struct loader *l, config_t *cf, struct se_config *c)
             return fail(l, config_setting_get_member(e, "address"), path,
                         "address \"%s\" is not an IPv4 or IPv6 address", addr);
         c->listen[i].transport = t;
+        c->n_listen = i + 1; /* what se_config_free must release */
+        if ((rc = load_listen_proxy(l, e, path, &c->listen[i])) < 0)
+            return rc;
     }
     c->n_listen = n;
     return 0;
@@ -760,5 +797,7 @@ void se_config_free(struct se_config *c)
         return;
     se_cidr_set_free(c->peer_allow);
     se_cidr_set_free(c->peer_deny);
+    for (int i = 0; i < c->n_listen; i++)
+        se_cidr_set_free(c->listen[i].proxy_from);
     free(c);
 }

@@ -56,6 +56,11 @@ enum se_relay_io { SE_IO_AUTO, SE_IO_URING, SE_IO_EPOLL };
 struct se_listen {
     int transport;       /* enum se_transport */
     struct se_addr addr; /* ip + port */
+    /* TCP/TLS behind a load balancer: every connection starts with a PROXY
+     * protocol v1/v2 header naming the real client, and is accepted only
+     * from proxy_from (owned; NULL unless proxy_protocol). */
+    bool proxy_protocol;
+    struct se_cidr_set *proxy_from;
 };
 
 struct se_config {

@@ -30,6 +30,7 @@ struct se_queue;
 struct bufferevent;
 struct evconnlistener;
 struct stun_msg;
+struct proxy_wait;
 
 enum {
     RELAY_BUF_SIZE = 65536 + 64,  /* largest UDP datagram plus framing */
@@ -108,6 +109,7 @@ struct worker_stats {
     _Atomic uint64_t conns_live, conns_refused_total, conns_refused_source, accept_paused;
     _Atomic uint64_t conns_closed_handshake, conns_closed_idle, conns_closed_stalled;
     _Atomic uint64_t conns_evicted, conns_refused_tls_rate;
+    _Atomic uint64_t conns_refused_proxy, conns_closed_proxy; /* PROXY protocol listeners */
     _Atomic uint64_t allocs_rate_limited;
 };
 
@@ -247,6 +249,8 @@ struct worker {
     unsigned conns_freed;     /* since the last malloc_trim (stream.c) */
     int64_t last_trim;
     int tcp_transport[SE_MAX_LISTEN];
+    int tcp_listen[SE_MAX_LISTEN]; /* index in cfg->listen */
+    struct proxy_wait *proxy_waits; /* stream.c: PROXY headers still arriving */
     int tcp_fd[SE_MAX_LISTEN];
     int n_tcp;
     /* allocations: all in a list; UDP ones also in the 5-tuple hash */

@@ -116,6 +116,8 @@ struct relay_stats {
     uint64_t conns_closed_handshake, conns_closed_idle, conns_closed_stalled;
     uint64_t conns_evicted; /* idle connections closed to make room at the limit */
     uint64_t conns_refused_tls_rate; /* over limits.tls_handshake_rate_per_ip */
+    uint64_t conns_refused_proxy;    /* to a PROXY listener from outside its proxy_from */
+    uint64_t conns_closed_proxy;     /* PROXY header bad, missing or late */
     uint64_t allocs_rate_limited;    /* Allocates over limits.allocate_rate_per_user (486) */
 };
 void relay_server_stats(struct relay_server *srv, struct relay_stats *out);

@@ -41,6 +41,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
+#include "relay/proxyproto.h"
 #include "relay/stun.h"
 
 #include <errno.h>
@@ -302,45 +303,25 @@ static void set_socket_options(int fd, const struct relay_snap *s)
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg)
+/*
+ * Per-source limits for a connection whose client is known (at accept,
+ * or once a load balancer's PROXY header has named it): the per-source
+ * cap and, for TLS, the handshake rate. On success the connection holds
+ * its place in conn_sources under key; otherwise fd is closed and its
+ * place in n_conns given back.
+ */
+static bool source_admit(struct worker *w, evutil_socket_t fd, int transport,
+                         const struct se_addr *remote, uint8_t key[16])
 {
-    struct worker *w = arg;
     struct relay_server *srv = w->srv;
-    struct se_addr remote = {0};
-    uint8_t key[16];
-    int idx = -1;
-
-    (void)salen;
-    for (int i = 0; i < w->n_tcp; i++)
-        if (w->tcp[i] == l)
-            idx = i;
-    if (idx < 0 || w->draining || se_addr_from_sockaddr(&remote, sa) < 0) {
-        close(fd);
-        return;
-    }
-    int transport = w->tcp_transport[idx];
-    unsigned cap = atomic_load_explicit(&srv->conn_cap, memory_order_relaxed);
-    w->now = relay_now_mono();
-    if (atomic_load_explicit(&srv->n_conns, memory_order_relaxed) >= cap && w->idle_head &&
-        w->now - w->idle_head->idle_since >= EVICT_GRACE)
-        /* Full: the connection idle longest, without an allocation, makes
-         * room (nginx reuses idle keep-alive connections the same way), so
-         * idle connections cannot keep a real client out. */
-        conn_close(w->idle_head, &w->st.conns_evicted, "evicted: idle at limits.max_connections");
-    if (atomic_fetch_add_explicit(&srv->n_conns, 1, memory_order_relaxed) >= cap) {
-        atomic_fetch_sub_explicit(&srv->n_conns, 1, memory_order_relaxed);
-        refuse(w, fd, transport, &remote, &w->st.conns_refused_total, "limits.max_connections",
-               cap);
-        return;
-    }
     unsigned per = stream_per_source_cap(srv, w->snap);
-    relay_source_key(&remote, key);
+
+    relay_source_key(remote, key);
     if (ipc_take(srv->conn_sources, key, per, 1) < 0) {
         atomic_fetch_sub_explicit(&srv->n_conns, 1, memory_order_relaxed);
-        refuse(w, fd, transport, &remote, &w->st.conns_refused_source,
+        refuse(w, fd, transport, remote, &w->st.conns_refused_source,
                "limits.max_connections_per_ip", per);
-        return;
+        return false;
     }
     /* A full handshake costs an ECDHE and a signature: one address may
      * ask for at most tls_handshake_rate_per_ip of them per second. The
@@ -350,17 +331,27 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
                             w->snap->tls_handshake_burst_per_ip)) {
         ipc_release(srv->conn_sources, key, 1);
         atomic_fetch_sub_explicit(&srv->n_conns, 1, memory_order_relaxed);
-        refuse(w, fd, transport, &remote, &w->st.conns_refused_tls_rate,
+        refuse(w, fd, transport, remote, &w->st.conns_refused_tls_rate,
                "limits.tls_handshake_rate_per_ip", w->snap->tls_handshake_rate_per_ip);
-        return;
+        return false;
     }
+    return true;
+}
+
+/* Start serving an admitted connection (it holds its places in n_conns
+ * and under key): TLS or plain, the framer, the idle list. */
+static void conn_start(struct worker *w, evutil_socket_t fd, int transport,
+                       const struct se_addr *remote, const uint8_t key[16])
+{
+    struct relay_server *srv = w->srv;
     struct stream_conn *sc = calloc(1, sizeof(*sc));
+
     if (!sc)
         goto fail;
     sc->w = w;
     sc->transport = transport;
     sc->created = sc->idle_since = w->now;
-    sc->remote = remote;
+    sc->remote = *remote;
     set_socket_options(fd, w->snap);
     if (sc->transport == SE_TP_TLS) {
         SSL *ssl = w->snap->tls ? SSL_new(w->snap->tls) : NULL;
@@ -391,6 +382,179 @@ fail:
     close(fd);
     ipc_release(srv->conn_sources, key, 1);
     atomic_fetch_sub_explicit(&srv->n_conns, 1, memory_order_relaxed);
+}
+
+/* ---- PROXY protocol: the load balancer names the client first ---- */
+
+/*
+ * A connection from a trusted load balancer whose PROXY header has not
+ * fully arrived. Its bytes are only peeked (MSG_PEEK) until the whole
+ * header is there, then exactly the header is read, so the TLS
+ * ClientHello or the first TURN frame behind it stays in the socket for
+ * the connection proper. The event is edge-triggered: a partial header
+ * wakes the worker again only when more bytes arrive. It holds its place
+ * in n_conns (not yet a per-source place: the source is not known) and
+ * gets limits.tls_handshake_timeout to finish.
+ */
+struct proxy_wait {
+    struct worker *w;
+    evutil_socket_t fd;
+    int transport;
+    struct se_addr lb; /* the load balancer */
+    struct event *ev;
+    struct proxy_wait *prev, *next;
+};
+
+static void proxy_wait_free(struct proxy_wait *pw, bool close_fd)
+{
+    struct worker *w = pw->w;
+
+    if (pw->prev)
+        pw->prev->next = pw->next;
+    else
+        w->proxy_waits = pw->next;
+    if (pw->next)
+        pw->next->prev = pw->prev;
+    event_free(pw->ev);
+    if (close_fd) {
+        close(pw->fd);
+        atomic_fetch_sub_explicit(&w->srv->n_conns, 1, memory_order_relaxed);
+    }
+    free(pw);
+}
+
+static void proxy_fail(struct proxy_wait *pw, const char *why)
+{
+    char as[SE_ADDR_STRLEN];
+
+    atomic_fetch_add_explicit(&pw->w->st.conns_closed_proxy, 1, memory_order_relaxed);
+    se_log_rl(&rl_close, SE_LOG_INFO, "%s connection from load balancer %s closed: %s",
+              se_transport_name(pw->transport), se_addr_str(&pw->lb, as, sizeof(as)), why);
+    proxy_wait_free(pw, true);
+}
+
+static void proxy_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy_wait *pw = arg;
+    struct worker *w = pw->w;
+    struct proxy_info pi;
+    uint8_t key[16];
+    ssize_t n;
+    int rc;
+
+    w->now = relay_now_mono();
+    if (what & EV_TIMEOUT) {
+        proxy_fail(pw, "no complete PROXY header within limits.tls_handshake_timeout");
+        return;
+    }
+    n = recv(fd, w->rxbuf, PROXY_V2_MAX, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        proxy_fail(pw, n == 0 ? "closed before its PROXY header" : strerror(errno));
+        return;
+    }
+    rc = proxy_parse(w->rxbuf, (size_t)n, &pi);
+    if (rc == 0 && n < PROXY_V2_MAX)
+        return; /* a prefix of a valid header: wait for more (edge-triggered) */
+    if (rc <= 0) {
+        atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+        proxy_fail(pw, "not a valid PROXY protocol header");
+        return;
+    }
+    if (recv(fd, w->rxbuf, (size_t)rc, 0) != rc) { /* the header only */
+        proxy_fail(pw, "reading the PROXY header failed");
+        return;
+    }
+    /* LOCAL (the balancer's own health check) keeps the balancer's
+     * address; otherwise the client it names is the client from now on:
+     * per-source limits, throttling, policy, sessions and logs. */
+    struct se_addr client = pi.local ? pw->lb : pi.src;
+    int transport = pw->transport;
+    proxy_wait_free(pw, false);
+    if (!source_admit(w, fd, transport, &client, key))
+        return;
+    conn_start(w, fd, transport, &client, key);
+}
+
+static void proxy_wait_start(struct worker *w, evutil_socket_t fd, int transport,
+                             const struct se_addr *lb)
+{
+    struct timeval tv = {.tv_sec = w->snap->tls_handshake_timeout};
+    struct proxy_wait *pw = calloc(1, sizeof(*pw));
+
+    if (!pw || !(pw->ev = event_new(w->base, fd, EV_READ | EV_PERSIST | EV_ET, proxy_read_cb,
+                                    pw)) ||
+        event_add(pw->ev, &tv) < 0) {
+        if (pw && pw->ev)
+            event_free(pw->ev);
+        free(pw);
+        close(fd);
+        atomic_fetch_sub_explicit(&w->srv->n_conns, 1, memory_order_relaxed);
+        return;
+    }
+    pw->w = w;
+    pw->fd = fd;
+    pw->transport = transport;
+    pw->lb = *lb;
+    pw->next = w->proxy_waits;
+    if (w->proxy_waits)
+        w->proxy_waits->prev = pw;
+    w->proxy_waits = pw;
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+    struct worker *w = arg;
+    struct relay_server *srv = w->srv;
+    struct se_addr remote = {0};
+    uint8_t key[16];
+    int idx = -1;
+
+    (void)salen;
+    for (int i = 0; i < w->n_tcp; i++)
+        if (w->tcp[i] == l)
+            idx = i;
+    if (idx < 0 || w->draining || se_addr_from_sockaddr(&remote, sa) < 0) {
+        close(fd);
+        return;
+    }
+    int transport = w->tcp_transport[idx];
+    const struct se_listen *ls = &srv->cfg->listen[w->tcp_listen[idx]];
+    if (ls->proxy_protocol && !se_cidr_set_contains(ls->proxy_from, remote.ip)) {
+        /* A listener behind a load balancer talks only to the balancer:
+         * anyone else could name any client address in a header. */
+        char as[SE_ADDR_STRLEN];
+        close(fd);
+        atomic_fetch_add_explicit(&w->st.conns_refused_proxy, 1, memory_order_relaxed);
+        se_log_rl(&rl_refuse, SE_LOG_WARN,
+                  "%s connection from %s refused: not a load balancer in listen[%d].proxy_from",
+                  se_transport_name(transport), se_addr_str(&remote, as, sizeof(as)),
+                  w->tcp_listen[idx]);
+        return;
+    }
+    unsigned cap = atomic_load_explicit(&srv->conn_cap, memory_order_relaxed);
+    w->now = relay_now_mono();
+    if (atomic_load_explicit(&srv->n_conns, memory_order_relaxed) >= cap && w->idle_head &&
+        w->now - w->idle_head->idle_since >= EVICT_GRACE)
+        /* Full: the connection idle longest, without an allocation, makes
+         * room (nginx reuses idle keep-alive connections the same way), so
+         * idle connections cannot keep a real client out. */
+        conn_close(w->idle_head, &w->st.conns_evicted, "evicted: idle at limits.max_connections");
+    if (atomic_fetch_add_explicit(&srv->n_conns, 1, memory_order_relaxed) >= cap) {
+        atomic_fetch_sub_explicit(&srv->n_conns, 1, memory_order_relaxed);
+        refuse(w, fd, transport, &remote, &w->st.conns_refused_total, "limits.max_connections",
+               cap);
+        return;
+    }
+    if (ls->proxy_protocol) {
+        proxy_wait_start(w, fd, transport, &remote);
+        return;
+    }
+    if (!source_admit(w, fd, transport, &remote, key))
+        return;
+    conn_start(w, fd, transport, &remote, key);
 }
 
 /* ---- accept errors: pause, resume ---- */
@@ -495,6 +659,8 @@ void stream_cron(struct worker *w)
 
 void stream_close_all(struct worker *w)
 {
+    while (w->proxy_waits)
+        proxy_wait_free(w->proxy_waits, true);
     while (w->conns)
         conn_free(w->conns, "shutdown");
 }

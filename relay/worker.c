@@ -457,6 +457,7 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
                     goto fail;
                 w->tcp_fd[w->n_tcp] = fd;
                 w->tcp_transport[w->n_tcp] = ls->transport;
+                w->tcp_listen[w->n_tcp] = k;
                 w->n_tcp++;
             }
         }
@@ -712,6 +713,8 @@ void relay_server_stats(struct relay_server *srv, struct relay_stats *o)
         ADD(conns_closed_stalled);
         ADD(conns_evicted);
         ADD(conns_refused_tls_rate);
+        ADD(conns_refused_proxy);
+        ADD(conns_closed_proxy);
         ADD(allocs_rate_limited);
 #undef ADD
     }

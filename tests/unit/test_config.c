@@ -112,6 +112,40 @@ static void test_errors(void)
     expect_error(text, "tls.cert: cannot read \"/nonexistent.pem\"");
     snprintf(text, sizeof(text), "%slimits = { default_lifetime = 7200; };\n", base);
     expect_error(text, "limits.default_lifetime: is above limits.max_lifetime");
+    /* PROXY protocol: TCP/TLS only, and never without the balancers' addresses. */
+    expect_error("listen = ( { transport = \"tcp\"; address = \"127.0.0.1\"; proxy_protocol = true; } );\n"
+                 "relay = { address = \"127.0.0.2\"; };",
+                 "listen[0].proxy_protocol: proxy_protocol needs the load balancers' addresses");
+    expect_error("listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; proxy_protocol = true;\n"
+                 " proxy_from = [ \"10.0.0.5\" ]; } );\nrelay = { address = \"127.0.0.2\"; };",
+                 "listen[0].proxy_protocol: PROXY protocol is for tcp and tls listeners");
+    expect_error("listen = ( { transport = \"tcp\"; address = \"127.0.0.1\";\n"
+                 " proxy_from = [ \"10.0.0.5\" ]; } );\nrelay = { address = \"127.0.0.2\"; };",
+                 ":2: listen[0].proxy_from: only with proxy_protocol = true");
+    expect_error("listen = ( { transport = \"tcp\"; address = \"127.0.0.1\"; proxy_protocol = true;\n"
+                 " proxy_from = [ \"10.0.0.5/40\" ]; } );\nrelay = { address = \"127.0.0.2\"; };",
+                 "listen[0].proxy_from: \"10.0.0.5/40\" is not a CIDR");
+}
+
+static void test_proxy_listen(void)
+{
+    struct se_config *c;
+    char err[512];
+
+    CHECK_EQ_INT(load("listen = ( { transport = \"tcp\"; address = \"127.0.0.1\"; },\n"
+                      " { transport = \"tcp\"; address = \"127.0.0.1\"; port = 3479;\n"
+                      "   proxy_protocol = true; proxy_from = [ \"10.0.0.5\", \"10.9.0.0/24\" ]; } );\n"
+                      "relay = { address = \"127.0.0.2\"; };",
+                      &c, err, sizeof(err)),
+                 0);
+    if (!c) {
+        printf("    %s\n", err);
+        return;
+    }
+    CHECK(!c->listen[0].proxy_protocol && c->listen[0].proxy_from == NULL);
+    CHECK(c->listen[1].proxy_protocol);
+    CHECK_EQ_INT(se_cidr_set_count(c->listen[1].proxy_from), 2);
+    se_config_free(c);
 }
 
 static void test_recording(void)
@@ -175,6 +209,7 @@ int main(void)
     RUN(test_minimal_and_defaults);
     RUN(test_full);
     RUN(test_errors);
+    RUN(test_proxy_listen);
     RUN(test_recording);
     unlink(path);
     return check_done();
