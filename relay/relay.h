@@ -105,6 +105,14 @@ struct relay_stats {
     uint64_t policy_denied, revoked, dropped_rate_limit, events_dropped;
     uint64_t uring_workers;    /* workers whose relay sockets use io_uring */
     uint64_t uring_rx_starved; /* relay receives re-armed after the buffers ran out */
+    /* relay.offload (relay/offload/): */
+    uint64_t offload_on;       /* 1 while the kernel fast path is loaded */
+    uint64_t offload_flows;    /* channels the kernel forwards now */
+    uint64_t offload_refused;  /* channels left in user space (table full, no route) */
+    uint64_t offload_pkts_from_client, offload_bytes_from_client; /* forwarded by the kernel */
+    uint64_t offload_pkts_to_client, offload_bytes_to_client;
+    uint64_t offload_punted;   /* datagrams of offloaded channels handed to user space */
+    uint64_t offload_errors;   /* datagrams dropped half rewritten (a helper failed) */
 };
 void relay_server_stats(struct relay_server *srv, struct relay_stats *out);
 /* Number of workers, and worker i's last event-loop lag in microseconds

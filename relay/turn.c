@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "policy/peers.h"
 #include "policy/rules.h"
+#include "relay/offload/offload.h"
 #include "relay/stun.h"
 
 #include <stdio.h>
@@ -588,6 +589,7 @@ static void do_create_permission(struct req *r)
             return;
         }
     }
+    relay_offload_sync(r->a); /* refreshed permissions extend offloaded channels */
     begin(r, &b, STUN_SUCCESS);
     finish(r, &b);
 }
@@ -636,6 +638,7 @@ static void do_channel_bind(struct req *r)
         send_error_why(r, 508, "channel or permission limit reached");
         return;
     }
+    relay_offload_sync(r->a); /* the channel may be forwarded by the kernel from now on */
     begin(r, &b, STUN_SUCCESS);
     finish(r, &b);
 }
