@@ -103,7 +103,7 @@ static int64_t channel_expiry(struct allocation *a, uint16_t number, const struc
 
 static void set_expiry(struct relay_offload *o, uint32_t id, int64_t expires_s)
 {
-    uint64_t ns = expires_s > 0 ? (uint64_t)expires_s * 1000000000ull : 0;
+    uint64_t ns = ofl_expiry_ns(expires_s);
 
     __atomic_store_n(&slot(o, id, DIR_C2P)->expires, ns, __ATOMIC_RELEASE);
     __atomic_store_n(&slot(o, id, DIR_P2C)->expires, ns, __ATOMIC_RELEASE);
@@ -144,6 +144,10 @@ static void uninstall(struct relay_offload *o, struct allocation *a, struct ofl_
     bpf_map_delete_elem(o->fd_c2p, &f->kc);
     bpf_map_delete_elem(o->fd_p2c, &f->kp);
     merge(o, a, f);
+    se_debug("relay offload: channel 0x%04x of user=%s back in user space (flow %u): the kernel "
+             "forwarded %llu/%llu packets (from/to client)",
+             f->number, a->user, f->id, (unsigned long long)f->pkts[DIR_C2P],
+             (unsigned long long)f->pkts[DIR_P2C]);
     if (ws->n_quar == ws->cap_quar) {
         uint32_t cap = ws->cap_quar ? ws->cap_quar * 2 : 64;
         struct ofl_quarantined *q = realloc(ws->quar, cap * sizeof(*q));

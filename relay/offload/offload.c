@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,12 +53,54 @@ enum {
     LO_IFINDEX = 1,
 };
 
+/*
+ * Clocks. The program reads the kernel's monotonic clock as it is
+ * (bpf_ktime_get_coarse_ns: no time namespace applies), the daemon's
+ * logic reads its own (a time namespace's offset, or a clock an
+ * LD_PRELOAD library fakes in tests, may separate them). So the program's
+ * times come from the clock_gettime system call minus this process's
+ * time-namespace offset, and an expiry is carried over as the distance
+ * from the daemon's now.
+ */
+static int64_t timens_offset_ns; /* CLOCK_MONOTONIC offset of our time namespace */
+
+static int64_t ns_of(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static void read_timens_offset(void)
+{
+    FILE *f = fopen("/proc/self/timens_offsets", "r");
+    char name[32];
+    long long s, ns;
+
+    timens_offset_ns = 0;
+    if (!f)
+        return; /* no time namespaces in this kernel: no offset */
+    while (fscanf(f, "%31s %lld %lld", name, &s, &ns) == 3)
+        if (strcmp(name, "monotonic") == 0 || strcmp(name, "1") == 0)
+            timens_offset_ns = s * 1000000000 + ns;
+    fclose(f);
+}
+
 int64_t ofl_now_ns(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC_COARSE, &ts);
+    return ns_of(&ts) - timens_offset_ns;
+}
+
+uint64_t ofl_expiry_ns(int64_t expires_s)
+{
+    struct timespec own;
+
+    if (expires_s <= 0)
+        return 0;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &own);
+    int64_t ns = expires_s * 1000000000 - ns_of(&own) + ofl_now_ns();
+    return ns > 0 ? (uint64_t)ns : 1;
 }
 
 /* ---- libbpf's messages ---- */
@@ -87,17 +130,22 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
     return 0;
 }
 
-/* The last non-empty line libbpf printed (the reason, usually). */
-static const char *last_line(char *buf, size_t len)
+/* Why the load failed, from what libbpf printed: the verifier's verdict
+ * (the line before its "processed N insns" summary), else the last line
+ * that is not libbpf's own "failed to load" wrapper. */
+static const char *load_reason(char *buf, size_t len)
 {
-    char *end = log_tail + strlen(log_tail);
+    const char *verdict = NULL, *last = NULL;
+    char *save = NULL, copy[LOG_TAIL];
 
-    while (end > log_tail && (end[-1] == '\n' || end[-1] == ' '))
-        end--;
-    char *start = end;
-    while (start > log_tail && start[-1] != '\n')
-        start--;
-    snprintf(buf, len, "%.*s", (int)(end - start), start);
+    snprintf(copy, sizeof(copy), "%s", log_tail);
+    for (char *l = strtok_r(copy, "\n", &save), *prev = NULL; l; prev = l, l = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(l, "processed ", 10) == 0 && prev)
+            verdict = prev;
+        if (!strstr(l, "failed to load") && !strstr(l, "PROG LOAD LOG") && *l)
+            last = l;
+    }
+    snprintf(buf, len, "%s", verdict ? verdict : last ? last : "no details");
     return buf;
 }
 
@@ -233,6 +281,7 @@ static int load(struct relay_offload *o, const struct se_config *cfg, char *err,
     int rc;
 
     log_tail[0] = '\0';
+    read_timens_offset();
     libbpf_set_print(libbpf_log);
     o->skel = sedge_offload__open();
     if (!o->skel) {
@@ -249,8 +298,12 @@ static int load(struct relay_offload *o, const struct se_config *cfg, char *err,
     bpf_map__set_max_entries(o->skel->maps.ofl_state, 2 * o->nflows);
     o->skel->rodata->ofl_ttl = (__u8)default_ttl();
     if ((rc = sedge_offload__load(o->skel)) < 0) {
-        snprintf(err, errlen, "cannot load the program: %s (%s)", strerror(-rc),
-                 last_line(why, sizeof(why)));
+        if (rc == -EPERM)
+            snprintf(err, errlen, "loading BPF programs is not permitted (needs CAP_BPF and "
+                                  "CAP_NET_ADMIN, or root)");
+        else
+            snprintf(err, errlen, "the kernel refused the program: %s (%s)", strerror(-rc),
+                     load_reason(why, sizeof(why)));
         return SE_ERR_UNSUPP;
     }
     o->prog_fd = bpf_program__fd(o->skel->progs.sedge_tc);
@@ -334,7 +387,13 @@ int relay_offload_open(const struct se_config *cfg, int n_workers, struct relay_
         se_info("relay offload: off");
         return 0;
     }
-    se_info("relay offload: bpf (%s, %u flows)", o->clsact ? "clsact" : "tcx", o->nflows);
+    struct bpf_prog_info info;
+    uint32_t ilen = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    if (bpf_obj_get_info_by_fd(o->prog_fd, &info, &ilen) < 0)
+        info.id = 0;
+    se_info("relay offload: bpf (%s, %u flows, program id %u)", o->clsact ? "clsact" : "tcx",
+            o->nflows, info.id);
     *out = o;
     return 0;
 }

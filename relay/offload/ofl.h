@@ -76,6 +76,9 @@ struct relay_offload {
 int ofl_attach_if(struct relay_offload *o, int ifindex, char *err, size_t errlen);
 /* Monotonic nanoseconds on the clock the program reads. */
 int64_t ofl_now_ns(void);
+/* expires_s (the daemon's monotonic seconds, as w->now) on that clock;
+ * 0 stays 0 (expired). */
+uint64_t ofl_expiry_ns(int64_t expires_s);
 /* offload.c: tell the program the daemon is alive (any worker). */
 void ofl_heartbeat(struct relay_offload *o);
 
