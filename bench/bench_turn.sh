@@ -23,7 +23,12 @@
 # COTURN_THREADS (default 1: its best here), BENCH_CONFIGS (e.g.
 # "udp:1000:160 udp:100:1200"), BENCH_SERVERS (e.g. "sedge plain"),
 # BENCH_LOAD_ONLY=1 (skip turnutils_uclient and the 10 000 allocations),
-# BENCH_KEEP=1 keeps the work directory.
+# BENCH_KEEP=1 keeps the work directory, BENCH_MACHINE_IDLE (seconds of
+# machine background sampled before each load, default 0),
+# BENCH_REPORT (default bench/report.py).
+# Servers: sedge (user-space path, relay.offload = "off"), sedge-bpf (the
+# kernel fast path, relay.offload = "bpf"; bench/bench_offload.sh), coturn,
+# plain.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${SEDGE_BUILD:-build}
@@ -88,6 +93,12 @@ workers = $SEDGE_WORKERS;
 limits = { drain_timeout = 1; max_allocations = 30000; max_allocations_per_user = 30000; };
 auth = { challenge_rate = 0; security_features = false; fail_limit = 1000; };
 CONF
+# The same server with the kernel fast path (relay.offload, issue 15);
+# "sedge" itself measures the user-space path.
+sed 's/io = "\([a-z_]*\)"; };$/io = "\1"; offload = "bpf"; };/' "$W/sedge.conf" >"$W/sedge-bpf.conf"
+sed -i 's/io = "\([a-z_]*\)"; };$/io = "\1"; offload = "off"; };/' "$W/sedge.conf"
+grep -q 'offload = "off"' "$W/sedge.conf" && grep -q 'offload = "bpf"' "$W/sedge-bpf.conf" ||
+    { echo "bench: could not write the offload settings"; exit 1; }
 "$SEDGE" user add bench --password bench --config "$W/sedge.conf" >/dev/null || exit 1
 
 # coturn's best configuration here (docs/benchmark.md): one relay thread,
@@ -114,8 +125,8 @@ wait_port() { # proto port: wait (bounded) until something listens
 SPID=""
 start_server() { # name
     case $1 in
-    sedge)
-        "$SEDGE" serve --config "$W/sedge.conf" >>"$W/sedge.log" 2>&1 &
+    sedge|sedge-bpf)
+        "$SEDGE" serve --config "$W/$1.conf" >>"$W/$1.log" 2>&1 &
         SPID=$!; PORT=$SEDGE_PORT; TLSPORT=$SEDGE_TLS ;;
     coturn)
         # shellcheck disable=SC2046
@@ -149,6 +160,7 @@ run_load() {
     # Paced load: 50 packets/s per client (20 ms audio frames), at least
     # 5 000/s in total so the one-client case carries some load.
     rate=$((n * 50)); [ "$rate" -lt 5000 ] && rate=5000
+    [ "${BENCH_MACHINE_IDLE:-0}" != 0 ] && extra+=(--machine-idle "$BENCH_MACHINE_IDLE")
     timeout 120 "$LOADGEN" -s $SRV_IP:"$port" -e $PEER_IP:$PEER_PORT -b $CLIENT_IP -t "$tp" \
         -n "$n" -l "$len" --rate "$rate" --window "$WINDOW" -d "$SECS" --server-pid "$SPID" \
         "${extra[@]}" 2>>"$W/loadgen.err" |
@@ -170,7 +182,7 @@ for run in $(seq "$RUNS"); do
     for c in $CONFIGS; do
         IFS=: read -r tp n len <<<"$c"
         for srv in $SERVERS; do
-            [ "$srv" = plain ] && [ "$tp" != udp ] && continue
+            [ "$srv" = plain ] || [ "$srv" = sedge-bpf ] && [ "$tp" != udp ] && continue
             run_load "$srv" "$tp" "$n" "$len" "$run"
         done
     done
@@ -223,4 +235,4 @@ for run in $(seq "$RUNS_EXTRA"); do
 done
 echo "bench: finished in $((SECONDS - t_start)) s, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -s "$W/loadgen.err" ] && { echo "loadgen messages (first 5):"; sort "$W/loadgen.err" | uniq -c | sort -rn | head -5; }
-python3 "$ROOT/bench/report.py" "$RES"
+python3 "$ROOT/${BENCH_REPORT:-bench/report.py}" "$RES"

@@ -9,7 +9,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev llvm
 libevent-dev libssl-dev openssl libconfig-dev libsqlite3-dev sqlite3 libjansson-dev
 libavformat-dev libavcodec-dev libavutil-dev ffmpeg
 libnice-dev libsrtp2-dev liburing-dev libbpf-dev bpftool
-coturn python3 python3-aiortc iproute2 util-linux curl procps
+coturn python3 python3-aiortc iproute2 util-linux curl procps faketime ethtool
 chromium nodejs
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly janus-tools"

@@ -16,8 +16,15 @@ tests/lib/turn_client.py bound to --bind. Every wait is bounded.
               with the relay's clock moved forward through --faketime-file
               (libfaketime): before, the peer's datagrams come back as
               ChannelData, after, as Data indications
+
+--client-netns / --peer-netns put the client's / the peers' sockets into
+those network namespaces (ip netns). --check-client-if / --check-peer-if:
+capture (AF_PACKET) what arrives on that interface of the client's / the
+peers' namespace during a transcript and verify every IPv4 header checksum
+and every non-zero UDP checksum ("checksums" in the output).
 """
 import argparse
+import ctypes
 import json
 import os
 import random
@@ -30,6 +37,74 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from turn_client import TurnClient, TurnError  # noqa: E402
 
 CH, CH_UNBOUND = 0x4000, 0x4001
+CLONE_NEWNET = 0x40000000
+ETH_P_IP = 0x0800
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def in_netns(name, fn):
+    """fn() with this thread in network namespace name (None: as it is)."""
+    if not name:
+        return fn()
+    here = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    there = os.open("/var/run/netns/" + name, os.O_RDONLY)
+    try:
+        if _libc.setns(there, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns " + name)
+        return fn()
+    finally:
+        _libc.setns(here, CLONE_NEWNET)
+        os.close(here)
+        os.close(there)
+
+
+def capture(netns, ifname):
+    """An AF_PACKET socket seeing the IPv4 packets arriving on ifname."""
+    def make():
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.bind((ifname, 0))
+        return s
+    return in_netns(netns, make) if ifname else None
+
+
+def _sum16(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(int.from_bytes(b[i:i + 2], "big") for i in range(0, len(b), 2))
+    while t >> 16:
+        t = (t & 0xFFFF) + (t >> 16)
+    return t
+
+
+def check_captured(sock):
+    """Verify the checksums of the UDP datagrams sock captured: counts."""
+    res = {"udp": 0, "ip_bad": 0, "udp_bad": 0, "udp_zero": 0, "fragments": 0}
+    if sock is None:
+        return None
+    sock.setblocking(False)
+    while True:
+        try:
+            pkt, addr = sock.recvfrom(70000)
+        except BlockingIOError:
+            break
+        if addr[2] == socket.PACKET_OUTGOING or len(pkt) < 28 or pkt[9] != 17:
+            continue
+        ihl = (pkt[0] & 15) * 4
+        if int.from_bytes(pkt[6:8], "big") & 0x3FFF:
+            res["fragments"] += 1  # no UDP header to check in most of them
+            continue
+        res["udp"] += 1
+        if _sum16(pkt[:ihl]) != 0xFFFF:
+            res["ip_bad"] += 1
+        udp = pkt[ihl:]
+        if udp[6:8] == b"\0\0":
+            res["udp_zero"] += 1
+            continue
+        pseudo = pkt[12:20] + bytes([0, 17]) + len(udp).to_bytes(2, "big")
+        if _sum16(pseudo + udp) != 0xFFFF:
+            res["udp_bad"] += 1
+    return res
 
 
 def hostport(s):
@@ -37,11 +112,13 @@ def hostport(s):
     return h, int(p)
 
 
-def peer_socket(ip):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    s.bind((ip, 0))
-    return s
+def peer_socket(ip, netns=None):
+    def make():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        s.bind((ip, 0))
+        return s
+    return in_netns(netns, make)
 
 
 def recv_one(sock, timeout):
@@ -53,13 +130,15 @@ def recv_one(sock, timeout):
 
 
 def client(args):
-    c = TurnClient(hostport(args.server), args.user, args.password, bind=args.bind)
-    return c
+    return in_netns(args.client_netns, lambda: TurnClient(hostport(args.server), args.user,
+                                                           args.password, bind=args.bind))
 
 
 def transcript(args):
     rnd = random.Random(args.seed)
-    p1, p2 = peer_socket(args.peer_ip), peer_socket(args.peer_ip)
+    p1, p2 = peer_socket(args.peer_ip, args.peer_netns), peer_socket(args.peer_ip, args.peer_netns)
+    cap_peer = capture(args.peer_netns, args.check_peer_if)
+    cap_client = capture(args.client_netns, args.check_client_if)
     c = client(args)
     relayed = c.allocate(lifetime=600)
     c.channel_bind(CH, p1.getsockname())
@@ -107,11 +186,13 @@ def transcript(args):
     out["sent"], out["back"] = sent, back
     out["client_addr"] = "%s:%d" % c.local()
     c.refresh(0)
+    time.sleep(0.2)
+    out["checksums"] = {"at_peer": check_captured(cap_peer), "at_client": check_captured(cap_client)}
     print(json.dumps(out))
 
 
 def stream(args):
-    p = peer_socket(args.peer_ip)
+    p = peer_socket(args.peer_ip, args.peer_netns)
     c = client(args)
     relayed = c.allocate(lifetime=600)
     c.channel_bind(CH, p.getsockname())
@@ -198,6 +279,10 @@ def main():
     ap.add_argument("--ready-file")
     ap.add_argument("--faketime-file")
     ap.add_argument("--settle", type=float, default=2.5)
+    ap.add_argument("--client-netns")
+    ap.add_argument("--peer-netns")
+    ap.add_argument("--check-client-if")
+    ap.add_argument("--check-peer-if")
     args = ap.parse_args()
     try:
         {"transcript": transcript, "stream": stream, "expiry": expiry}[args.cmd](args)
