@@ -51,6 +51,7 @@ static void test_minimal_and_defaults(void)
     CHECK_EQ_INT(c->default_lifetime, 600);
     CHECK_EQ_INT(c->max_lifetime, 3600);
     CHECK(c->workers >= 1);
+    CHECK_EQ_INT(c->relay_offload, SE_OFFLOAD_AUTO); /* the fast path where the kernel allows it */
     se_config_free(c);
 }
 
@@ -112,6 +113,30 @@ static void test_errors(void)
     expect_error(text, "tls.cert: cannot read \"/nonexistent.pem\"");
     snprintf(text, sizeof(text), "%slimits = { default_lifetime = 7200; };\n", base);
     expect_error(text, "limits.default_lifetime: is above limits.max_lifetime");
+    expect_error("listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; } );\n"
+                 "relay = { address = \"127.0.0.2\";\n offload = \"xdp\"; };",
+                 ":3: relay.offload: \"xdp\": must be \"auto\", \"bpf\" or \"off\"");
+}
+
+static void test_offload_modes(void)
+{
+    static const struct {
+        const char *text;
+        int mode;
+    } cases[] = {{"bpf", SE_OFFLOAD_BPF}, {"off", SE_OFFLOAD_OFF}, {"auto", SE_OFFLOAD_AUTO}};
+    char text[512], err[512];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct se_config *c = NULL;
+        snprintf(text, sizeof(text),
+                 "listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; } );\n"
+                 "relay = { address = \"127.0.0.2\"; offload = \"%s\"; };\n",
+                 cases[i].text);
+        CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+        if (c)
+            CHECK_EQ_INT(c->relay_offload, cases[i].mode);
+        se_config_free(c);
+    }
 }
 
 static void test_recording(void)
@@ -149,6 +174,7 @@ int main(void)
     RUN(test_minimal_and_defaults);
     RUN(test_full);
     RUN(test_errors);
+    RUN(test_offload_modes);
     RUN(test_recording);
     unlink(path);
     return check_done();
