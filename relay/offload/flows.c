@@ -83,9 +83,11 @@ static bool eligible(struct allocation *a)
 {
     const struct udp_listener *ul = a->client.udp;
 
+    const struct relay_sock *rs = alloc_relay_for(a, AF_INET);
+
     return a->client.transport == SE_TP_UDP && ul && a->client.addr.family == AF_INET &&
            ul->local.family == AF_INET && v4(&ul->local) != 0 && a->rl_out.bytes_per_s == 0 &&
-           a->rl_in.bytes_per_s == 0 && alloc_relay_for(a, AF_INET) != NULL;
+           a->rl_in.bytes_per_s == 0 && rs && v4(&rs->addr) != 0;
 }
 
 /* Until when may channel number (to peer) forward? 0: not now. */
@@ -206,8 +208,9 @@ static int plan(struct relay_offload *o, struct allocation *a, const struct rela
     char err[160] = "";
     int rc;
 
-    if ((rc = ofl_route_get(&ws->nl, v4(peer), v4(&rs->addr), &to_peer)) < 0 ||
-        (rc = ofl_route_get(&ws->nl, v4(&a->client.addr), v4(listen), &to_client)) < 0) {
+    if ((rc = ofl_route_get(&ws->routes, a->w->now, v4(peer), v4(&rs->addr), &to_peer)) < 0 ||
+        (rc = ofl_route_get(&ws->routes, a->w->now, v4(&a->client.addr), v4(listen),
+                            &to_client)) < 0) {
         se_log_rl(&rl_flow, SE_LOG_INFO, "relay offload: no usable route for a channel: %s",
                   se_err(rc));
         return rc;

@@ -335,7 +335,7 @@ static int workers_init(struct relay_offload *o, int n_workers)
         return SE_ERR_NOMEM;
     for (int i = 0; i < n_workers; i++) {
         struct ofl_worker *ws = &o->ws[i];
-        ws->nl = -1;
+        ws->routes.nl = -1;
         ws->free_ids = malloc(per * sizeof(*ws->free_ids));
         if (!ws->free_ids)
             return SE_ERR_NOMEM;
@@ -407,8 +407,8 @@ void relay_offload_free(struct relay_offload *o)
     if (o->state)
         munmap(o->state, o->state_len);
     for (int i = 0; o->ws && i < o->n_workers; i++) {
-        if (o->ws[i].nl >= 0)
-            close(o->ws[i].nl);
+        if (o->ws[i].routes.nl >= 0)
+            close(o->ws[i].routes.nl);
         free(o->ws[i].free_ids);
         free(o->ws[i].quar);
     }

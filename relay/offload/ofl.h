@@ -28,6 +28,8 @@ enum {
     OFL_FLOWS_MIN = 1024,     /* flow table size: limits.max_allocations, */
     OFL_FLOWS_MAX = 65536,    /* clamped to this range */
     OFL_RETRY_S = 30,         /* a channel that could not be offloaded, tried again */
+    OFL_ROUTE_CACHE = 256,    /* route lookups remembered per worker... */
+    OFL_ROUTE_TTL_S = 5,      /* ...for this long (route changes reach new flows then) */
 };
 
 #define OFL_NONE UINT32_MAX
@@ -38,6 +40,26 @@ struct ofl_attach {
     int link_fd;              /* tcx: the link (closing it detaches); clsact: -1 */
     uint32_t handle, priority; /* clsact filter */
 };
+
+/* route.c: where a datagram from src to dst (IPv4, network order) goes. */
+struct ofl_route {
+    bool local;       /* dst is an address of this host */
+    int ifindex;      /* the interface it leaves by (lo for local ones) */
+    unsigned mtu;
+};
+struct ofl_route_entry {
+    uint32_t dst, src;
+    int64_t until;    /* monotonic seconds; 0 = empty */
+    struct ofl_route r;
+};
+/* A worker's route lookups: its netlink socket and recent answers. */
+struct ofl_routes {
+    int nl;           /* opened on first use; -1 before */
+    struct ofl_route_entry e[OFL_ROUTE_CACHE];
+};
+/* 0 or SE_ERR_*; answers younger than OFL_ROUTE_TTL_S come from the cache. */
+int ofl_route_get(struct ofl_routes *rt, int64_t now, uint32_t dst, uint32_t src,
+                  struct ofl_route *r);
 
 /* A removed flow whose id is not reusable yet. */
 struct ofl_quarantined {
@@ -52,7 +74,7 @@ struct ofl_worker {
     uint32_t n_free;
     struct ofl_quarantined *quar;
     uint32_t n_quar, cap_quar;
-    int nl;                    /* netlink socket for route lookups, -1 until needed */
+    struct ofl_routes routes;
     _Atomic uint64_t flows;    /* installed now */
     _Atomic uint64_t refused;  /* channels left in user space */
     _Atomic uint64_t pkts[2], bytes[2]; /* forwarded by the program, counted so far */
@@ -82,13 +104,5 @@ uint64_t ofl_expiry_ns(int64_t expires_s);
 /* offload.c: tell the program the daemon is alive (any worker). */
 void ofl_heartbeat(struct relay_offload *o);
 
-/* route.c: where a datagram from src to dst (IPv4, network order) goes. */
-struct ofl_route {
-    bool local;       /* dst is an address of this host */
-    int ifindex;      /* the interface it leaves by (lo for local ones) */
-    unsigned mtu;
-};
-/* *nl: a netlink socket, opened on first use. 0 or SE_ERR_*. */
-int ofl_route_get(int *nl, uint32_t dst, uint32_t src, struct ofl_route *r);
 
 #endif

@@ -11,7 +11,10 @@
  *
  * One netlink socket per worker, opened on first use; the kernel answers
  * a route query synchronously, so a lookup is one send and one receive
- * (bounded by a receive timeout). Worker thread only.
+ * (bounded by a receive timeout). Answers are kept OFL_ROUTE_TTL_S
+ * seconds in a small direct-mapped cache, so channels bound in bulk (many
+ * clients behind one address, one peer for many) cost one query per
+ * destination. Worker thread only.
  */
 #include "relay/offload/ofl.h"
 #include "core/err.h"
@@ -90,7 +93,7 @@ static int parse_route(const struct nlmsghdr *nh, struct ofl_route *r)
     return r->ifindex > 0 ? 0 : SE_ERR_PARSE;
 }
 
-int ofl_route_get(int *nl, uint32_t dst, uint32_t src, struct ofl_route *r)
+static int lookup(int *nl, uint32_t dst, uint32_t src, struct ofl_route *r)
 {
     static _Atomic uint32_t seq;
     struct {
@@ -139,4 +142,24 @@ int ofl_route_get(int *nl, uint32_t dst, uint32_t src, struct ofl_route *r)
             return rc;
         }
     }
+}
+
+int ofl_route_get(struct ofl_routes *rt, int64_t now, uint32_t dst, uint32_t src,
+                  struct ofl_route *r)
+{
+    uint32_t h = (dst ^ (src * 0x9E3779B1u)) * 0x85EBCA6Bu;
+    struct ofl_route_entry *e = &rt->e[(h >> 24) % OFL_ROUTE_CACHE];
+
+    if (e->until > now && e->dst == dst && e->src == src) {
+        *r = e->r;
+        return 0;
+    }
+    int rc = lookup(&rt->nl, dst, src, r);
+    if (rc == 0) {
+        e->dst = dst;
+        e->src = src;
+        e->r = *r;
+        e->until = now + OFL_ROUTE_TTL_S;
+    }
+    return rc;
 }

@@ -26,8 +26,9 @@
  *
  * Everything else returns TC_ACT_UNSPEC (TCX_NEXT): not ours, the next
  * program or the stack sees it unchanged - STUN, padded or oversized
- * ChannelData, fragments, IP options, GSO packets, IPv6, expired flows,
- * and packets of any other sedge instance on the same interface. When the
+ * ChannelData, fragments, IP options, GSO packets, VLAN-tagged frames
+ * (the tag would follow the redirect), IPv6, expired flows, and packets
+ * of any other sedge instance on the same interface. When the
  * daemon stops updating the heartbeat (killed without detaching) the
  * program goes inert within OFL_HEARTBEAT_NS_MAX seconds.
  *
@@ -308,7 +309,7 @@ int sedge_tc(struct __sk_buff *skb)
     if ((void *)(udp + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
         return TC_ACT_UNSPEC;
     if (iph->version != 4 || iph->ihl != 5 || iph->protocol != IPPROTO_UDP ||
-        (iph->frag_off & bpf_htons(IP_FRAG_MASK)) || skb->gso_size ||
+        (iph->frag_off & bpf_htons(IP_FRAG_MASK)) || skb->gso_size || skb->vlan_present ||
         skb->len != IP_OFF + bpf_ntohs(iph->tot_len) ||
         bpf_ntohs(udp->len) != bpf_ntohs(iph->tot_len) - sizeof(struct iphdr))
         return TC_ACT_UNSPEC;

@@ -204,7 +204,11 @@ ok "the program is gone with the process"
 if [ -n "$FAKETIME_LIB" ]; then
     config bpf
     echo "+0" >"$T/faketime"
-    start LD_PRELOAD="$FAKETIME_LIB" FAKETIME_TIMESTAMP_FILE="$T/faketime" FAKETIME_CACHE_DURATION=1 ||
+    preload=$FAKETIME_LIB
+    # An ASan build (make asan) wants its runtime first in the list.
+    asan=$(ldd "$SEDGE_BIN" | grep -oE '/[^ ]*libasan[^ ]*' | head -1)
+    [ -n "$asan" ] && preload="$asan:$preload"
+    start LD_PRELOAD="$preload" FAKETIME_TIMESTAMP_FILE="$T/faketime" FAKETIME_CACHE_DURATION=1 ||
         fail "sedge under libfaketime did not start"
     probe expiry alice --faketime-file "$T/faketime" >"$T/expiry.json" || fail "expiry: $(cat "$T/expiry.json")"
     $PY - "$T/expiry.json" <<'PY' || fail "channel expiry: $(cat "$T/expiry.json")"
