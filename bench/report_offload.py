@@ -6,26 +6,18 @@ background sampled before each run) for coturn, sedge's user-space path
 and sedge's kernel fast path (sedge-bpf), with loss and round-trip times;
 medians over runs, and the targets of issue 15.
 """
-import statistics
+import os
 import sys
-from collections import defaultdict
 
-rows = defaultdict(list)  # (cfg, server, phase) -> [dict]
-for line in open(sys.argv[1]):
-    kv = dict(f.split("=", 1) for f in line.split() if "=" in f)
-    if "cfg" in kv and "phase" in kv:
-        rows[(kv["cfg"], kv["server"], kv["phase"])].append(kv)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results  # noqa: E402
+
+rows = results.load(sys.argv[1])
 SERVERS = ["coturn", "sedge", "sedge-bpf"]
 
 
 def med(cfg, server, phase, key):
-    vals = []
-    for kv in rows.get((cfg, server, phase), []):
-        try:
-            vals.append(float(kv[key]))
-        except (KeyError, ValueError):
-            pass
-    return statistics.median(vals) if vals else None
+    return results.median(rows, cfg, server, phase, key)
 
 
 def fmt(v):
@@ -69,8 +61,11 @@ bg = [float(kv["machine_cpu_per_s"]) for k, v in rows.items() if k[2] == "idle" 
 runs = max((len(v) for v in rows.values()), default=0)
 print(f"medians of {runs} run(s); background sampled before each run: "
       f"{min(bg or [0]):.3f}-{max(bg or [0]):.3f} busy CPUs (subtracted in 'net')")
+if bg and max(bg) > 0.25:
+    print("NOISY: other work kept the machine busy during the runs; the per-packet figures "
+          "carry that noise (rerun on an idle machine)")
 
-print("\ntargets (paced media):")
+print("\ntargets (issue 15: machine CPU per packet under paced media, p99, loss):")
 ok_all = True
 for cfg in cfgs:
     c, s, b = (med(cfg, srv, "paced", "machine_net_us_per_pkt") for srv in SERVERS)
@@ -84,7 +79,7 @@ for cfg in cfgs:
     for phase in ("paced", "sat"):
         c99, s99, b99 = (med(cfg, srv, phase, "rtt_p99_us") for srv in SERVERS)
         if None not in (c99, s99, b99):
-            good = b99 <= max(c99, s99) if phase == "sat" else b99 <= min(c99, s99) * 1.1
+            good = b99 <= min(c99, s99)  # no worse than either relay in user space
             ok_all &= good
             print(f"  {cfg:<14} {phase} p99 bpf {b99:.0f} us, coturn {c99:.0f}, sedge {s99:.0f}: "
                   f"{'ok' if good else 'MISSED'}")

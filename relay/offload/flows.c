@@ -48,14 +48,15 @@
 
 enum { DIR_C2P = 0, DIR_P2C = 1 };
 
+/* Kept small: most allocations carry one channel, and an idle
+ * allocation's memory is a benchmark target (docs/benchmark.md). The map
+ * keys are recomputed from the allocation when needed. */
 struct ofl_flow {
-    struct ofl_c2p_key kc;
-    struct ofl_p2c_key kp;
     uint64_t pkts[2], bytes[2]; /* counted into the allocation so far */
     int64_t expires;            /* installed expiry (monotonic s); retry time if id is OFL_NONE */
+    struct se_addr peer;        /* the channel's peer when it was offloaded */
     uint32_t id;                /* OFL_NONE: not offloaded, try again at expires */
     uint16_t number;            /* channel */
-    struct se_addr peer;
 };
 
 struct ofl_alloc {
@@ -73,6 +74,23 @@ static uint32_t v4(const struct se_addr *a)
     return x; /* network order */
 }
 
+static struct ofl_c2p_key key_c2p(const struct allocation *a, uint16_t number)
+{
+    return (struct ofl_c2p_key){.saddr = v4(&a->client.addr),
+                                .daddr = v4(&a->client.udp->local),
+                                .sport = htons(a->client.addr.port),
+                                .dport = htons(a->client.udp->local.port),
+                                .channel = htons(number)};
+}
+
+static struct ofl_p2c_key key_p2c(const struct relay_sock *rs, const struct se_addr *peer)
+{
+    return (struct ofl_p2c_key){.saddr = v4(peer),
+                                .daddr = v4(&rs->addr),
+                                .sport = htons(peer->port),
+                                .dport = htons(rs->addr.port)};
+}
+
 static struct ofl_state *slot(struct relay_offload *o, uint32_t id, int dir)
 {
     return &o->state[2 * (size_t)id + (size_t)dir];
@@ -82,7 +100,6 @@ static struct ofl_state *slot(struct relay_offload *o, uint32_t id, int dir)
 static bool eligible(struct allocation *a)
 {
     const struct udp_listener *ul = a->client.udp;
-
     const struct relay_sock *rs = alloc_relay_for(a, AF_INET);
 
     return a->client.transport == SE_TP_UDP && ul && a->client.addr.family == AF_INET &&
@@ -142,9 +159,12 @@ static void uninstall(struct relay_offload *o, struct allocation *a, struct ofl_
 {
     struct ofl_worker *ws = &o->ws[a->w->id];
 
+    struct ofl_c2p_key kc = key_c2p(a, f->number);
+    struct ofl_p2c_key kp = key_p2c(alloc_relay_for(a, AF_INET), &f->peer);
+
     set_expiry(o, f->id, 0);
-    bpf_map_delete_elem(o->fd_c2p, &f->kc);
-    bpf_map_delete_elem(o->fd_p2c, &f->kp);
+    bpf_map_delete_elem(o->fd_c2p, &kc);
+    bpf_map_delete_elem(o->fd_p2c, &kp);
     merge(o, a, f);
     se_debug("relay offload: channel 0x%04x of user=%s back in user space (flow %u): the kernel "
              "forwarded %llu/%llu packets (from/to client)",
@@ -184,7 +204,7 @@ static struct ofl_flow *append(struct allocation *a)
     struct ofl_alloc *fa = a->offload;
 
     if (!fa || fa->n == fa->cap) {
-        uint16_t cap = fa ? (uint16_t)(fa->cap * 2) : 2;
+        uint16_t cap = fa ? (uint16_t)(fa->cap * 2) : 1;
         struct ofl_alloc *n = realloc(fa, sizeof(*n) + cap * sizeof(n->f[0]));
         if (!n)
             return NULL;
@@ -254,15 +274,8 @@ static int install(struct relay_offload *o, struct allocation *a, const struct c
     f->number = ch->number;
     f->peer = ch->peer;
     f->expires = a->w->now + OFL_RETRY_S;
-    f->kc = (struct ofl_c2p_key){.saddr = v4(&a->client.addr),
-                                 .daddr = v4(&a->client.udp->local),
-                                 .sport = htons(a->client.addr.port),
-                                 .dport = htons(a->client.udp->local.port),
-                                 .channel = htons(ch->number)};
-    f->kp = (struct ofl_p2c_key){.saddr = v4(&ch->peer),
-                                 .daddr = v4(&rs->addr),
-                                 .sport = htons(ch->peer.port),
-                                 .dport = htons(rs->addr.port)};
+    struct ofl_c2p_key kc = key_c2p(a, ch->number);
+    struct ofl_p2c_key kp = key_p2c(rs, &ch->peer);
     if (!ws->n_free || (rc = plan(o, a, rs, &ch->peer, &fc, &fp)) < 0)
         goto refused;
     uint32_t id = ws->free_ids[--ws->n_free];
@@ -274,13 +287,13 @@ static int install(struct relay_offload *o, struct allocation *a, const struct c
         __atomic_store_n(&slot(o, id, d)->bytes, 0, __ATOMIC_RELAXED);
     }
     set_expiry(o, id, expires);
-    if (bpf_map_update_elem(o->fd_c2p, &f->kc, &fc, BPF_NOEXIST) < 0) {
+    if (bpf_map_update_elem(o->fd_c2p, &kc, &fc, BPF_NOEXIST) < 0) {
         rc = errno == EEXIST ? SE_ERR_EXISTS : SE_ERR_LIMIT;
         set_expiry(o, id, 0);
         ws->free_ids[ws->n_free++] = id; /* never visible to the program */
         goto refused;
     }
-    if (bpf_map_update_elem(o->fd_p2c, &f->kp, &fp, BPF_NOEXIST) < 0) {
+    if (bpf_map_update_elem(o->fd_p2c, &kp, &fp, BPF_NOEXIST) < 0) {
         rc = errno == EEXIST ? SE_ERR_EXISTS : SE_ERR_LIMIT;
         f->id = id; /* the c2p entry was visible: remove it the careful way */
         atomic_fetch_add_explicit(&ws->flows, 1, memory_order_relaxed);
