@@ -5,6 +5,10 @@
 # apt-get and npm only when something is missing. Needs root or sudo.
 set -eu
 
+# Build of the daemon itself includes the kernel fast path (relay/offload):
+# clang (-target bpf), bpftool (skeleton) and libbpf-dev; at run time it
+# needs only libbpf1 (pulled in by libbpf-dev). faketime and ethtool are
+# used by tests only (tests/integ/turn_offload*.sh).
 PKGS="build-essential pkg-config clang libclang-rt-14-dev llvm
 libevent-dev libssl-dev openssl libconfig-dev libsqlite3-dev sqlite3 libjansson-dev
 libavformat-dev libavcodec-dev libavutil-dev ffmpeg
