@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """bench/report_offload.py RESULTS - the table of bench/bench_offload.sh.
 
-Machine-wide CPU per relayed packet (all CPUs, /proc/stat, minus the
-background sampled before each run) for coturn, sedge's user-space path
-and sedge's kernel fast path (sedge-bpf), with loss and round-trip times;
-medians over runs, and the targets of issue 15.
+CPU per relayed packet for coturn, sedge's user-space path and sedge's
+kernel fast path (sedge-bpf), two ways: the whole machine's busy CPU
+(/proc/stat, all CPUs, minus the background sampled before each run: the
+issue's measure, exact on an idle machine), and the benchmark's own
+processes (server + generator + ksoftirqd: softirq work is charged to the
+task it interrupts on this kernel, so this one holds on a busy machine);
+loss and round-trip times; medians over runs; the targets of issue 15.
 """
 import os
 import sys
@@ -36,6 +39,7 @@ def ratio(a, b):
 
 FIGS = [("machine us/pkt, net (primary)", "machine_net_us_per_pkt"),
         ("machine us/pkt, raw", "machine_us_per_pkt"),
+        ("procs us/pkt (srv+gen+softirqd)", "procs_us_per_pkt"),
         ("relayed pkts/s", "relayed_per_s"),
         ("server pkts/CPU-s (own stat)", "pkts_per_cpu_s"),
         ("loss %", "loss_pct"),
@@ -68,14 +72,15 @@ if bg and max(bg) > 0.25:
 print("\ntargets (issue 15: machine CPU per packet under paced media, p99, loss):")
 ok_all = True
 for cfg in cfgs:
-    c, s, b = (med(cfg, srv, "paced", "machine_net_us_per_pkt") for srv in SERVERS)
-    if None in (c, s, b):
-        continue
-    for name, ref, limit in (("coturn", c, 5), ("sedge user space", s, 3)):
-        good = b * limit <= ref
-        ok_all &= good
-        print(f"  {cfg:<14} bpf {b:.3f} us/pkt vs {name} {ref:.3f}: 1/{ref / b:.1f} "
-              f"(<= 1/{limit}) {'ok' if good else 'MISSED'}")
+    for measure, key in (("machine", "machine_net_us_per_pkt"), ("procs", "procs_us_per_pkt")):
+        c, s, b = (med(cfg, srv, "paced", key) for srv in SERVERS)
+        if None in (c, s, b) or b <= 0:
+            continue
+        for name, ref, limit in (("coturn", c, 5), ("sedge user space", s, 3)):
+            good = b * limit <= ref
+            ok_all &= good
+            print(f"  {cfg:<14} {measure:<7} bpf {b:.3f} us/pkt vs {name} {ref:.3f}: "
+                  f"1/{ref / b:.1f} (<= 1/{limit}) {'ok' if good else 'MISSED'}")
     for phase in ("paced", "sat"):
         c99, s99, b99 = (med(cfg, srv, phase, "rtt_p99_us") for srv in SERVERS)
         if None not in (c99, s99, b99):

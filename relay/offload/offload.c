@@ -18,7 +18,8 @@
  * filter (bpf_tc_hook_create + bpf_tc_attach), which outlives a killed
  * process: the heartbeat (each worker's cron writes the time; the program
  * forwards nothing once it is OFL_HEARTBEAT_NS_MAX seconds old) makes
- * such a leftover inert. Both forms coexist with other programs and other
+ * such a leftover inert, and the next sedge that attaches to that
+ * interface removes it (sweep.c). Both forms coexist with other programs and other
  * sedge instances on the interface (foreign packets pass on unchanged).
  * SEDGE_OFFLOAD_ATTACH=clsact in the environment forces the second form
  * (tests).
@@ -157,6 +158,8 @@ static int attach_clsact(struct relay_offload *o, struct ofl_attach *at, char *e
     DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = o->prog_fd);
     int rc = bpf_tc_hook_create(&hook);
 
+    if (rc == -EEXIST)
+        ofl_sweep(at->ifindex); /* filters of killed sedge processes */
     if (rc < 0 && rc != -EEXIST) {
         snprintf(err, errlen, "clsact qdisc on ifindex %d: %s", at->ifindex, strerror(-rc));
         return SE_ERR_IO;

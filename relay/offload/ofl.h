@@ -103,6 +103,9 @@ int64_t ofl_now_ns(void);
 uint64_t ofl_expiry_ns(int64_t expires_s);
 /* offload.c: tell the program the daemon is alive (any worker). */
 void ofl_heartbeat(struct relay_offload *o);
+/* sweep.c: remove sedge clsact filters on ifindex's ingress whose daemon
+ * is gone (heartbeat older than OFL_HEARTBEAT_NS_MAX seconds). */
+void ofl_sweep(int ifindex);
 
 
 #endif

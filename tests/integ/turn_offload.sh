@@ -20,7 +20,8 @@
 #   - without CAP_BPF/CAP_NET_ADMIN "auto" falls back with a warning and
 #     relays in user space, "bpf" refuses to start;
 #   - the program goes away with the process (tcx link), and a clsact
-#     filter left by a killed daemon stops forwarding within 10 s.
+#     filter left by a killed daemon stops forwarding within 10 s and is
+#     removed by the next sedge that attaches there.
 # Skipped, with the reason, where BPF cannot be loaded at all.
 . "$(dirname "$0")/../lib/sedge.sh"
 PROBE=("$PY" "$SEDGE_ROOT/tests/tools/offload_probe.py")
@@ -261,11 +262,19 @@ sleep 1
 t0=$(date +%s%N)
 kill -KILL "$SEDGE_PID"
 wait "$spid"
-# The leftover filter (found by its program id) is removed before judging.
-pref=$(tc filter show dev lo ingress 2>/dev/null | grep -E " id $PROG( |$)" | grep -oE 'pref [0-9]+' | head -1)
-[ -n "$pref" ] || fail "the killed daemon's clsact filter (program $PROG) was not found"
-tc filter del dev lo ingress ${pref/ref/ref} protocol all 2>/dev/null ||
-    tc filter del dev lo ingress $pref 2>/dev/null || fail "could not remove the leftover filter ($pref)"
+tc filter show dev lo ingress 2>/dev/null | grep -qE " id $PROG( |$)" ||
+    fail "the killed daemon's clsact filter (program $PROG) was not found"
+# The next sedge attaching with clsact removes the stale filter.
+mv "$T/sedge.log" "$T/sedge-killed.log"
+start SEDGE_OFFLOAD_ATTACH=clsact || fail "sedge (clsact, after the kill) did not start"
+swept=$(grep -o "removed a stale sedge filter from lo (program id $PROG," "$T/sedge.log")
+if tc filter show dev lo ingress 2>/dev/null | grep -qE " id $PROG( |$)"; then
+    pref=$(tc filter show dev lo ingress | grep -E " id $PROG( |$)" | grep -oE 'pref [0-9]+' | head -1)
+    tc filter del dev lo ingress $pref 2>/dev/null # leave nothing behind
+    fail "the stale filter of program $PROG is still attached"
+fi
+[ -n "$swept" ] || fail "no log of the stale filter's removal"
+stop clsact2
 $PY - "$T/s-kill.json" "$t0" <<'PY' || fail "clsact leftover kept forwarding"
 import json, sys
 d, t0 = json.load(open(sys.argv[1])), int(sys.argv[2])
@@ -275,4 +284,4 @@ print("  last datagram forwarded %.1f s after the kill" % late)
 assert len(d["peer"]) - len(after) > 50, "no traffic before the kill"
 assert late <= 11.5, "forwarded %.1f s after the kill" % late
 PY
-ok "a killed daemon's clsact filter went inert (heartbeat) and was removed"
+ok "a killed daemon's clsact filter went inert (heartbeat) and the next sedge removed it"
