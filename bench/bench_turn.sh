@@ -28,7 +28,7 @@
 # BENCH_REPORT (default bench/report.py).
 # Servers: sedge (user-space path, relay.offload = "off"), sedge-bpf (the
 # kernel fast path, relay.offload = "bpf"; bench/bench_offload.sh), coturn,
-# plain.
+# plain, direct (no relay: clients to the echo peer, the generator alone).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${SEDGE_BUILD:-build}
@@ -136,6 +136,11 @@ start_server() { # name
         "$PLAINFWD" -l $SRV_IP:$PLAIN_PORT -e $PEER_IP:$PEER_PORT -o $RELAY_IP:0 -t 120 \
             >>"$W/plain.log" 2>&1 &
         SPID=$!; PORT=$PLAIN_PORT; TLSPORT=0 ;;
+    direct)
+        # No relay: the clients send straight to the echo peer (loadgen
+        # --plain), the generator's own work alone - the floor of any
+        # machine-wide figure.
+        SPID=""; PORT=$PEER_PORT; return 0 ;;
     esac
     PIDS+=("$SPID")
     wait_port udp "$PORT" || { echo "$1 did not start"; return 1; }
@@ -144,6 +149,7 @@ start_server() { # name
 }
 
 stop_server() {
+    [ -n "$SPID" ] || return 0
     kill "$SPID" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$SPID" 2>/dev/null
@@ -156,13 +162,15 @@ run_load() {
     local srv=$1 tp=$2 n=$3 len=$4 run=$5 port rate extra=()
     start_server "$srv" || return 1
     port=$PORT; [ "$tp" = tls ] && port=$TLSPORT
-    [ "$srv" = plain ] && extra=(--plain)
+    [ "$srv" = plain ] || [ "$srv" = direct ] && extra=(--plain)
+    local to=$SRV_IP:$port
+    [ "$srv" = direct ] && to=$PEER_IP:$PEER_PORT
     # Paced load: 50 packets/s per client (20 ms audio frames), at least
     # 5 000/s in total so the one-client case carries some load.
     rate=$((n * 50)); [ "$rate" -lt 5000 ] && rate=5000
     [ "${BENCH_MACHINE_IDLE:-0}" != 0 ] && extra+=(--machine-idle "$BENCH_MACHINE_IDLE")
-    timeout 120 "$LOADGEN" -s $SRV_IP:"$port" -e $PEER_IP:$PEER_PORT -b $CLIENT_IP -t "$tp" \
-        -n "$n" -l "$len" --rate "$rate" --window "$WINDOW" -d "$SECS" --server-pid "$SPID" \
+    timeout 120 "$LOADGEN" -s "$to" -e $PEER_IP:$PEER_PORT -b $CLIENT_IP -t "$tp" \
+        -n "$n" -l "$len" --rate "$rate" --window "$WINDOW" -d "$SECS" --server-pid "${SPID:-0}" \
         "${extra[@]}" 2>>"$W/loadgen.err" |
         sed "s/^/server=$srv cfg=$tp-$n-$len run=$run /" >>"$RES"
     stop_server
@@ -182,7 +190,8 @@ for run in $(seq "$RUNS"); do
     for c in $CONFIGS; do
         IFS=: read -r tp n len <<<"$c"
         for srv in $SERVERS; do
-            [ "$srv" = plain ] || [ "$srv" = sedge-bpf ] && [ "$tp" != udp ] && continue
+            [ "$srv" = plain ] || [ "$srv" = sedge-bpf ] || [ "$srv" = direct ] && [ "$tp" != udp ] &&
+                continue
             run_load "$srv" "$tp" "$n" "$len" "$run"
         done
     done
