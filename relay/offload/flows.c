@@ -229,8 +229,8 @@ static int plan(struct relay_offload *o, struct allocation *a, const struct rela
     int rc;
 
     if ((rc = ofl_route_get(&ws->routes, a->w->now, v4(peer), v4(&rs->addr), &to_peer)) < 0 ||
-        (rc = ofl_route_get(&ws->routes, a->w->now, v4(&a->client.addr), v4(listen),
-                            &to_client)) < 0) {
+        (rc = ofl_route_get(&ws->routes, a->w->now, v4(&a->client.addr), v4(listen), &to_client)) <
+            0) {
         se_log_rl(&rl_flow, SE_LOG_INFO, "relay offload: no usable route for a channel: %s",
                   se_err(rc));
         return rc;
@@ -408,7 +408,8 @@ void relay_offload_worker_cron(struct worker *w)
                 continue;
             atomic_fetch_add_explicit(&ws->pkts[d], dp, memory_order_relaxed);
             atomic_fetch_add_explicit(&ws->bytes[d], db, memory_order_relaxed);
-            atomic_fetch_add_explicit(d == DIR_C2P ? &w->st.pkts_from_client : &w->st.pkts_to_client,
+            atomic_fetch_add_explicit(d == DIR_C2P ? &w->st.pkts_from_client
+                                                   : &w->st.pkts_to_client,
                                       dp, memory_order_relaxed);
             atomic_fetch_add_explicit(d == DIR_C2P ? &w->st.bytes_from_client
                                                    : &w->st.bytes_to_client,

@@ -140,7 +140,8 @@ static const char *load_reason(char *buf, size_t len)
     char *save = NULL, copy[LOG_TAIL];
 
     snprintf(copy, sizeof(copy), "%s", log_tail);
-    for (char *l = strtok_r(copy, "\n", &save), *prev = NULL; l; prev = l, l = strtok_r(NULL, "\n", &save)) {
+    for (char *l = strtok_r(copy, "\n", &save), *prev = NULL; l;
+         prev = l, l = strtok_r(NULL, "\n", &save)) {
         if (strncmp(l, "processed ", 10) == 0 && prev)
             verdict = prev;
         if (!strstr(l, "failed to load") && !strstr(l, "PROG LOAD LOG") && *l)
@@ -302,8 +303,9 @@ static int load(struct relay_offload *o, const struct se_config *cfg, char *err,
     o->skel->rodata->ofl_ttl = (__u8)default_ttl();
     if ((rc = sedge_offload__load(o->skel)) < 0) {
         if (rc == -EPERM)
-            snprintf(err, errlen, "loading BPF programs is not permitted (needs CAP_BPF and "
-                                  "CAP_NET_ADMIN, or root)");
+            snprintf(err, errlen,
+                     "loading BPF programs is not permitted (needs CAP_BPF and "
+                     "CAP_NET_ADMIN, or root)");
         else
             snprintf(err, errlen, "the kernel refused the program: %s (%s)", strerror(-rc),
                      load_reason(why, sizeof(why)));

@@ -23,13 +23,13 @@
 struct sedge_offload; /* the bpftool skeleton */
 
 enum {
-    OFL_MAX_IFACES = 32,      /* interfaces the program is attached to */
-    OFL_QUARANTINE_S = 2,     /* seconds before a removed flow's id is reused */
-    OFL_FLOWS_MIN = 1024,     /* flow table size: limits.max_allocations, */
-    OFL_FLOWS_MAX = 65536,    /* clamped to this range */
-    OFL_RETRY_S = 30,         /* a channel that could not be offloaded, tried again */
-    OFL_ROUTE_CACHE = 256,    /* route lookups remembered per worker... */
-    OFL_ROUTE_TTL_S = 5,      /* ...for this long (route changes reach new flows then) */
+    OFL_MAX_IFACES = 32,   /* interfaces the program is attached to */
+    OFL_QUARANTINE_S = 2,  /* seconds before a removed flow's id is reused */
+    OFL_FLOWS_MIN = 1024,  /* flow table size: limits.max_allocations, */
+    OFL_FLOWS_MAX = 65536, /* clamped to this range */
+    OFL_RETRY_S = 30,      /* a channel that could not be offloaded, tried again */
+    OFL_ROUTE_CACHE = 256, /* route lookups remembered per worker... */
+    OFL_ROUTE_TTL_S = 5,   /* ...for this long (route changes reach new flows then) */
 };
 
 #define OFL_NONE UINT32_MAX
@@ -37,24 +37,24 @@ enum {
 /* One attachment of the program (tcx link, or a clsact filter). */
 struct ofl_attach {
     int ifindex;
-    int link_fd;              /* tcx: the link (closing it detaches); clsact: -1 */
+    int link_fd;               /* tcx: the link (closing it detaches); clsact: -1 */
     uint32_t handle, priority; /* clsact filter */
 };
 
 /* route.c: where a datagram from src to dst (IPv4, network order) goes. */
 struct ofl_route {
-    bool local;       /* dst is an address of this host */
-    int ifindex;      /* the interface it leaves by (lo for local ones) */
+    bool local;  /* dst is an address of this host */
+    int ifindex; /* the interface it leaves by (lo for local ones) */
     unsigned mtu;
 };
 struct ofl_route_entry {
     uint32_t dst, src;
-    int64_t until;    /* monotonic seconds; 0 = empty */
+    int64_t until; /* monotonic seconds; 0 = empty */
     struct ofl_route r;
 };
 /* A worker's route lookups: its netlink socket and recent answers. */
 struct ofl_routes {
-    int nl;           /* opened on first use; -1 before */
+    int nl; /* opened on first use; -1 before */
     struct ofl_route_entry e[OFL_ROUTE_CACHE];
 };
 /* 0 or SE_ERR_*; answers younger than OFL_ROUTE_TTL_S come from the cache. */
@@ -64,7 +64,7 @@ int ofl_route_get(struct ofl_routes *rt, int64_t now, uint32_t dst, uint32_t src
 /* A removed flow whose id is not reusable yet. */
 struct ofl_quarantined {
     uint32_t id;
-    int64_t at;                /* monotonic seconds when removed */
+    int64_t at;                 /* monotonic seconds when removed */
     uint64_t pkts[2], bytes[2]; /* counters when removed */
 };
 
@@ -75,21 +75,21 @@ struct ofl_worker {
     struct ofl_quarantined *quar;
     uint32_t n_quar, cap_quar;
     struct ofl_routes routes;
-    _Atomic uint64_t flows;    /* installed now */
-    _Atomic uint64_t refused;  /* channels left in user space */
+    _Atomic uint64_t flows;             /* installed now */
+    _Atomic uint64_t refused;           /* channels left in user space */
     _Atomic uint64_t pkts[2], bytes[2]; /* forwarded by the program, counted so far */
 };
 
 struct relay_offload {
     struct sedge_offload *skel;
-    struct ofl_state *state;   /* OFL_STATE, memory-mapped */
+    struct ofl_state *state; /* OFL_STATE, memory-mapped */
     size_t state_len;
     uint32_t nflows;
     int fd_c2p, fd_p2c, fd_stats, prog_fd;
     int n_workers;
     struct ofl_worker *ws;
-    bool clsact;               /* attach as clsact filters (no tcx in this kernel) */
-    pthread_mutex_t lock;      /* att, n_att: workers attach to new interfaces */
+    bool clsact;          /* attach as clsact filters (no tcx in this kernel) */
+    pthread_mutex_t lock; /* att, n_att: workers attach to new interfaces */
     struct ofl_attach att[OFL_MAX_IFACES];
     int n_att;
 };
@@ -106,6 +106,5 @@ void ofl_heartbeat(struct relay_offload *o);
 /* sweep.c: remove sedge clsact filters on ifindex's ingress whose daemon
  * is gone (heartbeat older than OFL_HEARTBEAT_NS_MAX seconds). */
 void ofl_sweep(int ifindex);
-
 
 #endif

@@ -22,15 +22,15 @@
 #include <linux/types.h>
 
 enum {
-    OFL_PAYLOAD_MAX = 2000,   /* larger datagrams take the user-space path */
-    OFL_SCRATCH = 2048,       /* per-CPU copy buffer for moving a payload */
+    OFL_PAYLOAD_MAX = 2000,    /* larger datagrams take the user-space path */
+    OFL_SCRATCH = 2048,        /* per-CPU copy buffer for moving a payload */
     OFL_HEARTBEAT_NS_MAX = 10, /* seconds without a heartbeat: program goes inert */
 };
 
 /* Key of a client -> peer flow (network byte order, as on the wire). */
 struct ofl_c2p_key {
-    __be32 saddr;   /* client */
-    __be32 daddr;   /* sedge's listen address */
+    __be32 saddr; /* client */
+    __be32 daddr; /* sedge's listen address */
     __be16 sport;
     __be16 dport;
     __be16 channel; /* ChannelData channel number */
@@ -39,8 +39,8 @@ struct ofl_c2p_key {
 
 /* Key of a peer -> client flow (network byte order). */
 struct ofl_p2c_key {
-    __be32 saddr;   /* peer */
-    __be32 daddr;   /* relayed address */
+    __be32 saddr; /* peer */
+    __be32 daddr; /* relayed address */
     __be16 sport;
     __be16 dport;
 };
@@ -52,19 +52,19 @@ struct ofl_fwd {
     __be32 daddr;
     __be16 sport;
     __be16 dport;
-    __be16 channel;  /* p2c: the channel number to put in front; c2p: 0 */
-    __u16 mtu;       /* egress MTU when redirected */
-    __u32 ifindex;   /* 0: the destination is this host (deliver locally);
-                      * else redirect to this interface (neighbour lookup) */
-    __u32 slot;      /* index into OFL_STATE */
+    __be16 channel; /* p2c: the channel number to put in front; c2p: 0 */
+    __u16 mtu;      /* egress MTU when redirected */
+    __u32 ifindex;  /* 0: the destination is this host (deliver locally);
+                     * else redirect to this interface (neighbour lookup) */
+    __u32 slot;     /* index into OFL_STATE */
 };
 
 /* One direction of one flow. pkts/bytes: written by the program only
  * (atomic adds); expires: written by the daemon only. */
 struct ofl_state {
     __u64 pkts;
-    __u64 bytes;     /* payload bytes, as the user-space path counts them */
-    __u64 expires;   /* CLOCK_MONOTONIC ns; the flow forwards while now < expires */
+    __u64 bytes;   /* payload bytes, as the user-space path counts them */
+    __u64 expires; /* CLOCK_MONOTONIC ns; the flow forwards while now < expires */
 };
 
 /* Per-CPU program counters (index into OFL_STATS). */

@@ -119,8 +119,8 @@ static int list_filters(int ifindex, struct found *out, int max)
             int alen = (int)nh->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*tc));
             bool bpf = false;
             uint32_t id = 0;
-            for (const struct rtattr *a = (const struct rtattr *)((const char *)tc +
-                                                                  NLMSG_ALIGN(sizeof(*tc)));
+            for (const struct rtattr *a =
+                     (const struct rtattr *)((const char *)tc + NLMSG_ALIGN(sizeof(*tc)));
                  RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
                 if (a->rta_type == TCA_KIND)
                     bpf = strcmp(RTA_DATA(a), "bpf") == 0;
