@@ -4,8 +4,9 @@
  *
  * Counters come from the relay's per-worker atomics (relaxed reads, so a
  * scrape costs the workers nothing) and the API's own counters; gauges
- * are read at scrape time. No token is needed: bind the API to a
- * management address.
+ * are read at scrape time. On the public listener a metrics, auditor or
+ * admin token is needed; on the management listener (api.management)
+ * none (http.c decides).
  */
 #include "api/internal.h"
 #include "relay/relay.h"
@@ -105,9 +106,18 @@ void api_h_metrics(struct api_req *r)
         "Allocations, permissions and channels refused by policy rules.", st.policy_denied);
     one(&b, "sedge_revoked_total", "counter",
         "Live allocations and permissions revoked by a credential or policy change.", st.revoked);
+    struct api_control_stats cs = {0};
+    if (api->stats)
+        api->stats(api->stats_arg, &cs);
     one(&b, "sedge_session_events_dropped_total", "counter",
-        "Session events lost because the control thread was behind (sessions table incomplete).",
-        st.events_dropped);
+        "Session events lost (sessions table incomplete): relay queue full, or the database "
+        "refused writes until the backlog was full or sedge stopped.",
+        st.events_dropped + cs.events_dropped);
+    one(&b, "sedge_session_events_pending", "gauge",
+        "Session events waiting for the database (it is busy, full or gone).", cs.events_pending);
+    one(&b, "sedge_database_write_errors_total", "counter",
+        "Failed attempts to write session events (database locked, full, I/O error, gone).",
+        cs.db_write_errors);
     one(&b, "sedge_relay_io_uring_workers", "gauge",
         "Workers whose relay sockets use io_uring (relay.io); the others use epoll.",
         st.uring_workers);
@@ -147,7 +157,11 @@ void api_h_metrics(struct api_req *r)
             (double)relay_server_worker_lag_us(api->relay, i) / 1e6);
     one(&b, "sedge_process_resident_memory_bytes", "gauge", "Resident set size of sedge.",
         rss_bytes());
-    one(&b, "sedge_ready", "gauge", "1 when the relay runs with a snapshot.", api->ready);
+    one(&b, "sedge_ready", "gauge", "1 when /readyz answers 200.",
+        api->ready && !api->db_problem[0]);
+    one(&b, "sedge_database_ok", "gauge",
+        "0 while the database is unusable (deleted or replaced, writes failing); see /readyz.",
+        !api->db_problem[0]);
     metric(&b, "sedge_api_requests_total", "counter", "API requests answered, by status class.");
     for (int c = 1; c <= 5; c++)
         put(&b, "sedge_api_requests_total{code=\"%dxx\"} %llu\n", c,
@@ -158,9 +172,17 @@ void api_h_metrics(struct api_req *r)
         api->ctr.rate_limited);
     one(&b, "sedge_api_credentials_issued_total", "counter", "TURN credentials minted.",
         api->ctr.credentials_issued);
-    one(&b, "sedge_api_connections", "gauge", "Open API connections.", api->conns);
+    one(&b, "sedge_api_connections", "gauge", "Open API connections (both listeners).",
+        api->pub.conns + api->mgmt.conns);
+    one(&b, "sedge_api_management_connections", "gauge",
+        "Open connections on the management listener (api.management).", api->mgmt.conns);
     one(&b, "sedge_api_accept_paused_total", "counter",
-        "Times api.max_connections paused accepting.", api->ctr.accept_paused);
+        "Times a listener reached its connection limit (past it: health checks only, from a "
+        "reserve of 8, then accepting pauses).",
+        api->ctr.accept_paused);
+    one(&b, "sedge_api_reserve_refused_total", "counter",
+        "Requests other than health checks refused (503 busy) on connections past the limit.",
+        api->ctr.reserve_refused);
     one(&b, "sedge_api_slow_closed_total", "counter",
         "API connections closed for not sending a complete request within api.timeout.",
         api->ctr.slow_closed);
@@ -178,8 +200,10 @@ void api_h_healthz(struct api_req *r)
 
 void api_h_readyz(struct api_req *r)
 {
-    if (r->api->ready)
-        api_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
-    else
+    if (!r->api->ready)
         api_reply_error(r, 503, "not_ready", "the relay is starting or draining");
+    else if (r->api->db_problem[0])
+        api_reply_error(r, 503, "not_ready", "%s", r->api->db_problem);
+    else
+        api_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
 }

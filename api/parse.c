@@ -1,6 +1,7 @@
 /*
- * parse.c - the API's pure request parsers: Authorization headers, JSON
- * bodies, route patterns, CORS origins, query strings.
+ * parse.c - the API's pure request parsers: Authorization headers, the
+ * body's media type, JSON bodies, route patterns, CORS origins, query
+ * strings.
  *
  * Each is a bounded reader over caller-owned text with no I/O, so the
  * fuzz target can drive them directly. Anything not exactly in the
@@ -168,6 +169,75 @@ bool api_cors_allowed(const struct se_api_config *c, const char *origin)
         }
     }
     return false;
+}
+
+/* RFC 9110 §5.6.2 tchar. */
+static bool tchar(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static const char *ows(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* token: the end of it, or NULL if empty. */
+static const char *token(const char *p)
+{
+    const char *s = p;
+    while (tchar(*p))
+        p++;
+    return p > s ? p : NULL;
+}
+
+bool api_media_type_json(const char *ct)
+{
+    static const char json[] = "application/json";
+    const char *p;
+
+    if (!ct)
+        return false;
+    p = ows(ct);
+    if (strncasecmp(p, json, sizeof(json) - 1) != 0)
+        return false;
+    p = ows(p + sizeof(json) - 1);
+    /* parameters = *( OWS ";" OWS [ parameter ] ), RFC 9110 §5.6.6 */
+    while (*p == ';') {
+        p = ows(p + 1);
+        if (*p == ';' || *p == '\0')
+            continue;
+        const char *name = p, *e = token(p);
+        if (!e || *e != '=')
+            return false;
+        bool charset = (size_t)(e - name) == 7 && strncasecmp(name, "charset", 7) == 0;
+        p = e + 1;
+        const char *v = p;
+        size_t vlen;
+        if (*p == '"') { /* quoted-string */
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && !*++p)
+                    return false;
+            if (*p != '"')
+                return false;
+            v++;
+            vlen = (size_t)(p - v);
+            p++;
+        } else if ((e = token(p))) {
+            vlen = (size_t)(e - p);
+            p = e;
+        } else {
+            return false;
+        }
+        /* JSON is UTF-8 (RFC 8259 §8.1): any other charset is a mistake. */
+        if (charset && !(vlen == 5 && strncasecmp(v, "utf-8", 5) == 0))
+            return false;
+        p = ows(p);
+    }
+    return *p == '\0';
 }
 
 bool api_user_name_ok(const char *name)

@@ -35,6 +35,14 @@ int auth_key_sha256(const char *user, const char *realm, const char *password,
 int auth_key_derive(bool sha256, const char *user, size_t ulen, const char *realm,
                     const char *password, size_t plen, uint8_t *out);
 
+/*
+ * Is (name, len) usable as a user name: 1 to AUTH_NAME_MAX - 1 bytes and
+ * no control byte (NUL, other C0 bytes, DEL)? USERNAME is length-delimited
+ * on the wire and may carry any byte; lookups refuse what fails this
+ * before comparing anything.
+ */
+bool auth_name_valid(const char *name, size_t len);
+
 /* ---- TURN REST ephemeral credentials ----
  * username = "<expiry unix time>:<user>" or "<expiry>:<user>:<origin-id>",
  * password = base64(HMAC-SHA1(secret, username)).
@@ -47,7 +55,8 @@ struct auth_rest_name {
     size_t origin_len;
 };
 
-/* Parse a REST username. 0, or SE_ERR_PARSE if it is not one. */
+/* Parse a REST username. 0, or SE_ERR_PARSE if it is not one (also when
+ * it fails auth_name_valid()). */
 int auth_rest_parse(const char *username, size_t len, struct auth_rest_name *out);
 /*
  * The origin-id of a REST username: base64url without padding of the
@@ -109,7 +118,8 @@ int auth_creds_add_user(struct auth_creds *c, const char *name, const uint8_t *k
 int auth_creds_add_secret(struct auth_creds *c, const char *secret);
 /* Sort for lookup; no more adds after this. */
 void auth_creds_freeze(struct auth_creds *c);
-/* Borrowed, valid while c is. NULL if unknown. */
+/* Borrowed, valid while c is. NULL if unknown or if (name, len) fails
+ * auth_name_valid(); lengths are compared before bytes. */
 const struct auth_user *auth_creds_find_user(const struct auth_creds *c, const char *name,
                                              size_t len);
 size_t auth_creds_user_count(const struct auth_creds *c);
@@ -154,9 +164,15 @@ int auth_origin_id(const char *origin, size_t len, char *out, size_t outlen);
 /* ---- API role tokens ----
  * A token is "sedge_" + base64url(32 random bytes); only its SHA-256 is
  * stored. Roles are fixed: admin (users, secrets, audit), compliance
- * (recordings), auditor (audit log, read only).
+ * (recordings), auditor (audit log, read only), metrics (/metrics only,
+ * for a Prometheus scraper).
  */
-enum auth_role { AUTH_ROLE_ADMIN = 1, AUTH_ROLE_COMPLIANCE = 2, AUTH_ROLE_AUDITOR = 4 };
+enum auth_role {
+    AUTH_ROLE_ADMIN = 1,
+    AUTH_ROLE_COMPLIANCE = 2,
+    AUTH_ROLE_AUDITOR = 4,
+    AUTH_ROLE_METRICS = 8,
+};
 enum { AUTH_TOKEN_LEN = 49, AUTH_TOKEN_HASH_LEN = 32 };
 /* A new random token (out gets AUTH_TOKEN_LEN + 1). 0 or SE_ERR_CRYPTO. */
 int auth_token_new(char *out, size_t outlen);

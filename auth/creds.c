@@ -99,17 +99,39 @@ void auth_creds_freeze(struct auth_creds *c)
     c->frozen = true;
 }
 
+bool auth_name_valid(const char *name, size_t len)
+{
+    if (len == 0 || len >= AUTH_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* strcmp order for a stored name against (name, len) with no NUL inside:
+ * the common prefix first, then the shorter one sorts first. Never reads
+ * past either string. */
+static int name_cmp(const char *stored, const char *name, size_t len)
+{
+    size_t sl = strlen(stored);
+    int r = memcmp(stored, name, sl < len ? sl : len);
+
+    if (r != 0)
+        return r;
+    return sl < len ? -1 : sl > len ? 1 : 0;
+}
+
 const struct auth_user *auth_creds_find_user(const struct auth_creds *c, const char *name,
                                              size_t len)
 {
     size_t lo = 0, hi = c->n_users;
 
+    if (!auth_name_valid(name, len))
+        return NULL;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const char *n = c->users[mid].name;
-        int r = strncmp(n, name, len);
-        if (r == 0 && n[len] != '\0')
-            r = 1; /* n is longer than name */
+        int r = name_cmp(c->users[mid].name, name, len);
         if (r == 0)
             return &c->users[mid];
         if (r < 0)

@@ -99,6 +99,7 @@ sed 's/io = "\([a-z_]*\)"; };$/io = "\1"; offload = "bpf"; };/' "$W/sedge.conf" 
 sed -i 's/io = "\([a-z_]*\)"; };$/io = "\1"; offload = "off"; };/' "$W/sedge.conf"
 grep -q 'offload = "off"' "$W/sedge.conf" && grep -q 'offload = "bpf"' "$W/sedge-bpf.conf" ||
     { echo "bench: could not write the offload settings"; exit 1; }
+"$SEDGE" init --config "$W/sedge.conf" >/dev/null || exit 1 # nothing creates it implicitly
 "$SEDGE" user add bench --password bench --config "$W/sedge.conf" >/dev/null || exit 1
 
 # coturn's best configuration here (docs/benchmark.md): one relay thread,

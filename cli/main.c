@@ -13,6 +13,7 @@
 
 static const struct cli_cmd commands[] = {
     {"serve", "run the relay", cmd_serve},
+    {"init", "create the database (once, before the first serve)", cmd_init},
     {"check-config", "validate a configuration file", cmd_check_config},
     {"user", "manage long-term TURN users", cmd_user},
     {"secret", "manage TURN REST shared secrets", cmd_secret},

@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
+#include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -320,6 +321,42 @@ static int load_api_cors(struct loader *l, config_setting_t *api, struct se_conf
     return 0;
 }
 
+/* api.management = { address; port; max_connections; } */
+static int load_api_mgmt(struct loader *l, config_setting_t *api, struct se_config *c)
+{
+    config_setting_t *g = config_setting_get_member(api, "management");
+    struct se_api_config *a = &c->api;
+    char addr[64] = "127.0.0.1";
+    unsigned port = 8444;
+    int rc;
+
+    if (!g)
+        return 0;
+    if (!config_setting_is_group(g))
+        return fail(l, g, "api.management", "must be a group { address; port; max_connections; }");
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const char *k = config_setting_name(config_setting_get_elem(g, (unsigned)i));
+        if (strcmp(k, "address") != 0 && strcmp(k, "port") != 0 &&
+            strcmp(k, "max_connections") != 0)
+            return fail(l, config_setting_get_elem(g, (unsigned)i), "api.management",
+                        "unknown setting \"%s\" (address, port, max_connections)", k);
+    }
+    if ((rc = get_str(l, g, "address", "api.management.address", addr, sizeof(addr), false)) <
+            0 ||
+        (rc = get_uint(l, g, "port", "api.management.port", &port, 1, 65535)) < 0 ||
+        (rc = get_uint(l, g, "max_connections", "api.management.max_connections",
+                       &a->mgmt_max_connections, 1, 100000)) < 0)
+        return rc;
+    if (se_addr_parse_ip(&a->mgmt_addr, addr, (uint16_t)port) < 0)
+        return fail(l, config_setting_get_member(g, "address"), "api.management.address",
+                    "\"%s\" is not an IPv4 or IPv6 address", addr);
+    if (se_addr_eq(&a->mgmt_addr, &a->addr))
+        return fail(l, g, "api.management",
+                    "must differ from api.address and api.port (it is the other listener)");
+    a->mgmt_enabled = true;
+    return 0;
+}
+
 static int load_api(struct loader *l, config_t *cf, struct se_config *c)
 {
     config_setting_t *g = config_lookup(cf, "api"), *t;
@@ -374,7 +411,8 @@ static int load_api(struct loader *l, config_t *cf, struct se_config *c)
     } else if (access(a->tls_cert, R_OK) != 0 || access(a->tls_key, R_OK) != 0) {
         return fail(l, t, "api.tls", "cannot read \"%s\" or \"%s\"", a->tls_cert, a->tls_key);
     }
-    if ((rc = load_api_jwt(l, g, c)) < 0 || (rc = load_api_cors(l, g, c)) < 0)
+    if ((rc = load_api_jwt(l, g, c)) < 0 || (rc = load_api_cors(l, g, c)) < 0 ||
+        (rc = load_api_mgmt(l, g, c)) < 0)
         return rc;
     if (!a->turn_host[0]) {
         /* Default: the first listen address (a wildcard says nothing useful). */
@@ -427,6 +465,7 @@ static void set_defaults(struct se_config *c)
     c->api.max_body = 16384;
     c->api.max_headers = 8192;
     c->api.timeout = 10;
+    c->api.mgmt_max_connections = 16;
     c->rec_fsync_interval = 2000;
 }
 
@@ -604,9 +643,14 @@ int se_config_load(const char *path, struct se_config **out, char *err, size_t e
     c->peer_deny = se_cidr_set_new();
     set_defaults(c);
     config_init(&cf);
-    if (config_read_file(&cf, path) != CONFIG_TRUE) {
+    /* libconfig says only "file I/O error": open it here to name why. */
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
+        rc = SE_ERR_CONFIG;
+    } else if (config_read(&cf, f) != CONFIG_TRUE) {
         if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
-            snprintf(err, errlen, "%s: cannot read file", path);
+            snprintf(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
         else
             snprintf(err, errlen, "%s:%d: syntax error: %s", path, config_error_line(&cf),
                      config_error_text(&cf));
@@ -618,6 +662,8 @@ int se_config_load(const char *path, struct se_config **out, char *err, size_t e
         rc = load(&l, &cf, c);
     }
     config_destroy(&cf);
+    if (f)
+        fclose(f);
     if (rc < 0) {
         se_config_free(c);
         return rc;

@@ -43,6 +43,11 @@ struct se_api_config {
     unsigned max_body;        /* request body bytes */
     unsigned max_headers;     /* request line + header bytes */
     unsigned timeout;         /* seconds to deliver each complete request */
+    /* api.management: a second listener for admin endpoints and /metrics
+     * (no token for /metrics there), with its own connection budget. */
+    bool mgmt_enabled;
+    struct se_addr mgmt_addr;
+    unsigned mgmt_max_connections;
 };
 
 /* relay.io: io_uring for the relay sockets where the kernel allows it. */

@@ -6,10 +6,20 @@
  * when stderr is a pipe, and never interleaved mid-line by stdio locking.
  * The rate limiter keeps a per-site window in relaxed atomics; losing a
  * race only lets one extra line through.
+ *
+ * Log lines quote client bytes (USERNAME, origins, JWT claims, HTTP
+ * paths), so the formatted message is escaped here, once, for every call
+ * site: a byte that could end the line, forge another one or drive a
+ * terminal (C0 controls such as CR, LF, NUL and ESC, DEL, C1 controls,
+ * bidirectional overrides, line separators, bytes that are not valid
+ * UTF-8) becomes \xNN, and a backslash becomes \\, so every escape in
+ * the log is ours and the message can be read back unambiguously. Valid
+ * printable UTF-8 is kept as is.
  */
 #include "core/log.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -40,9 +50,108 @@ int se_log_level_parse(const char *name)
     return -1;
 }
 
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, at most U+10FFFF), or 0; *cp gets the code point. */
+static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    size_t len;
+    uint32_t c, min;
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2, c = s[0] & 0x1f, min = 0x80;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3, c = s[0] & 0x0f, min = 0x800;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4, c = s[0] & 0x07, min = 0x10000;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (s[i] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+/* Code points a terminal or viewer acts on: C1 controls, line and
+ * paragraph separators, bidirectional embeddings, overrides, isolates. */
+static bool cp_is_control(uint32_t c)
+{
+    return (c >= 0x80 && c <= 0x9f) || c == 0x2028 || c == 0x2029 ||
+           (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x200e ||
+           c == 0x200f || c == 0x061c;
+}
+
+size_t se_log_escape(char *dst, size_t cap, const char *src, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)src;
+    size_t o = 0, i = 0;
+
+    if (cap == 0)
+        return 0;
+    while (i < len) {
+        uint32_t cp = 0;
+        size_t k = s[i] >= 0x80 ? utf8_seq(s + i, len - i, &cp) : 0;
+        if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\\') {
+            if (o + 1 >= cap)
+                break;
+            dst[o++] = (char)s[i++];
+        } else if (s[i] == '\\') {
+            if (o + 2 >= cap)
+                break;
+            dst[o++] = '\\';
+            dst[o++] = '\\';
+            i++;
+        } else if (k > 0 && !cp_is_control(cp)) {
+            if (o + k >= cap)
+                break;
+            memcpy(dst + o, s + i, k);
+            o += k;
+            i += k;
+        } else {
+            /* One escape per byte: a control code point is escaped whole. */
+            size_t n = k > 0 ? k : 1;
+            if (o + 4 * n >= cap)
+                break;
+            for (size_t j = 0; j < n; j++, i++) {
+                dst[o++] = '\\';
+                dst[o++] = 'x';
+                dst[o++] = hex[s[i] >> 4];
+                dst[o++] = hex[s[i] & 15];
+            }
+        }
+    }
+    dst[o] = '\0';
+    return o;
+}
+
+bool se_text_clean(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t k;
+        if (s[i] >= 0x20 && s[i] < 0x7f) {
+            i++;
+            continue;
+        }
+        if (s[i] < 0x80 || !(k = utf8_seq(s + i, len - i, &cp)) || cp_is_control(cp))
+            return false;
+        i += k;
+    }
+    return true;
+}
+
 void se_logv(int level, const char *fmt, va_list ap)
 {
-    char line[2048];
+    char line[2 * SE_LOG_LINE_MAX], msg[SE_LOG_LINE_MAX];
     struct timespec ts;
     struct tm tm;
     size_t n;
@@ -59,11 +168,10 @@ void se_logv(int level, const char *fmt, va_list ap)
                  level_name[level]);
     if (r > 0)
         n += (size_t)r;
-    r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-    if (r > 0)
-        n += (size_t)r;
-    if (n > sizeof(line) - 2)
-        n = sizeof(line) - 2; /* truncated: keep the newline */
+    r = vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (r > 0) /* truncated messages are cut, never their escapes */
+        n += se_log_escape(line + n, sizeof(line) - n - 1, msg,
+                           (size_t)r < sizeof(msg) ? (size_t)r : sizeof(msg) - 1);
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w; /* nowhere to report a failed log write */

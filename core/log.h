@@ -10,6 +10,8 @@
 #define SE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum se_log_level { SE_LOG_ERR = 0, SE_LOG_WARN = 1, SE_LOG_INFO = 2, SE_LOG_DEBUG = 3 };
@@ -19,6 +21,27 @@ void se_log_set_level(int level);
 int se_log_get_level(void);
 /* Parse "error"|"warn"|"info"|"debug"; returns level or -1. */
 int se_log_level_parse(const char *name);
+
+/* A message is formatted into at most this many bytes; the written line
+ * (timestamp, level, escaped message) is at most twice that, 4096 bytes
+ * (PIPE_BUF: one atomic write), and an escaped message is cut to fit. */
+enum { SE_LOG_LINE_MAX = 2048 };
+
+/*
+ * Every message is escaped before it is written: C0 controls (CR, LF,
+ * NUL, ESC, TAB...), DEL, C1 controls, Unicode line separators and
+ * bidirectional controls, and bytes that are not valid UTF-8 become
+ * "\xNN"; a backslash becomes "\\". Client bytes therefore cannot end a
+ * log line, forge another one or drive a terminal. se_log_escape() is
+ * the same transformation for other output that shows client bytes (the
+ * CLI's listings): len bytes of src into dst (cap bytes, always
+ * NUL-terminated, never a partial escape); returns the length written.
+ */
+size_t se_log_escape(char *dst, size_t cap, const char *src, size_t len);
+/* Is text free of everything se_log_escape() escapes but the backslash:
+ * valid UTF-8 with no C0/C1 control, DEL, line separator or bidi
+ * control? For names an admin will read (groups, rules, tokens, users). */
+bool se_text_clean(const char *text, size_t len);
 
 void se_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void se_logv(int level, const char *fmt, va_list ap);

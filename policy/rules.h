@@ -53,6 +53,9 @@ struct pol_rule_spec {
     const char *hours; /* "08:00-18:00" */
     int64_t max_kbps, max_allocs, max_duration;
     const char *record; /* "never" (default) | "always" */
+    /* Writing only (pol_db_rule_add): names in users need no local
+     * account (identity-provider users). Not stored. */
+    bool external_users;
 };
 
 struct pol_rules;
@@ -73,6 +76,14 @@ int pol_rules_add_disabled(struct pol_rules *r, const char *user);
  */
 int pol_rules_add(struct pol_rules *r, const struct pol_rule_spec *spec, char *err,
                   size_t errlen);
+/*
+ * For rules being written (not loaded): is every entry of the CIDR list
+ * text an address or a network address with no host bits set? 0, or
+ * SE_ERR_INVAL with a message naming field, the entry and the network it
+ * probably meant ("10.1.2.3/8 has host bits set: 10.0.0.0/8?"). Loading
+ * keeps accepting such rows (the host bits were always ignored).
+ */
+int pol_check_cidrs_exact(const char *field, const char *text, char *err, size_t errlen);
 /* Sort by priority and index for lookup; no adds after this. */
 void pol_rules_freeze(struct pol_rules *r);
 size_t pol_rules_count(const struct pol_rules *r);

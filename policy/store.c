@@ -100,10 +100,10 @@ static char *rule_json_by_id(struct pol_db *db, int64_t id)
 
 static int finish_tx(struct pol_db *db, int rc)
 {
-    if (rc == 0 && pol_db_exec(db, "COMMIT") < 0)
+    if (rc == 0 && pol_db_commit_write(db) < 0)
         rc = SE_ERR_DB;
     if (rc < 0)
-        pol_db_exec(db, "ROLLBACK");
+        pol_db_abort(db);
     return rc;
 }
 
@@ -124,16 +124,13 @@ static int64_t group_id(struct pol_db *db, const char *name)
     return id;
 }
 
+/* A group or member name: 1-255 bytes, no ',' (the list separator),
+ * nothing a terminal acts on (control bytes, bidi overrides, bad UTF-8). */
 static bool valid_name(const char *s)
 {
     size_t n = strlen(s);
 
-    if (n == 0 || n > 255)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (*p == ',' || (unsigned char)*p < 0x20 || *p == 0x7f)
-            return false;
-    return true;
+    return n > 0 && n <= 255 && !strchr(s, ',') && se_text_clean(s, n);
 }
 
 int pol_db_group_add(struct pol_db *db, const char *name)
@@ -143,7 +140,7 @@ int pol_db_group_add(struct pol_db *db, const char *name)
 
     if (!valid_name(name))
         return SE_ERR_INVAL;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (sqlite3_prepare_v2(db->db, "INSERT INTO groups(name, created_at) VALUES(?, ?)", -1, &st,
                            NULL) != SQLITE_OK)
@@ -209,7 +206,7 @@ int pol_db_group_del(struct pol_db *db, const char *name, char *err, size_t errl
     int rc = SE_ERR_DB, n;
 
     err[0] = '\0';
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if ((n = rules_naming_group(db, name, ids, sizeof(ids))) < 0)
         goto out;
@@ -235,18 +232,49 @@ out:
     return finish_tx(db, rc);
 }
 
-int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add)
+/* Is there a local account (any realm, enabled or not) of this name? */
+static int local_user(struct pol_db *db, const char *name)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite3_prepare_v2(db->db, "SELECT 1 FROM users WHERE name = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : SE_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const char unknown_user_hint[] =
+    "no local user \"%s\" (a typo? see `sedge user list`); a user whom the identity provider "
+    "vouches for has no local account: pass --external (API: \"%s\": true)";
+
+int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add,
+                        bool external, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    int rc = SE_ERR_DB, step;
+    int rc = SE_ERR_DB, step, known;
     int64_t gid;
 
-    if (!valid_name(user))
+    err[0] = '\0';
+    if (!valid_name(user)) {
+        snprintf(err, errlen, "user name must be 1-255 characters without ',' or control "
+                              "characters");
         return SE_ERR_INVAL;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    }
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if ((gid = group_id(db, group)) <= 0) {
         rc = gid == 0 ? SE_ERR_NOTFOUND : SE_ERR_DB;
+        goto out;
+    }
+    if (add && !external && (known = local_user(db, user)) <= 0) {
+        rc = known < 0 ? SE_ERR_DB : SE_ERR_INVAL;
+        if (known == 0)
+            snprintf(err, errlen, unknown_user_hint, user, "external");
         goto out;
     }
     if (sqlite3_prepare_v2(db->db,
@@ -396,6 +424,35 @@ out_nocommit:
 
 /* ---- rules ---- */
 
+/* Every name in the users list has a local account (else SE_ERR_INVAL). */
+static int check_users_known(struct pol_db *db, const char *users, char *err, size_t errlen)
+{
+    for (const char *p = users; p && *p;) {
+        char name[256];
+        size_t k = strcspn(p, ","), t = k;
+        const char *b = p;
+        while (*b == ' ' && t > 0)
+            b++, t--;
+        while (t > 0 && b[t - 1] == ' ')
+            t--;
+        p += k + (p[k] == ',');
+        if (t == 0 || t >= sizeof(name))
+            continue; /* compiling refused those already */
+        memcpy(name, b, t);
+        name[t] = '\0';
+        int known = local_user(db, name);
+        if (known < 0)
+            return SE_ERR_DB;
+        if (!known) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), unknown_user_hint, name, "external_users");
+            snprintf(err, errlen, "users: %s", msg);
+            return SE_ERR_INVAL;
+        }
+    }
+    return 0;
+}
+
 int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t *id, char *err,
                     size_t errlen)
 {
@@ -408,11 +465,20 @@ int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t
     err[0] = '\0';
     if (!scratch)
         return SE_ERR_NOMEM;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0) {
+    if (s.name && !se_text_clean(s.name, strlen(s.name))) {
+        snprintf(err, errlen, "name: control characters, bidi overrides or bytes that are not "
+                              "UTF-8 are not allowed in a label admins read");
+        pol_rules_free(scratch);
+        return SE_ERR_INVAL;
+    }
+    if (pol_db_begin_write(db) < 0) {
         pol_rules_free(scratch);
         return SE_ERR_DB;
     }
-    if ((rc = load_groups(db, scratch)) < 0 || (rc = pol_rules_add(scratch, &s, err, errlen)) < 0)
+    if ((rc = load_groups(db, scratch)) < 0 || (rc = pol_rules_add(scratch, &s, err, errlen)) < 0 ||
+        (rc = pol_check_cidrs_exact("peers", s.peers, err, errlen)) < 0 ||
+        (rc = pol_check_cidrs_exact("clients", s.clients, err, errlen)) < 0 ||
+        (!s.external_users && (rc = check_users_known(db, s.users, err, errlen)) < 0))
         goto out;
     rc = SE_ERR_DB;
     if (s.priority <= 0) {
@@ -465,7 +531,7 @@ int pol_db_rule_del(struct pol_db *db, int64_t id)
     sqlite3_stmt *st = NULL;
     int rc = SE_ERR_DB;
 
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (!(before = rule_json_by_id(db, id))) {
         rc = SE_ERR_NOTFOUND;
@@ -492,7 +558,7 @@ int pol_db_rule_move(struct pol_db *db, int64_t id, int64_t priority)
 
     if (priority <= 0)
         return SE_ERR_INVAL;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (!(before = rule_json_by_id(db, id))) {
         rc = SE_ERR_NOTFOUND;

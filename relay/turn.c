@@ -470,15 +470,19 @@ static void do_allocate(struct req *r)
     if (r->w->snap->rules)
         pol_rules_eval(r->w->snap->rules, &q, &d);
     if (!d.allow) {
-        char as[SE_ADDR_STRLEN];
+        char as[SE_ADDR_STRLEN], rule[160];
         atomic_fetch_add_explicit(&r->w->st.policy_denied, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&r->w->st.allocs_refused, 1, memory_order_relaxed);
+        if (d.rule_id) /* "#7 contractors" */
+            snprintf(rule, sizeof(rule), "#%lld%s%s", (long long)d.rule_id,
+                     d.rule_name[0] ? " " : "", d.rule_name);
+        else
+            snprintf(rule, sizeof(rule), "default");
         se_log_rl(&rl_policy, SE_LOG_INFO,
-                  "allocate denied by policy user=%s origin=%s client=%s:%s rule=%s%lld%s%s",
+                  "allocate denied by policy user=%s origin=%s client=%s:%s rule=%s",
                   r->quota_user, r->has_origin ? r->origin : "-",
                   se_transport_name(r->c->transport), se_addr_str(&r->c->addr, as, sizeof(as)),
-                  d.rule_id ? "#" : "", (long long)d.rule_id, d.rule_id ? "" : "default",
-                  d.rule_name[0] ? d.rule_name : "");
+                  rule);
         send_error_why(r, 403, "refused by policy");
         return;
     }

@@ -8,7 +8,7 @@
  *        checks (aud, exp, nbf, user claim) see fuzzed but valid tokens
  *   'a'  an Authorization header, as Basic and as Bearer
  *   'o'  an origin (origin id, CORS match, user-name check) and a path
- *        against every route pattern, and a query string
+ *        against every route pattern, a query string and a Content-Type
  * Anything that parses must satisfy the parser's stated bounds.
  */
 #include "api/internal.h"
@@ -161,6 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 strlen(params[0]) >= API_PARAM_MAX)
                 abort();
         (void)api_query_get(buf, "limit", why, sizeof(why));
+        (void)api_media_type_json(buf);
         if (!(o = api_json_str(buf)))
             abort(); /* any text becomes a JSON string */
         json_decref(o);

@@ -52,6 +52,7 @@ prog_id() { grep -oE 'relay offload: bpf .*program id [0-9]+' "$T/sedge.log" | t
 API_PORT=$((BASE + 3))
 config bpf "api = { address = \"127.0.0.1\"; port = $API_PORT; turn_host = \"127.0.0.1\"; };"
 for u in alice bob carol dave bw bw2 erin; do sedge_cli user add "$u" --password pw >/dev/null || fail "user add $u"; done
+METRICS_TOKEN=$(sedge_cli token add --role admin --name metrics 2>/dev/null) || fail "token add"
 
 # 1. The verifier accepts the program on this kernel.
 if ! start; then
@@ -88,7 +89,8 @@ assert (r["bytes_from_client"], r["packets_from_client"]) == (t["sent"]["bytes"]
 assert (r["bytes_to_client"], r["packets_to_client"]) == (t["back"]["bytes"], t["back"]["pkts"]), r
 PY
 ok "session row counts equal what crossed"
-curl -sk --max-time 5 "https://127.0.0.1:$API_PORT/metrics" >"$T/metrics" || fail "GET /metrics"
+curl -sfk --max-time 5 -H "Authorization: Bearer $METRICS_TOKEN" "https://127.0.0.1:$API_PORT/metrics" \
+    >"$T/metrics" || fail "GET /metrics"
 $PY "$SEDGE_ROOT/tests/lib/promparse.py" "$T/metrics" >"$T/m" || fail "/metrics does not parse"
 mval() { awk -v k="$1" '$1 == k { print $2 }' "$T/m"; }
 [ "$(mval sedge_relay_offload_enabled)" = 1.0 ] || fail "sedge_relay_offload_enabled $(mval sedge_relay_offload_enabled)"

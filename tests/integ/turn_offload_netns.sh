@@ -60,6 +60,7 @@ peers = { allow = [ "10.77.0.0/16" ]; };
 workers = 2;
 limits = { drain_timeout = 1; };
 CONF
+    "$SEDGE_BIN" init --config "$T/sedge.conf" >/dev/null || fail "sedge init"
 }
 run() { # name offload: sedge in ns S, one transcript; leaves $T/t-NAME.json, sedge-NAME.log
     local name=$1

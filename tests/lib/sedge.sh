@@ -52,6 +52,7 @@ make_cert() {
 # write_config [extra libconfig lines...]
 # PEERS overrides the peers line (default: allow loopback, which the
 # built-in policy would refuse, so tests can reach their local peers).
+# The database is created with `sedge init` unless NO_INIT is set.
 write_config() {
     local peers=${PEERS:-'peers = { allow = [ "127.0.0.0/8", "::1/128" ]; };'}
     [ -f "$T/cert.pem" ] || make_cert
@@ -73,6 +74,9 @@ workers = 2;
 CONF
     local line
     for line in "$@"; do echo "$line" >>"$T/sedge.conf"; done
+    # Nothing creates the database implicitly (`sedge init` does, once).
+    [ -n "${NO_INIT:-}" ] || "$SEDGE_BIN" init --config "$T/sedge.conf" >/dev/null ||
+        fail "sedge init"
 }
 
 sedge_cli() { "$SEDGE_BIN" "$@" --config "$T/sedge.conf"; }

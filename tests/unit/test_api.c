@@ -90,6 +90,36 @@ static void test_headers(void)
     CHECK_EQ_INT(api_parse_bearer("Bearer a b", &tok, &len), SE_ERR_PARSE);
 }
 
+static void test_media_type(void)
+{
+    static const char *const good[] = {
+        "application/json", "APPLICATION/JSON", "Application/Json", " application/json ",
+        "application/json; charset=utf-8", "application/json;charset=\"UTF-8\"",
+        "application/json ; foo=bar", "application/json;", "application/json; a=b; c=\"d;e\"",
+        "application/json; q=\"a\\\"b\"",
+    };
+    static const char *const bad[] = {
+        "", "application/jsonp", "application/json-seq", "application/json, text/plain",
+        "application/json garbage", "application/json; charset=latin1", "text/json",
+        "application/x-www-form-urlencoded", "application/json;charset", "application/json; a=\"b",
+        "application/json; =b", "application/json; a b=c", "application/json; a=b c",
+        "application/json/x", "application/json\x01", "application/json; a=\"b\\",
+        "application/", "json",
+    };
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!api_media_type_json(good[i])) {
+            printf("    refused good media type \"%s\"\n", good[i]);
+            CHECK(0);
+        }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (api_media_type_json(bad[i])) {
+            printf("    accepted bad media type \"%s\"\n", bad[i]);
+            CHECK(0);
+        }
+    CHECK(!api_media_type_json(NULL));
+}
+
 static void test_paths_cors_query(void)
 {
     char pr[API_MAX_PARAMS][API_PARAM_MAX];
@@ -312,6 +342,28 @@ static void test_config(void)
     CHECK(strstr(err, "api.cors_origins") != NULL);
     CHECK_EQ_INT(load("api = { max_body = 10; };", &c, err), SE_ERR_CONFIG);
     CHECK(strstr(err, ":5: api.max_body") != NULL);
+    /* api.management: a second listener, defaults, and its mistakes */
+    CHECK_EQ_INT(load("api = { port = 9443; management = { port = 9444; }; };", &c, err), 0);
+    if (c) {
+        CHECK(c->api.mgmt_enabled);
+        CHECK_EQ_INT(c->api.mgmt_addr.port, 9444);
+        CHECK_EQ_INT(c->api.mgmt_max_connections, 16);
+        se_config_free(c);
+    }
+    CHECK_EQ_INT(load("api = { port = 9443; };", &c, err), 0);
+    if (c) {
+        CHECK(!c->api.mgmt_enabled);
+        se_config_free(c);
+    }
+    CHECK_EQ_INT(load("api = { port = 9443; management = { port = 9443; }; };", &c, err),
+                 SE_ERR_CONFIG);
+    CHECK(strstr(err, "api.management: must differ") != NULL);
+    CHECK_EQ_INT(load("api = { management = { prot = 1; }; };", &c, err), SE_ERR_CONFIG);
+    CHECK(strstr(err, "unknown setting \"prot\"") != NULL);
+    CHECK_EQ_INT(load("api = { management = { address = \"x\"; }; };", &c, err), SE_ERR_CONFIG);
+    CHECK(strstr(err, "api.management.address") != NULL);
+    CHECK_EQ_INT(auth_role_parse("metrics"), AUTH_ROLE_METRICS);
+    CHECK_STR(auth_role_name(AUTH_ROLE_METRICS), "metrics");
 }
 
 int main(void)
@@ -320,6 +372,7 @@ int main(void)
     RUN(test_origin_id);
     RUN(test_tokens);
     RUN(test_headers);
+    RUN(test_media_type);
     RUN(test_paths_cors_query);
     RUN(test_ratelimit);
     RUN(test_jwt);

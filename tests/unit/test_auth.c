@@ -78,6 +78,37 @@ static void test_creds(void)
     auth_creds_free(NULL);
 }
 
+/* A USERNAME is length-delimited on the wire and may carry any byte: a
+ * NUL or control byte inside it must never match a stored name (and the
+ * lookup must never read past the stored name, which ASan would catch). */
+static void test_creds_control_bytes(void)
+{
+    struct auth_creds *c = auth_creds_new();
+    uint8_t k1[16] = {1}, k2[32] = {2};
+    struct auth_rest_name r;
+
+    CHECK_EQ_INT(auth_creds_add_user(c, "alice", k1, k2), 0);
+    CHECK_EQ_INT(auth_creds_add_user(c, "bob", k1, k2), 0);
+    auth_creds_freeze(c);
+    CHECK(auth_creds_find_user(c, "alice\0", 6) == NULL);
+    CHECK(auth_creds_find_user(c, "alice\0garbage-after-the-nul", 28) == NULL);
+    CHECK(auth_creds_find_user(c, "bob\0", 4) == NULL);
+    CHECK(auth_creds_find_user(c, "alice\r\n", 7) == NULL);
+    CHECK(auth_creds_find_user(c, "\0", 1) == NULL);
+    CHECK(auth_creds_find_user(c, "", 0) == NULL);
+    CHECK(auth_creds_find_user(c, "alice", 5) != NULL);
+    CHECK(!auth_name_valid("alice\0", 6));
+    CHECK(!auth_name_valid("al\x1b[31mice", 12));
+    CHECK(!auth_name_valid("alice\x7f", 6));
+    CHECK(!auth_name_valid("", 0));
+    CHECK(auth_name_valid("alice", 5));
+    CHECK(auth_name_valid("j\xc3\xbcrgen@example.com", 19)); /* UTF-8 is fine */
+    /* A REST username with a control byte is not a REST username. */
+    CHECK_EQ_INT(auth_rest_parse("1700000000:al\0ice", 18, &r), SE_ERR_PARSE);
+    CHECK_EQ_INT(auth_rest_parse("1700000000:alice\n:b3JpZ2lu", 26, &r), SE_ERR_PARSE);
+    auth_creds_free(c);
+}
+
 static void test_throttle(void)
 {
     struct auth_throttle *t = auth_throttle_new(3, 60, 30);
@@ -126,6 +157,7 @@ int main(void)
     RUN(test_nonce);
     RUN(test_rest);
     RUN(test_creds);
+    RUN(test_creds_control_bytes);
     RUN(test_throttle);
     RUN(test_challenge_rate);
     return check_done();
