@@ -18,6 +18,7 @@
  * 4 x api.max_body, unparseable request lines).
  */
 #include "api/internal.h"
+#include "core/ratelimit.h"
 #include "api/jwt.h"
 #include "auth/auth.h"
 #include "core/err.h"
@@ -415,7 +416,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     rt = find_route(&r, allow, sizeof(allow));
     if (!(rt && (rt->flags & RF_UNLIMITED)) &&
-        !api_ratelimit_allow(api->rl, r.peer.ip, api_now_ms(), api->conf.rate, api->conf.burst)) {
+        !se_ratelimit_allow(api->rl, r.peer.ip, api_now_ms(), api->conf.rate, api->conf.burst)) {
         char ip[SE_ADDR_STRLEN];
         api->ctr.rate_limited++;
         se_log_rl(&rl_limit, SE_LOG_INFO, "api: rate limit: %s", se_addr_ip_str(&r.peer, ip,
@@ -611,7 +612,8 @@ int api_server_new(struct event_base *base, const struct se_config *cfg, struct 
     api->relay = relay;
     api->on_change = on_change;
     api->change_arg = arg;
-    if (!(api->rl = api_ratelimit_new()) || !(api->throttle = auth_throttle_new(10, 60, 60)))
+    if (!(api->rl = se_ratelimit_new(API_RL_SLOTS)) ||
+        !(api->throttle = auth_throttle_new(10, 60, 60)))
         goto fail;
     if ((rc = apply(api, cfg, err, errlen)) < 0)
         goto fail;
@@ -678,7 +680,7 @@ void api_server_free(struct api_server *api)
     api_listener_close(&api->mgmt);
     SSL_CTX_free(api->tls);
     api_jwt_keys_free(api->jwt);
-    api_ratelimit_free(api->rl);
+    se_ratelimit_free(api->rl);
     auth_throttle_free(api->throttle);
     free(api);
 }

@@ -19,7 +19,7 @@ struct evhttp_request;
 struct evconnlistener;
 struct api_jwt_keys;
 struct auth_throttle;
-struct api_ratelimit;
+struct se_ratelimit;
 struct api_conn;
 struct event;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -76,7 +76,7 @@ struct api_server {
     api_policy_fn policy;
     void *policy_arg;
     bool policy_default_allow; /* policy.default, for listings */
-    struct api_ratelimit *rl;
+    struct se_ratelimit *rl;
     struct auth_throttle *throttle;
     bool closing;
     bool ready;
@@ -204,11 +204,7 @@ json_t *api_json_str(const char *s);
 /* Look up key in a query string; copies the raw value. 0 or SE_ERR_NOTFOUND. */
 int api_query_get(const char *query, const char *key, char *out, size_t outlen);
 
-/* ---- per-source rate limit (ratelimit.c): token buckets ---- */
-struct api_ratelimit *api_ratelimit_new(void);
-void api_ratelimit_free(struct api_ratelimit *rl);
-/* May ip make one more request at now_ms? rate 0 = unlimited. */
-bool api_ratelimit_allow(struct api_ratelimit *rl, const uint8_t ip[16], int64_t now_ms,
-                         unsigned rate, unsigned burst);
+/* Per-source request buckets (core/ratelimit.h): sources tracked at once. */
+enum { API_RL_SLOTS = 4096 };
 
 #endif

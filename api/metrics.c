@@ -75,6 +75,9 @@ void api_h_metrics(struct api_req *r)
         st.allocs_created);
     one(&b, "sedge_allocations_refused_total", "counter",
         "Allocate requests refused (quota, capacity, draining).", st.allocs_refused);
+    one(&b, "sedge_reservations_live", "gauge",
+        "EVEN-PORT reservations holding a relay port (they count as allocations in every quota).",
+        st.reservations_live);
     metric(&b, "sedge_relayed_packets_total", "counter", "Packets relayed, by direction.");
     put(&b, "sedge_relayed_packets_total{direction=\"from_client\"} %llu\n",
         (unsigned long long)st.pkts_from_client);
@@ -90,7 +93,9 @@ void api_h_metrics(struct api_req *r)
     one(&b, "sedge_auth_throttled_total", "counter",
         "TURN requests dropped because their source was throttled.", st.auth_throttled);
     one(&b, "sedge_challenges_limited_total", "counter",
-        "Oversized 401/438 challenges not sent (reflection bound).", st.challenges_limited);
+        "Answers larger than their request (401/438, Binding) not sent to unproven sources "
+        "(reflection bound).",
+        st.challenges_limited);
     one(&b, "sedge_peer_denied_total", "counter",
         "Permissions and channels refused by peer policy.", st.peer_denied);
     metric(&b, "sedge_dropped_total", "counter", "Packets dropped, by reason.");
@@ -124,6 +129,40 @@ void api_h_metrics(struct api_req *r)
     one(&b, "sedge_relay_rx_buffers_exhausted_total", "counter",
         "Relay socket receives that ran out of io_uring buffers and were re-armed (no loss).",
         st.uring_rx_starved);
+    one(&b, "sedge_relay_rx_rearmed_total", "counter",
+        "Relay socket receives ended by an empty datagram (or a full completion queue) and "
+        "re-armed at once (no loss).",
+        st.uring_rx_rearmed);
+    one(&b, "sedge_stream_connections", "gauge", "TCP/TLS client connections open.",
+        st.conns_live);
+    one(&b, "sedge_stream_connection_limit", "gauge",
+        "TCP/TLS connections allowed now: limits.max_connections, at most half the fd room.",
+        st.conn_limit);
+    one(&b, "sedge_fd_limit", "gauge", "The process's file descriptor limit (RLIMIT_NOFILE).",
+        st.fd_limit);
+    metric(&b, "sedge_stream_refused_total", "counter",
+           "TCP/TLS connections closed at accept, by the limit reached.");
+    put(&b, "sedge_stream_refused_total{limit=\"max_connections\"} %llu\n",
+        (unsigned long long)st.conns_refused_total);
+    put(&b, "sedge_stream_refused_total{limit=\"max_connections_per_ip\"} %llu\n",
+        (unsigned long long)st.conns_refused_source);
+    put(&b, "sedge_stream_refused_total{limit=\"tls_handshake_rate_per_ip\"} %llu\n",
+        (unsigned long long)st.conns_refused_tls_rate);
+    one(&b, "sedge_allocations_rate_limited_total", "counter",
+        "Allocate requests refused (486) over limits.allocate_rate_per_user.",
+        st.allocs_rate_limited);
+    one(&b, "sedge_stream_accept_paused_total", "counter",
+        "Times accept() failed for want of file descriptors and was paused.", st.accept_paused);
+    metric(&b, "sedge_stream_closed_total", "counter",
+           "TCP/TLS connections closed by a timeout, by reason.");
+    put(&b, "sedge_stream_closed_total{reason=\"tls_handshake_timeout\"} %llu\n",
+        (unsigned long long)st.conns_closed_handshake);
+    put(&b, "sedge_stream_closed_total{reason=\"idle\"} %llu\n",
+        (unsigned long long)st.conns_closed_idle);
+    put(&b, "sedge_stream_closed_total{reason=\"stalled\"} %llu\n",
+        (unsigned long long)st.conns_closed_stalled);
+    put(&b, "sedge_stream_closed_total{reason=\"evicted\"} %llu\n",
+        (unsigned long long)st.conns_evicted);
     one(&b, "sedge_relay_offload_enabled", "gauge",
         "1 while the kernel fast path (relay.offload) is loaded.", st.offload_on);
     one(&b, "sedge_relay_offload_flows", "gauge",

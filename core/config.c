@@ -441,17 +441,31 @@ static void set_defaults(struct se_config *c)
     c->log_level = SE_LOG_INFO;
     c->max_allocations = 100000;
     c->max_allocations_per_user = 100;
+    c->max_allocations_per_ip = 1000;
     c->max_permissions = 32;
     c->max_channels = 32;
     c->default_lifetime = 600;
     c->max_lifetime = 3600;
     c->nonce_lifetime = 600;
     c->auth_fail_limit = 10;
+    c->auth_source_fail_limit = 100;
     c->auth_fail_window = 60;
     c->auth_block_time = 60;
     c->challenge_rate = 50;
     c->drain_timeout = 30;
     c->stream_out_max = 1 << 20;
+    c->max_connections = 10000;
+    c->max_connections_per_ip = 1000;
+    c->tls_handshake_timeout = 10;
+    c->stream_idle_timeout = 30;
+    /* A browser call makes a few allocations; an office NAT a few hundred
+     * at 9 am. These bound what one account or address can churn (log
+     * lines, session rows, port searches), not what real use needs. */
+    c->allocate_rate_per_user = 100;
+    c->allocate_burst_per_user = 1000;
+    c->tls_handshake_rate_per_ip = 100;
+    c->tls_handshake_burst_per_ip = 500;
+    c->stream_stall_timeout = 60;
     c->security_features = true;
     c->policy_default_allow = true;
     snprintf(c->policy_timezone, sizeof(c->policy_timezone), "UTC");
@@ -581,6 +595,8 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
                        10000000)) < 0 ||
         (rc = get_uint(l, g, "max_allocations_per_user", "limits.max_allocations_per_user",
                        &c->max_allocations_per_user, 1, 10000000)) < 0 ||
+        (rc = get_uint(l, g, "max_allocations_per_ip", "limits.max_allocations_per_ip",
+                       &c->max_allocations_per_ip, 0, 10000000)) < 0 ||
         (rc = get_uint(l, g, "max_permissions", "limits.max_permissions", &c->max_permissions, 1,
                        1024)) < 0 ||
         (rc = get_uint(l, g, "max_channels", "limits.max_channels", &c->max_channels, 1,
@@ -592,7 +608,25 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
         (rc = get_uint(l, g, "drain_timeout", "limits.drain_timeout", &c->drain_timeout, 0,
                        3600)) < 0 ||
         (rc = get_uint(l, g, "stream_out_max", "limits.stream_out_max", &c->stream_out_max, 65536,
-                       64 << 20)) < 0)
+                       64 << 20)) < 0 ||
+        (rc = get_uint(l, g, "max_connections", "limits.max_connections", &c->max_connections, 1,
+                       1000000)) < 0 ||
+        (rc = get_uint(l, g, "max_connections_per_ip", "limits.max_connections_per_ip",
+                       &c->max_connections_per_ip, 0, 1000000)) < 0 ||
+        (rc = get_uint(l, g, "tls_handshake_timeout", "limits.tls_handshake_timeout",
+                       &c->tls_handshake_timeout, 1, 300)) < 0 ||
+        (rc = get_uint(l, g, "stream_idle_timeout", "limits.stream_idle_timeout",
+                       &c->stream_idle_timeout, 1, 86400)) < 0 ||
+        (rc = get_uint(l, g, "stream_stall_timeout", "limits.stream_stall_timeout",
+                       &c->stream_stall_timeout, 1, 86400)) < 0 ||
+        (rc = get_uint(l, g, "allocate_rate_per_user", "limits.allocate_rate_per_user",
+                       &c->allocate_rate_per_user, 0, 1000000)) < 0 ||
+        (rc = get_uint(l, g, "allocate_burst_per_user", "limits.allocate_burst_per_user",
+                       &c->allocate_burst_per_user, 1, 1000000)) < 0 ||
+        (rc = get_uint(l, g, "tls_handshake_rate_per_ip", "limits.tls_handshake_rate_per_ip",
+                       &c->tls_handshake_rate_per_ip, 0, 1000000)) < 0 ||
+        (rc = get_uint(l, g, "tls_handshake_burst_per_ip", "limits.tls_handshake_burst_per_ip",
+                       &c->tls_handshake_burst_per_ip, 1, 1000000)) < 0)
         return rc;
     if (c->default_lifetime > c->max_lifetime)
         return fail(l, config_setting_get_member(g, "default_lifetime"), "limits.default_lifetime",
@@ -607,6 +641,8 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
             0 ||
         (rc = get_uint(l, g, "block_time", "auth.block_time", &c->auth_block_time, 1, 86400)) <
             0 ||
+        (rc = get_uint(l, g, "source_fail_limit", "auth.source_fail_limit",
+                       &c->auth_source_fail_limit, 0, 1000000)) < 0 ||
         (rc = get_uint(l, g, "challenge_rate", "auth.challenge_rate", &c->challenge_rate, 0,
                        1000000)) < 0 ||
         (rc = get_bool(l, g, "security_features", "auth.security_features",

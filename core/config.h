@@ -81,14 +81,23 @@ struct se_config {
     /* limits */
     unsigned max_allocations;
     unsigned max_allocations_per_user;
+    unsigned max_allocations_per_ip; /* per client IPv4 address / IPv6 /64; 0 = no limit */
     unsigned max_permissions; /* per allocation */
     unsigned max_channels;    /* per allocation */
     unsigned default_lifetime, max_lifetime; /* seconds, RFC 8656 §7.2 */
     unsigned nonce_lifetime;
     unsigned auth_fail_limit, auth_fail_window, auth_block_time;
+    unsigned auth_source_fail_limit; /* failures for any users that block a whole source */
     unsigned challenge_rate; /* oversized 401/438 per source per second */
     unsigned drain_timeout;
     unsigned stream_out_max; /* bytes queued to a TCP/TLS client before dropping */
+    unsigned max_connections;        /* TCP/TLS client connections in all */
+    unsigned max_connections_per_ip; /* per IPv4 address / IPv6 /64; 0 = no limit */
+    unsigned tls_handshake_timeout;  /* seconds */
+    unsigned stream_idle_timeout;    /* seconds a connection may go without an allocation */
+    unsigned stream_stall_timeout;   /* seconds a client may leave our data unread */
+    unsigned allocate_rate_per_user, allocate_burst_per_user; /* Allocates/s; 0 = no limit */
+    unsigned tls_handshake_rate_per_ip, tls_handshake_burst_per_ip; /* per s; 0 = no limit */
     bool security_features;  /* RFC 8489 nonce cookie + PASSWORD-ALGORITHMS */
     /* policy */
     bool policy_default_allow;  /* when no rule matches */

@@ -214,3 +214,23 @@ void se_log_rl(struct se_log_rl *rl, int level, const char *fmt, ...)
     se_logv(level, fmt, ap);
     va_end(ap);
 }
+
+void se_log_rl_flush(struct se_log_rl *rl, int level, const char *what)
+{
+    struct timespec ts;
+    int64_t now, start;
+
+    if (level > se_log_get_level() || __atomic_load_n(&rl->suppressed, __ATOMIC_RELAXED) == 0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = ts.tv_sec;
+    start = __atomic_load_n(&rl->window_start, __ATOMIC_RELAXED);
+    /* Only a window that has ended, and only one thread per window. */
+    if (now == start || !__atomic_compare_exchange_n(&rl->window_start, &start, now, 0,
+                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
+    int dropped = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&rl->count, 0, __ATOMIC_RELAXED);
+    if (dropped > 0)
+        se_log(level, "(%d similar messages suppressed: %s)", dropped, what);
+}

@@ -57,6 +57,11 @@ struct se_log_rl {
 /* Like se_log(), at most SE_LOG_RL_PER_SEC lines per second per site. */
 void se_log_rl(struct se_log_rl *rl, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* If lines of this site were suppressed in a window that has ended, log
+ * "(N similar messages suppressed: what)" now. se_log_rl() prints the
+ * count only before the site's next line; call this now and then (a 1 s
+ * cron) so the count of a burst is never lost. */
+void se_log_rl_flush(struct se_log_rl *rl, int level, const char *what);
 
 #define se_err_log(...) se_log(SE_LOG_ERR, __VA_ARGS__)
 #define se_warn(...) se_log(SE_LOG_WARN, __VA_ARGS__)

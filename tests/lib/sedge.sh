@@ -53,13 +53,15 @@ make_cert() {
 # PEERS overrides the peers line (default: allow loopback, which the
 # built-in policy would refuse, so tests can reach their local peers).
 # The database is created with `sedge init` unless NO_INIT is set.
+# SEDGE_LOG_LEVEL sets log_level (default debug; suites that count log
+# bytes use info, as production does).
 write_config() {
     local peers=${PEERS:-'peers = { allow = [ "127.0.0.0/8", "::1/128" ]; };'}
     [ -f "$T/cert.pem" ] || make_cert
     cat >"$T/sedge.conf" <<CONF
 realm = "sedge.test";
 database = "$T/sedge.db";
-log_level = "debug";
+log_level = "${SEDGE_LOG_LEVEL:-debug}";
 listen = (
   { transport = "udp"; address = "127.0.0.1"; port = $PORT; },
   { transport = "tcp"; address = "127.0.0.1"; port = $PORT; },

@@ -9,6 +9,7 @@
 #include "auth/auth.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/ratelimit.h"
 #include "tests/unit/check.h"
 
 #include <openssl/ec.h>
@@ -159,18 +160,42 @@ static void test_paths_cors_query(void)
 
 static void test_ratelimit(void)
 {
-    struct api_ratelimit *rl = api_ratelimit_new();
+    struct se_ratelimit *rl = se_ratelimit_new(API_RL_SLOTS);
     uint8_t a[16] = {1}, b[16] = {2};
     int ok = 0;
 
     for (int i = 0; i < 10; i++)
-        ok += api_ratelimit_allow(rl, a, 1000, 2, 5);
+        ok += se_ratelimit_allow(rl, a, 1000, 2, 5);
     CHECK_EQ_INT(ok, 5); /* the burst */
-    CHECK(api_ratelimit_allow(rl, b, 1000, 2, 5)); /* other sources unaffected */
-    CHECK(api_ratelimit_allow(rl, a, 1500, 2, 5)); /* one token per 500 ms */
-    CHECK(!api_ratelimit_allow(rl, a, 1500, 2, 5));
-    CHECK(api_ratelimit_allow(rl, a, 1500, 0, 5)); /* rate 0: unlimited */
-    api_ratelimit_free(rl);
+    CHECK(se_ratelimit_allow(rl, b, 1000, 2, 5)); /* other sources unaffected */
+    CHECK(se_ratelimit_allow(rl, a, 1500, 2, 5)); /* one token per 500 ms */
+    CHECK(!se_ratelimit_allow(rl, a, 1500, 2, 5));
+    CHECK(se_ratelimit_allow(rl, a, 1500, 0, 5)); /* rate 0: unlimited */
+    se_ratelimit_free(rl);
+
+    /* Fractions of a token are kept between calls: 3 per second is one
+     * every 333.3 ms, not one every 334 ms rounded away. */
+    rl = se_ratelimit_new(64);
+    CHECK(se_ratelimit_allow(rl, a, 1000, 3, 1));
+    CHECK(!se_ratelimit_allow(rl, a, 1333, 3, 1));
+    CHECK(se_ratelimit_allow(rl, a, 1334, 3, 1));
+    for (int i = 0; i < 3; i++) /* three 111 ms steps add up to one token */
+        CHECK(!se_ratelimit_allow(rl, a, 1334 + 111 * (i + 1) - (i == 2 ? 1 : 0), 3, 1));
+    CHECK(se_ratelimit_allow(rl, a, 1668, 3, 1));
+    /* A flood of keys costs no memory and never fails: the table recycles. */
+    for (uint32_t i = 1000; i < 101000; i++) { /* keys other than a and b */
+        uint8_t k[16] = {0};
+        memcpy(k, &i, sizeof(i));
+        CHECK(se_ratelimit_allow(rl, k, 2000, 1, 1));
+    }
+    /* Names map to keys of their own. */
+    uint8_t k1[16], k2[16], k3[16];
+    se_ratelimit_key_str(rl, "alice", 5, k1);
+    se_ratelimit_key_str(rl, "alice", 5, k2);
+    se_ratelimit_key_str(rl, "alicf", 5, k3);
+    CHECK_MEM(k1, k2, 16);
+    CHECK(memcmp(k1, k3, 16) != 0);
+    se_ratelimit_free(rl);
 }
 
 /* ---- JWT ---- */
