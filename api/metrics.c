@@ -184,7 +184,7 @@ void api_h_metrics(struct api_req *r)
         (unsigned long long)st.offload_bytes_to_client);
     one(&b, "sedge_relay_offload_punted_total", "counter",
         "Datagrams of offloaded channels the kernel handed to user space (expired, padded, "
-        "oversized).",
+        "oversized, empty).",
         st.offload_punted);
     one(&b, "sedge_relay_offload_errors_total", "counter",
         "Datagrams the kernel fast path dropped because a rewrite failed half way.",

@@ -26,11 +26,12 @@
  *
  * Everything else returns TC_ACT_UNSPEC (TCX_NEXT): not ours, the next
  * program or the stack sees it unchanged - STUN, padded or oversized
- * ChannelData, fragments, IP options, GSO packets, VLAN-tagged frames
- * (the tag would follow the redirect), IPv6, expired flows, and packets
- * of any other sedge instance on the same interface. When the
- * daemon stops updating the heartbeat (killed without detaching) the
- * program goes inert within OFL_HEARTBEAT_NS_MAX seconds.
+ * ChannelData, empty datagrams from peers, fragments, IP options, GSO
+ * packets, VLAN-tagged frames (the tag would follow the redirect), IPv6,
+ * expired flows, and packets of any other sedge instance on the same
+ * interface. When the daemon stops updating the heartbeat (killed
+ * without detaching) the program goes inert within OFL_HEARTBEAT_NS_MAX
+ * seconds.
  *
  * Destinations: a flow's ifindex 0 means the new destination is an
  * address of this host (delivered through the loopback device's ingress);
@@ -275,7 +276,10 @@ static __always_inline int peer_to_client(struct __sk_buff *skb, const struct or
     __u32 ulen = bpf_ntohs(o->ulen);
     __u32 n = ulen - sizeof(struct udphdr);
 
-    if (n > OFL_PAYLOAD_MAX || (f->ifindex && bpf_ntohs(o->ip.tot_len) + CD_HDR > f->mtu)) {
+    /* An empty datagram is handed to the daemon, which drops it as bad
+     * input (relay_from_peer): both paths relay nothing for it. */
+    if (n == 0 || n > OFL_PAYLOAD_MAX ||
+        (f->ifindex && bpf_ntohs(o->ip.tot_len) + CD_HDR > f->mtu)) {
         count(OFL_ST_PUNT_SHAPE);
         return TC_ACT_UNSPEC;
     }

@@ -72,7 +72,7 @@ enum ofl_stat {
     OFL_ST_C2P,          /* forwarded client -> peer */
     OFL_ST_P2C,          /* forwarded peer -> client */
     OFL_ST_PUNT_EXPIRED, /* flow found but expired or being removed */
-    OFL_ST_PUNT_SHAPE,   /* padded ChannelData, too large, over the MTU */
+    OFL_ST_PUNT_SHAPE,   /* padded ChannelData, too large, over the MTU, empty */
     OFL_ST_DROP_ERROR,   /* a helper failed half way through a rewrite */
     OFL_ST_N
 };
