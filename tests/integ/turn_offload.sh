@@ -12,8 +12,8 @@
 #   - the allocation's counters and its session row equal what was sent;
 #   - coturn's turnutils_uclient relays losslessly through the fast path;
 #     TCP clients keep the user-space path;
-#   - a revoked user's and a newly denied peer's offloaded flow stops
-#     within 2 s; a bandwidth cap holds within 20 % (capped allocations
+#   - a revoked user's, a newly denied peer's and an admin-killed
+#     session's offloaded flow stops within 2 s; a bandwidth cap holds within 20 % (capped allocations
 #     stay in user space, also when the cap arrives mid-call);
 #   - an expired channel's flow is removed: the peer's datagrams come back
 #     as Data indications (libfaketime moves the daemon's clock);
@@ -51,7 +51,7 @@ prog_id() { grep -oE 'relay offload: bpf .*program id [0-9]+' "$T/sedge.log" | t
 
 API_PORT=$((BASE + 3))
 config bpf "api = { address = \"127.0.0.1\"; port = $API_PORT; turn_host = \"127.0.0.1\"; };"
-for u in alice bob carol dave bw bw2 erin; do sedge_cli user add "$u" --password pw >/dev/null || fail "user add $u"; done
+for u in alice bob carol dave frank bw bw2 erin; do sedge_cli user add "$u" --password pw >/dev/null || fail "user add $u"; done
 METRICS_TOKEN=$(sedge_cli token add --role admin --name metrics 2>/dev/null) || fail "token add"
 
 # 1. The verifier accepts the program on this kernel.
@@ -169,6 +169,18 @@ cut "user disabled while offloaded" carol sedge_cli user disable carol
 grep -q "allocation end user=carol .*reason=revoked" "$T/sedge.log" || fail "carol not revoked"
 cut "peer denied while offloaded" dave sedge_cli rule add deny --user dave --peer 127.0.0.1/32 --priority 1
 grep -q "permission revoked user=dave peer=127.0.0.1" "$T/sedge.log" || fail "dave's permission not revoked"
+kill_session() { # user: end the user's live session as an admin does (sessions kill)
+    local sid=""
+    for _ in $(seq 30); do
+        sid=$(sedge_cli sessions --live --user "$1" --json |
+              $PY -c 'import json, sys; s = json.load(sys.stdin); print(s[0]["id"] if s else "")')
+        [ -n "$sid" ] && break
+        sleep 0.2
+    done
+    [ -n "$sid" ] && sedge_cli sessions kill "$sid"
+}
+cut "admin kill while offloaded" frank kill_session frank
+grep -q "allocation end user=frank .*reason=killed by admin" "$T/sedge.log" || fail "frank not killed"
 
 # 5. Bandwidth caps: held within 20 %, in user space.
 rate() { # json: kbit/s at the peer over the arrivals after the first
