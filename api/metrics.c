@@ -219,6 +219,32 @@ void api_h_metrics(struct api_req *r)
         (unsigned long long)st.conns_evicted);
     put(&b, "sedge_stream_closed_total{reason=\"proxy_header\"} %llu\n",
         (unsigned long long)st.conns_closed_proxy);
+    one(&b, "sedge_relay_offload_enabled", "gauge",
+        "1 while the kernel fast path (relay.offload) is loaded.", st.offload_on);
+    one(&b, "sedge_relay_offload_flows", "gauge",
+        "Channels whose data the kernel forwards now (relay.offload).", st.offload_flows);
+    one(&b, "sedge_relay_offload_refused_total", "counter",
+        "Channels left on the user-space path (flow table full, no usable route).",
+        st.offload_refused);
+    metric(&b, "sedge_relay_offload_packets_total", "counter",
+           "Packets the kernel fast path forwarded, by direction (also in sedge_relayed_*).");
+    put(&b, "sedge_relay_offload_packets_total{direction=\"from_client\"} %llu\n",
+        (unsigned long long)st.offload_pkts_from_client);
+    put(&b, "sedge_relay_offload_packets_total{direction=\"to_client\"} %llu\n",
+        (unsigned long long)st.offload_pkts_to_client);
+    metric(&b, "sedge_relay_offload_bytes_total", "counter",
+           "Payload bytes the kernel fast path forwarded, by direction.");
+    put(&b, "sedge_relay_offload_bytes_total{direction=\"from_client\"} %llu\n",
+        (unsigned long long)st.offload_bytes_from_client);
+    put(&b, "sedge_relay_offload_bytes_total{direction=\"to_client\"} %llu\n",
+        (unsigned long long)st.offload_bytes_to_client);
+    one(&b, "sedge_relay_offload_punted_total", "counter",
+        "Datagrams of offloaded channels the kernel handed to user space (expired, padded, "
+        "oversized, empty).",
+        st.offload_punted);
+    one(&b, "sedge_relay_offload_errors_total", "counter",
+        "Datagrams the kernel fast path dropped because a rewrite failed half way.",
+        st.offload_errors);
     metric(&b, "sedge_worker_loop_lag_seconds", "gauge",
            "How late each worker's 1 s housekeeping timer last fired.");
     for (int i = 0; i < nw; i++)

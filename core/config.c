@@ -195,7 +195,7 @@ static int load_listen(struct loader *l, config_t *cf, struct se_config *c)
 static int load_relay(struct loader *l, config_t *cf, struct se_config *c)
 {
     config_setting_t *r = config_lookup(cf, "relay");
-    char a4[64] = "", a6[64] = "", io[16] = "";
+    char a4[64] = "", a6[64] = "", io[16] = "", offload[16] = "";
     unsigned minp = 49152, maxp = 65535, bufs = 512;
     int rc;
 
@@ -208,6 +208,7 @@ static int load_relay(struct loader *l, config_t *cf, struct se_config *c)
         (rc = get_uint(l, r, "min_port", "relay.min_port", &minp, 1024, 65535)) < 0 ||
         (rc = get_uint(l, r, "max_port", "relay.max_port", &maxp, 1024, 65535)) < 0 ||
         (rc = get_str(l, r, "io", "relay.io", io, sizeof(io), false)) < 0 ||
+        (rc = get_str(l, r, "offload", "relay.offload", offload, sizeof(offload), false)) < 0 ||
         (rc = get_uint(l, r, "io_buffers", "relay.io_buffers", &bufs, 8, 32768)) < 0)
         return rc;
     if (bufs & (bufs - 1))
@@ -223,6 +224,15 @@ static int load_relay(struct loader *l, config_t *cf, struct se_config *c)
     else
         return fail(l, config_setting_get_member(r, "io"), "relay.io",
                     "\"%s\": must be \"auto\", \"io_uring\" or \"epoll\"", io);
+    if (!offload[0] || strcmp(offload, "auto") == 0)
+        c->relay_offload = SE_OFFLOAD_AUTO;
+    else if (strcmp(offload, "bpf") == 0)
+        c->relay_offload = SE_OFFLOAD_BPF;
+    else if (strcmp(offload, "off") == 0)
+        c->relay_offload = SE_OFFLOAD_OFF;
+    else
+        return fail(l, config_setting_get_member(r, "offload"), "relay.offload",
+                    "\"%s\": must be \"auto\", \"bpf\" or \"off\"", offload);
     if (!a4[0] && !a6[0])
         return fail(l, r, "relay.address", "missing (required): the address relayed media uses");
     if (a4[0]) {

@@ -52,6 +52,8 @@ struct se_api_config {
 
 /* relay.io: io_uring for the relay sockets where the kernel allows it. */
 enum se_relay_io { SE_IO_AUTO, SE_IO_URING, SE_IO_EPOLL };
+/* relay.offload: channel data forwarded by the kernel (relay/offload/). */
+enum se_relay_offload { SE_OFFLOAD_AUTO, SE_OFFLOAD_BPF, SE_OFFLOAD_OFF };
 
 struct se_listen {
     int transport;       /* enum se_transport */
@@ -75,6 +77,7 @@ struct se_config {
     uint16_t min_port, max_port;
     int relay_io; /* enum se_relay_io: how relay sockets are read and written */
     unsigned relay_io_buffers; /* io_uring receive buffers per worker (power of two) */
+    int relay_offload; /* enum se_relay_offload */
     char tls_cert[SE_PATH_MAX], tls_key[SE_PATH_MAX];
     struct se_cidr_set *peer_allow; /* owned */
     struct se_cidr_set *peer_deny;  /* owned */

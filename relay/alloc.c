@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "policy/rules.h"
+#include "relay/offload/offload.h"
 #include "relay/stun.h"
 
 #include <errno.h>
@@ -643,6 +644,7 @@ void alloc_free(struct allocation *a, const char *reason)
     struct worker *w = a->w;
     char cs[80], rs[SE_ADDR_STRLEN], peers[512];
 
+    relay_offload_end(a); /* first: its final counters are part of the totals below */
     alloc_peers_str(a, peers, sizeof(peers));
     client_str(&a->client, cs, sizeof(cs));
     se_info("allocation end user=%s client=%s relay=%s peers=%s reason=%s duration=%llds "
@@ -681,6 +683,7 @@ void alloc_free(struct allocation *a, const char *reason)
 
 void alloc_cron(struct worker *w)
 {
+    relay_offload_worker_cron(w);
     for (struct allocation *a = w->allocs, *next; a; a = next) {
         next = a->next;
         if (a->expires <= w->now) {
@@ -691,6 +694,7 @@ void alloc_cron(struct worker *w)
             alloc_free(a, "duration limit");
             continue;
         }
+        relay_offload_cron(a); /* offloaded counters in before the session UPDATE */
         alloc_policy_cron(a);
         /* Drop channels past their hold time so numbers can be reused. */
         for (uint16_t i = 0; i < a->n_chans;) {

@@ -31,6 +31,8 @@ struct bufferevent;
 struct evconnlistener;
 struct stun_msg;
 struct proxy_wait;
+struct ofl_alloc;
+struct relay_offload;
 
 enum {
     RELAY_BUF_SIZE = 65536 + 64,  /* largest UDP datagram plus framing */
@@ -189,6 +191,7 @@ struct allocation {
     char *origin;       /* a REST credential's origin (decoded), or NULL */
     struct permission *perms;
     struct channel *chans;
+    struct ofl_alloc *offload; /* channels the kernel forwards (relay/offload/), or NULL */
     int64_t expires, started; /* monotonic */
     int64_t started_wall;
     int64_t deadline;      /* monotonic end of a max-duration limit; 0 = none */
@@ -321,6 +324,7 @@ struct relay_server {
     char instance[12];         /* random per process: session ids stay unique */
     atomic_ullong next_sid;
     bool use_uring;            /* relay.io resolved at start (uring.c's probe) */
+    struct relay_offload *offload; /* relay.offload: the kernel fast path, or NULL */
 };
 
 /* ---- ipcount.c: live objects per client source (mutex inside) ---- */

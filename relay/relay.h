@@ -119,6 +119,14 @@ struct relay_stats {
     uint64_t conns_refused_proxy;    /* to a PROXY listener from outside its proxy_from */
     uint64_t conns_closed_proxy;     /* PROXY header bad, missing or late */
     uint64_t allocs_rate_limited;    /* Allocates over limits.allocate_rate_per_user (486) */
+    /* relay.offload (relay/offload/): */
+    uint64_t offload_on;       /* 1 while the kernel fast path is loaded */
+    uint64_t offload_flows;    /* channels the kernel forwards now */
+    uint64_t offload_refused;  /* channels left in user space (table full, no route) */
+    uint64_t offload_pkts_from_client, offload_bytes_from_client; /* forwarded by the kernel */
+    uint64_t offload_pkts_to_client, offload_bytes_to_client;
+    uint64_t offload_punted;   /* datagrams of offloaded channels handed to user space */
+    uint64_t offload_errors;   /* datagrams dropped half rewritten (a helper failed) */
 };
 void relay_server_stats(struct relay_server *srv, struct relay_stats *out);
 /* Number of workers, and worker i's last event-loop lag in microseconds

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "policy/peers.h"
 #include "policy/rules.h"
+#include "relay/offload/offload.h"
 #include "relay/stun.h"
 
 #include <stdio.h>
@@ -692,6 +693,7 @@ static void do_create_permission(struct req *r)
         return;
     }
     alloc_perms_install(r->a, (const uint8_t(*)[16])ips, n);
+    relay_offload_sync(r->a); /* refreshed permissions extend offloaded channels */
     begin(r, &b, STUN_SUCCESS);
     finish(r, &b);
 }
@@ -744,6 +746,7 @@ static void do_channel_bind(struct req *r)
     }
     (void)alloc_chan_install(r->a, number, &peer); /* cannot fail after the reserve */
     alloc_perms_install(r->a, ip, 1);
+    relay_offload_sync(r->a); /* the channel may be forwarded by the kernel from now on */
     begin(r, &b, STUN_SUCCESS);
     finish(r, &b);
 }

@@ -49,6 +49,7 @@
 #include "core/log.h"
 #include "core/queue.h"
 #include "core/ratelimit.h"
+#include "relay/offload/offload.h"
 #include "relay/stun.h"
 
 #include <errno.h>
@@ -423,6 +424,8 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
     }
     se_info("relay sockets: %s", srv->use_uring ? "io_uring" : "epoll");
     raise_fd_limit();
+    if (relay_offload_open(cfg, srv->n_workers, &srv->offload, err, errlen) < 0)
+        goto fail;
     for (int k = 0; k < cfg->n_listen; k++) {
         char what[64];
         snprintf(what, sizeof(what), "listen[%d] (%s)", k,
@@ -649,6 +652,7 @@ void relay_server_free(struct relay_server *srv)
         free(q->name);
         free(q);
     }
+    relay_offload_free(srv->offload); /* the workers are gone: no flow is left */
     auth_throttle_free(srv->throttle);
     ipc_free(srv->alloc_sources);
     ipc_free(srv->conn_sources);
@@ -719,6 +723,7 @@ void relay_server_stats(struct relay_server *srv, struct relay_stats *o)
 #undef ADD
     }
     o->events_dropped = srv->events ? se_queue_dropped(srv->events) : 0;
+    relay_offload_stats(srv->offload, o);
     o->reservations_live = atomic_load_explicit(&srv->n_resv, memory_order_relaxed);
     o->conn_limit = atomic_load_explicit(&srv->conn_cap, memory_order_relaxed);
     o->fd_limit = atomic_load_explicit(&srv->fd_limit, memory_order_relaxed);

@@ -68,7 +68,8 @@ listen = (
   { transport = "tls"; address = "127.0.0.1"; port = $TLS_PORT; }
 );
 relay = { address = "127.0.0.2"; address6 = "::1"; min_port = $RELAY_MIN; max_port = $RELAY_MAX;
-          io = "${SEDGE_RELAY_IO:-auto}"; io_buffers = ${SEDGE_RELAY_IO_BUFFERS:-512}; };
+          io = "${SEDGE_RELAY_IO:-auto}"; io_buffers = ${SEDGE_RELAY_IO_BUFFERS:-512};
+          offload = "${SEDGE_RELAY_OFFLOAD:-off}"; };
 tls = { cert = "$T/cert.pem"; key = "$T/key.pem"; };
 $peers
 workers = 2;

@@ -51,6 +51,7 @@ static void test_minimal_and_defaults(void)
     CHECK_EQ_INT(c->default_lifetime, 600);
     CHECK_EQ_INT(c->max_lifetime, 3600);
     CHECK(c->workers >= 1);
+    CHECK_EQ_INT(c->relay_offload, SE_OFFLOAD_AUTO); /* the fast path where the kernel allows it */
     se_config_free(c);
 }
 
@@ -125,6 +126,9 @@ static void test_errors(void)
     expect_error("listen = ( { transport = \"tcp\"; address = \"127.0.0.1\"; proxy_protocol = true;\n"
                  " proxy_from = [ \"10.0.0.5/40\" ]; } );\nrelay = { address = \"127.0.0.2\"; };",
                  "listen[0].proxy_from: \"10.0.0.5/40\" is not a CIDR");
+    expect_error("listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; } );\n"
+                 "relay = { address = \"127.0.0.2\";\n offload = \"xdp\"; };",
+                 ":3: relay.offload: \"xdp\": must be \"auto\", \"bpf\" or \"off\"");
 }
 
 static void test_proxy_listen(void)
@@ -146,6 +150,27 @@ static void test_proxy_listen(void)
     CHECK(c->listen[1].proxy_protocol);
     CHECK_EQ_INT(se_cidr_set_count(c->listen[1].proxy_from), 2);
     se_config_free(c);
+}
+
+static void test_offload_modes(void)
+{
+    static const struct {
+        const char *text;
+        int mode;
+    } cases[] = {{"bpf", SE_OFFLOAD_BPF}, {"off", SE_OFFLOAD_OFF}, {"auto", SE_OFFLOAD_AUTO}};
+    char text[512], err[512];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct se_config *c = NULL;
+        snprintf(text, sizeof(text),
+                 "listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; } );\n"
+                 "relay = { address = \"127.0.0.2\"; offload = \"%s\"; };\n",
+                 cases[i].text);
+        CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+        if (c)
+            CHECK_EQ_INT(c->relay_offload, cases[i].mode);
+        se_config_free(c);
+    }
 }
 
 static void test_recording(void)
@@ -210,6 +235,7 @@ int main(void)
     RUN(test_full);
     RUN(test_errors);
     RUN(test_proxy_listen);
+    RUN(test_offload_modes);
     RUN(test_recording);
     unlink(path);
     return check_done();
