@@ -9,6 +9,7 @@
  */
 #include "core/err.h"
 #include "record/av1.h"
+#include "record/rec.h"
 #include "record/rtcp.h"
 #include "record/rtp.h"
 #include "record/video.h"
@@ -16,8 +17,11 @@
 #include "record/vp9.h"
 #include "tests/unit/check.h"
 
+#include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* ---- a frame sink --------------------------------------------------------- */
 
@@ -659,6 +663,158 @@ static void test_rtcp_sr(void)
     CHECK(!rtcp_is(rtp, sizeof(rtp)));
 }
 
+/* ---- a session: two parties, VP8 + Opus and VP9, an unknown codec ----- */
+
+static size_t rtp(uint8_t *b, uint8_t pt, bool marker, uint16_t seq, uint32_t ts, uint32_t ssrc,
+                  const uint8_t *pl, size_t n)
+{
+    b[0] = 0x80, b[1] = (uint8_t)(pt | (marker ? 0x80 : 0));
+    b[2] = (uint8_t)(seq >> 8), b[3] = (uint8_t)seq;
+    b[4] = (uint8_t)(ts >> 24), b[5] = (uint8_t)(ts >> 16), b[6] = (uint8_t)(ts >> 8);
+    b[7] = (uint8_t)ts;
+    b[8] = (uint8_t)(ssrc >> 24), b[9] = (uint8_t)(ssrc >> 16), b[10] = (uint8_t)(ssrc >> 8);
+    b[11] = (uint8_t)ssrc;
+    memcpy(b + 12, pl, n);
+    return 12 + n;
+}
+
+static int kf_calls[8];
+
+static void on_session_kf(void *arg, int stream)
+{
+    kf_calls[stream]++;
+}
+
+static void test_session_two_parties(void)
+{
+    char dir[] = "/tmp/sedge-test-codecs.XXXXXX";
+    struct rec_session_cfg c = {0};
+    struct rec_session *s;
+    uint8_t b[256], pl[64];
+    int64_t t0 = 1767225600000000;
+
+    if (!mkdtemp(dir))
+        return;
+    snprintf(c.dir, sizeof(c.dir), "%s/rec", dir);
+    snprintf(c.origin, sizeof(c.origin), "https://meet.example.com");
+    c.n_parties = 2;
+    snprintf(c.parties[0].label, 32, "inside");
+    snprintf(c.parties[0].name, 128, "alice@example.com");
+    snprintf(c.parties[1].label, 32, "outside");
+    snprintf(c.parties[1].address, 64, "192.0.2.7:50000");
+    c.kf = on_session_kf;
+    c.n_streams = 4;
+    c.streams[0] = (struct rec_stream_cfg){.media = REC_VIDEO,
+                                           .codec = REC_CODEC_VP8,
+                                           .label = "0",
+                                           .party = "inside",
+                                           .pt = 96,
+                                           .rtx_pt = 97,
+                                           .clock_rate = 90000};
+    c.streams[1] = (struct rec_stream_cfg){.media = REC_AUDIO,
+                                           .codec = REC_CODEC_OPUS,
+                                           .label = "1",
+                                           .party = "inside",
+                                           .pt = 111,
+                                           .rtx_pt = -1,
+                                           .clock_rate = 48000,
+                                           .channels = 2};
+    c.streams[2] = (struct rec_stream_cfg){.media = REC_VIDEO,
+                                           .codec = REC_CODEC_VP9,
+                                           .label = "0",
+                                           .party = "outside",
+                                           .pt = 98,
+                                           .rtx_pt = -1,
+                                           .clock_rate = 90000};
+    c.streams[3] = (struct rec_stream_cfg){.media = REC_AUDIO,
+                                           .codec = REC_CODEC_UNKNOWN,
+                                           .codec_name = "PCMU",
+                                           .label = "1",
+                                           .party = "outside",
+                                           .pt = 0,
+                                           .rtx_pt = -1,
+                                           .clock_rate = 8000};
+    CHECK_EQ_INT(rec_session_open(&s, &c), 0);
+    for (int i = 0; i < 60; i++) {
+        int64_t t = t0 + i * 33333;
+        uint32_t ts = 1000 + (uint32_t)i * 3000;
+        /* inside: VP8, a key frame every 30; the first frame is an inter
+         * frame (the recording started mid-stream): a keyframe request */
+        size_t n = vp8_pkt(pl, true, i, -1, 0, false, i % 30 == 1, 4);
+        rec_session_rtp(s, 0, b, rtp(b, 96, true, (uint16_t)i, ts, 0xa1, pl, n), t);
+        /* outside: VP9 flexible, every picture refers to the one before */
+        static const int one[] = {1};
+        n = vp9_flex(pl, i, 0, i == 0, one, i ? 1 : 0);
+        rec_session_rtp(s, 2, b, rtp(b, 98, true, (uint16_t)i, ts, 0xb2, pl, n), t + 10);
+        /* Opus 20 ms (CELT FB), PCMU */
+        pl[0] = 0xf8, pl[1] = 0x11;
+        rec_session_rtp(s, 1, b, rtp(b, 111, true, (uint16_t)i, (uint32_t)i * 1600, 0xa3, pl, 2),
+                        t + 20);
+        rec_session_rtp(s, 3, b, rtp(b, 0, false, (uint16_t)i, (uint32_t)i * 267, 0xb4, pl, 20),
+                        t + 30);
+        if (i % 20 == 0) { /* an SR for the VP8 stream, pushed like any packet */
+            static uint8_t sr[28] = {0x80, 200, 0, 6, 0, 0, 0, 0xa1};
+            uint64_t ntp = ((uint64_t)(t / 1000000 + 2208988800u) << 32) |
+                           (uint64_t)((t % 1000000) * 4294967296.0 / 1e6);
+            for (int k = 0; k < 8; k++)
+                sr[8 + k] = (uint8_t)(ntp >> (56 - 8 * k));
+            sr[16] = (uint8_t)(ts >> 24), sr[17] = (uint8_t)(ts >> 16);
+            sr[18] = (uint8_t)(ts >> 8), sr[19] = (uint8_t)ts;
+            rec_session_rtp(s, 0, sr, sizeof(sr), t + 40);
+        }
+        rec_session_tick(s, t + 50);
+    }
+    CHECK_EQ_INT(rec_session_close(s, t0 + 2100000), 0);
+    CHECK(kf_calls[0] >= 1 && kf_calls[2] == 0);
+
+    char path[128];
+    snprintf(path, sizeof(path), "%s/rec/metadata.json", dir);
+    json_t *m = json_load_file(path, 0, NULL);
+    CHECK(m != NULL);
+    json_t *st = json_object_get(m, "streams"), *segs = json_object_get(m, "segments");
+    CHECK_STR(json_string_value(json_object_get(m, "origin")), "https://meet.example.com");
+    CHECK_EQ_INT(json_array_size(json_object_get(m, "parties")), 2);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(m, "parties"), 1), "address")),
+              "192.0.2.7:50000");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(st, 0), "codec")), "VP8");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(st, 2), "party")), "outside");
+    CHECK(json_is_true(json_object_get(json_array_get(st, 2), "recorded")));
+    CHECK(json_is_false(json_object_get(json_array_get(st, 3), "recorded")));
+    CHECK_STR(json_string_value(json_object_get(json_array_get(st, 3), "not_recorded")),
+              "codec PCMU");
+    /* the SR mapping of the VP8 stream: 3 reports, the first at RTP 1000 */
+    json_t *rt = json_object_get(json_array_get(st, 0), "rtcp");
+    CHECK_EQ_INT(json_integer_value(json_object_get(rt, "sender_reports")), 3);
+    json_t *first = json_object_get(rt, "first");
+    CHECK_EQ_INT(json_integer_value(json_object_get(first, "rtp_timestamp")), 1000);
+    CHECK_STR(json_string_value(json_object_get(first, "ntp")), "2026-01-01T00:00:00.000Z");
+    CHECK(json_is_null(json_object_get(json_array_get(st, 2), "rtcp")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(
+                     json_object_get(json_array_get(st, 0), "timeline"), "first_rtp_timestamp")),
+                 1000);
+    /* one segment per party: WebM (VP8 + Opus), MP4 (VP9) */
+    CHECK_EQ_INT(json_array_size(segs), 2);
+    json_t *g0 = json_array_get(segs, 0), *g1 = json_array_get(segs, 1);
+    const char *f0 = json_string_value(json_object_get(g0, "file"));
+    const char *f1 = json_string_value(json_object_get(g1, "file"));
+    bool webm_first = f0 && strstr(f0, ".webm");
+    json_t *gw = webm_first ? g0 : g1, *gm = webm_first ? g1 : g0;
+    CHECK(strstr(webm_first ? f0 : f1, ".webm") && strstr(webm_first ? f1 : f0, ".mp4"));
+    CHECK_STR(json_string_value(json_object_get(gw, "party")), "inside");
+    CHECK_STR(json_string_value(json_object_get(gm, "party")), "outside");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(gw, "video"), "codec")), "VP8");
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(gw, "video"), "frames")),
+                 59); /* from the first key frame (i = 1) */
+    CHECK(json_object_get(gw, "audio") != NULL && json_object_get(gm, "audio") == NULL);
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(gm, "video"), "frames")), 60);
+    json_decref(m);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        printf("    could not remove %s\n", dir);
+}
+
 int main(void)
 {
     RUN(test_vp8_descriptor);
@@ -671,5 +827,6 @@ int main(void)
     RUN(test_av1_depacketizer);
     RUN(test_layer_chain);
     RUN(test_rtcp_sr);
+    RUN(test_session_two_parties);
     return check_done();
 }

@@ -12,6 +12,7 @@
 #include "tests/unit/check.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,15 @@ static void test_overflow_counted(void)
     rec_engine_free(e);
 }
 
+static _Atomic int fail_calls, fail_err;
+
+static void on_fail(void *arg, int err, const char *what)
+{
+    fail_calls++;
+    fail_err = err;
+    (void)what;
+}
+
 static void test_disk_full_one_recording(void)
 {
     struct rec_engine *e;
@@ -100,9 +110,11 @@ static void test_disk_full_one_recording(void)
     setrlimit(RLIMIT_FSIZE, &lim);
     CHECK_EQ_INT(rec_engine_new(&e, 0), 0);
     cfg_audio(&c, "big");
+    c.on_fail = on_fail;
     CHECK_EQ_INT(rec_session_open(&big, &c), 0);
     CHECK_EQ_INT(rec_engine_add(e, big, 1, &fb, &idb), 0);
     cfg_audio(&c, "small");
+    c.on_fail = NULL;
     CHECK_EQ_INT(rec_session_open(&small, &c), 0);
     CHECK_EQ_INT(rec_engine_add(e, small, 1, &fs, &ids), 0);
     for (int i = 0; i < 300; i++) { /* 6 s of audio; 1.2 KB vs 20 B packets */
@@ -112,8 +124,17 @@ static void test_disk_full_one_recording(void)
         if (i % 50 == 0)
             usleep(60000); /* let the recorder drain */
     }
+    /* the producer learns of the failure without waiting for close: the
+     * callback once, and the feed's status */
+    for (int i = 0; i < 100 && !rec_feed_status(fb); i++)
+        usleep(30000);
+    CHECK_EQ_INT(rec_feed_status(fb), SE_ERR_IO);
+    CHECK_EQ_INT(rec_feed_status(fs), 0);
+    CHECK_EQ_INT(fail_calls, 1);
+    CHECK_EQ_INT(fail_err, SE_ERR_IO);
     CHECK_EQ_INT(rec_engine_close(e, idb), SE_ERR_IO);
     CHECK_EQ_INT(rec_engine_close(e, ids), 0);
+    CHECK_EQ_INT(fail_calls, 1);
     setrlimit(RLIMIT_FSIZE, &old);
     rec_engine_free(e);
 
