@@ -815,6 +815,80 @@ static void test_session_two_parties(void)
         printf("    could not remove %s\n", dir);
 }
 
+/* The sender switches from VP8 to VP9 (payload types of one m-line); an
+ * RTX packet of the VP9 type repairs a loss as VP9, not as the main type. */
+static void test_session_codec_switch(void)
+{
+    char dir[] = "/tmp/sedge-test-switch.XXXXXX";
+    struct rec_session_cfg c = {0};
+    struct rec_session *s;
+    uint8_t b[256], pl[64];
+    int64_t t0 = 1767225600000000;
+    static const int one[] = {1};
+
+    if (!mkdtemp(dir))
+        return;
+    snprintf(c.dir, sizeof(c.dir), "%s/rec", dir);
+    c.n_streams = 1;
+    c.streams[0] = (struct rec_stream_cfg){.media = REC_VIDEO,
+                                           .codec = REC_CODEC_VP8,
+                                           .label = "v",
+                                           .pt = 96,
+                                           .rtx_pt = 97,
+                                           .alt_pt = {98},
+                                           .alt_codec = {REC_CODEC_VP9},
+                                           .n_alt_pt = 1,
+                                           .alt_rtx = {99},
+                                           .alt_rtx_for = {98 + 1},
+                                           .n_alt_rtx = 1,
+                                           .clock_rate = 90000};
+    CHECK_EQ_INT(rec_session_open(&s, &c), 0);
+    for (int i = 0; i < 40; i++) {
+        int64_t t = t0 + i * 33333;
+        uint32_t ts = (uint32_t)i * 3000;
+        size_t n;
+        uint8_t pt;
+        if (i < 20) {
+            n = vp8_pkt(pl, true, i, -1, 0, false, i == 0, 4);
+            pt = 96;
+        } else {
+            n = vp9_flex(pl, i, 0, i == 20, one, i == 20 ? 0 : 1);
+            pt = 98;
+        }
+        n = rtp(b, pt, true, (uint16_t)i, ts, 0xc1, pl, n);
+        if (i == 30) { /* lost, then retransmitted 10 ms later as RTX (RFC 4588) */
+            uint8_t r[256];
+            memcpy(r + 14, b + 12, n - 12);
+            r[12] = 0, r[13] = (uint8_t)i; /* the original sequence number */
+            size_t rn = rtp(r, 99, true, 500, ts, 0xc2, r + 14, 0) + 2 + (n - 12);
+            rec_session_rtp(s, 0, r, rn, t + 10000);
+            continue;
+        }
+        rec_session_rtp(s, 0, b, n, t);
+        rec_session_tick(s, t + 1);
+    }
+    CHECK_EQ_INT(rec_session_close(s, t0 + 1500000), 0);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/rec/metadata.json", dir);
+    json_t *m = json_load_file(path, 0, NULL);
+    json_t *st = json_array_get(json_object_get(m, "streams"), 0);
+    json_t *segs = json_object_get(m, "segments");
+    CHECK_EQ_INT(json_integer_value(json_object_get(st, "codec_switches")), 1);
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(st, "rtp"), "rtx")), 1);
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(st, "rtp"), "lost")), 0);
+    CHECK_EQ_INT(json_array_size(segs), 2);
+    json_t *g0 = json_array_get(segs, 0), *g1 = json_array_get(segs, 1);
+    CHECK_STR(json_string_value(json_object_get(g0, "file")), "segment-000.webm");
+    CHECK_STR(json_string_value(json_object_get(g1, "file")), "segment-001.mp4");
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(g0, "video"), "frames")), 20);
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(g1, "video"), "frames")), 20);
+    json_decref(m);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        printf("    could not remove %s\n", dir);
+}
+
 int main(void)
 {
     RUN(test_vp8_descriptor);
@@ -828,5 +902,6 @@ int main(void)
     RUN(test_layer_chain);
     RUN(test_rtcp_sr);
     RUN(test_session_two_parties);
+    RUN(test_session_codec_switch);
     return check_done();
 }
