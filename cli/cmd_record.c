@@ -18,8 +18,9 @@ static void usage(FILE *out)
     fprintf(out, "usage: sedge record import --pcap FILE --sdp FILE --out DIR [OPTIONS]\n"
                  "       sedge record listen --sdp FILE --out DIR [OPTIONS]\n"
                  "       sedge record verify DIR [--key-file FILE] [--require-signature]\n\n"
-                 "Turn plain RTP (H.264, Opus) into playable, signed recordings, and check\n"
-                 "them. Run `sedge record VERB --help` for a verb's options.\n");
+                 "Turn plain RTP (H.264, VP8, VP9, AV1, Opus) into playable, signed\n"
+                 "recordings, and check them. Run `sedge record VERB --help` for a verb's\n"
+                 "options.\n");
 }
 
 int cmd_record(int argc, char **argv)

@@ -49,9 +49,10 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: sedge record listen --sdp FILE --out DIR [--duration S] [OPTIONS]\n\n"
                  "Receive plain RTP on the address and ports of the SDP's c= and m= lines\n"
-                 "(H.264 video and Opus audio) and record it into a new directory under DIR,\n"
-                 "printed on start. SIGINT or SIGTERM (or --duration seconds) finishes the\n"
-                 "recording cleanly: files closed, metadata.json and the manifest written.\n\n"
+                 "(H.264, VP8, VP9 or AV1 video, Opus audio) and record it into a new\n"
+                 "directory under DIR, printed on start. SIGINT or SIGTERM (or --duration\n"
+                 "seconds) finishes the recording cleanly: files closed, metadata.json and\n"
+                 "the manifest written.\n\n"
                  "options:\n" REC_COMMON_HELP
                  "  --queue N             recorder queue per stream, packets (default 1024)\n");
 }

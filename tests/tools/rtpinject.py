@@ -7,7 +7,8 @@ Input: RFC 4571 framed RTP as GStreamer's `rtpstreampay ! filesink` writes
 it (one video file: H.264, or with --vcodec VP8, VP9 or AV1; one Opus audio
 file). Each stream's packets are
 timed by their RTP timestamps from a common start (packets of one video
-frame 0.2 ms apart), so the two streams line up as they did at the encoder.
+frame 0.2 ms apart, never before the packet sent ahead of them), so the two
+streams line up as they did at the encoder.
 
     rtpinject.py make  --video V --audio A [impairments] --pcap OUT [--pcapng] --sdp OUT --report OUT
     rtpinject.py send  --video V --audio A [impairments] --to HOST --sdp OUT --report OUT
@@ -102,12 +103,16 @@ def timeline(video, audio, video_delay=0.0):
     """[(time_s, kind, index)] for every packet, in send order."""
     ev = []
     if video:
-        ts0, last_ts, k = rtp_fields(video[0])["ts"], None, 0
+        ts0, last_ts, k, last_t = rtp_fields(video[0])["ts"], None, 0, -1.0
         for i, p in enumerate(video):
             ts = rtp_fields(p)["ts"]
             k = k + 1 if ts == last_ts else 0
             last_ts = ts
-            ev.append((((ts - ts0) & 0xffffffff) / 90000.0 + k * 0.0002 + video_delay, "v", i))
+            # a sender paces in sequence order: a frame too large for its
+            # interval (a 1080p key frame) delays the next, never overtakes
+            t = max(((ts - ts0) & 0xffffffff) / 90000.0 + k * 0.0002 + video_delay, last_t + 0.00005)
+            last_t = t
+            ev.append((t, "v", i))
     if audio:
         ts0 = rtp_fields(audio[0])["ts"]
         for i, p in enumerate(audio):
