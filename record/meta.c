@@ -225,8 +225,6 @@ int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_u
     for (int i = 0; i < s->cfg.n_participants; i++)
         json_array_append_new(parts, json_pack("{s:s}", "name", s->cfg.participants[i]));
     json_object_set_new(root, "participants", parts);
-    json_object_set_new(root, "origin",
-                        s->cfg.origin[0] ? json_string(s->cfg.origin) : json_null());
     parts = json_array();
     for (int i = 0; i < s->cfg.n_parties; i++) {
         const struct rec_party_cfg *p = &s->cfg.parties[i];

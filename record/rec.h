@@ -106,7 +106,6 @@ struct rec_session_cfg {
     char source[128];      /* "import:FILE", "listen", "anchor" */
     char participants[REC_MAX_PARTICIPANTS][128];
     int n_participants;
-    char origin[256]; /* the web origin of the call, "" if none */
     struct rec_party_cfg parties[REC_MAX_PARTIES];
     int n_parties;
     enum rec_fmt fmt; /* MP4 (default); audio-only sessions write Ogg */
