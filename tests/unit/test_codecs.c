@@ -50,7 +50,8 @@ static void on_frame(void *arg, const struct rec_vframe *f)
         k->h = f->height;
         k->fmt = f->fmt;
         k->config_len = f->config_len < 64 ? f->config_len : 0;
-        memcpy(k->config, f->config, k->config_len);
+        if (k->config_len)
+            memcpy(k->config, f->config, k->config_len);
     }
     k->n++;
 }
