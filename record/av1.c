@@ -33,9 +33,7 @@ enum {
 };
 
 struct av1_depack {
-    rec_vframe_fn fn;
-    rec_vkf_fn kf;
-    void *arg;
+    struct rec_vout out;
     struct rec_fbuf tu;   /* the temporal unit, low overhead format */
     struct rec_fbuf frag; /* a fragmented OBU element */
     bool frag_open;
@@ -50,8 +48,6 @@ struct av1_depack {
     uint8_t seq[AV1_SEQ_MAX];
     size_t seq_len;
     struct av1_seq_info si;
-    struct rec_kf_limit kfl;
-    struct rec_vstats st;
 };
 
 int av1_leb128(const uint8_t *p, size_t n, uint32_t *v)
@@ -148,9 +144,7 @@ struct av1_depack *av1_depack_new(rec_vframe_fn fn, rec_vkf_fn kf, void *arg)
 
     if (!d)
         return NULL;
-    d->fn = fn;
-    d->kf = kf;
-    d->arg = arg;
+    d->out = (struct rec_vout){.fn = fn, .kf = kf, .arg = arg};
     d->waiting_key = true;
     if (!rec_fbuf_reserve(&d->tu, 64 * 1024)) {
         free(d);
@@ -170,12 +164,12 @@ void av1_depack_free(struct av1_depack *d)
 
 const struct rec_vstats *av1_depack_stats(const struct av1_depack *d)
 {
-    return &d->st;
+    return &d->out.st;
 }
 
 static void malformed(struct av1_depack *d)
 {
-    d->st.malformed++;
+    d->out.st.malformed++;
     d->damaged = true;
 }
 
@@ -205,7 +199,7 @@ static void take_seq(struct av1_depack *d, const uint8_t *obu, size_t obu_len, c
     struct av1_seq_info si;
 
     if (obu_len > sizeof(d->seq) || av1_seq_parse(pl, pl_len, &si) != 0) {
-        d->st.bad_config++;
+        d->out.st.bad_config++;
         d->damaged = true;
         return;
     }
@@ -244,7 +238,7 @@ static void add_obu(struct av1_depack *d, const uint8_t *e, size_t n)
         pl_len = size;
     }
     if (hl == 2 && ((e[1] >> 3) & 3) > 0) {
-        d->st.layers_skipped += type == AV1_OBU_FRAME || type == AV1_OBU_FRAME_HEADER;
+        d->out.st.layers_skipped += type == AV1_OBU_FRAME || type == AV1_OBU_FRAME_HEADER;
         return; /* an upper spatial layer: not recorded */
     }
     if (type == AV1_OBU_TEMPORAL_DELIMITER || type == AV1_OBU_TILE_LIST || type == AV1_OBU_PADDING)
@@ -303,18 +297,11 @@ static void finish(struct av1_depack *d)
             f.width = d->si.max_width;
             f.height = d->si.max_height;
         }
-        d->st.frames++;
-        d->st.keyframes += key;
-        d->fn(d->arg, &f);
+        rec_vout_frame(&d->out, &f);
     } else {
-        d->st.damaged += d->damaged;
-        d->st.dropped++;
+        d->out.st.damaged += d->damaged;
         d->waiting_key = true;
-        if (rec_kf_due(&d->kfl, d->arrival_us)) {
-            d->st.kf_requests++;
-            if (d->kf)
-                d->kf(d->arg);
-        }
+        rec_vout_drop(&d->out, d->arrival_us, true);
     }
     d->active = d->damaged = d->gap_before = false;
     d->has_seq = d->has_frame = d->key = false;

@@ -264,6 +264,23 @@ uint32_t rec_bits_get(struct rec_bits *b, int count)
     return v;
 }
 
+void rec_vout_frame(struct rec_vout *o, const struct rec_vframe *f)
+{
+    o->st.frames++;
+    o->st.keyframes += f->key;
+    o->fn(o->arg, f);
+}
+
+void rec_vout_drop(struct rec_vout *o, int64_t at_us, bool want_key)
+{
+    o->st.dropped++;
+    if (want_key && rec_kf_due(&o->kfl, at_us)) {
+        o->st.kf_requests++;
+        if (o->kf)
+            o->kf(o->arg);
+    }
+}
+
 void rec_layers_init(struct rec_layers *c)
 {
     memset(c, 0, sizeof(*c));

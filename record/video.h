@@ -109,12 +109,26 @@ bool rec_fbuf_reserve(struct rec_fbuf *b, size_t n);
 bool rec_fbuf_put(struct rec_fbuf *b, const void *src, size_t n);
 void rec_fbuf_free(struct rec_fbuf *b);
 
-/* Rate-limited keyframe requests: true (and counted) if one goes out now. */
+/* Rate-limited keyframe requests: true if one goes out now. */
 struct rec_kf_limit {
     int64_t last_us;
     bool ever;
 };
 bool rec_kf_due(struct rec_kf_limit *l, int64_t now_us);
+
+/* Where a depacketizer's frames go, and its counters. */
+struct rec_vout {
+    rec_vframe_fn fn;
+    rec_vkf_fn kf; /* may be NULL */
+    void *arg;
+    struct rec_kf_limit kfl;
+    struct rec_vstats st;
+};
+/* Hand out a decodable frame (counted). */
+void rec_vout_frame(struct rec_vout *o, const struct rec_vframe *f);
+/* Count a frame not handed out and ask for a key frame (rate-limited, at
+ * at_us) if `want_key`. */
+void rec_vout_drop(struct rec_vout *o, int64_t at_us, bool want_key);
 
 /* A bounded MSB-first bit reader; reading past the end yields zeros and
  * sets `over`. */

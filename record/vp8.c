@@ -38,9 +38,7 @@ enum {
 };
 
 struct vp8_depack {
-    rec_vframe_fn fn;
-    rec_vkf_fn kf;
-    void *arg;
+    struct rec_vout out;
     struct rec_fbuf buf;
     /* the frame being built */
     bool active, started, damaged, gap_before;
@@ -49,8 +47,6 @@ struct vp8_depack {
     bool last_marker;
     bool gap_pending; /* a loss before the next frame */
     struct rec_layers chain;
-    struct rec_kf_limit kfl;
-    struct rec_vstats st;
 };
 
 int vp8_desc_parse(const uint8_t *p, size_t n, struct vp8_desc *d)
@@ -134,9 +130,7 @@ struct vp8_depack *vp8_depack_new(rec_vframe_fn fn, rec_vkf_fn kf, void *arg)
 
     if (!d)
         return NULL;
-    d->fn = fn;
-    d->kf = kf;
-    d->arg = arg;
+    d->out = (struct rec_vout){.fn = fn, .kf = kf, .arg = arg};
     rec_layers_init(&d->chain);
     if (!rec_fbuf_reserve(&d->buf, 64 * 1024)) {
         free(d);
@@ -155,7 +149,7 @@ void vp8_depack_free(struct vp8_depack *d)
 
 const struct rec_vstats *vp8_depack_stats(const struct vp8_depack *d)
 {
-    return &d->st;
+    return &d->out.st;
 }
 
 static void finish(struct vp8_depack *d)
@@ -166,7 +160,7 @@ static void finish(struct vp8_depack *d)
     if (!d->active)
         return;
     if (complete && vp8_frame_header(d->buf.p, d->buf.len, &f.key, &f.width, &f.height) != 0) {
-        d->st.malformed++;
+        d->out.st.malformed++;
         complete = false;
     }
     const struct vp8_desc *h = &d->first;
@@ -183,20 +177,13 @@ static void finish(struct vp8_depack *d)
                                  .gap_before = d->gap_before,
                                  .complete = complete};
     if (!complete)
-        d->st.damaged++;
+        d->out.st.damaged++;
     if (rec_layers_frame(&d->chain, &lf)) {
         f.data = d->buf.p;
         f.len = d->buf.len;
-        d->st.frames++;
-        d->st.keyframes += f.key;
-        d->fn(d->arg, &f);
+        rec_vout_frame(&d->out, &f);
     } else {
-        d->st.dropped++;
-        if (d->chain.broken_from < REC_LAYERS_OK && rec_kf_due(&d->kfl, d->arrival_us)) {
-            d->st.kf_requests++;
-            if (d->kf)
-                d->kf(d->arg);
-        }
+        rec_vout_drop(&d->out, d->arrival_us, d->chain.broken_from < REC_LAYERS_OK);
     }
     d->active = d->started = d->damaged = d->gap_before = false;
     d->buf.len = 0;
@@ -226,13 +213,13 @@ void vp8_depack_push(struct vp8_depack *d, const struct rtp_pkt *p)
     }
     d->last_marker = p->marker;
     if (vp8_desc_parse(p->payload, p->payload_len, &h) != 0 || h.len >= p->payload_len) {
-        d->st.malformed++;
+        d->out.st.malformed++;
         d->damaged = true;
         return;
     }
     if (h.start && h.part == 0) {
         if (d->started || d->buf.len) {
-            d->st.malformed++; /* a second frame start at one timestamp */
+            d->out.st.malformed++; /* a second frame start at one timestamp */
             d->damaged = true;
             return;
         }

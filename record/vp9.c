@@ -37,9 +37,7 @@ enum {
 };
 
 struct vp9_depack {
-    rec_vframe_fn fn;
-    rec_vkf_fn kf;
-    void *arg;
+    struct rec_vout out;
     struct rec_fbuf buf;
     /* the base layer frame being built */
     bool active, started, damaged, gap_before;
@@ -50,8 +48,6 @@ struct vp9_depack {
     int64_t done_ts;
     struct rec_layers chain;
     uint16_t decoded[VP9_PID_RING]; /* flexible mode: pid + 1 of written pictures */
-    struct rec_kf_limit kfl;
-    struct rec_vstats st;
 };
 
 int vp9_desc_parse(const uint8_t *p, size_t n, struct vp9_desc *d)
@@ -210,9 +206,7 @@ struct vp9_depack *vp9_depack_new(rec_vframe_fn fn, rec_vkf_fn kf, void *arg)
 
     if (!d)
         return NULL;
-    d->fn = fn;
-    d->kf = kf;
-    d->arg = arg;
+    d->out = (struct rec_vout){.fn = fn, .kf = kf, .arg = arg};
     rec_layers_init(&d->chain);
     if (!rec_fbuf_reserve(&d->buf, 64 * 1024)) {
         free(d);
@@ -231,7 +225,7 @@ void vp9_depack_free(struct vp9_depack *d)
 
 const struct rec_vstats *vp9_depack_stats(const struct vp9_depack *d)
 {
-    return &d->st;
+    return &d->out.st;
 }
 
 /* Flexible mode: were all the pictures f refers to written? */
@@ -283,11 +277,11 @@ static void finish(struct vp9_depack *d)
     if (!d->active)
         return;
     if (complete && vp9_frame_header(d->buf.p, d->buf.len, &fi) != 0) {
-        d->st.malformed++;
+        d->out.st.malformed++;
         complete = false;
     }
     if (!complete)
-        d->st.damaged++;
+        d->out.st.damaged++;
     bool key = complete && fi.key;
     if (judge(d, &d->first, complete, key)) {
         f.key = key;
@@ -298,16 +292,9 @@ static void finish(struct vp9_depack *d)
             f.height = fi.height;
             f.fmt = fi.fmt;
         }
-        d->st.frames++;
-        d->st.keyframes += key;
-        d->fn(d->arg, &f);
+        rec_vout_frame(&d->out, &f);
     } else {
-        d->st.dropped++;
-        if (rec_kf_due(&d->kfl, d->arrival_us)) {
-            d->st.kf_requests++;
-            if (d->kf)
-                d->kf(d->arg);
-        }
+        rec_vout_drop(&d->out, d->arrival_us, true);
     }
     d->have_done_ts = true;
     d->done_ts = d->ts;
@@ -340,7 +327,7 @@ void vp9_depack_push(struct vp9_depack *d, const struct rtp_pkt *p)
             d->gap_pending = true;
     }
     if (vp9_desc_parse(p->payload, p->payload_len, &h) != 0 || h.len >= p->payload_len) {
-        d->st.malformed++;
+        d->out.st.malformed++;
         if (d->active)
             d->damaged = true;
         else
@@ -352,7 +339,7 @@ void vp9_depack_push(struct vp9_depack *d, const struct rtp_pkt *p)
             d->damaged = true; /* the base frame's E never came */
             finish(d);
         }
-        d->st.layers_skipped += h.begin;
+        d->out.st.layers_skipped += h.begin;
         return;
     }
     if (h.begin) {
@@ -361,7 +348,7 @@ void vp9_depack_push(struct vp9_depack *d, const struct rtp_pkt *p)
             finish(d);
         }
         if (d->have_done_ts && d->done_ts == p->ts) {
-            d->st.malformed++; /* a second base frame in one picture */
+            d->out.st.malformed++; /* a second base frame in one picture */
             return;
         }
         open_frame(d, p);
