@@ -98,6 +98,7 @@ struct rec_session {
     struct rec_sr_entry sr[REC_MAX_SR_SSRC];
     int n_sr;
     uint64_t rtcp_packets, rtcp_malformed, sr_unmatched;
+    int64_t rtcp_now_us; /* arrival of the RTCP packet being parsed */
     int error;
     char error_text[256];
     struct rec_manifest_entry files[REC_MAX_FILES];

@@ -579,7 +579,7 @@ fail:
 static void on_sr(void *arg, const struct rtcp_sr *sr)
 {
     struct rec_session *s = arg;
-    int64_t now = s->end_us;
+    int64_t now = s->rtcp_now_us;
     struct rec_sr_entry *e = NULL;
 
     for (int i = 0; i < s->n_sr && !e; i++)
@@ -606,18 +606,19 @@ void rec_session_rtp(struct rec_session *s, int stream, const uint8_t *buf, size
 {
     if (stream < 0 || stream >= s->n)
         return;
+    if (rtcp_is(buf, len)) { /* not media: the recording's times stay the RTP's */
+        s->rtcp_packets++;
+        s->rtcp_now_us = now_us;
+        if (rtcp_sender_reports(buf, len, on_sr, s) < 0)
+            s->rtcp_malformed++;
+        return;
+    }
     if (!s->have_origin) {
         s->have_origin = true;
         s->origin_us = now_us;
     }
     if (now_us > s->end_us)
         s->end_us = now_us;
-    if (rtcp_is(buf, len)) {
-        s->rtcp_packets++;
-        if (rtcp_sender_reports(buf, len, on_sr, s) < 0)
-            s->rtcp_malformed++;
-        return;
-    }
     s->st[stream].last_arrival_us = now_us;
     rtp_in_push(s->st[stream].in, buf, len, now_us);
 }

@@ -735,6 +735,10 @@ static void test_session_two_parties(void)
                                            .rtx_pt = -1,
                                            .clock_rate = 8000};
     CHECK_EQ_INT(rec_session_open(&s, &c), 0);
+    /* an SR of the VP9 sender before any RTP: the recording starts with the
+     * first RTP packet all the same */
+    static const uint8_t early_sr[28] = {0x80, 200, 0, 6, 0, 0, 0, 0xb2, 0xed, 0x00, 0x37, 0x7f};
+    rec_session_rtp(s, 2, early_sr, sizeof(early_sr), t0 - 500000);
     for (int i = 0; i < 60; i++) {
         int64_t t = t0 + i * 33333;
         uint32_t ts = 1000 + (uint32_t)i * 3000;
@@ -788,7 +792,10 @@ static void test_session_two_parties(void)
     json_t *first = json_object_get(rt, "first");
     CHECK_EQ_INT(json_integer_value(json_object_get(first, "rtp_timestamp")), 1000);
     CHECK_STR(json_string_value(json_object_get(first, "ntp")), "2026-01-01T00:00:00.000Z");
-    CHECK(json_is_null(json_object_get(json_array_get(st, 2), "rtcp")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(json_array_get(st, 2), "rtcp"),
+                                                    "sender_reports")),
+                 1);
+    CHECK_STR(json_string_value(json_object_get(m, "start")), "2026-01-01T00:00:00.000Z");
     CHECK_EQ_INT(json_integer_value(json_object_get(
                      json_object_get(json_array_get(st, 0), "timeline"), "first_rtp_timestamp")),
                  1000);
