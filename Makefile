@@ -6,6 +6,9 @@
 #   make asan       the same suites against an ASan+UBSan build
 #   make fuzz       longer fuzz runs (FUZZ_SECONDS per target)
 #   make bench      benchmarks (not tests)
+#   make install    binary, systemd unit, sysusers entry, example config,
+#                   docs and extension where a Debian package puts them
+#                   (PREFIX=/usr, SYSCONFDIR=/etc, DESTDIR for staging)
 #
 # Dependency direction (checked by `make check-deps`): relay/ never includes
 # SQLite, record/ never includes relay/, api/ reaches policy/auth only
@@ -37,7 +40,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(foreach t,$(TOOL_SRC),$(BUILD)/tools/$(basename $(notdir $(t))))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps run test test-run asan fuzz fuzz-build bench clean check-deps format
+.PHONY: all deps deps-runtime run test test-run asan fuzz fuzz-build bench clean check-deps format \
+        install uninstall check-runtime
 
 all: $(BUILD)/sedge $(UNIT_BIN) $(TOOL_BIN)
 
@@ -81,10 +85,14 @@ fuzz-build: $(FUZZ_BIN)
 # and make would otherwise delete and rebuild all of them every time.
 .SECONDARY: $(FUZZ_LIB_OBJ)
 
-deps:
-	scripts/deps.sh
+# The runtime set builds and serves; `make test` adds the test tools.
+deps-runtime:
+	scripts/deps.sh runtime
 
-run: deps
+deps:
+	scripts/deps.sh test
+
+run: deps-runtime
 	$(MAKE) all
 	scripts/run-default.sh
 
@@ -114,10 +122,48 @@ bench: deps
 check-deps:
 	scripts/check-deps.sh
 
+# `make run` on a fresh Debian 12 root holding only the runtime set
+# (debootstrap; downloads packages; not part of `make test`).
+check-runtime:
+	scripts/check-runtime.sh
+
+# Debian layout: daemons in /usr/sbin, units in /lib/systemd/system (the
+# merged-/usr path Debian 12 still uses for packages), sysusers.d and
+# docs under /usr. An existing /etc/sedge/sedge.conf is never replaced.
+PREFIX     ?= /usr
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+DESTDIR    ?=
+install:
+	@[ -x $(BUILD)/sedge ] || { echo "make install: build $(BUILD)/sedge first (make)"; exit 1; }
+	install -D -m 0755 $(BUILD)/sedge $(DESTDIR)$(PREFIX)/sbin/sedge
+	install -D -m 0644 deploy/systemd/sedge.service $(DESTDIR)$(UNITDIR)/sedge.service
+	install -D -m 0644 deploy/systemd/sedge.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/sedge.conf
+	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/sedge
+	[ -e $(DESTDIR)$(SYSCONFDIR)/sedge/sedge.conf ] || \
+	  install -m 0640 deploy/sedge.conf $(DESTDIR)$(SYSCONFDIR)/sedge/sedge.conf
+	install -D -m 0644 deploy/nftables/sedge.nft $(DESTDIR)$(PREFIX)/share/doc/sedge/examples/sedge.nft
+	install -D -m 0644 deploy/container/Containerfile $(DESTDIR)$(PREFIX)/share/doc/sedge/examples/Containerfile
+	install -D -m 0644 deploy/kubernetes/sedge.yaml $(DESTDIR)$(PREFIX)/share/doc/sedge/examples/kubernetes.yaml
+	install -D -m 0644 deploy/logrotate/sedge $(DESTDIR)$(PREFIX)/share/doc/sedge/examples/logrotate
+	for f in docs/*.md docs/openapi.yaml; do install -D -m 0644 $$f $(DESTDIR)$(PREFIX)/share/doc/sedge/$$(basename $$f); done
+	for f in $$(find extension -type f); do install -D -m 0644 $$f $(DESTDIR)$(PREFIX)/share/sedge/$$f; done
+	@echo "installed; next: systemd-sysusers && systemctl daemon-reload, edit $(SYSCONFDIR)/sedge/sedge.conf,"
+	@echo "then: sudo -u sedge sedge init --config $(SYSCONFDIR)/sedge/sedge.conf && systemctl enable --now sedge"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/sedge $(DESTDIR)$(UNITDIR)/sedge.service \
+	      $(DESTDIR)$(PREFIX)/lib/sysusers.d/sedge.conf
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/sedge $(DESTDIR)$(PREFIX)/share/sedge
+
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(FUZZ_SRC) $(wildcard */*.h relay/anchor/*.h)
 
 clean:
 	rm -rf build
+
+# The console's static files are assembled into console.o (.incbin).
+CONSOLE_FILES := $(wildcard api/console/*)
+$(BUILD)/obj/api/console.o $(BUILD)/fuzzobj/api/console.o: $(CONSOLE_FILES)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(wildcard $(BUILD)/fuzz/*.d)

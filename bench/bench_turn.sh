@@ -85,7 +85,8 @@ relay = { address = "$RELAY_IP"; min_port = 40000; max_port = 59999; io = "$SEDG
 tls = { cert = "$W/cert.pem"; key = "$W/key.pem"; };
 peers = { allow = [ "127.0.0.0/8" ]; };
 workers = $SEDGE_WORKERS;
-limits = { drain_timeout = 1; max_allocations = 30000; max_allocations_per_user = 30000; };
+limits = { drain_timeout = 1; max_allocations = 30000; max_allocations_per_user = 30000; allocate_rate_per_user = 0;
+           max_allocations_per_ip = 0; };
 auth = { challenge_rate = 0; security_features = false; fail_limit = 1000; };
 CONF
 "$SEDGE" user add bench --password bench --config "$W/sedge.conf" >/dev/null || exit 1

@@ -5,6 +5,7 @@
 #ifndef SE_REC_INTERNAL_H
 #define SE_REC_INTERNAL_H
 
+#include "record/journal.h"
 #include "record/manifest.h"
 #include "record/opus.h"
 #include "record/rec.h"
@@ -14,7 +15,7 @@
 
 enum {
     REC_MAX_SEGMENTS = 64,
-    REC_MAX_FILES = 2 * REC_MAX_SEGMENTS + 1,
+    REC_MAX_FILES = 2 * REC_MAX_SEGMENTS + 2, /* + metadata.json, journal.log */
     REC_MAX_LANES = REC_MAX_STREAMS,
     REC_MAX_SR_SSRC = 16, /* sender-report SSRCs remembered per session */
 };
@@ -103,6 +104,9 @@ struct rec_session {
     char error_text[256];
     struct rec_manifest_entry files[REC_MAX_FILES];
     int n_files;
+    struct rec_journal *journal; /* NULL once sealed */
+    bool sealed;
+    int seal_rc;
 };
 
 /*
@@ -118,5 +122,29 @@ void rec_stream_vstats(const struct rec_stream *st, struct rec_vstats *out);
 
 /* The codec of a stream as written in metadata.json ("H264", "VP8", "opus", ...). */
 const char *rec_stream_codec_name(const struct rec_stream *st);
+
+/* Write json (a json_t *) as dir/metadata.json, atomically; *entry gets
+ * its name, size and SHA-256 for the manifest. 0 or SE_ERR_*. */
+int rec_meta_save(const char *dir, void *json, struct rec_manifest_entry *entry);
+
+/* Epoch microseconds as an ISO 8601 UTC JSON string with milliseconds, or
+ * JSON null for 0 (a json_t *; declared void * to keep jansson out). */
+void *rec_meta_time(int64_t us);
+
+/*
+ * Seal the recording (seal.c): the reserve is released, the journal ends,
+ * metadata.json says state, the manifest lists every file written (media,
+ * metadata.json, journal.log) and is signed, and the catalog gets the END
+ * event. Only once; later calls return what the first did. 0 or SE_ERR_IO.
+ */
+int rec_session_seal(struct rec_session *s, const char *state);
+
+/* The reserve: space taken when a recording starts and given back when it
+ * is sealed, so that a full disk still has room for metadata.json, the
+ * journal's last line and the manifest. 0 or SE_ERR_IO (disk full). */
+enum { REC_RESERVE_BYTES = 256 * 1024 };
+#define REC_RESERVE_NAME ".reserve"
+int rec_reserve_create(const char *dir);
+void rec_reserve_drop(const char *dir);
 
 #endif

@@ -28,7 +28,9 @@
 
 enum { REC_META_VERSION = 1 };
 
-static json_t *iso_time(int64_t us)
+#define iso_time(us) ((json_t *)rec_meta_time(us))
+
+void *rec_meta_time(int64_t us)
 {
     char buf[40], out[48];
     struct tm tm;
@@ -40,16 +42,6 @@ static json_t *iso_time(int64_t us)
     strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", gmtime_r(&t, &tm));
     snprintf(out, sizeof(out), "%s.%03dZ", buf, (int)(us % 1000000 / 1000));
     return json_string(out);
-}
-
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = 0;
 }
 
 static json_t *gaps_json(const struct rec_stream *st)
@@ -104,6 +96,16 @@ static json_t *video_frames_json(const struct rec_stream *st)
     return o;
 }
 
+/* A stream's direction from its sending party (rec.h). */
+static const char *direction_of(const char *party)
+{
+    if (!strcmp(party, REC_PARTY_INSIDE))
+        return "from_user";
+    if (!strcmp(party, REC_PARTY_OUTSIDE))
+        return "to_user";
+    return party[0] ? party : "unknown";
+}
+
 static json_t *stream_json(const struct rec_session *s, const struct rec_stream *st)
 {
     const struct rtp_in_stats *rs = rtp_in_stats(st->in);
@@ -118,8 +120,11 @@ static json_t *stream_json(const struct rec_session *s, const struct rec_stream 
                   iso_time(st->have_first ? st->first_arrival_us : 0), "last_packet",
                   iso_time(st->last_arrival_us));
 
+    /* One field says who sends a stream: its party; the direction is
+     * that in the user's terms, for the catalog. */
     if (c->party[0])
         json_object_set_new(o, "party", json_string(c->party));
+    json_object_set_new(o, "direction", json_string(direction_of(c->party)));
     if (!st->video && !st->opus) {
         char why[64];
         snprintf(why, sizeof(why), "codec %s", rec_stream_codec_name(st));
@@ -191,7 +196,7 @@ static json_t *segment_json(const struct rec_session *s, const struct rec_segmen
             o, "audio",
             json_pack("{s:s, s:I}", "codec", "opus", "packets", (json_int_t)g->info.audio_packets));
     if (!open) {
-        hex(g->info.sha256, 32, h);
+        rec_hex(g->info.sha256, 32, h);
         json_object_set_new(o, "bytes", json_integer((json_int_t)g->info.bytes));
         json_object_set_new(o, "sha256", json_string(h));
         if (g->info.timestamp_leaps)
@@ -210,7 +215,6 @@ int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_u
 {
     json_t *root, *parts, *streams, *segs;
     uint64_t overflow = 0;
-    char *text;
     int rc = SE_ERR_NOMEM;
 
     root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o}", "version", REC_META_VERSION,
@@ -221,6 +225,11 @@ int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_u
         return rc;
     json_object_set_new(root, "policy_rule",
                         s->cfg.policy_rule[0] ? json_string(s->cfg.policy_rule) : json_null());
+    json_object_set_new(root, "user", s->cfg.user[0] ? json_string(s->cfg.user) : json_null());
+    json_object_set_new(root, "origin",
+                        s->cfg.origin[0] ? json_string(s->cfg.origin) : json_null());
+    json_object_set_new(root, "remote",
+                        s->cfg.remote[0] ? json_string(s->cfg.remote) : json_null());
     parts = json_array();
     for (int i = 0; i < s->cfg.n_participants; i++)
         json_array_append_new(parts, json_pack("{s:s}", "name", s->cfg.participants[i]));
@@ -254,12 +263,20 @@ int rec_meta_write(const struct rec_session *s, const char *state, int64_t now_u
                                   (json_int_t)s->sr_unmatched));
     json_object_set_new(root, "signed", json_boolean(s->cfg.key_len > 0));
     json_object_set_new(root, "error", s->error ? json_string(s->error_text) : json_null());
-    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    rc = rec_meta_save(s->cfg.dir, root, entry);
     json_decref(root);
+    return rc;
+}
+
+int rec_meta_save(const char *dir, void *json, struct rec_manifest_entry *entry)
+{
+    char *text = json_dumps(json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc = SE_ERR_NOMEM;
+
     if (!text)
         return rc;
     size_t len = strlen(text);
-    rc = rec_write_atomic(s->cfg.dir, "metadata.json", text, len);
+    rc = rec_write_atomic(dir, "metadata.json", text, len);
     if (rc == 0) {
         unsigned int n = 32;
         snprintf(entry->name, sizeof(entry->name), "metadata.json");

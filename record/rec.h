@@ -13,8 +13,11 @@
  * starts when its video's configuration or size changes at a key frame,
  * or video first appears after an audio-only start. Streams of a codec
  * the recorder does not know are listed in the metadata as not recorded.
- * At close the session writes metadata.json (SIPREC-like, RFC 7865
- * terms) and the signed manifest (manifest.h).
+ * Every committed fragment is journaled (journal.h) as it is written, so
+ * a recording whose process died is sealed from its journal at the next
+ * start (seal.h). At close, or at once when writing fails, the session
+ * seals itself: metadata.json (SIPREC-like, RFC 7865 terms), the signed
+ * manifest (manifest.h), the catalog's END event (catalog.h).
  *
  * RTCP pushed into a stream's input (rtcp-mux, RFC 5761) is parsed for
  * sender reports, matched to streams by SSRC; metadata.json carries each
@@ -59,7 +62,8 @@ struct rec_stream_cfg {
     enum rec_media media;
     enum rec_codec codec;
     char codec_name[32]; /* the SDP's encoding name ("VP8", "red", ...), may be "" */
-    char party[32];      /* who sends it: a rec_party_cfg label; "" = the only party */
+    char party[32];      /* who sends it (its direction): a rec_party_cfg label, e.g.
+                          * REC_PARTY_INSIDE; "" = unknown (import, listen) */
     char label[32];      /* e.g. "video", SDP a=mid */
     int pt, rtx_pt;      /* rtx_pt -1 if none */
     /* More payload types the sender may switch to (the other codecs of
@@ -84,19 +88,31 @@ typedef void (*rec_kf_fn)(void *arg, int stream);
 
 /*
  * The recording failed (err: SE_ERR_IO for a write error or a full disk,
- * SE_ERR_LIMIT, ...; what: a sentence). Called once, on the recorder
- * thread, when the session stops writing; must not block: the anchor
- * posts it to its own loop and applies record.on_failure (continue: log,
- * count, audit; terminate: end the call). See docs/recording.md.
+ * SE_ERR_LIMIT: too many segments; what: a sentence). Called once, on the
+ * recorder thread, after the session has sealed the recording as
+ * "failed" (files cut back to their last fragment, metadata.json and the
+ * signed manifest written, the catalog's END event posted); must not
+ * block: the anchor posts it to its own loop and applies
+ * record.on_failure. See docs/recording.md.
  */
 typedef void (*rec_fail_fn)(void *arg, int err, const char *what);
 
-/* A party of the call (SIPREC participant), e.g. the anchor's two sides. */
+/*
+ * A party of the call (SIPREC participant, RFC 7865). Labels are the
+ * anchor's sides: REC_PARTY_INSIDE is the enterprise user's browser,
+ * REC_PARTY_OUTSIDE the remote party; a stream's `party` names its
+ * sender, which is also its direction (metadata.json: "from_user" for
+ * inside, "to_user" for outside).
+ */
+#define REC_PARTY_INSIDE "inside"
+#define REC_PARTY_OUTSIDE "outside"
 struct rec_party_cfg {
-    char label[32];   /* "inside", "outside": what rec_stream_cfg.party names */
-    char name[128];   /* the user, if known */
+    char label[32];   /* REC_PARTY_INSIDE, REC_PARTY_OUTSIDE: what rec_stream_cfg.party names */
+    char name[128];   /* who it is, if known: the user; the remote party */
     char address[64]; /* its transport address as seen by sedge, if known */
 };
+
+struct rec_catalog;
 
 struct rec_session_cfg {
     char dir[512];         /* the recording directory; created, must not exist */
@@ -108,6 +124,13 @@ struct rec_session_cfg {
     int n_participants;
     struct rec_party_cfg parties[REC_MAX_PARTIES];
     int n_parties;
+    /* Catalog fields (record/catalog.h fills them with rec_catalog_prepare()) */
+    char user[128];    /* the enterprise user whose call this is, "" if unknown */
+    char origin[256];  /* the web origin of the call, "" if unknown */
+    char remote[256];  /* the remote party, "" if unknown */
+    int64_t rule_id;   /* the rule that required recording, 0 if none */
+    int retention_days; /* -1: the rule's, else recording.retention; 0: no deadline */
+    struct rec_catalog *catalog; /* borrowed: gets start/end events; NULL = none */
     enum rec_fmt fmt; /* MP4 (default); audio-only sessions write Ogg */
     bool flv;         /* also write an FLV copy of the video */
     int64_t frag_us, fsync_us;
@@ -147,8 +170,9 @@ void rec_session_count_overflow(struct rec_session *s, int stream, uint64_t n);
 int rec_session_error(const struct rec_session *s);
 
 /*
- * Flush every stream, finish the files, write metadata.json and the
- * manifest, free the session. Returns 0, or SE_ERR_IO if any file could
+ * Flush every stream, finish the files, seal the recording (metadata.json,
+ * journal end, signed manifest, the catalog's END event; a recording that
+ * failed earlier was sealed then), free the session. Returns 0, or SE_ERR_IO if any file could
  * not be written completely (what was written stays, listed and hashed).
  */
 int rec_session_close(struct rec_session *s, int64_t now_us);

@@ -21,14 +21,19 @@
  * after an audio-only start, closes the segment and opens the next one.
  * The container follows the video codec (rec_fmt_for).
  *
- * Failure: a writer error (disk full) closes the segment (the writer has
- * cut the file back to its last fragment), sets the session error, logs
- * it once, tells the producer (cfg.on_fail), and the session only counts
- * packets from then on. The metadata and manifest are still written at
- * close if the disk allows.
+ * Journal: every writer gets the session's journal (journal.h), so each
+ * committed fragment of every lane and container (MP4, WebM, Ogg, FLV)
+ * is journaled and a crashed recording can be sealed from it (seal.h).
+ *
+ * Failure: a writer error (disk full) or a limit sets the session error,
+ * logs it once, closes every lane's files (each writer has cut its file
+ * back to its last fragment), seals the recording as "failed" at once
+ * (seal.c), then tells the producer (cfg.on_fail); from then on the
+ * session only counts packets.
  */
 #include "core/err.h"
 #include "core/log.h"
+#include "record/catalog.h"
 #include "record/internal.h"
 
 #include <errno.h>
@@ -37,7 +42,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int64_t to_units(int64_t us, unsigned clock)
 {
@@ -75,6 +88,8 @@ static void copy_str(char *dst, size_t cap, const char *src)
     dst[n] = 0;
 }
 
+static void close_segment(struct rec_session *s, struct rec_lane *ln);
+
 static void session_fail(struct rec_session *s, int err, const char *what)
 {
     if (s->error)
@@ -82,6 +97,15 @@ static void session_fail(struct rec_session *s, int err, const char *what)
     s->error = err;
     copy_str(s->error_text, sizeof(s->error_text), what);
     se_err_log("record %s: recording stopped: %s", s->cfg.id, what);
+    /* Every lane stops (the disk is what failed, or the recording hit a
+     * limit): close the open files now, cut back to their last fragment,
+     * so that the seal lists them and no writer outlives the journal. */
+    for (int l = 0; l < s->n_lanes; l++)
+        close_segment(s, &s->lanes[l]);
+    /* Seal at the last good fragment now, not when the call ends: the
+     * reserve gives room on a full disk, and the catalog learns of the
+     * failure at once. Then the producer hears of it (rec.h). */
+    rec_session_seal(s, "failed");
     if (s->cfg.on_fail)
         s->cfg.on_fail(s->cfg.fail_arg, err, s->error_text);
 }
@@ -145,6 +169,8 @@ static int open_segment(struct rec_session *s, struct rec_lane *ln, const struct
                         int64_t origin)
 {
     struct rec_writer_cfg wc = {.fmt = ln->video_idx < 0 ? REC_FMT_OGG : s->cfg.fmt,
+                                .journal = s->journal,
+                                .wall_start_us = s->origin_us + origin,
                                 .audio = ln->audio_idx >= 0,
                                 .frag_us = s->cfg.frag_us,
                                 .fsync_us = s->cfg.fsync_us};
@@ -177,6 +203,9 @@ static int open_segment(struct rec_session *s, struct rec_lane *ln, const struct
         session_fail(s, r, "cannot create a segment file");
         return r;
     }
+    /* The new name must survive power loss as its journaled bytes do. */
+    if (rec_fsync_dir(s->cfg.dir) < 0)
+        se_warn("record %s: cannot fsync %s", s->cfg.id, s->cfg.dir);
     if (f && f->codec == REC_VC_H264 && s->cfg.flv) {
         struct rec_writer_cfg fc = wc;
         fc.fmt = REC_FMT_FLV;
@@ -411,13 +440,21 @@ static void on_rtp(void *arg, const struct rtp_pkt *p)
         opus_depack_push(st->opus, p);
 }
 
+/* Create dir (an existing empty one is taken) and make the entry durable. */
 static int make_dir(const char *dir)
 {
-    if (mkdir(dir, 0750) == 0)
-        return 0;
-    if (errno != EEXIST)
-        return SE_ERR_IO;
-    return rmdir(dir) == 0 && mkdir(dir, 0750) == 0 ? 0 : SE_ERR_EXISTS;
+    char parent[600];
+    const char *slash = strrchr(dir, '/');
+
+    if (mkdir(dir, 0750) != 0) {
+        if (errno != EEXIST)
+            return SE_ERR_IO;
+        if (rmdir(dir) != 0 || mkdir(dir, 0750) != 0)
+            return SE_ERR_EXISTS;
+    }
+    snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - dir) : 1,
+             slash ? (slash == dir ? "/" : dir) : ".");
+    return rec_fsync_dir(parent);
 }
 
 /* The codec a configured stream is recorded with. */
@@ -528,6 +565,7 @@ static void session_free(struct rec_session *s)
         for (int i = 0; i < s->lanes[l].n_hold; i++)
             free(s->lanes[l].hold[i].data);
     OPENSSL_cleanse(s->key, sizeof(s->key));
+    rec_journal_close(s->journal);
     free(s);
 }
 
@@ -562,12 +600,19 @@ int rec_session_open(struct rec_session **out, const struct rec_session_cfg *cfg
                    rc == SE_ERR_EXISTS ? "exists and is not empty" : strerror(errno));
         goto fail;
     }
+    if ((rc = rec_journal_create(&s->journal, cfg->dir, s->cfg.id)) < 0 ||
+        (rc = rec_reserve_create(cfg->dir)) < 0) {
+        se_err_log("record: cannot start the recording in %s (disk full?)", cfg->dir);
+        goto fail;
+    }
     struct rec_manifest_entry me;
     if (rec_meta_write(s, "recording", 0, &me) < 0) {
         rc = SE_ERR_IO;
         se_err_log("record: cannot write %s/metadata.json", cfg->dir);
         goto fail;
     }
+    if (s->cfg.catalog)
+        rec_catalog_post_start(s->cfg.catalog, &s->cfg, wall_us());
     *out = s;
     return 0;
 fail:
@@ -668,7 +713,6 @@ static void finish_lane(struct rec_session *s, struct rec_lane *ln)
 
 int rec_session_close(struct rec_session *s, int64_t now_us)
 {
-    struct rec_manifest_entry me;
     int rc;
 
     if (!s)
@@ -679,19 +723,10 @@ int rec_session_close(struct rec_session *s, int64_t now_us)
             rec_video_flush(s->st[i].video);
     }
     for (int l = 0; l < s->n_lanes; l++)
-        finish_lane(s, &s->lanes[l]);
-    rc = s->error ? SE_ERR_IO : 0;
-    if (rec_meta_write(s, s->error ? "failed" : "complete", now_us, &me) == 0) {
-        if (s->n_files < REC_MAX_FILES)
-            s->files[s->n_files++] = me;
-    } else {
-        se_err_log("record %s: cannot write metadata.json", s->cfg.id);
+        finish_lane(s, &s->lanes[l]); /* a failure here seals the recording as failed */
+    rc = rec_session_seal(s, "complete");
+    if (s->error)
         rc = SE_ERR_IO;
-    }
-    if (rec_manifest_write(s->cfg.dir, s->files, (size_t)s->n_files, s->key, s->cfg.key_len) < 0) {
-        se_err_log("record %s: cannot write the manifest", s->cfg.id);
-        rc = SE_ERR_IO;
-    }
     se_info("record %s: closed, %d segment(s)%s", s->cfg.id, s->n_segs,
             s->error ? ", with errors" : "");
     session_free(s);

@@ -19,6 +19,7 @@
 #include "record/writer.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "record/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,7 @@ enum {
 struct rec_writer {
     struct rec_writer_cfg cfg;
     char *path;
+    const char *name; /* the file name part of path */
     int fd;
     AVFormatContext *oc;
     AVIOContext *pb;
@@ -160,6 +162,21 @@ static int commit(struct rec_writer *w, bool force_sync)
         }
         off += (size_t)r;
     }
+    if (w->cfg.journal && w->pend_len > 0) {
+        /* The batch counts as written only once it is journaled. */
+        uint8_t h[32];
+        EVP_Digest(w->pend, w->pend_len, h, NULL, EVP_sha256(), NULL);
+        if (rec_journal_frag(w->cfg.journal, w->name, w->committed, w->pend_len, h, w->media_us) <
+            0) {
+            int e = errno ? errno : EIO;
+            if (lseek(w->fd, (off_t)w->committed, SEEK_SET) < 0 ||
+                ftruncate(w->fd, (off_t)w->committed) != 0)
+                se_err_log("record: cannot cut %s back: %s", w->path, strerror(errno));
+            w->pend_len = 0;
+            fail(w, e, "cannot journal");
+            return SE_ERR_IO;
+        }
+    }
     EVP_DigestUpdate(w->sha, w->pend, w->pend_len);
     w->committed += w->pend_len;
     w->pend_len = 0;
@@ -167,6 +184,13 @@ static int commit(struct rec_writer *w, bool force_sync)
     if (force_sync || (w->cfg.fsync_us >= 0 && now - w->last_fsync_ns >= w->cfg.fsync_us * 1000)) {
         if (fdatasync(w->fd) != 0) {
             fail(w, errno, "cannot sync");
+            return SE_ERR_IO;
+        }
+        /* After the media: a journaled fragment is then never newer on
+         * disk than its bytes, short of writeback ordering (sealing
+         * re-checks every fragment's hash for that). */
+        if (w->cfg.journal && rec_journal_sync(w->cfg.journal) < 0) {
+            fail(w, EIO, "cannot sync the journal of");
             return SE_ERR_IO;
         }
         w->last_fsync_ns = now;
@@ -283,6 +307,10 @@ int rec_writer_open(struct rec_writer **out, const char *path, const struct rec_
         w->cfg.channels = 2;
     w->vidx = w->aidx = -1;
     w->path = strdup(path);
+    if (w->path) {
+        const char *slash = strrchr(w->path, '/');
+        w->name = slash ? slash + 1 : w->path;
+    }
     w->sha = EVP_MD_CTX_new();
     w->vheld = av_packet_alloc();
     if (!w->path || !w->sha || !w->vheld || !EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL))
@@ -314,6 +342,10 @@ int rec_writer_open(struct rec_writer **out, const char *path, const struct rec_
     if (w->fd < 0) {
         rc = SE_ERR_IO;
         se_err_log("record: cannot create %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (cfg->journal && rec_journal_file(cfg->journal, w->name, cfg->wall_start_us) < 0) {
+        rc = SE_ERR_IO;
         goto out;
     }
     if (cfg->fmt == REC_FMT_MP4)
@@ -520,8 +552,10 @@ int rec_writer_close(struct rec_writer *w, struct rec_file_info *info)
         else
             commit(w, true);
     }
-    if (w->error)
+    if (w->error) {
         rc = SE_ERR_IO;
+        (void)fdatasync(w->fd); /* what was kept should reach the disk too */
+    }
     if (close(w->fd) != 0 && !rc) {
         fail(w, errno, "cannot close");
         rc = SE_ERR_IO;

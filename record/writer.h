@@ -9,7 +9,10 @@
  * and fdatasync(2)s at most every fsync_us. So the file on disk always
  * ends at a fragment boundary, even after SIGKILL; on a write error (disk
  * full) the file is cut back to the last complete fragment, the writer
- * turns failed and every later call returns SE_ERR_IO.
+ * turns failed and every later call returns SE_ERR_IO. With a journal
+ * (journal.h) each committed batch is journaled (offset, length, SHA-256)
+ * before it counts as written, and the journal is synced right after the
+ * file.
  *
  * Not thread-safe: one writer is used by one thread (the recorder's).
  */
@@ -30,8 +33,12 @@ enum {
     REC_VIDEO_CLOCK = 90000,        /* RFC 6184 §8.2.1 */
 };
 
+struct rec_journal;
+
 struct rec_writer_cfg {
     enum rec_fmt fmt;
+    struct rec_journal *journal; /* borrowed, may be NULL: fragments are journaled */
+    int64_t wall_start_us;       /* wall time of file time 0 (for the journal) */
     /* A video track if vcodec is H.264 and avcc_len > 0 (MP4, FLV), or if
      * vcodec is VP8 (WebM), VP9 or AV1 (MP4, WebM). */
     enum rec_vcodec vcodec;

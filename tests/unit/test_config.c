@@ -141,6 +141,32 @@ static void test_recording(void)
     expect_error(text, ":5: recording.sign_key_file: cannot read");
     snprintf(text, sizeof(text), "%s recording = { fsync_interval = -1; };\n", base);
     expect_error(text, "recording.fsync_interval");
+    /* the catalog settings, the default key beside the database, the alias */
+    snprintf(text, sizeof(text),
+             "%sdatabase = \"/var/lib/sedge/sedge.db\";\n"
+             "record = { dir = \"/srv/rec\"; retention = 90; on_failure = \"end_call\";\n"
+             "  purge_interval = 60; };\n",
+             base);
+    CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+    if (c) {
+        CHECK_STR(c->rec_dir, "/srv/rec");
+        CHECK_EQ_INT(c->rec_retention, 90);
+        CHECK(c->rec_end_call_on_failure);
+        CHECK_EQ_INT(c->rec_purge_interval, 60);
+        CHECK(c->rec_key_default);
+        CHECK_STR(c->rec_sign_key_file, "/var/lib/sedge/recording-key.pem");
+        CHECK_STR(c->rec_keyring_dir, "/var/lib/sedge/recording-keys");
+        se_config_free(c);
+    }
+    snprintf(text, sizeof(text), "%s recording = { dir = \"/a\"; };\nrecord = { dir = \"/b\"; };\n",
+             base);
+    expect_error(text, "record: is another name for the recording group");
+    snprintf(text, sizeof(text), "%s recording = { dir = \"/a\"; on_failure = \"stop\"; };\n", base);
+    expect_error(text, "recording.on_failure: must be");
+    snprintf(text, sizeof(text), "%s recording = { dir = \"relative\"; };\n", base);
+    expect_error(text, "recording.dir: must be an absolute path");
+    snprintf(text, sizeof(text), "%s recording = { dir = \"/a\"; purge_interval = 0; };\n", base);
+    expect_error(text, "recording.purge_interval");
 }
 
 int main(void)

@@ -140,11 +140,11 @@ static void test_manifest(void)
         CHECK_EQ_INT(rec_sha256_file(p, e[i].sha256, &e[i].bytes), 0);
     }
     CHECK_EQ_INT(rec_manifest_write(dir, e, 2, key, sizeof(key) - 1), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, (const uint8_t *)"another-key-0123", 16, true, null),
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, (const uint8_t *)"another-key-0123", 16, REC_VERIFY_REQUIRE_SIG, null),
                  SE_ERR_AUTH);
-    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, false, null), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, true, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, 0, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_AUTH);
     /* flip one byte of a.mp4 */
     snprintf(p, sizeof(p), "%s/a.mp4", dir);
     FILE *f = fopen(p, "r+b");
@@ -153,22 +153,22 @@ static void test_manifest(void)
     fseek(f, 1000, SEEK_SET);
     fputc(c ^ 0x01, f);
     fclose(f);
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_AUTH);
     f = fopen(p, "r+b");
     fseek(f, 1000, SEEK_SET);
     fputc(c, f);
     fclose(f);
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), 0);
     /* an unlisted file */
     write_file("extra.txt", "x");
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_AUTH);
     snprintf(p, sizeof(p), "%s/extra.txt", dir);
     unlink(p);
     /* a manifest pointing outside, or rewritten without the key */
     write_file(REC_MANIFEST_NAME, "# sedge recording manifest v1\nsha256 "
                                   "0000000000000000000000000000000000000000000000000000000000000000"
                                   " 1 ../etc/passwd\n");
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), SE_ERR_PARSE);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_PARSE);
     /* a changed file with a manifest recomputed without the key: hashes
      * match, the old signature does not */
     snprintf(p, sizeof(p), "%s/a.mp4", dir);
@@ -178,8 +178,26 @@ static void test_manifest(void)
     fclose(f);
     CHECK_EQ_INT(rec_sha256_file(p, e[0].sha256, &e[0].bytes), 0);
     CHECK_EQ_INT(rec_manifest_write(dir, e, 2, NULL, 0), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, false, null), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, 0, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_AUTH);
+    /* issue 11 #16: the same forgery with manifest.sig deleted. With a key
+     * (signature required or not) it must fail; an unsigned recording
+     * passes only when that is asked for explicitly. */
+    snprintf(p, sizeof(p), "%s/%s", dir, REC_SIGNATURE_NAME);
+    CHECK_EQ_INT(unlink(p), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, 0, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null),
+                 SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, 0, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, REC_VERIFY_ALLOW_UNSIGNED, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_ALLOW_UNSIGNED, null),
+                 0);
+    /* a signature line of the right form but wrong bytes fails even then */
+    write_file(REC_SIGNATURE_NAME, "hmac-sha256 "
+                                   "00000000000000000000000000000000"
+                                   "00000000000000000000000000000000\n");
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_ALLOW_UNSIGNED, null),
+                 SE_ERR_AUTH);
     fclose(null);
     CHECK(!rec_name_ok("../x") && !rec_name_ok(".hidden") && !rec_name_ok("a/b") &&
           rec_name_ok("segment-000.mp4"));
@@ -223,11 +241,42 @@ static void test_ed25519(void)
     snprintf(p, sizeof(p), "%s/full.mp4", dir);
     unlink(p); /* only a.mp4 in this manifest */
     CHECK_EQ_INT(rec_manifest_write(dir, &e, 1, priv, lp), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, pub, lu, true, null), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, priv, lp, true, null), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, pub2, lu2, true, null), SE_ERR_AUTH);
-    CHECK_EQ_INT(rec_manifest_verify(dir, (const uint8_t *)"0123456789abcdef", 16, true, null),
+    CHECK_EQ_INT(rec_manifest_verify(dir, pub, lu, REC_VERIFY_REQUIRE_SIG, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, priv, lp, REC_VERIFY_REQUIRE_SIG, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, pub2, lu2, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, (const uint8_t *)"0123456789abcdef", 16, REC_VERIFY_REQUIRE_SIG, null),
                  SE_ERR_AUTH);
+    /* key ids: the same for the private and the public PEM, named in the
+     * manifest; rotation: a keyring holding old and new keys verifies a
+     * manifest signed by the old one, the new key alone does not */
+    char id1[REC_KEY_ID_LEN + 1], id1p[REC_KEY_ID_LEN + 1], id2[REC_KEY_ID_LEN + 1];
+    CHECK_EQ_INT(rec_key_id(priv, lp, id1), 0);
+    CHECK_EQ_INT(rec_key_id(pub, lu, id1p), 0);
+    CHECK_EQ_INT(rec_key_id(pub2, lu2, id2), 0);
+    CHECK(!strcmp(id1, id1p) && strcmp(id1, id2) && strlen(id1) == REC_KEY_ID_LEN);
+    struct rec_manifest m;
+    char err[128];
+    CHECK_EQ_INT(rec_manifest_read(dir, &m, err, sizeof(err)), 0);
+    CHECK(!strcmp(m.key_alg, "ed25519") && !strcmp(m.key_id, id1));
+    rec_manifest_release(&m);
+    struct rec_keyring *kr = rec_keyring_new();
+    struct rec_verify v;
+    CHECK_EQ_INT(rec_keyring_add(kr, pub2, lu2), 0);
+    CHECK_EQ_INT(rec_manifest_check(dir, kr, REC_VERIFY_REQUIRE_SIG, &v), SE_ERR_AUTH);
+    CHECK(!strcmp(v.sig, "unknown_key") && v.sig_error && !strcmp(v.key_id, id1));
+    rec_verify_free(&v);
+    CHECK_EQ_INT(rec_keyring_add(kr, pub, lu), 0);
+    CHECK_EQ_INT(rec_keyring_add(kr, priv, lp), 0); /* same id: not added twice */
+    CHECK_EQ_INT(rec_keyring_count(kr), 2);
+    CHECK_EQ_INT(rec_manifest_check(dir, kr, REC_VERIFY_REQUIRE_SIG, &v), 0);
+    CHECK(v.ok && !strcmp(v.sig, "ok") && !strcmp(v.key_id, id1) && v.n_files == 1 &&
+          v.files[0].state == REC_FILE_OK);
+    rec_verify_free(&v);
+    rec_keyring_free(kr);
+    char *pem_pub = rec_key_public_pem(priv, lp);
+    CHECK(pem_pub && !strncmp(pem_pub, "-----BEGIN PUBLIC KEY-----", 26));
+    free(pem_pub);
+    CHECK(rec_key_public_pem((const uint8_t *)"0123456789abcdef", 16) == NULL);
     fclose(null);
     EVP_PKEY_free(k);
     EVP_PKEY_free(k2);
