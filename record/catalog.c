@@ -170,15 +170,22 @@ static void new_id(char *out, size_t cap)
     snprintf(out, cap, "rec-%s-%02x%02x%02x%02x", stamp, r[0], r[1], r[2], r[3]);
 }
 
-/* The user and the remote party are participants too (metadata.json). */
-static void add_participant(struct rec_session_cfg *cfg, const char *name)
+/*
+ * The call's two parties (rec.h): the user's side and the remote one,
+ * named by what the producer knows (metadata.json "parties"; the
+ * producer labels each stream with the party that sends it and may add
+ * the transport addresses).
+ */
+static void add_party(struct rec_session_cfg *cfg, const char *label, const char *name)
 {
-    if (!name || !name[0] || cfg->n_participants >= REC_MAX_PARTICIPANTS)
+    if (cfg->n_parties >= REC_MAX_PARTIES)
         return;
-    for (int i = 0; i < cfg->n_participants; i++)
-        if (!strcmp(cfg->participants[i], name))
+    for (int i = 0; i < cfg->n_parties; i++)
+        if (!strcmp(cfg->parties[i].label, label))
             return;
-    copy_str(cfg->participants[cfg->n_participants++], sizeof(cfg->participants[0]), name);
+    struct rec_party_cfg *p = &cfg->parties[cfg->n_parties++];
+    copy_str(p->label, sizeof(p->label), label);
+    copy_str(p->name, sizeof(p->name), name);
 }
 
 static bool fits(const char *s, size_t cap)
@@ -204,8 +211,8 @@ int rec_catalog_prepare(struct rec_catalog *c, const struct rec_party *p,
     copy_str(cfg->source, sizeof(cfg->source), p->source);
     cfg->rule_id = p->rule_id;
     cfg->retention_days = p->retention_days;
-    add_participant(cfg, p->user);
-    add_participant(cfg, p->remote);
+    add_party(cfg, REC_PARTY_INSIDE, p->user);
+    add_party(cfg, REC_PARTY_OUTSIDE, p->remote);
     cfg->key = c->key;
     cfg->key_len = c->key_len;
     if (!cfg->fsync_us)

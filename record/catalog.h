@@ -72,7 +72,9 @@ const char *rec_catalog_dir(const struct rec_catalog *c);
 /*
  * Fill a session configuration for a new recording of party p: a new id
  * and its directory under recording.dir, the signing key, fsync and
- * fragment settings, the party fields, and cfg->catalog = c. The caller
+ * fragment settings, the party fields, the call's two parties
+ * (cfg->parties: REC_PARTY_INSIDE named p->user, REC_PARTY_OUTSIDE named
+ * p->remote), and cfg->catalog = c. The caller
  * adds the streams (and may change anything else) before
  * rec_session_open(). Any thread. Returns 0 or SE_ERR_INVAL (a field
  * too long). The key in cfg points into c: valid while c lives.

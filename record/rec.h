@@ -122,7 +122,8 @@ struct rec_session_cfg {
     char source[128];      /* "import:FILE", "listen", "anchor" */
     char participants[REC_MAX_PARTICIPANTS][128];
     int n_participants;
-    struct rec_party_cfg parties[REC_MAX_PARTIES];
+    struct rec_party_cfg parties[REC_MAX_PARTIES]; /* rec_catalog_prepare() fills inside
+                                                      * and outside */
     int n_parties;
     /* Catalog fields (record/catalog.h fills them with rec_catalog_prepare()) */
     char user[128];    /* the enterprise user whose call this is, "" if unknown */
