@@ -143,12 +143,6 @@ const char *rec_catalog_dir(const struct rec_catalog *c)
     return c->dir;
 }
 
-void rec_catalog_on_failure(struct rec_catalog *c, rec_failure_fn fn, void *arg)
-{
-    c->fail_fn = fn;
-    c->fail_arg = arg;
-}
-
 uint64_t rec_catalog_dropped(struct rec_catalog *c)
 {
     return se_queue_dropped(c->q);
@@ -465,11 +459,8 @@ static int drain_end(struct rec_catalog *c, struct pol_db *db, const struct cat_
     rc = rec_catalog_finish_row(db, e->id, e->dir, &d, e->status, reason, e->at_us / 1000000,
                                 failed ? "recording.failed" : "recording.complete");
     rec_desc_free(&d);
-    if (rc == 0 && failed) {
+    if (rc == 0 && failed)
         se_warn("record %s: failed: %s", e->id, reason[0] ? reason : "unknown");
-        if (c->fail_fn)
-            c->fail_fn(c->fail_arg, e->id, e->session_id, reason);
-    }
     return rc;
 }
 

@@ -92,8 +92,10 @@ typedef void (*rec_kf_fn)(void *arg, int stream);
  * recorder thread, after the session has sealed the recording as
  * "failed" (files cut back to their last fragment, metadata.json and the
  * signed manifest written, the catalog's END event posted); must not
- * block: the anchor posts it to its own loop and applies
- * record.on_failure. See docs/recording.md.
+ * block. This is the one trigger of recording.on_failure: the producer
+ * posts it to its own loop and ends the call when
+ * se_config_rec_end_call() says so (docs/recording.md, "For live
+ * producers").
  */
 typedef void (*rec_fail_fn)(void *arg, int err, const char *what);
 

@@ -87,7 +87,7 @@ unmount_small() {
 trap unmount_small EXIT
 API_PORT=$((BASE + 3))
 cp "$T/sedge.conf" "$T/full.conf"
-sed -i "s|recording = .*|recording = { dir = \"$T/small/rec\"; fsync_interval = 500; on_failure = \"end_call\"; };|" \
+sed -i "s|recording = .*|recording = { dir = \"$T/small/rec\"; fsync_interval = 500; on_failure = \"terminate\"; };|" \
     "$T/full.conf"
 echo "api = { address = \"127.0.0.1\"; port = $API_PORT; };" >>"$T/sedge.conf"
 sed "s/ $VPORT / $((VPORT + 1)) /; s/ $APORT / $((APORT + 1)) /" "$T/x.sdp" >"$T/y.sdp"
@@ -120,9 +120,9 @@ PIDS+=("$!")
 uclient -u relayer -w pw-relayer -n 40 -l 120 -z 50 -m 1 -c
 uclient_lossless "TURN relaying while a recording fills its disk"
 for _ in $(seq 1 100); do kill -0 "$FPID" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$FPID" 2>/dev/null && fail "the recorder on the full disk did not end the call (on_failure = end_call)"
+kill -0 "$FPID" 2>/dev/null && fail "the recorder on the full disk did not end the call (on_failure = terminate)"
 wait "$FPID" && fail "listen exited 0 although its recording failed"
-grep -q "ending (recording.on_failure = end_call)" "$T/full.log" || fail "no end_call message: $(tail -5 "$T/full.log")"
+grep -q "ending the call (recording.on_failure)" "$T/full.log" || fail "no terminate message: $(tail -5 "$T/full.log")"
 fd="$T/small/rec/$FID"
 [ "$(field "$FID" 'd["status"]')" = failed ] || fail "status on a full disk: $(field "$FID" 'd["status"]')"
 field "$FID" 'd["reason"]' | grep -q "No space left on device" || fail "reason: $(field "$FID" 'd["reason"]')"
