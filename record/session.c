@@ -231,6 +231,11 @@ static int open_segment(struct rec_session *s, struct rec_lane *ln, const struct
         se_info("record %s: %s %s %ux%u", s->cfg.id, g->file, rec_vcodec_name(f->codec), wc.width,
                 wc.height);
     }
+    /* metadata.json names the new file's party and codec now: a seal
+     * after a crash knows only what the journal and this file say. */
+    struct rec_manifest_entry me;
+    if (rec_meta_write(s, "recording", 0, &me) < 0)
+        se_warn("record %s: cannot update metadata.json", s->cfg.id);
     /* Audio that waited for this segment goes in first. */
     for (int i = 0; i < ln->n_hold; i++) {
         struct rec_held *h = &ln->hold[i];
