@@ -83,7 +83,10 @@ $(BUILD)/tools/%: bench/%.c $(BUILD)/libsedge.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsedge.a $(LDLIBS)
 
 # Fuzz targets: the library rebuilt with clang + libFuzzer + ASan/UBSan.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -I$(BUILD)/gen $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+# -MMD: the instrumented objects follow header changes too (a stale object
+# with an old struct layout links and then overflows at run time).
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
+              -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
 $(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
@@ -177,4 +180,4 @@ clean:
 CONSOLE_FILES := $(wildcard api/console/*)
 $(BUILD)/obj/api/console.o $(BUILD)/fuzzobj/api/console.o: $(CONSOLE_FILES)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(wildcard $(BUILD)/fuzz/*.d)

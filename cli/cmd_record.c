@@ -23,8 +23,9 @@ static void usage(FILE *out)
                  "       sedge record verify DIR [--key-file FILE] [--require-signature]\n"
                  "                               [--allow-unsigned]\n"
                  "       sedge record key --public|--id|--generate|--rotate [--config FILE]\n\n"
-                 "Turn plain RTP (H.264, Opus) into playable, signed recordings, and check\n"
-                 "them. Run `sedge record VERB --help` for a verb's options.\n");
+                 "Turn plain RTP (H.264, VP8, VP9, AV1, Opus) into playable, signed\n"
+                 "recordings, and check them. Run `sedge record VERB --help` for a verb's\n"
+                 "options.\n");
 }
 
 int cmd_record(int argc, char **argv)

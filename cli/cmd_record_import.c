@@ -20,10 +20,12 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: sedge record import --pcap FILE --sdp FILE --out DIR [OPTIONS]\n"
                  "       sedge record import --pcap FILE --sdp FILE --config FILE [OPTIONS]\n\n"
-                 "Record the H.264 and Opus RTP streams the SDP describes from a pcap or\n"
+                 "Record the RTP streams the SDP describes (H.264, VP8, VP9, AV1 video,\n"
+                 "Opus audio; other codecs are listed as not recorded) from a pcap or\n"
                  "pcapng capture into the recording directory DIR (created; must not exist\n"
-                 "or be empty): segment-NNN.mp4 (video + audio; .ogg if audio only),\n"
-                 "metadata.json, manifest.sha256 and, with a key, manifest.sig. With\n"
+                 "or be empty): segment-NNN.mp4 (H.264, VP9, AV1 + Opus), segment-NNN.webm\n"
+                 "(VP8 + Opus) or segment-NNN.ogg (audio only), metadata.json,\n"
+                 "journal.log, manifest.sha256 and, with a key, manifest.sig. With\n"
                  "--config naming a recording.dir, into a new directory there, registered\n"
                  "in the catalog (printed: `recording ID DIR`).\n\n"
                  "options:\n" REC_COMMON_HELP);

@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -39,14 +40,26 @@ static void on_signal(int sig)
     stop_flag = sig;
 }
 
-/* recording.on_failure = "end_call": a failed recording ends the "call". */
-static void on_failed(void *arg, const char *id, const char *session_id, const char *reason)
+/* Set by the recorder thread when recording.on_failure ends the "call". */
+static atomic_bool end_call;
+
+/*
+ * The recording failed (recorder thread; it is sealed already). The
+ * receive loop stands in for the anchor, so it applies the one contract
+ * the anchor does (docs/recording.md, "For live producers"): with
+ * recording.on_failure = "terminate" (or unset, for a recording a rule
+ * required) the "call" ends; otherwise it goes on unrecorded.
+ */
+static void on_failed(void *arg, int err, const char *what)
 {
-    (void)arg;
-    (void)session_id;
-    fprintf(stderr, "sedge: recording %s failed: %s; ending (recording.on_failure = end_call)\n",
-            id, reason);
-    stop_flag = -1;
+    const struct rec_cli_opts *o = arg;
+    bool end = se_config_rec_end_call(o->conf, o->cfg.policy_rule[0] != 0);
+
+    fprintf(stderr, "sedge: recording %s failed: %s; %s (recording.on_failure)\n", o->cfg.id,
+            what, end ? "ending the call" : "the call goes on unrecorded");
+    (void)err;
+    if (end)
+        atomic_store(&end_call, true);
 }
 
 /* Keyframe wanted (recorder thread): the anchor sends PLI/FIR here; with
@@ -64,10 +77,11 @@ static void usage(FILE *out)
     fprintf(out, "usage: sedge record listen --sdp FILE --out DIR [--duration S] [OPTIONS]\n"
                  "       sedge record listen --sdp FILE --config FILE [--duration S] [OPTIONS]\n\n"
                  "Receive plain RTP on the address and ports of the SDP's c= and m= lines\n"
-                 "(H.264 video and Opus audio) and record it into a new directory under DIR\n"
-                 "(or recording.dir of --config, registered in its catalog),\n"
-                 "printed on start. SIGINT or SIGTERM (or --duration seconds) finishes the\n"
-                 "recording cleanly: files closed, metadata.json and the manifest written.\n\n"
+                 "(H.264, VP8, VP9 or AV1 video, Opus audio) and record it into a new\n"
+                 "directory under DIR (or recording.dir of --config, registered in its\n"
+                 "catalog), printed on start. SIGINT or SIGTERM (or --duration seconds)\n"
+                 "finishes the recording cleanly: files closed, metadata.json and the\n"
+                 "manifest written.\n\n"
                  "options:\n" REC_COMMON_HELP
                  "  --queue N             recorder queue per stream, packets (default 1024)\n");
 }
@@ -182,10 +196,8 @@ static int run(struct rec_cli_opts *o, struct rec_sdp *sdp, double duration, uns
                sdp->m[i].addr[0] ? sdp->m[i].addr : "*", sdp->m[i].port, sdp->m[i].cfg.pt);
     fflush(stdout);
     int64_t end = duration > 0 ? wall_us() + (int64_t)(duration * 1e6) : 0, drained = wall_us();
-    if (o->cat && o->conf->rec_end_call_on_failure)
-        rec_catalog_on_failure(o->cat, on_failed, NULL);
     rec_cli_catalog_drain(o); /* the start row */
-    while (!stop_flag && (!end || wall_us() < end)) {
+    while (!stop_flag && !atomic_load(&end_call) && (!end || wall_us() < end)) {
         if (wall_us() - drained >= CATALOG_DRAIN_US) {
             /* A failure's row reaches the catalog while the call goes on;
              * a few milliseconds a second, the kernel buffers the media. */
@@ -210,7 +222,7 @@ static int run(struct rec_cli_opts *o, struct rec_sdp *sdp, double duration, uns
     r = rec_engine_close(eng, id);
     printf("recorded %s%s\n", o->cfg.dir, r < 0 ? " (incomplete: see the log)" : "");
     printf("recorder thread CPU %.3f s\n", (double)rec_engine_cpu_us(eng) / 1e6);
-    rc = r < 0 || stop_flag == -1 ? 1 : 0;
+    rc = r < 0 || atomic_load(&end_call) ? 1 : 0;
 out:
     rec_engine_free(eng);
     for (int k = 0; k < n_socks; k++)
@@ -288,6 +300,10 @@ int cmd_record_listen(int argc, char **argv)
     }
     o.cfg.kf = on_keyframe;
     o.cfg.kf_arg = &sdp;
+    if (o.conf) { /* catalog mode: recording.on_failure applies */
+        o.cfg.on_fail = on_failed;
+        o.cfg.fail_arg = &o;
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

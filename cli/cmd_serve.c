@@ -208,18 +208,6 @@ static void check_database(struct control *ctl)
     api_server_set_db_problem(ctl->api, problem);
 }
 
-/* A recording failed (disk full, ...): its row and audit row are written.
- * With recording.on_failure = "end_call" the anchor ends the call here. */
-static void on_recording_failed(void *arg, const char *id, const char *session_id,
-                                const char *reason)
-{
-    struct control *ctl = arg;
-
-    se_err_log("record %s: recording failed (session %s): %s%s", id,
-               session_id && session_id[0] ? session_id : "-", reason,
-               ctl->cfg->rec_end_call_on_failure ? "; recording.on_failure = end_call" : "");
-}
-
 /* The retention pass (recording.purge_interval): a batch at a time, so a
  * backlog costs the control loop at most REC_PURGE_BATCH deletions per
  * interval. */
@@ -248,7 +236,6 @@ static int catalog_start(struct control *ctl)
         se_err_log("%s", err);
         return -1;
     }
-    rec_catalog_on_failure(ctl->cat, on_recording_failed, ctl);
     if ((n = rec_catalog_recover(ctl->cat, ctl->db)) < 0)
         se_err_log("record: recovery of earlier recordings failed: %s", se_err(n));
     else

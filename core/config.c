@@ -557,7 +557,7 @@ static int load_policy(struct loader *l, config_t *cf, struct se_config *c)
 
 /*
  * recording = { dir = "..."; sign_key_file = "..."; keyring_dir = "...";
- *               fsync_interval = 2000; retention = 365; on_failure = "continue";
+ *               fsync_interval = 2000; retention = 365; on_failure = "terminate";
  *               purge_interval = 3600; };
  * `record` is accepted as the group's other name (issue 13 spells
  * record.retention); both at once is an error.
@@ -586,10 +586,14 @@ static int load_recording(struct loader *l, config_t *cf, struct se_config *c)
         (rc = get_str(l, g, "on_failure", "recording.on_failure", on_failure, sizeof(on_failure),
                       false)) < 0)
         return rc;
-    if (on_failure[0] && strcmp(on_failure, "continue") && strcmp(on_failure, "end_call"))
+    /* "terminate" is issue 12's word, "end_call" the archive's first one */
+    if (!strcmp(on_failure, "continue"))
+        c->rec_on_failure = SE_REC_ON_FAILURE_CONTINUE;
+    else if (!strcmp(on_failure, "terminate") || !strcmp(on_failure, "end_call"))
+        c->rec_on_failure = SE_REC_ON_FAILURE_TERMINATE;
+    else if (on_failure[0])
         return fail(l, config_setting_get_member(g, "on_failure"), "recording.on_failure",
-                    "must be \"continue\" or \"end_call\"");
-    c->rec_end_call_on_failure = !strcmp(on_failure, "end_call");
+                    "must be \"continue\" or \"terminate\"");
     if (c->rec_dir[0] && c->rec_dir[0] != '/')
         return fail(l, config_setting_get_member(g, "dir"), "recording.dir",
                     "must be an absolute path");
@@ -597,6 +601,13 @@ static int load_recording(struct loader *l, config_t *cf, struct se_config *c)
         return fail(l, config_setting_get_member(g, "sign_key_file"), "recording.sign_key_file",
                     "cannot read \"%s\"", c->rec_sign_key_file);
     return 0;
+}
+
+bool se_config_rec_end_call(const struct se_config *c, bool record_required)
+{
+    if (c->rec_on_failure == SE_REC_ON_FAILURE_DEFAULT)
+        return record_required;
+    return c->rec_on_failure == SE_REC_ON_FAILURE_TERMINATE;
 }
 
 /* With recording.dir and no sign_key_file, recordings are signed with an

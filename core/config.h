@@ -65,6 +65,13 @@ struct se_listen {
     struct se_cidr_set *proxy_from;
 };
 
+/* recording.on_failure */
+enum se_rec_on_failure {
+    SE_REC_ON_FAILURE_DEFAULT = 0, /* unset: terminate for `record always`, else continue */
+    SE_REC_ON_FAILURE_CONTINUE,
+    SE_REC_ON_FAILURE_TERMINATE, /* "terminate", or its alias "end_call" */
+};
+
 struct se_config {
     char path[SE_PATH_MAX];
     char realm[128];
@@ -118,9 +125,19 @@ struct se_config {
     char rec_keyring_dir[SE_PATH_MAX];   /* retired keys that still verify */
     unsigned rec_fsync_interval;         /* ms between fdatasyncs; 0 = only at close */
     unsigned rec_retention;              /* days a recording is kept; 0 = no deadline */
-    bool rec_end_call_on_failure;        /* on_failure = "end_call" (else "continue") */
+    enum se_rec_on_failure rec_on_failure; /* on_failure; see se_config_rec_end_call() */
     unsigned rec_purge_interval;         /* seconds between retention passes */
 };
+
+/*
+ * Whether a call whose recording failed is ended (recording.on_failure):
+ * "terminate" (or its alias "end_call") ends it, "continue" lets it go
+ * on unrecorded; unset, a call that policy requires to be recorded
+ * (record_required: a `record always` rule) is ended, any other goes on.
+ * The producer asks this when the recording's on_fail callback fires
+ * (record/rec.h; docs/recording.md).
+ */
+bool se_config_rec_end_call(const struct se_config *c, bool record_required);
 
 /*
  * Load and validate path. On success *out is a new config (caller frees

@@ -143,12 +143,6 @@ const char *rec_catalog_dir(const struct rec_catalog *c)
     return c->dir;
 }
 
-void rec_catalog_on_failure(struct rec_catalog *c, rec_failure_fn fn, void *arg)
-{
-    c->fail_fn = fn;
-    c->fail_arg = arg;
-}
-
 uint64_t rec_catalog_dropped(struct rec_catalog *c)
 {
     return se_queue_dropped(c->q);
@@ -170,15 +164,22 @@ static void new_id(char *out, size_t cap)
     snprintf(out, cap, "rec-%s-%02x%02x%02x%02x", stamp, r[0], r[1], r[2], r[3]);
 }
 
-/* The user and the remote party are participants too (metadata.json). */
-static void add_participant(struct rec_session_cfg *cfg, const char *name)
+/*
+ * The call's two parties (rec.h): the user's side and the remote one,
+ * named by what the producer knows (metadata.json "parties"; the
+ * producer labels each stream with the party that sends it and may add
+ * the transport addresses).
+ */
+static void add_party(struct rec_session_cfg *cfg, const char *label, const char *name)
 {
-    if (!name || !name[0] || cfg->n_participants >= REC_MAX_PARTICIPANTS)
+    if (cfg->n_parties >= REC_MAX_PARTIES)
         return;
-    for (int i = 0; i < cfg->n_participants; i++)
-        if (!strcmp(cfg->participants[i], name))
+    for (int i = 0; i < cfg->n_parties; i++)
+        if (!strcmp(cfg->parties[i].label, label))
             return;
-    copy_str(cfg->participants[cfg->n_participants++], sizeof(cfg->participants[0]), name);
+    struct rec_party_cfg *p = &cfg->parties[cfg->n_parties++];
+    copy_str(p->label, sizeof(p->label), label);
+    copy_str(p->name, sizeof(p->name), name);
 }
 
 static bool fits(const char *s, size_t cap)
@@ -204,8 +205,8 @@ int rec_catalog_prepare(struct rec_catalog *c, const struct rec_party *p,
     copy_str(cfg->source, sizeof(cfg->source), p->source);
     cfg->rule_id = p->rule_id;
     cfg->retention_days = p->retention_days;
-    add_participant(cfg, p->user);
-    add_participant(cfg, p->remote);
+    add_party(cfg, REC_PARTY_INSIDE, p->user);
+    add_party(cfg, REC_PARTY_OUTSIDE, p->remote);
     cfg->key = c->key;
     cfg->key_len = c->key_len;
     if (!cfg->fsync_us)
@@ -458,11 +459,8 @@ static int drain_end(struct rec_catalog *c, struct pol_db *db, const struct cat_
     rc = rec_catalog_finish_row(db, e->id, e->dir, &d, e->status, reason, e->at_us / 1000000,
                                 failed ? "recording.failed" : "recording.complete");
     rec_desc_free(&d);
-    if (rc == 0 && failed) {
+    if (rc == 0 && failed)
         se_warn("record %s: failed: %s", e->id, reason[0] ? reason : "unknown");
-        if (c->fail_fn)
-            c->fail_fn(c->fail_arg, e->id, e->session_id, reason);
-    }
     return rc;
 }
 

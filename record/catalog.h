@@ -72,7 +72,9 @@ const char *rec_catalog_dir(const struct rec_catalog *c);
 /*
  * Fill a session configuration for a new recording of party p: a new id
  * and its directory under recording.dir, the signing key, fsync and
- * fragment settings, the party fields, and cfg->catalog = c. The caller
+ * fragment settings, the party fields, the call's two parties
+ * (cfg->parties: REC_PARTY_INSIDE named p->user, REC_PARTY_OUTSIDE named
+ * p->remote), and cfg->catalog = c. The caller
  * adds the streams (and may change anything else) before
  * rec_session_open(). Any thread. Returns 0 or SE_ERR_INVAL (a field
  * too long). The key in cfg points into c: valid while c lives.
@@ -134,11 +136,6 @@ int rec_catalog_purge(struct rec_catalog *c, struct pol_db *db, bool dry_run, re
                       void *arg);
 
 /*
- * Called on the control thread for each recording that failed (after its
- * row is written): the anchor ends the call when recording.on_failure is
- * "end_call". session_id and reason are borrowed for the call.
- */
-/*
  * Verify recording id: re-hash its files and check the signature with the
  * catalog's keyring (the signing key and retired ones); record the
  * outcome in its row (audited "recording.verify"). Fills *v (free with
@@ -157,9 +154,5 @@ void *rec_verify_json(const struct rec_verify *v, const char *id);
 const struct rec_keyring *rec_catalog_keyring(const struct rec_catalog *c);
 /* The signing key (borrowed) and its id; key_len 0 if recordings are unsigned. */
 const uint8_t *rec_catalog_key(const struct rec_catalog *c, size_t *key_len, const char **id);
-
-typedef void (*rec_failure_fn)(void *arg, const char *id, const char *session_id,
-                               const char *reason);
-void rec_catalog_on_failure(struct rec_catalog *c, rec_failure_fn fn, void *arg);
 
 #endif

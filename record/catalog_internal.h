@@ -23,8 +23,6 @@ struct rec_catalog {
     int64_t fsync_us;
     unsigned retention_days;
     struct se_queue *q;
-    rec_failure_fn fail_fn;
-    void *fail_arg;
 };
 
 /* What a recording directory says about itself (rec_dir_describe). */

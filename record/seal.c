@@ -174,6 +174,8 @@ static const char *format_of(const char *name)
         return "ogg-opus";
     if (dot && !strcmp(dot, ".flv"))
         return "flv";
+    if (dot && !strcmp(dot, ".webm"))
+        return "webm";
     return "fragmented-mp4";
 }
 
@@ -208,6 +210,38 @@ static void remove_strays(const char *dir, const struct rec_journal_state *st, c
         closedir(dh);
 }
 
+/*
+ * What the session wrote about segment `name` when it opened it (its
+ * party, the video codec and size, the audio codec), copied into o: the
+ * journal knows bytes and times, not whose media a file holds. Counts
+ * are left out, they were those of the segment's first moment.
+ */
+static void keep_described(json_t *o, json_t *old_segs, const char *name)
+{
+    size_t i;
+    json_t *g, *x;
+
+    json_array_foreach(old_segs, i, g)
+    {
+        if (!json_is_object(g) || !json_is_string(json_object_get(g, "file")) ||
+            strcmp(json_string_value(json_object_get(g, "file")), name) != 0)
+            continue;
+        if (json_is_string(x = json_object_get(g, "party")))
+            json_object_set(o, "party", x);
+        if (json_is_object(x = json_object_get(g, "video"))) {
+            json_t *v = json_deep_copy(x);
+            json_object_del(v, "frames");
+            json_object_set_new(o, "video", v);
+        }
+        if (json_is_object(x = json_object_get(g, "audio"))) {
+            json_t *a = json_deep_copy(x);
+            json_object_del(a, "packets");
+            json_object_set_new(o, "audio", a);
+        }
+        return;
+    }
+}
+
 /* metadata.json as the seal leaves it: the old one with state, reason,
  * end, the kept segments and a "sealed" object. */
 static int write_meta(const char *dir, const struct rec_journal_state *st, const bool *kept,
@@ -234,11 +268,13 @@ static int write_meta(const char *dir, const struct rec_journal_state *st, const
         if (!start || g->wall_us < start)
             start = g->wall_us;
         rec_hex(sha[i], 32, h);
-        json_array_append_new(
-            segs, json_pack("{s:s, s:s, s:o, s:o, s:f, s:I, s:s}", "file", g->name, "format",
-                            format_of(g->name), "start", rec_meta_time(g->wall_us), "end",
-                            rec_meta_time(g->wall_us + end_us[i]), "duration_s",
-                            (double)end_us[i] / 1e6, "bytes", (json_int_t)bytes[i], "sha256", h));
+        json_t *o =
+            json_pack("{s:s, s:s, s:o, s:o, s:f, s:I, s:s}", "file", g->name, "format",
+                      format_of(g->name), "start", rec_meta_time(g->wall_us), "end",
+                      rec_meta_time(g->wall_us + end_us[i]), "duration_s",
+                      (double)end_us[i] / 1e6, "bytes", (json_int_t)bytes[i], "sha256", h);
+        keep_described(o, json_object_get(m, "segments"), g->name);
+        json_array_append_new(segs, o);
     }
     json_object_set_new(m, "state", json_string(state));
     if (start && !json_is_string(json_object_get(m, "start")))

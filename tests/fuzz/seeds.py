@@ -180,8 +180,53 @@ def record_seeds():
     return {"big_keyframe": base + out}
 
 
+# ---- vp8, vp9, av1: [u16 len][u8 flags][payload]..., frames up to 8 MiB ----
+# (tests/fuzz/video_fuzz.h; flags: bit 0 marker, bit 1 new timestamp)
+
+REC_FRAME_MAX = 8 << 20
+PAYLOAD_MAX = 65535
+
+# A key frame's first packet (descriptor + frame header, as
+# tests/tools/fuzzseed.py), and the descriptors of the packets after it.
+VIDEO_FIRST = {
+    "vp8": bytes([0x90, 0x80, 0x01, 0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]),
+    "vp9": bytes([0x88, 0x01, 0x82, 0x49, 0x83, 0x42, 0x20, 0x13, 0xf0, 0x0e, 0xf6]),
+    # aggregation header Y=1: the frame OBU goes on in the next packet
+    "av1": bytes([0x68, 0x0d, 0x08, 0x00, 0x00, 0x00, 0x04, 0x3c, 0xff, 0xbf, 0x81, 0xb5,
+                  0xf2, 0x00, 0x80, 0x30, 0x10]),
+}
+VIDEO_MIDDLE = {"vp8": bytes([0x80, 0x80, 0x01]),   # S=0: not the frame's start (RFC 7741)
+                "vp9": bytes([0x80, 0x01]),         # B=0 E=0 (RFC 9628)
+                "av1": bytes([0xD0])}               # Z=1 Y=1 W=1 (AV1 RTP §4.4)
+VIDEO_LAST = {"vp8": VIDEO_MIDDLE["vp8"], "vp9": bytes([0x84, 0x01]), "av1": bytes([0x90])}
+
+
+def video_frame(codec, total):
+    """One key frame of about total bytes in payloads of PAYLOAD_MAX."""
+    first = VIDEO_FIRST[codec]
+    out = struct.pack("!HB", PAYLOAD_MAX, 2) + first + blob(PAYLOAD_MAX - len(first))
+    sent = PAYLOAD_MAX - len(first)
+    while sent < total:
+        last = total - sent <= PAYLOAD_MAX - len(VIDEO_LAST[codec])
+        d = VIDEO_LAST[codec] if last else VIDEO_MIDDLE[codec]
+        n = min(PAYLOAD_MAX - len(d), total - sent)
+        out += struct.pack("!HB", len(d) + n, 1 if last else 0) + d + blob(n)
+        sent += n
+    return out
+
+
+def video_seeds(codec):
+    stream = corpus(codec, "stream")  # a real encoder's packets
+    return {
+        "frame_at_max": video_frame(codec, REC_FRAME_MAX - 4096) + stream,
+        "frame_over_max": video_frame(codec, REC_FRAME_MAX + 70000) + stream,
+    }
+
+
 GEN = {"stun": stun_seeds, "api": api_seeds, "h264": h264_seeds, "rtp": rtp_seeds,
-       "pcap": pcap_seeds, "record": record_seeds}
+       "pcap": pcap_seeds, "record": record_seeds,
+       "vp8": lambda: video_seeds("vp8"), "vp9": lambda: video_seeds("vp9"),
+       "av1": lambda: video_seeds("av1")}
 
 
 def main():

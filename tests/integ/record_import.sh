@@ -29,7 +29,7 @@ run_case() { # NAME MODE INJECT-ARGS...
     exp=$(json "$T/$name.json" "d['frames_expected']")
     got=$(frames "$f")
     [ "$got" = "$exp" ] || fail "$name: $got frames decoded, $exp expected"
-    ends=$(av_agree "$f")
+    ends=$(av_agree "$f") || fail "$ends"
     lost_inj=$(json "$T/$name.json" "d['lost_observable']")
     lost_meta=$(json "$T/$name/metadata.json" "sum(s['rtp']['lost'] for s in d['streams'])")
     [ "$lost_meta" = "$lost_inj" ] || fail "$name: metadata says $lost_meta lost, injector dropped $lost_inj"

@@ -63,6 +63,11 @@ def days(r):
 assert days(carol) == 7 and days(alice) == 30, (days(carol), days(alice))
 assert carol["rule"] == "carol-recorded" and carol["session_id"] == "call-carol"
 PY
+# the call's two parties, labelled as the anchor's sides, in metadata.json
+ALICE_DIR="$T/rec/$(R list --user alice@example.com --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["recordings"][0]["id"])')"
+[ "$(json "$ALICE_DIR/metadata.json" "[(p['label'], p.get('name')) for p in d['parties']]")" = \
+    "[('inside', 'alice@example.com'), ('outside', 'bob@partner.example')]" ] ||
+    fail "parties in metadata.json: $(json "$ALICE_DIR/metadata.json" "d['parties']")"
 ok "import --config: two rows with party, streams, files, Ed25519 key id, retention 7 d (rule) / 30 d (default)"
 
 ALICE=$(R list --user alice@example.com --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["recordings"][0]["id"])')

@@ -27,7 +27,7 @@ SELECT printf('rec-20250101T000000Z-%08x', i), '$T/rec/gone-' || i, 'call-' || i
        'peer' || (i % 101) || '@partner.example', 'synthetic', 1735689600 + i * 37,
        1735689600 + i * 37 + 300, 300000,
        CASE WHEN i % 50 = 0 THEN 'failed' WHEN i % 70 = 0 THEN 'incomplete' ELSE 'complete' END,
-       '[{"label":"video","media":"video","codec":"H264","direction":"sendrecv"}]',
+       '[{"label":"video","media":"video","codec":"H264","direction":"from_user"}]',
        '[{"name":"segment-000.mp4","bytes":1000000,"sha256":"' || printf('%064x', i) || '"}]',
        1000000, printf('%064x', i), 'ed25519', '0011223344556677', NULL,
        strftime('%s','now'), strftime('%s','now')

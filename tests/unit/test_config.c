@@ -210,7 +210,7 @@ static void test_recording(void)
     if (c) {
         CHECK_STR(c->rec_dir, "/srv/rec");
         CHECK_EQ_INT(c->rec_retention, 90);
-        CHECK(c->rec_end_call_on_failure);
+        CHECK(se_config_rec_end_call(c, false)); /* "end_call": the alias of "terminate" */
         CHECK_EQ_INT(c->rec_purge_interval, 60);
         CHECK(c->rec_key_default);
         CHECK_STR(c->rec_sign_key_file, "/var/lib/sedge/recording-key.pem");
@@ -222,6 +222,29 @@ static void test_recording(void)
     expect_error(text, "record: is another name for the recording group");
     snprintf(text, sizeof(text), "%s recording = { dir = \"/a\"; on_failure = \"stop\"; };\n", base);
     expect_error(text, "recording.on_failure: must be");
+    /* recording.on_failure: issue 12's values, and the default that
+     * depends on whether policy requires the recording */
+    static const struct {
+        const char *value;
+        bool end_required, end_other;
+    } onf[] = {
+        {NULL, true, false},
+        {"terminate", true, true},
+        {"continue", false, false},
+    };
+    for (size_t i = 0; i < sizeof(onf) / sizeof(onf[0]); i++) {
+        char v[64] = "";
+        if (onf[i].value)
+            snprintf(v, sizeof(v), "on_failure = \"%s\";", onf[i].value);
+        snprintf(text, sizeof(text), "%s recording = { dir = \"/a\"; %s };\n", base, v);
+        c = NULL;
+        CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+        if (c) {
+            CHECK(se_config_rec_end_call(c, true) == onf[i].end_required);
+            CHECK(se_config_rec_end_call(c, false) == onf[i].end_other);
+            se_config_free(c);
+        }
+    }
     snprintf(text, sizeof(text), "%s recording = { dir = \"relative\"; };\n", base);
     expect_error(text, "recording.dir: must be an absolute path");
     snprintf(text, sizeof(text), "%s recording = { dir = \"/a\"; purge_interval = 0; };\n", base);

@@ -3,7 +3,9 @@
  * and the drops land in metadata.json; a recording whose disk fills up
  * (RLIMIT_FSIZE, a per-file limit, stands in for ENOSPC) is closed as
  * "failed" with its file cut at a page/fragment, while another recording
- * on the same engine completes; a recording whose process died without
+ * on the same engine completes; in a recording of two parties the other
+ * party's file is closed and listed when the recording fails; a
+ * recording whose process died without
  * closing it is sealed from its journal (never while the writer lives),
  * cut at a fragment whose bytes do not match, and then verifies.
  */
@@ -20,6 +22,7 @@
 #include <fcntl.h>
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +94,15 @@ static void test_overflow_counted(void)
     rec_engine_free(e);
 }
 
+static _Atomic int fail_calls, fail_err;
+
+static void on_fail(void *arg, int err, const char *what)
+{
+    fail_calls++;
+    fail_err = err;
+    (void)what;
+}
+
 static void test_disk_full_one_recording(void)
 {
     struct rec_engine *e;
@@ -108,9 +120,11 @@ static void test_disk_full_one_recording(void)
     setrlimit(RLIMIT_FSIZE, &lim);
     CHECK_EQ_INT(rec_engine_new(&e, 0), 0);
     cfg_audio(&c, "big");
+    c.on_fail = on_fail;
     CHECK_EQ_INT(rec_session_open(&big, &c), 0);
     CHECK_EQ_INT(rec_engine_add(e, big, 1, &fb, &idb), 0);
     cfg_audio(&c, "small");
+    c.on_fail = NULL;
     CHECK_EQ_INT(rec_session_open(&small, &c), 0);
     CHECK_EQ_INT(rec_engine_add(e, small, 1, &fs, &ids), 0);
     for (int i = 0; i < 300; i++) { /* 6 s of audio; 1.2 KB vs 20 B packets */
@@ -120,8 +134,17 @@ static void test_disk_full_one_recording(void)
         if (i % 50 == 0)
             usleep(60000); /* let the recorder drain */
     }
+    /* the producer learns of the failure without waiting for close: the
+     * callback once, and the feed's status */
+    for (int i = 0; i < 100 && !rec_feed_status(fb); i++)
+        usleep(30000);
+    CHECK_EQ_INT(rec_feed_status(fb), SE_ERR_IO);
+    CHECK_EQ_INT(rec_feed_status(fs), 0);
+    CHECK_EQ_INT(fail_calls, 1);
+    CHECK_EQ_INT(fail_err, SE_ERR_IO);
     CHECK_EQ_INT(rec_engine_close(e, idb), SE_ERR_IO);
     CHECK_EQ_INT(rec_engine_close(e, ids), 0);
+    CHECK_EQ_INT(fail_calls, 1);
     setrlimit(RLIMIT_FSIZE, &old);
     rec_engine_free(e);
 
@@ -141,6 +164,70 @@ static void test_disk_full_one_recording(void)
     snprintf(d, sizeof(d), "%s/big", root);
     CHECK_EQ_INT(rec_manifest_verify(d, NULL, 0, REC_VERIFY_ALLOW_UNSIGNED, null), 0);
     snprintf(d, sizeof(d), "%s/small", root);
+    CHECK_EQ_INT(rec_manifest_verify(d, NULL, 0, REC_VERIFY_ALLOW_UNSIGNED, null), 0);
+    fclose(null);
+}
+
+/* on_fail of the two-party test: the recording must be sealed already. */
+static char sealed_dir[sizeof(((struct rec_session_cfg *)0)->dir)];
+static int sealed_seen = -1;
+
+static void on_fail_sealed(void *arg, int err, const char *what)
+{
+    char p[sizeof(sealed_dir) + 32];
+    (void)arg, (void)err, (void)what;
+    snprintf(p, sizeof(p), "%s/manifest.sha256", sealed_dir);
+    sealed_seen = access(p, F_OK) == 0;
+}
+
+/*
+ * One recording, two parties (lanes), each writing its own file: the
+ * inside party's file hits the size limit. Every lane's file is closed
+ * before the recording is sealed "failed", so the manifest lists the
+ * outside party's file too (and no writer journals after the seal), and
+ * the producer hears of it only once it is sealed.
+ */
+static void test_disk_full_two_parties(void)
+{
+    struct rec_session *s;
+    struct rec_session_cfg c;
+    struct rlimit old, lim;
+    uint8_t b[1400];
+
+    signal(SIGXFSZ, SIG_IGN);
+    cfg_audio(&c, "parties");
+    c.n_streams = 2;
+    c.streams[1] = c.streams[0];
+    snprintf(c.streams[0].party, sizeof(c.streams[0].party), "%s", REC_PARTY_INSIDE);
+    snprintf(c.streams[1].party, sizeof(c.streams[1].party), "%s", REC_PARTY_OUTSIDE);
+    c.on_fail = on_fail_sealed;
+    snprintf(sealed_dir, sizeof(sealed_dir), "%s", c.dir);
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = 300000;
+    setrlimit(RLIMIT_FSIZE, &lim);
+    CHECK_EQ_INT(rec_session_open(&s, &c), 0);
+    for (int i = 0; i < 300; i++) {
+        int64_t t = 1700000000000000 + (int64_t)i * 20000;
+        rec_session_rtp(s, 0, b, opus_pkt(b, (uint16_t)i, (uint32_t)i * 960, 1200), t);
+        rec_session_rtp(s, 1, b, opus_pkt(b, (uint16_t)i, (uint32_t)i * 960, 20), t);
+        rec_session_tick(s, t);
+    }
+    CHECK_EQ_INT(rec_session_error(s), SE_ERR_IO);
+    CHECK_EQ_INT(rec_session_close(s, 1700000000000000 + 6000000), SE_ERR_IO);
+    setrlimit(RLIMIT_FSIZE, &old);
+    CHECK_EQ_INT(sealed_seen, 1);
+
+    json_t *m = meta("parties");
+    CHECK(m && !strcmp(json_string_value(json_object_get(m, "state")), "failed"));
+    CHECK_EQ_INT(json_array_size(json_object_get(m, "segments")), 2);
+    json_t *st = json_object_get(m, "streams");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(st, 0), "direction")), "from_user");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(st, 1), "direction")), "to_user");
+    json_decref(m);
+    char d[160];
+    FILE *null = fopen("/dev/null", "w");
+    snprintf(d, sizeof(d), "%s/parties", root);
     CHECK_EQ_INT(rec_manifest_verify(d, NULL, 0, REC_VERIFY_ALLOW_UNSIGNED, null), 0);
     fclose(null);
 }
@@ -283,6 +370,7 @@ int main(void)
         return 1;
     RUN(test_overflow_counted);
     RUN(test_disk_full_one_recording);
+    RUN(test_disk_full_two_parties);
     RUN(test_seal_after_crash);
     RUN(test_journal_chain);
     char cmd[128];

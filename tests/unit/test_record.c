@@ -303,8 +303,15 @@ static void test_sdp(void)
     CHECK_EQ_INT(s.m[0].cfg.channels, 2);
     CHECK_STR(s.m[0].cfg.label, "0");
     CHECK_STR(s.m[0].addr, "10.0.0.1");
-    CHECK_EQ_INT(s.m[1].cfg.pt, 96);
-    CHECK_EQ_INT(s.m[1].cfg.rtx_pt, 97);
+    /* VP8 comes first in m= order: the sender's choice; H.264 is an
+     * alternative it may switch to, with its RTX and parameters */
+    CHECK_EQ_INT(s.m[1].cfg.pt, 100);
+    CHECK_EQ_INT(s.m[1].cfg.codec, REC_CODEC_VP8);
+    CHECK_EQ_INT(s.m[1].cfg.rtx_pt, -1);
+    CHECK(s.m[1].cfg.n_alt_pt == 1 && s.m[1].cfg.alt_pt[0] == 96 &&
+          s.m[1].cfg.alt_codec[0] == REC_CODEC_H264);
+    CHECK(s.m[1].cfg.n_alt_rtx == 1 && s.m[1].cfg.alt_rtx[0] == 97 &&
+          s.m[1].cfg.alt_rtx_for[0] == 96 + 1);
     CHECK_EQ_INT(s.m[1].cfg.packetization_mode, 1);
     CHECK_STR(s.m[1].cfg.sprop, "Z0I,aM4=");
     CHECK_STR(s.m[1].addr, "10.0.0.2");
@@ -319,15 +326,44 @@ static void test_sdp(void)
         "a=rtpmap:105 rtx/90000\r\na=fmtp:105 apt=104\r\n";
     CHECK_EQ_INT(rec_sdp_parse(offer, sizeof(offer) - 1, &s, err, sizeof(err)), 0);
     CHECK_EQ_INT(s.n, 1);
-    CHECK_EQ_INT(s.m[0].cfg.pt, 102);
-    CHECK_EQ_INT(s.m[0].cfg.rtx_pt, 103);
-    CHECK(s.m[0].cfg.n_alt_pt == 1 && s.m[0].cfg.alt_pt[0] == 104);
-    CHECK(s.m[0].cfg.n_alt_rtx == 1 && s.m[0].cfg.alt_rtx[0] == 105);
-    CHECK(rec_sdp_has_pt(&s.m[0].cfg, 104) && !rec_sdp_has_pt(&s.m[0].cfg, 96));
-    CHECK(rec_sdp_has_rtx_pt(&s.m[0].cfg, 105) && !rec_sdp_has_rtx_pt(&s.m[0].cfg, 97));
-    CHECK_EQ_INT(rec_sdp_parse("v=0\nm=audio 1 RTP/AVP 0\n", 24, &s, err, sizeof(err)),
+    CHECK_EQ_INT(s.m[0].cfg.pt, 96);
+    CHECK_EQ_INT(s.m[0].cfg.codec, REC_CODEC_VP8);
+    CHECK_EQ_INT(s.m[0].cfg.rtx_pt, 97);
+    CHECK(s.m[0].cfg.n_alt_pt == 2 && s.m[0].cfg.alt_pt[0] == 102 && s.m[0].cfg.alt_pt[1] == 104);
+    CHECK(s.m[0].cfg.n_alt_rtx == 2 && s.m[0].cfg.alt_rtx[0] == 103 &&
+          s.m[0].cfg.alt_rtx[1] == 105);
+    CHECK(rec_sdp_has_pt(&s.m[0].cfg, 104) && !rec_sdp_has_pt(&s.m[0].cfg, 97));
+    CHECK(rec_sdp_has_rtx_pt(&s.m[0].cfg, 105) && !rec_sdp_has_rtx_pt(&s.m[0].cfg, 96));
+    /* Chromium's video m-line: every codec mapped, RTX to its own codec */
+    static const char chrome[] =
+        "v=0\r\nc=IN IP4 127.0.0.1\r\nm=video 9 UDP/TLS/RTP/SAVPF 98 99 96 97 45 46 102 103 116 "
+        "117\r\na=rtpmap:98 VP9/90000\r\na=fmtp:98 profile-id=0\r\na=rtpmap:99 rtx/90000\r\n"
+        "a=fmtp:99 apt=98\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n"
+        "a=fmtp:97 apt=96\r\na=rtpmap:45 AV1/90000\r\na=rtpmap:46 rtx/90000\r\n"
+        "a=fmtp:46 apt=45\r\na=rtpmap:102 H264/90000\r\n"
+        "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n"
+        "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\na=rtpmap:116 red/90000\r\n"
+        "a=rtpmap:117 ulpfec/90000\r\n";
+    CHECK_EQ_INT(rec_sdp_parse(chrome, sizeof(chrome) - 1, &s, err, sizeof(err)), 0);
+    CHECK(s.m[0].cfg.codec == REC_CODEC_VP9 && s.m[0].cfg.pt == 98 && s.m[0].cfg.rtx_pt == 99);
+    CHECK_EQ_INT(s.m[0].cfg.n_alt_pt, 3);
+    CHECK(s.m[0].cfg.alt_pt[0] == 96 && s.m[0].cfg.alt_codec[0] == REC_CODEC_VP8);
+    CHECK(s.m[0].cfg.alt_pt[1] == 45 && s.m[0].cfg.alt_codec[1] == REC_CODEC_AV1);
+    CHECK(s.m[0].cfg.alt_pt[2] == 102 && s.m[0].cfg.alt_codec[2] == REC_CODEC_H264);
+    CHECK_EQ_INT(s.m[0].cfg.packetization_mode, 1);
+    CHECK_EQ_INT(s.m[0].cfg.n_alt_rtx, 3);
+    CHECK(s.m[0].cfg.alt_rtx[0] == 97 && s.m[0].cfg.alt_rtx_for[0] == 96 + 1);
+    CHECK(s.m[0].cfg.alt_rtx[1] == 46 && s.m[0].cfg.alt_rtx_for[1] == 45 + 1);
+    CHECK(s.m[0].cfg.alt_rtx[2] == 103 && s.m[0].cfg.alt_rtx_for[2] == 102 + 1);
+    CHECK(!rec_sdp_has_pt(&s.m[0].cfg, 116) && !rec_sdp_has_pt(&s.m[0].cfg, 117));
+    /* an audio m-line without Opus: a stream listed as not recorded */
+    CHECK_EQ_INT(rec_sdp_parse("v=0\nm=audio 1 RTP/AVP 0\n", 24, &s, err, sizeof(err)), 0);
+    CHECK(s.n == 1 && s.m[0].cfg.codec == REC_CODEC_UNKNOWN && s.m[0].cfg.pt == 0);
+    CHECK_STR(s.m[0].cfg.codec_name, "payload type 0");
+    CHECK_EQ_INT(rec_sdp_parse("v=0\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\n", 53, &s,
+                               err, sizeof(err)),
                  SE_ERR_PARSE);
-    CHECK(strstr(err, "no H264") != NULL);
+    CHECK(strstr(err, "no audio or video") != NULL);
     CHECK_EQ_INT(rec_sdp_parse("v=0\nbogus\n", 10, &s, err, sizeof(err)), SE_ERR_PARSE);
     CHECK(strstr(err, "line 2") != NULL);
 }
