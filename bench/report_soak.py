@@ -81,6 +81,8 @@ secs = S["secs"]
 # not send, is the generator's, not the relay's.
 gen_drops = g("gen_sock_drops") + g("peer_sock_drops") + g("peer_send_drop")
 relay_lost = max(0, g("lost") - gen_drops)
+srv_drops = int(samples[-1].get("server_sock_drops", 0))
+backlog = int(post.get("backlog_drops", 0))
 to_peer_lost = g("tx") - g("peer_rx") - g("peer_sock_drops") - g("probe_leaks")
 to_client_lost = g("peer_rx") - g("peer_send_drop") - g("rx") - g("gen_sock_drops")
 
@@ -97,7 +99,10 @@ def slope(xs, ys):
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
 
 
-rss_slope = slope([s["t"] / 60 for s in warm], [s["rss_kib"] for s in warm])  # KiB/min
+mins = [s["t"] / 60 for s in warm]
+rss_slope = slope(mins, [s["rss_kib"] for s in warm])  # KiB/min
+anon_slope = slope(mins, [s.get("anon_kib", 0) for s in warm])
+file_slope = slope(mins, [s.get("file_kib", 0) for s in warm])
 fds = [int(s["fds"]) for s in loaded]
 over = [int(s["fds"] - s["held"]) for s in warm]
 over_growth = over[-1] - over[0]
@@ -120,11 +125,12 @@ rows = [
     ("packets received by the peer", f"{g('peer_rx'):,}"),
     ("packets received back by clients", f"{g('rx'):,}"),
     ("lost (sent - received, per allocation)", f"{g('lost'):,}"),
-    ("  of which generator socket drops", f"{gen_drops:,}"),
-    ("  relay loss client->peer / peer->client", f"{to_peer_lost:,} / {to_client_lost:,}"),
-    ("UDP receive-buffer drops, machine-wide / not the generator's",
-     f"{int(post.get('udp_rcvbuf_errors', -1)):,} / "
-     f"{max(0, int(post.get('udp_rcvbuf_errors', 0)) - g('gen_sock_drops') - g('peer_sock_drops')):,}"),
+    ("  dropped on the generator's sockets (client / echo peer)",
+     f"{g('gen_sock_drops'):,} / {g('peer_sock_drops') + g('peer_send_drop'):,}"),
+    ("  not the generator's: client->peer / peer->client", f"{to_peer_lost:,} / {to_client_lost:,}"),
+    ("  dropped on sedge's sockets (receive buffer full)", f"{srv_drops:,}"),
+    ("UDP receive-buffer drops, machine-wide / loopback backlog drops",
+     f"{int(post.get('udp_rcvbuf_errors', -1)):,} / {backlog:,}"),
     ("generator send failures / skipped", f"{g('send_err'):,} / {g('skipped'):,} (never sent)"),
     ("garbled datagrams", f"{g('bad')}"),
     ("generator receive re-arms (its buffer ring ran dry)", f"{g('rearms'):,}"),
@@ -143,6 +149,9 @@ rows = [
      f"{post.get('rss_kib', '?')}"),
     ("RSS peak (VmHWM) KiB", f"{max(s['hwm_kib'] for s in samples):.0f}"),
     (f"RSS slope after {a.warmup:.0f} s warm-up", f"{rss_slope:+.2f} KiB/min ({len(warm)} samples)"),
+    ("  anonymous / file-backed", f"{anon_slope:+.2f} / {file_slope:+.2f} KiB/min"),
+    ("RSS anonymous KiB: warm / end",
+     f"{warm[0].get('anon_kib', 0):.0f} / {loaded[-1].get('anon_kib', 0):.0f}"),
     ("fds: idle before / min / max / end / after",
      f"{fds_pre} / {min(fds)} / {max(fds)} / {fds[-1]} / {fds_post}"),
     ("fds beyond held allocations (warm: first / last)", f"{over[0]} / {over[-1]}"),
@@ -178,7 +187,9 @@ print("-" * (w + 40))
 
 fails = []
 if relay_lost:
-    fails.append(f"{relay_lost} packets lost that the generator's drops do not explain")
+    fails.append(f"{relay_lost} packets lost that the generator's drops do not explain "
+                 f"({srv_drops} dropped on sedge's full sockets, {backlog} in the loopback "
+                 "backlog machine-wide)")
 if g("probe_leaks"):
     fails.append(f"{g('probe_leaks')} probes answered on revoked allocations")
 for k in ("setup_fail", "refresh_fail", "release_fail", "ctl_fail", "bad", "not_ended"):

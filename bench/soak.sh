@@ -116,6 +116,10 @@ export SOAK_SEDGE=$SEDGE SOAK_CONF=$W/sedge.conf SOAK_API=https://$SRV_IP:$API_P
 # subtracts the generator's own and shows what is left.
 udp_drops() { awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 } else print $c["RcvbufErrors"] }' /proc/net/snmp; }
 udp0=$(udp_drops)
+# Loopback datagrams dropped before any socket: the per-CPU backlog
+# (net.core.netdev_max_backlog) was full (/proc/net/softnet_stat, column 2).
+backlog_drops() { local t=0 v; while read -r _ v _; do t=$((t + 16#$v)); done </proc/net/softnet_stat; echo $t; }
+bl0=$(backlog_drops)
 fds0=$(ls "/proc/$SPID/fd" | wc -l)
 rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$SPID/status")
 la0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -143,7 +147,7 @@ cli sessions --json --since 2d --limit 1000000 >"$W/sessions.json" 2>/dev/null |
     echo "soak: could not list sessions"
 {
     echo "pre fds=$fds0 rss_kib=$rss0 load=\"$la0\""
-    echo "post udp_rcvbuf_errors=$(( $(udp_drops) - udp0 )) fds=$fds1 rss_kib=$rss1 load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" exit=$src"
+    echo "post udp_rcvbuf_errors=$(( $(udp_drops) - udp0 )) backlog_drops=$(( $(backlog_drops) - bl0 )) fds=$fds1 rss_kib=$rss1 load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" exit=$src"
     echo "log bytes=$(stat -c %s "$W/sedge.log") $(awk '$2 == "error" {e++} $2 == "warn" {w++} END {printf "errors=%d warnings=%d", e, w}' "$W/sedge.log")"
 } >>"$W/samples"
 [ -s "$W/soakgen.err" ] && { echo "soakgen messages (first 5):"; sort "$W/soakgen.err" | uniq -c | sort -rn | head -5; }

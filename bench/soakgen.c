@@ -14,8 +14,10 @@
  * it (client -> relay -> peer, echo, peer -> relay -> client).
  *
  * Churn. Each incarnation of a slot lives a random time in [L/2, 3L/2]
- * (L = --churn), then goes quiet (no sends) for DRAIN_MS so its packets
- * in flight come back, releases the allocation (Refresh, LIFETIME 0),
+ * (L = --churn), then goes quiet (no sends) until its packets in flight
+ * have come back (at least DRAIN_MS, at most DRAIN_MAX_MS: a generator
+ * that lags on a busy machine must not release an allocation its echoes
+ * are still queued for), releases the allocation (Refresh, LIFETIME 0),
  * closes its socket and starts again on a new socket with fresh
  * credentials: alternately a TURN REST username with a new expiry, signed
  * with one of --secrets shared secrets, and one of --lt-users long-term
@@ -41,8 +43,8 @@
  * drops are counted apart: sends that failed (-EAGAIN), and datagrams the
  * kernel dropped on its sockets (SO_MEMINFO drops, read before close).
  *
- * Samples (every --sample seconds, "sample ..." lines): the server's VmRSS
- * and VmHWM (/proc/PID/status), open fds (/proc/PID/fd), CPU time
+ * Samples (every --sample seconds, "sample ..." lines): the server's VmRSS,
+ * its anonymous and file-backed parts and VmHWM (/proc/PID/status), open fds (/proc/PID/fd), CPU time
  * (/proc/PID/stat), and the allocations this generator holds. The report
  * (bench/report_soak.py) reads them.
  *
@@ -88,7 +90,8 @@ enum {
     RTO_MS = 500,       /* request retransmission */
     TRIES = 6,
     SETUP_INFLIGHT = 128,
-    DRAIN_MS = 1000,    /* quiet time before an incarnation is counted */
+    DRAIN_MS = 200,     /* quiet time at least, before an incarnation ends */
+    DRAIN_MAX_MS = 10000, /* ... and at most, if echoes are missing */
     REFRESH_S = 200,    /* ChannelBind + Refresh of long-lived incarnations */
     REVOKE_WAIT_MS = 4000, /* after the change: serve re-reads the DB each second */
     PROBES = 3,
@@ -212,6 +215,72 @@ static double proc_cpu(void)
     return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/*
+ * Datagrams the kernel dropped on the server's UDP sockets (its receive
+ * buffer was full: the server did not read in time), from the "drops"
+ * column of /proc/net/udp for the sockets among /proc/PID/fd. A relay
+ * socket's count goes when the socket closes, so the largest count seen
+ * per inode is kept and summed (drops in a socket's last few seconds can
+ * be missed; the listener sockets live for the whole run).
+ */
+enum { SD_SLOTS = 1 << 17 };
+static struct sd { unsigned long ino; unsigned drops; } *sd_tab;
+
+static int cmp_ul(const void *a, const void *b)
+{
+    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t server_sock_drops(void)
+{
+    static unsigned long inos[32768];
+    size_t n = 0;
+    char path[64], link[64], line[512];
+    uint64_t sum = 0;
+
+    if (!sd_tab && !(sd_tab = calloc(SD_SLOTS, sizeof(*sd_tab))))
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%d/fd", opt.spid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    for (struct dirent *e; (e = readdir(d)) && n < sizeof(inos) / sizeof(inos[0]);) {
+        char fp[320];
+        snprintf(fp, sizeof(fp), "%s/%s", path, e->d_name);
+        ssize_t l = readlink(fp, link, sizeof(link) - 1);
+        if (l > 0) {
+            link[l] = 0;
+            if (sscanf(link, "socket:[%lu]", &inos[n]) == 1)
+                n++;
+        }
+    }
+    closedir(d);
+    qsort(inos, n, sizeof(inos[0]), cmp_ul);
+    FILE *f = fopen("/proc/net/udp", "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        unsigned long ino;
+        unsigned drops;
+        if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lu %*s %*s %u", &ino, &drops) != 2 ||
+            !bsearch(&ino, inos, n, sizeof(inos[0]), cmp_ul))
+            continue;
+        for (size_t h = (ino * 2654435761u) & (SD_SLOTS - 1), k = 0; k < SD_SLOTS;
+             k++, h = (h + 1) & (SD_SLOTS - 1)) {
+            if (sd_tab[h].ino == ino || !sd_tab[h].ino) {
+                sd_tab[h].ino = ino;
+                if (drops > sd_tab[h].drops)
+                    sd_tab[h].drops = drops;
+                break;
+            }
+        }
+    }
+    if (f)
+        fclose(f);
+    for (size_t h = 0; h < SD_SLOTS; h++)
+        sum += sd_tab[h].drops;
+    return sum;
+}
+
 static int held(void)
 {
     int k = 0;
@@ -229,12 +298,13 @@ static void sample(double t)
     int live = 0;
     for (int i = 0; i < opt.n; i++)
         live += cl[i].st == S_LIVE;
-    printf("sample t=%.1f rss_kib=%ld hwm_kib=%ld fds=%d cpu_s=%.2f gen_cpu_s=%.2f held=%d live=%d "
-           "tx=%llu rx=%llu peer_rx=%lu lost=%llu send_err=%llu created=%llu\n",
-           t, proc_status("VmRSS"), proc_status("VmHWM"), proc_fds(), proc_cpu(), gcpu, held(),
+    printf("sample t=%.1f rss_kib=%ld anon_kib=%ld file_kib=%ld hwm_kib=%ld fds=%d cpu_s=%.2f gen_cpu_s=%.2f held=%d live=%d "
+           "tx=%llu rx=%llu peer_rx=%lu lost=%llu send_err=%llu created=%llu server_sock_drops=%llu\n",
+           t, proc_status("VmRSS"), proc_status("RssAnon"), proc_status("RssFile"),
+           proc_status("VmHWM"), proc_fds(), proc_cpu(), gcpu, held(),
            live, (unsigned long long)m_tx, (unsigned long long)m_rx, atomic_load(&peer_rx),
            (unsigned long long)m_lost, (unsigned long long)send_err,
-           (unsigned long long)created);
+           (unsigned long long)created, (unsigned long long)server_sock_drops());
     fflush(stdout);
 }
 
@@ -394,13 +464,20 @@ static bool ur_send(uint32_t i, uint32_t kind, int64_t now)
 
 /* ---- client requests ---- */
 
+/* A new transaction; a retransmission keeps the ID (RFC 8489 §6.2.1), or
+ * the server would take it for a second request: a second Allocate from
+ * the same 5-tuple is a 437, and the first allocation would be orphaned. */
+static void new_tid(struct client *c)
+{
+    for (int k = 0; k < 12; k++)
+        c->tid[k] = (uint8_t)rand();
+}
+
 static void send_req(struct client *c, uint16_t method, int64_t now)
 {
     uint8_t buf[512];
     struct stun_builder b;
 
-    for (int k = 0; k < 12; k++)
-        c->tid[k] = (uint8_t)rand();
     stun_build_begin(&b, buf, sizeof(buf), method, STUN_REQUEST, c->tid);
     if (method == TURN_REFRESH) {
         stun_put_u32(&b, STUN_A_LIFETIME, c->st == S_RELEASE ? 0 : 600);
@@ -437,6 +514,7 @@ static void step(struct client *c, enum st st, int64_t now)
 {
     c->st = st;
     c->tries = 0;
+    new_tid(c);
     send_req(c, st_method(c), now);
 }
 
@@ -514,6 +592,14 @@ static void client_close(uint32_t i, int64_t now, double restart_s)
     c->restart_at = now + (int64_t)(restart_s * 1e9);
 }
 
+/* Quiet long enough: every echo is back, or DRAIN_MAX_MS have passed
+ * (deadline is DRAIN_MS after going quiet). */
+static bool drained(const struct client *c, int64_t now)
+{
+    return now >= c->deadline &&
+           (c->rx >= c->tx || now >= c->deadline + MS(DRAIN_MAX_MS - DRAIN_MS));
+}
+
 static void go_live(struct client *c, int64_t now)
 {
     c->st = S_LIVE;
@@ -556,6 +642,7 @@ static void on_response(uint32_t i, const uint8_t *buf, size_t len, int64_t now)
                         die("no credential");
                     step(c, S_ALLOC, now);
                 } else {
+                    new_tid(c);
                     send_req(c, st_method(c), now);
                 }
                 return;
@@ -579,7 +666,10 @@ static void on_response(uint32_t i, const uint8_t *buf, size_t len, int64_t now)
         }
         if (!c->doomed)
             setup_fail++;
-        client_close(i, now, c->doomed ? 0.2 : 2.0);
+        if (c->st >= S_PERM && !c->doomed)
+            step(c, S_RELEASE, now); /* the allocation exists: give it back */
+        else
+            client_close(i, now, c->doomed ? 0.2 : 2.0);
         return;
     }
     if (m.cls != STUN_SUCCESS)
@@ -599,6 +689,7 @@ static void on_response(uint32_t i, const uint8_t *buf, size_t len, int64_t now)
         if (c->req == R_REBIND) {
             c->req = R_REFRESH;
             c->tries = 0;
+            new_tid(c);
             send_req(c, TURN_REFRESH, now);
         } else {
             c->req = R_NONE;
@@ -800,6 +891,9 @@ static void ev_step(int64_t now)
     case 1: /* drained: make the change */
         if (now < ev.at)
             return;
+        for (int i = 0; i < opt.n; i++)
+            if (cl[i].doomed && cl[i].st == S_QUIET && !drained(&cl[i], now))
+                return;
         if (ev.kind == EV_SECRET) {
             snprintf(a, sizeof(a), "soak-secret-%d-%d", ev.target, secret_ver[ev.target]);
             ev.child = ctl_spawn("secret-del", a, NULL);
@@ -819,7 +913,7 @@ static void ev_step(int64_t now)
         if (now < ev.at)
             return;
         for (int i = 0; i < opt.n; i++)
-            if (cl[i].doomed && cl[i].st == S_QUIET && now >= cl[i].deadline) {
+            if (cl[i].doomed && cl[i].st == S_QUIET) {
                 for (int p = 0; p < PROBES; p++)
                     ur_send((uint32_t)i, 1, now);
                 cl[i].probed = true;
@@ -905,11 +999,12 @@ static void tend(int64_t now, bool ending, int *inflight)
                 c->next_refresh = now + (int64_t)REFRESH_S * 1000000000;
                 c->req = R_REBIND;
                 c->tries = 0;
+                new_tid(c);
                 send_req(c, TURN_CHANNEL_BIND, now);
             }
             break;
         case S_QUIET:
-            if (!c->doomed && now >= c->deadline)
+            if (!c->doomed && drained(c, now))
                 step(c, S_RELEASE, now);
             break;
         default: /* a request in flight */
@@ -918,6 +1013,9 @@ static void tend(int64_t now, bool ending, int *inflight)
                     if (c->st == S_RELEASE) {
                         release_fail++;
                         client_close((uint32_t)i, now, 0.2);
+                    } else if (c->st >= S_PERM && !c->doomed) {
+                        setup_fail++;
+                        step(c, S_RELEASE, now); /* the allocation exists */
                     } else {
                         if (!c->doomed)
                             setup_fail++;
