@@ -36,7 +36,7 @@ def kv(line):
     return {k: v.strip('"') for k, v in re.findall(r'([\w-]+)=("[^"]*"|\S+)', line)}
 
 
-samples, summary, pre, post, log = [], {}, {}, {}, {}
+samples, summary, pre, post, log, stalls = [], {}, {}, {}, {}, {}
 for line in open(a.samples):
     tag = line.split(" ", 1)[0]
     d = kv(line)
@@ -50,6 +50,8 @@ for line in open(a.samples):
         post = d
     elif tag == "log":
         log = d
+    elif tag == "stalls":
+        stalls = d
 if not summary or len(samples) < 3:
     print("soak: no summary from soakgen (it did not finish)")
     sys.exit(1)
@@ -157,6 +159,8 @@ rows = [
     ("fds beyond held allocations (warm: first / last)", f"{over[0]} / {over[-1]}"),
     ("sedge CPU (one core = 100 %)", f"{100 * cpu:.1f} %"),
     ("generator CPU", f"{100 * gcpu:.1f} %"),
+    ("CPU stalls seen by a sleeper: longest / > 100 ms / > 1 s",
+     f"{stalls.get('max_ms', '?')} ms / {stalls.get('over_100ms', '?')} / {stalls.get('over_1s', '?')}"),
     ("load average before / after", f"{pre.get('load', '?')} / {post.get('load', '?')}"),
     ("sedge log bytes / errors / warnings",
      f"{log.get('bytes', '?')} / {log.get('errors', '?')} / {log.get('warnings', '?')}"),

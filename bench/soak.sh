@@ -123,6 +123,10 @@ bl0=$(backlog_drops)
 fds0=$(ls "/proc/$SPID/fd" | wc -l)
 rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$SPID/status")
 la0=$(cut -d' ' -f1-3 /proc/loadavg)
+# How long a runnable process waited for a CPU during the run: the
+# context for any loss on a shared machine (bench/stallmon.py).
+python3 "$ROOT/bench/stallmon.py" $((SECS + 240)) >"$W/stalls" &
+STALLMON=$!
 # soakgen stops by itself after SECS (+ at most 60 s of wind-down);
 # timeout is the backstop.
 timeout $((SECS + 180)) "$SOAKGEN" -s $SRV_IP:$PORT -e $PEER_IP:$PEER_PORT -b $CLIENT_IP \
@@ -130,6 +134,8 @@ timeout $((SECS + 180)) "$SOAKGEN" -s $SRV_IP:$PORT -e $PEER_IP:$PEER_PORT -b $C
     -d "$SECS" --churn "$CHURN" --policy-every "$EVERY" --sample "$SAMPLE" \
     --lt-users $LT_USERS --secrets $SECRETS >"$W/samples" 2>"$W/soakgen.err"
 rc=$?
+kill "$STALLMON" 2>/dev/null
+wait "$STALLMON"
 [ $rc = 0 ] || { cat "$W/soakgen.err"; die "soakgen exited $rc"; }
 # Everything was released: the server must be back to its idle fds.
 sleep 3
@@ -149,6 +155,7 @@ cli sessions --json --since 2d --limit 1000000 >"$W/sessions.json" 2>/dev/null |
     echo "pre fds=$fds0 rss_kib=$rss0 load=\"$la0\""
     echo "post udp_rcvbuf_errors=$(( $(udp_drops) - udp0 )) backlog_drops=$(( $(backlog_drops) - bl0 )) fds=$fds1 rss_kib=$rss1 load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" exit=$src"
     echo "log bytes=$(stat -c %s "$W/sedge.log") $(awk '$2 == "error" {e++} $2 == "warn" {w++} END {printf "errors=%d warnings=%d", e, w}' "$W/sedge.log")"
+    cat "$W/stalls"
 } >>"$W/samples"
 [ -s "$W/soakgen.err" ] && { echo "soakgen messages (first 5):"; sort "$W/soakgen.err" | uniq -c | sort -rn | head -5; }
 python3 "$ROOT/bench/report_soak.py" "$W/samples" "$W/metrics" "$W/sessions.json" \
