@@ -44,7 +44,8 @@
  * kernel dropped on its sockets (SO_MEMINFO drops, read before close).
  *
  * Samples (every --sample seconds, "sample ..." lines): the server's VmRSS,
- * its anonymous and file-backed parts and VmHWM (/proc/PID/status), open fds (/proc/PID/fd), CPU time
+ * its anonymous and file-backed parts and VmHWM (/proc/PID/status), open fds (/proc/PID/fd), CPU
+ * time
  * (/proc/PID/stat), and the allocations this generator holds. The report
  * (bench/report_soak.py) reads them.
  *
@@ -56,6 +57,7 @@
  * addresses, which soak.sh keeps on loopback.
  */
 #include "auth/auth.h"
+#include "bench/common.h"
 #include "core/addr.h"
 #include "relay/stun.h"
 
@@ -85,19 +87,25 @@ extern char **environ;
 
 enum {
     HDR = 4,
-    PAYLOAD_MIN = 20,   /* slot, incarnation, kind, send time */
+    PAYLOAD_MIN = 20, /* slot, incarnation, kind, send time */
     CHANNEL = 0x4000,
-    RTO_MS = 500,       /* request retransmission */
+    RTO_MS = 500, /* request retransmission */
     TRIES = 6,
     SETUP_INFLIGHT = 128,
-    DRAIN_MS = 200,     /* quiet time at least, before an incarnation ends */
-    DRAIN_MAX_MS = 10000, /* ... and at most, if echoes are missing */
-    REFRESH_S = 200,    /* ChannelBind + Refresh of long-lived incarnations */
+    DRAIN_MS = 200,        /* quiet time at least, before an incarnation ends */
+    DRAIN_MAX_MS = 10000,  /* ... and at most, if echoes are missing */
+    REFRESH_S = 200,       /* ChannelBind + Refresh of long-lived incarnations */
     REVOKE_WAIT_MS = 4000, /* after the change: serve re-reads the DB each second */
     PROBES = 3,
     CTL_TIMEOUT_S = 30,
-    UR_SQ = 1024, UR_CQ = 16384, UR_BUFS = 4096, UR_BUFSZ = 2048, UR_BGID = 9, UR_SLOTS = 4096,
-    MAX_USERS = 64, MAX_SECRETS = 16,
+    UR_SQ = 1024,
+    UR_CQ = 16384,
+    UR_BUFS = 4096,
+    UR_BUFSZ = 2048,
+    UR_BGID = 9,
+    UR_SLOTS = 4096,
+    MAX_USERS = 64,
+    MAX_SECRETS = 16,
 };
 #define UD_RECV (1ULL << 63)
 #define UD_CANCEL (1ULL << 62)
@@ -107,19 +115,19 @@ enum req { R_NONE, R_REBIND, R_REFRESH };
 
 struct client {
     int fd;
-    uint32_t gen;       /* incarnation; bumped at close */
+    uint32_t gen; /* incarnation; bumped at close */
     enum st st;
-    enum req req;       /* a keep-alive request in flight while S_LIVE */
+    enum req req; /* a keep-alive request in flight while S_LIVE */
     int tries;
-    int64_t deadline;   /* retransmit / give up, or end of drain */
-    int64_t end_at;     /* end of this incarnation (churn) */
+    int64_t deadline; /* retransmit / give up, or end of drain */
+    int64_t end_at;   /* end of this incarnation (churn) */
     int64_t next_refresh;
     int64_t restart_at; /* S_IDLE: when to start again */
     uint8_t tid[12];
-    bool doomed;        /* its credential is being revoked */
+    bool doomed; /* its credential is being revoked */
     bool probed;
-    int cred_user;      /* long-term user index, or -1 */
-    int cred_secret;    /* REST secret slot, or -1 */
+    int cred_user;   /* long-term user index, or -1 */
+    int cred_secret; /* REST secret slot, or -1 */
     uint64_t tx, rx, probe_rx;
     uint8_t nonce_len;
     char nonce[128];
@@ -134,8 +142,15 @@ static struct {
     double seconds, churn, policy_every, sample;
     int spid;
     const char *ctl;
-} opt = {.n = 1000, .pps = 50, .lt_users = 16, .secrets = 4, .payload = 200,
-         .seconds = 600, .churn = 120, .policy_every = 20, .sample = 5};
+} opt = {.n = 1000,
+         .pps = 50,
+         .lt_users = 16,
+         .secrets = 4,
+         .payload = 200,
+         .seconds = 600,
+         .churn = 120,
+         .policy_every = 20,
+         .sample = 5};
 
 static struct client *cl;
 static char realm[128];
@@ -149,9 +164,7 @@ static uint64_t m_tx, m_rx, m_lost, send_err, skipped, bad, probes_tx, probe_lea
 static uint64_t created, ended_churn, ended_revoked, setup_fail, refresh_fail, release_fail;
 static uint64_t gen_sock_drops, rearms, ctl_fail, events_done[6];
 static uint64_t err_codes[700];
-static atomic_ulong peer_rx, peer_drop;
-static atomic_bool peer_stop;
-static int peer_fd = -1;
+static struct bench_echo peer;
 
 static int64_t now_ns(void)
 {
@@ -159,7 +172,7 @@ static int64_t now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
-#define MS(x) ((int64_t)(x) * 1000000)
+#define MS(x) ((int64_t)(x)*1000000)
 
 static void die(const char *m)
 {
@@ -168,21 +181,6 @@ static void die(const char *m)
 }
 
 /* ---- the server, seen from /proc ---- */
-
-static long proc_status(const char *field)
-{
-    char path[64], line[256];
-    long v = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", opt.spid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':')
-            v = atol(line + strlen(field) + 1);
-    fclose(f);
-    return v;
-}
 
 static int proc_fds(void)
 {
@@ -198,23 +196,6 @@ static int proc_fds(void)
     return n;
 }
 
-static double proc_cpu(void)
-{
-    char path[64], buf[1024];
-    unsigned long ut = 0, stt = 0;
-    snprintf(path, sizeof(path), "/proc/%d/stat", opt.spid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[k] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2)
-        return -1;
-    return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
-}
-
 /*
  * Datagrams the kernel dropped on the server's UDP sockets (its receive
  * buffer was full: the server did not read in time), from the "drops"
@@ -224,7 +205,10 @@ static double proc_cpu(void)
  * be missed; the listener sockets live for the whole run).
  */
 enum { SD_SLOTS = 1 << 17 };
-static struct sd { unsigned long ino; unsigned drops; } *sd_tab;
+static struct sd {
+    unsigned long ino;
+    unsigned drops;
+} * sd_tab;
 
 static int cmp_ul(const void *a, const void *b)
 {
@@ -298,13 +282,16 @@ static void sample(double t)
     int live = 0;
     for (int i = 0; i < opt.n; i++)
         live += cl[i].st == S_LIVE;
-    printf("sample t=%.1f rss_kib=%ld anon_kib=%ld file_kib=%ld hwm_kib=%ld fds=%d cpu_s=%.2f gen_cpu_s=%.2f held=%d live=%d "
-           "tx=%llu rx=%llu peer_rx=%lu lost=%llu send_err=%llu created=%llu server_sock_drops=%llu\n",
-           t, proc_status("VmRSS"), proc_status("RssAnon"), proc_status("RssFile"),
-           proc_status("VmHWM"), proc_fds(), proc_cpu(), gcpu, held(),
-           live, (unsigned long long)m_tx, (unsigned long long)m_rx, atomic_load(&peer_rx),
-           (unsigned long long)m_lost, (unsigned long long)send_err,
-           (unsigned long long)created, (unsigned long long)server_sock_drops());
+    printf(
+        "sample t=%.1f rss_kib=%ld anon_kib=%ld file_kib=%ld hwm_kib=%ld fds=%d cpu_s=%.2f "
+        "gen_cpu_s=%.2f held=%d live=%d "
+        "tx=%llu rx=%llu peer_rx=%lu lost=%llu send_err=%llu created=%llu server_sock_drops=%llu\n",
+        t, bench_proc_status(opt.spid, "VmRSS"), bench_proc_status(opt.spid, "RssAnon"),
+        bench_proc_status(opt.spid, "RssFile"), bench_proc_status(opt.spid, "VmHWM"), proc_fds(),
+        bench_proc_cpu(opt.spid), gcpu, held(), live, (unsigned long long)m_tx,
+        (unsigned long long)m_rx, atomic_load(&peer.recv), (unsigned long long)m_lost,
+        (unsigned long long)send_err, (unsigned long long)created,
+        (unsigned long long)server_sock_drops());
     fflush(stdout);
 }
 
@@ -316,41 +303,6 @@ static unsigned sock_drops(int fd)
     if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &l) < 0 || l < sizeof(mi))
         return 0;
     return mi[SK_MEMINFO_DROPS];
-}
-
-/* ---- the echo peer ---- */
-
-static void *peer_main(void *arg)
-{
-    enum { B = 64 };
-    struct mmsghdr m[B];
-    struct iovec iov[B];
-    struct sockaddr_in6 from[B];
-    static uint8_t bufs[B][2048];
-    (void)arg;
-    while (!atomic_load(&peer_stop)) {
-        for (int i = 0; i < B; i++) {
-            iov[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
-            m[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof(from[i]),
-                                           .msg_iov = &iov[i], .msg_iovlen = 1};
-        }
-        int k = recvmmsg(peer_fd, m, B, MSG_WAITFORONE, NULL);
-        if (k <= 0)
-            continue; /* SO_RCVTIMEO: look at peer_stop */
-        for (int i = 0; i < k; i++)
-            iov[i].iov_len = m[i].msg_len;
-        atomic_fetch_add(&peer_rx, (unsigned long)k);
-        int off = 0;
-        while (off < k) {
-            int s = sendmmsg(peer_fd, m + off, (unsigned)(k - off), 0);
-            if (s <= 0)
-                break;
-            off += s;
-        }
-        if (off < k)
-            atomic_fetch_add(&peer_drop, (unsigned long)(k - off));
-    }
-    return NULL;
 }
 
 /* ---- io_uring ---- */
@@ -505,9 +457,10 @@ static uint16_t st_method(const struct client *c)
 {
     if (c->st == S_LIVE)
         return c->req == R_REBIND ? TURN_CHANNEL_BIND : TURN_REFRESH;
-    return c->st == S_PERM ? TURN_CREATE_PERMISSION : c->st == S_BIND ? TURN_CHANNEL_BIND
-           : c->st == S_RELEASE                    ? TURN_REFRESH
-                                                   : TURN_ALLOCATE;
+    return c->st == S_PERM      ? TURN_CREATE_PERMISSION
+           : c->st == S_BIND    ? TURN_CHANNEL_BIND
+           : c->st == S_RELEASE ? TURN_REFRESH
+                                : TURN_ALLOCATE;
 }
 
 static void step(struct client *c, enum st st, int64_t now)
@@ -564,7 +517,8 @@ static void client_open(uint32_t i, int64_t now)
         die("socket");
     if (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
         setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-    if (bind(c->fd, (struct sockaddr *)&bs, bl) < 0 || connect(c->fd, (struct sockaddr *)&ss, sl) < 0)
+    if (bind(c->fd, (struct sockaddr *)&bs, bl) < 0 ||
+        connect(c->fd, (struct sockaddr *)&ss, sl) < 0)
         die("bind/connect");
     c->tx = c->rx = c->probe_rx = 0;
     c->doomed = c->probed = false;
@@ -798,8 +752,8 @@ static void ur_poll(int timeout_ms)
 /* ---- policy events ---- */
 
 enum ev_kind { EV_BW_API, EV_USER_DEL, EV_DENY_RULE, EV_SECRET, EV_BW_CLI, EV_USER_DISABLE };
-static const char *ev_name[] = {"bw-api", "user-del", "deny-rule", "secret-rotate", "bw-cli",
-                                "user-disable"};
+static const char *ev_name[] = {"bw-api",        "user-del", "deny-rule",
+                                "secret-rotate", "bw-cli",   "user-disable"};
 
 static struct {
     enum ev_kind kind;
@@ -1031,17 +985,6 @@ static void tend(int64_t now, bool ending, int *inflight)
     }
 }
 
-static int parse_hostport(const char *s, struct se_addr *a)
-{
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= sizeof(host))
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = 0;
-    return se_addr_parse_ip(a, host, (uint16_t)atoi(colon + 1));
-}
-
 static void usage(void)
 {
     fprintf(stderr,
@@ -1060,29 +1003,58 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"server-pid", 1, 0, 'P'}, {"ctl", 1, 0, 'C'},    {"pps", 1, 0, 'R'},
+        {"server-pid", 1, 0, 'P'}, {"ctl", 1, 0, 'C'},          {"pps", 1, 0, 'R'},
         {"churn", 1, 0, 'H'},      {"policy-every", 1, 0, 'E'}, {"sample", 1, 0, 'S'},
-        {"lt-users", 1, 0, 'U'},   {"secrets", 1, 0, 'K'}, {0, 0, 0, 0}};
+        {"lt-users", 1, 0, 'U'},   {"secrets", 1, 0, 'K'},      {0, 0, 0, 0}};
     bool have_s = false, have_e = false, have_b = false;
     int o;
 
     while ((o = getopt_long(argc, argv, "s:e:b:n:l:d:", lo, NULL)) != -1) {
         switch (o) {
-        case 's': have_s = parse_hostport(optarg, &opt.server) == 0; break;
-        case 'e': have_e = parse_hostport(optarg, &opt.peer) == 0; break;
-        case 'b': have_b = se_addr_parse_ip(&opt.bind_ip, optarg, 0) == 0; break;
-        case 'n': opt.n = atoi(optarg); break;
-        case 'l': opt.payload = (size_t)atol(optarg); break;
-        case 'd': opt.seconds = atof(optarg); break;
-        case 'P': opt.spid = atoi(optarg); break;
-        case 'C': opt.ctl = optarg; break;
-        case 'R': opt.pps = atoi(optarg); break;
-        case 'H': opt.churn = atof(optarg); break;
-        case 'E': opt.policy_every = atof(optarg); break;
-        case 'S': opt.sample = atof(optarg); break;
-        case 'U': opt.lt_users = atoi(optarg); break;
-        case 'K': opt.secrets = atoi(optarg); break;
-        default: usage();
+        case 's':
+            have_s = bench_parse_hostport(optarg, &opt.server) == 0;
+            break;
+        case 'e':
+            have_e = bench_parse_hostport(optarg, &opt.peer) == 0;
+            break;
+        case 'b':
+            have_b = se_addr_parse_ip(&opt.bind_ip, optarg, 0) == 0;
+            break;
+        case 'n':
+            opt.n = atoi(optarg);
+            break;
+        case 'l':
+            opt.payload = (size_t)atol(optarg);
+            break;
+        case 'd':
+            opt.seconds = atof(optarg);
+            break;
+        case 'P':
+            opt.spid = atoi(optarg);
+            break;
+        case 'C':
+            opt.ctl = optarg;
+            break;
+        case 'R':
+            opt.pps = atoi(optarg);
+            break;
+        case 'H':
+            opt.churn = atof(optarg);
+            break;
+        case 'E':
+            opt.policy_every = atof(optarg);
+            break;
+        case 'S':
+            opt.sample = atof(optarg);
+            break;
+        case 'U':
+            opt.lt_users = atoi(optarg);
+            break;
+        case 'K':
+            opt.secrets = atoi(optarg);
+            break;
+        default:
+            usage();
         }
     }
     if (!have_s || !have_e || !have_b || opt.spid <= 0 || opt.n < 1 || opt.n > 20000 ||
@@ -1104,22 +1076,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < opt.n; i++)
         cl[i].fd = -1;
 
-    struct sockaddr_storage ps;
-    socklen_t pl = se_addr_to_sockaddr(&opt.peer, &ps);
-    struct timeval tv = {0, 100000};
-    int sz = 32 << 20; /* 1 s of the whole load: the echo is not the bottleneck */
-    peer_fd = socket(ps.ss_family, SOCK_DGRAM, 0);
-    if (peer_fd < 0 || bind(peer_fd, (struct sockaddr *)&ps, pl) < 0)
-        die("echo peer bind");
-    setsockopt(peer_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    /* FORCE (root) goes past net.core.rmem_max; else the capped size */
-    if (setsockopt(peer_fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-        setsockopt(peer_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-    if (setsockopt(peer_fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-        setsockopt(peer_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-    pthread_t pt;
-    if (pthread_create(&pt, NULL, peer_main, NULL) != 0)
-        die("pthread_create");
+    /* 32 MiB each way, past rmem_max if allowed: about a second of the
+     * whole load, so the echo is not what drops */
+    bench_echo_start(&peer, &opt.peer, 32 << 20, true);
     ur_init();
 
     int64_t t0 = now_ns(), end = t0 + (int64_t)(opt.seconds * 1e9);
@@ -1163,28 +1122,27 @@ int main(int argc, char **argv)
     }
     int64_t t1 = now_ns();
     sample((double)(t1 - t0) / 1e9);
-    atomic_store(&peer_stop, true);
-    pthread_join(pt, NULL);
+    bench_echo_stop(&peer);
     unsigned still = 0;
     for (int i = 0; i < opt.n; i++)
         if (cl[i].fd >= 0) {
             still++;
             client_close((uint32_t)i, t1, 0);
         }
-    unsigned pdrops = sock_drops(peer_fd);
+    unsigned pdrops = sock_drops(peer.fd);
     printf("summary secs=%.1f allocs=%d pps=%d payload=%zu tx=%llu rx=%llu peer_rx=%lu lost=%llu "
-           "send_err=%llu skipped=%llu gen_sock_drops=%llu peer_sock_drops=%u peer_send_drop=%lu bad=%llu "
+           "send_err=%llu skipped=%llu gen_sock_drops=%llu peer_sock_drops=%u peer_send_drop=%lu "
+           "bad=%llu "
            "created=%llu ended_churn=%llu ended_revoked=%llu setup_fail=%llu refresh_fail=%llu "
            "release_fail=%llu rearms=%llu probes=%llu probe_leaks=%llu ctl_fail=%llu not_ended=%u",
            (double)(t1 - t0) / 1e9, opt.n, opt.pps, opt.payload, (unsigned long long)m_tx,
-           (unsigned long long)m_rx, atomic_load(&peer_rx), (unsigned long long)m_lost,
+           (unsigned long long)m_rx, atomic_load(&peer.recv), (unsigned long long)m_lost,
            (unsigned long long)send_err, (unsigned long long)skipped,
-           (unsigned long long)gen_sock_drops, pdrops,
-           atomic_load(&peer_drop), (unsigned long long)bad, (unsigned long long)created,
-           (unsigned long long)ended_churn, (unsigned long long)ended_revoked,
-           (unsigned long long)setup_fail, (unsigned long long)refresh_fail,
-           (unsigned long long)release_fail, (unsigned long long)rearms,
-           (unsigned long long)probes_tx,
+           (unsigned long long)gen_sock_drops, pdrops, atomic_load(&peer.send_drop),
+           (unsigned long long)bad, (unsigned long long)created, (unsigned long long)ended_churn,
+           (unsigned long long)ended_revoked, (unsigned long long)setup_fail,
+           (unsigned long long)refresh_fail, (unsigned long long)release_fail,
+           (unsigned long long)rearms, (unsigned long long)probes_tx,
            (unsigned long long)probe_leaks, (unsigned long long)ctl_fail, still);
     for (int k = 0; k < 6; k++)
         printf(" ev_%s=%llu", ev_name[k], (unsigned long long)events_done[k]);
