@@ -105,6 +105,8 @@ mins = [s["t"] / 60 for s in warm]
 rss_slope = slope(mins, [s["rss_kib"] for s in warm])  # KiB/min
 anon_slope = slope(mins, [s.get("anon_kib", 0) for s in warm])
 file_slope = slope(mins, [s.get("file_kib", 0) for s in warm])
+half = warm[len(warm) // 2:]
+half_slope = slope([s["t"] / 60 for s in half], [s["rss_kib"] for s in half]) if len(half) > 2 else 0.0
 fds = [int(s["fds"]) for s in loaded]
 over = [int(s["fds"] - s["held"]) for s in warm]
 over_growth = over[-1] - over[0]
@@ -152,6 +154,7 @@ rows = [
     ("RSS peak (VmHWM) KiB", f"{max(s['hwm_kib'] for s in samples):.0f}"),
     (f"RSS slope after {a.warmup:.0f} s warm-up", f"{rss_slope:+.2f} KiB/min ({len(warm)} samples)"),
     ("  anonymous / file-backed", f"{anon_slope:+.2f} / {file_slope:+.2f} KiB/min"),
+    ("  over the last half of those samples", f"{half_slope:+.2f} KiB/min"),
     ("RSS anonymous KiB: warm / end",
      f"{warm[0].get('anon_kib', 0):.0f} / {loaded[-1].get('anon_kib', 0):.0f}"),
     ("fds: idle before / min / max / end / after",
