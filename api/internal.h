@@ -130,12 +130,15 @@ void api_h_sessions_kill(struct api_req *r);
 /* ---- policy (creds.c) ----
  * The media mode for a user, origin and client, decided by the policy
  * the control thread hands over (api_server_set_policy): *mode = "turn",
- * or "anchor" where a rule requires recording. Returns 0, or
- * SE_ERR_DENIED with a reason the extension can show (answered 403
- * "denied_by_policy"). */
+ * or "anchor" where a rule requires recording (reason then says which
+ * rule). Returns 0, or SE_ERR_DENIED with a reason the extension can
+ * show (answered 403 "denied_by_policy"). out (may be NULL) gets the
+ * deciding decision; its rule_name is borrowed from the policy snapshot
+ * and valid only until the control thread publishes another. */
+struct pol_decision;
 int api_credential_mode(struct api_server *api, const char *user, const char *origin,
-                        const struct se_addr *client, const char **mode, char *reason,
-                        size_t reasonlen);
+                        const struct se_addr *client, const char **mode,
+                        struct pol_decision *out, char *reason, size_t reasonlen);
 
 /* ---- pure parsers (parse.c), fuzzed ---- */
 /* "Basic base64(user:password)" -> user, password. 0 or SE_ERR_PARSE. */
