@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "policy/db.h"
 #include "policy/rules.h"
+#include "relay/anchor/anchor.h"
 
 #include <event2/http.h>
 #include <openssl/crypto.h>
@@ -167,8 +168,7 @@ static bool check_bearer(struct api_req *r, const char *hdr, char *user, size_t 
     return true;
 }
 
-/* Authenticate the enterprise user; on false a response has been sent. */
-static bool authenticate(struct api_req *r, char *user, size_t ulen, const char **how)
+bool api_authenticate_user(struct api_req *r, char *user, size_t ulen, const char **how)
 {
     const char *hdr = evhttp_find_header(evhttp_request_get_input_headers(r->req),
                                          "Authorization");
@@ -196,7 +196,7 @@ void api_h_credentials(struct api_req *r)
     const char *key;
     int rc;
 
-    if (!authenticate(r, user, sizeof(user), &how) || !(body = api_body_object(r)))
+    if (!api_authenticate_user(r, user, sizeof(user), &how) || !(body = api_body_object(r)))
         goto out;
     json_object_foreach(body, key, v) {
         if (strcmp(key, "origin") != 0) {
@@ -217,9 +217,10 @@ void api_h_credentials(struct api_req *r)
         api_reply_error(r, 403, "denied_by_policy", "%s", why[0] ? why : "refused by policy");
         goto out;
     }
-    if (strcmp(mode, "anchor") == 0) {
+    if (strcmp(mode, "anchor") == 0 && !anchor_can_record(api->anchor)) {
         /* Fail closed: a credential for a call that must be recorded is
-         * useful only toward the anchor, which this sedge does not run. */
+         * useful only toward an anchor that records, and none runs here.
+         * Where one runs, the relay holds the credential to its addresses. */
         se_info("api: credential refused user=%s origin=%s: %s, and no anchor runs here", user,
                 origin, why);
         api_reply_json(r, 403, json_pack("{s:s, s:o, s:o, s:o}", "error", "recording_required",

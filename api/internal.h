@@ -22,6 +22,7 @@ struct auth_throttle;
 struct api_ratelimit;
 struct api_conn;
 struct event;
+struct anchor_server;
 typedef struct ssl_ctx_st SSL_CTX;
 
 enum {
@@ -49,6 +50,7 @@ struct api_server {
     int n_uris;
     struct pol_db *db;
     struct relay_server *relay;
+    struct anchor_server *anchor; /* NULL without an anchor block */
     api_change_fn on_change;
     void *change_arg;
     api_policy_fn policy;
@@ -93,9 +95,22 @@ void api_reply_text(struct api_req *r, int code, const char *ctype, const char *
 /* Parse the request body as one JSON object (bounded by api.max_body).
  * On failure a 4xx has been sent and NULL is returned. Caller decrefs. */
 json_t *api_body_object(struct api_req *r);
+/* The same with another bound (the anchor's descriptions are larger). */
+json_t *api_body_object_max(struct api_req *r, size_t max);
 
 /* ---- handlers ---- */
 void api_h_credentials(struct api_req *r);
+/* anchor.c: anchored calls (docs/api.md, "Anchor mode") */
+void api_h_anchor_create(struct api_req *r);
+void api_h_anchor_answer(struct api_req *r);
+void api_h_anchor_offer(struct api_req *r);
+void api_h_anchor_candidate(struct api_req *r);
+void api_h_anchor_get(struct api_req *r);
+void api_h_anchor_delete(struct api_req *r);
+/* creds.c: authenticate the enterprise user of a browser-facing call
+ * (Bearer JWT or Basic, as POST /v1/credentials). On false a response
+ * has been sent. how: "jwt" or "basic". */
+bool api_authenticate_user(struct api_req *r, char *user, size_t ulen, const char **how);
 void api_h_metrics(struct api_req *r);
 void api_h_healthz(struct api_req *r);
 void api_h_readyz(struct api_req *r);

@@ -502,6 +502,10 @@ static int load_anchor(struct loader *l, config_t *cf, struct se_config *c)
     unsigned minp = 40000, maxp = 44999;
     int rc;
 
+    a->max_sessions = 1000;
+    a->max_sessions_per_user = 10;
+    a->setup_timeout = 30;
+    a->threads = 1;
     if (!g)
         return 0;
     if (!config_setting_is_group(g))
@@ -509,7 +513,9 @@ static int load_anchor(struct loader *l, config_t *cf, struct se_config *c)
     for (int i = 0; i < config_setting_length(g); i++) {
         static const char *const known[] = {"inside_address", "outside_address",
                                             "inside_advertised", "outside_advertised",
-                                            "min_port", "max_port", NULL};
+                                            "min_port", "max_port", "max_sessions",
+                                            "max_sessions_per_user", "setup_timeout",
+                                            "threads", NULL};
         config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
         bool ok = false;
         for (int k = 0; known[k]; k++)
@@ -525,7 +531,14 @@ static int load_anchor(struct loader *l, config_t *cf, struct se_config *c)
     if ((rc = anchor_addr(l, g, "inside_advertised", false, &a->inside_adv)) < 0 ||
         (rc = anchor_addr(l, g, "outside_advertised", false, &a->outside_adv)) < 0 ||
         (rc = get_uint(l, g, "min_port", "anchor.min_port", &minp, 1024, 65535)) < 0 ||
-        (rc = get_uint(l, g, "max_port", "anchor.max_port", &maxp, 1024, 65535)) < 0)
+        (rc = get_uint(l, g, "max_port", "anchor.max_port", &maxp, 1024, 65535)) < 0 ||
+        (rc = get_uint(l, g, "max_sessions", "anchor.max_sessions", &a->max_sessions, 1,
+                       100000)) < 0 ||
+        (rc = get_uint(l, g, "max_sessions_per_user", "anchor.max_sessions_per_user",
+                       &a->max_sessions_per_user, 1, 100000)) < 0 ||
+        (rc = get_uint(l, g, "setup_timeout", "anchor.setup_timeout", &a->setup_timeout, 2,
+                       600)) < 0 ||
+        (rc = get_uint(l, g, "threads", "anchor.threads", &a->threads, 1, 64)) < 0)
         return rc;
     if (a->inside_adv.family != a->inside.family || a->outside_adv.family != a->outside.family)
         return fail(l, g, "anchor", "an advertised address must have the family of its address");

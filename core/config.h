@@ -55,6 +55,10 @@ struct se_anchor_config {
     struct se_addr inside, outside;         /* bound (port 0) */
     struct se_addr inside_adv, outside_adv; /* put in SDP; = bound if not set */
     uint16_t min_port, max_port;            /* its own UDP range */
+    unsigned max_sessions;                  /* whole server (429 beyond) */
+    unsigned max_sessions_per_user;         /* per user (429 beyond) */
+    unsigned setup_timeout;                 /* seconds for both legs to connect */
+    unsigned threads;                       /* media threads */
 };
 
 /* relay.io: io_uring for the relay sockets where the kernel allows it. */

@@ -8,7 +8,7 @@ set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev llvm
 libevent-dev libssl-dev openssl libconfig-dev libsqlite3-dev sqlite3 libjansson-dev
 libavformat-dev libavcodec-dev libavutil-dev ffmpeg
-libnice-dev libsrtp2-dev liburing-dev
+libnice-dev libsrtp2-dev liburing-dev libgstreamer-plugins-base1.0-dev
 coturn python3 python3-aiortc iproute2 util-linux curl procps
 chromium nodejs
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
