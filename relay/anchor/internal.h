@@ -44,6 +44,8 @@ enum {
     ANCHOR_TICK_MS = 100,         /* DTLS retransmissions, keyframe requests, expiry */
     ANCHOR_CALL_TIMEOUT_MS = 3000, /* longest wait for an anchor thread to take a job */
     ANCHOR_EVENT_QUEUE = 4096,
+    ANCHOR_EARLY_DTLS = 4,        /* datagrams of a first flight kept per leg */
+    ANCHOR_DTLS_EARLY_MAX = 1500,
 };
 
 enum anchor_role { ROLE_NONE = 0, ROLE_CLIENT = 1, ROLE_SERVER = 2 };
@@ -75,6 +77,11 @@ struct anchor_leg {
     bool described;  /* the party has sedge's description: DTLS may start */
     struct anchor_dtls *dtls;
     _Atomic int dtls_state;
+    /* DTLS that arrived before the leg's DTLS could start (a recorded
+     * call waits for its recorder): kept, then fed in order */
+    uint8_t *early;      /* ANCHOR_EARLY_DTLS x ANCHOR_DTLS_EARLY_MAX, made on first use */
+    uint16_t early_len[4];
+    int n_early;
     /* SRTP */
     struct anchor_srtp *srtp;
     int profile;
@@ -191,9 +198,12 @@ int anchor_leg_open(struct anchor_leg *l, const struct se_addr *bind, const stru
 int anchor_leg_remote(struct anchor_leg *l, const struct anchor_transport *t);
 /* One trickled candidate ("candidate:..."), or end (cand NULL). */
 int anchor_leg_candidate(struct anchor_leg *l, const char *cand);
-/* Start DTLS once the role is known, ICE is up and the party has our
- * description (idempotent). */
+/* Start DTLS once the role is known, ICE is up, the party has our
+ * description and, for a recorded call, the recorder is attached
+ * (idempotent); then feed what arrived early. */
 void anchor_leg_try_dtls(struct anchor_leg *l);
+/* Keep a DTLS datagram that came before the leg's DTLS started. */
+void anchor_leg_keep_early(struct anchor_leg *l, const uint8_t *buf, size_t len);
 void anchor_leg_close(struct anchor_leg *l);
 const char *anchor_ice_state_name(int st);
 const char *anchor_dtls_state_name(int st);

@@ -23,6 +23,7 @@
 #include "core/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct se_log_rl rl_cand;
@@ -246,23 +247,43 @@ static void dtls_app(void *arg, uint8_t *buf, size_t len)
     atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
 }
 
+void anchor_leg_keep_early(struct anchor_leg *l, const uint8_t *buf, size_t len)
+{
+    if (len > ANCHOR_DTLS_EARLY_MAX || l->n_early >= ANCHOR_EARLY_DTLS ||
+        (!l->early && !(l->early = malloc(ANCHOR_EARLY_DTLS * ANCHOR_DTLS_EARLY_MAX)))) {
+        atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
+        return; /* the party retransmits its flight */
+    }
+    memcpy(l->early + (size_t)l->n_early * ANCHOR_DTLS_EARLY_MAX, buf, len);
+    l->early_len[l->n_early++] = (uint16_t)len;
+}
+
 void anchor_leg_try_dtls(struct anchor_leg *l)
 {
     struct anchor_dtls_cb cb = {.send = dtls_send, .app = dtls_app, .arg = l};
+    struct anchor_session *s = l->s;
 
-    if (l->dtls || l->role == ROLE_NONE || l->s->ending)
+    if (l->dtls || l->role == ROLE_NONE || s->ending)
+        return;
+    /* Keys are made only once the recorder can take what they decrypt. */
+    if (s->record && !s->rec)
         return;
     /* A server just waits for the ClientHello; a client speaks first,
      * once the party can answer: ICE is up and it has our description. */
     if (l->role == ROLE_CLIENT && (!l->ice_up || !l->described))
         return;
-    if (!(l->dtls = anchor_dtls_new(l->s->srv->cert, l->role == ROLE_CLIENT, l->fp, l->n_fp,
-                                    &cb))) {
-        anchor_session_end(l->s, "out of memory for DTLS");
+    if (!(l->dtls = anchor_dtls_new(s->srv->cert, l->role == ROLE_CLIENT, l->fp, l->n_fp, &cb))) {
+        anchor_session_end(s, "out of memory for DTLS");
         return;
     }
     anchor_dtls_start(l->dtls);
     atomic_store_explicit(&l->dtls_state, anchor_dtls_state(l->dtls), memory_order_relaxed);
+    int n = l->n_early;
+    l->n_early = 0;
+    for (int i = 0; i < n && !s->ending && l->dtls; i++)
+        anchor_media_input(l, l->early + (size_t)i * ANCHOR_DTLS_EARLY_MAX, l->early_len[i]);
+    free(l->early);
+    l->early = NULL;
 }
 
 void anchor_leg_close(struct anchor_leg *l)
@@ -278,4 +299,7 @@ void anchor_leg_close(struct anchor_leg *l)
     l->dtls = NULL;
     anchor_srtp_free(l->srtp);
     l->srtp = NULL;
+    free(l->early);
+    l->early = NULL;
+    l->n_early = 0;
 }

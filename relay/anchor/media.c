@@ -54,7 +54,7 @@ int anchor_media_keys(struct anchor_leg *l)
 static void dtls_in(struct anchor_leg *in, const uint8_t *buf, size_t len)
 {
     if (!in->dtls) {
-        count(&in->dropped); /* before the role is known: the party retransmits */
+        anchor_leg_keep_early(in, buf, len); /* fed once the leg's DTLS starts */
         return;
     }
     int before = anchor_dtls_state(in->dtls);

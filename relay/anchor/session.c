@@ -205,7 +205,10 @@ void anchor_session_leg_changed(struct anchor_leg *l)
                 s->leg[1].remote_addr, anchor_srtp_profile_name(s->leg[1].profile),
                 s->record ? ", recording" : "");
     }
-    if (s->live && s->record && !s->rec && !s->rec_asked) {
+    /* The recorder is asked for as soon as both parties' addresses are
+     * known (ICE up), so it is attached before DTLS finishes and records
+     * the first keyframe; media waits for it either way. */
+    if (s->leg[0].ice_up && s->leg[1].ice_up && s->record && !s->rec && !s->rec_asked) {
         s->rec_asked = true;
         anchor_post(s->srv, anchor_event_new(s, ANCHOR_EV_RECORD, NULL));
     }
@@ -345,6 +348,8 @@ int anchor_job_attach(struct anchor_session *s, void *arg)
     s->rec = arg;
     s->rec_asked = false;
     se_info("anchor: %s: recording %s", s->id, anchor_rec_id(s->rec));
+    anchor_leg_try_dtls(&s->leg[0]); /* DTLS waited for the recorder */
+    anchor_leg_try_dtls(&s->leg[1]);
     return 0;
 }
 

@@ -20,7 +20,9 @@ import argparse
 import asyncio
 import base64
 import json
+import shlex
 import ssl
+import subprocess
 import sys
 import urllib.request
 
@@ -196,10 +198,14 @@ async def call(args):
     result["offer_to_b"] = body["offer"]
     result["answer_to_a"] = body2["answer"]
 
-    deadline = asyncio.get_event_loop().time() + args.seconds
+    start = asyncio.get_event_loop().time()
+    deadline = start + args.seconds
     sent = 0
     while asyncio.get_event_loop().time() < deadline:
         await asyncio.sleep(0.5)
+        if args.then_rule and asyncio.get_event_loop().time() > start + args.seconds / 3:
+            subprocess.run(shlex.split(args.then_rule), check=True, stdout=subprocess.DEVNULL)
+            args.then_rule = None
         if chan_a.readyState == "open" and "b_chan" in dc and dc["b_chan"].readyState == "open":
             chan_a.send(f"from-a-{sent}")
             dc["b_chan"].send(f"from-b-{sent}")
@@ -260,6 +266,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=6)
     ap.add_argument("--h264", action="store_true")
     ap.add_argument("--keep", action="store_true", help="do not DELETE the session at the end")
+    ap.add_argument("--then-rule", help="a command to run a third into the call (a policy change)")
     ap.add_argument("--tamper", choices=["none", "offer-fp", "answer-fp"], default="none")
     args = ap.parse_args()
     try:
