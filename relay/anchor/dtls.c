@@ -238,6 +238,19 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 
 /* ---- a leg ---- */
 
+/* Retransmission timer (RFC 6347 §4.2.4.1 leaves the initial value to the
+ * implementation): 150 ms, doubling to 3 s. The first flight often
+ * races the party's setRemoteDescription; 1 s (OpenSSL's default) would
+ * be added to most call setups. */
+static unsigned int dtls_timer(SSL *ssl, unsigned int prev_us)
+{
+    (void)ssl;
+    if (prev_us == 0)
+        return 150000;
+    return prev_us >= 1500000 ? 3000000 : prev_us * 2;
+}
+
+
 struct anchor_dtls *anchor_dtls_new(struct anchor_cert *c, bool client, const struct anchor_fp *fp,
                                     int n_fp, const struct anchor_dtls_cb *cb)
 {
@@ -261,6 +274,7 @@ struct anchor_dtls *anchor_dtls_new(struct anchor_cert *c, bool client, const st
     BIO_set_data(wbio, d);
     SSL_set_bio(d->ssl, d->rbio, wbio); /* the SSL owns both now */
     SSL_set_ex_data(d->ssl, ssl_idx, d);
+    DTLS_set_timer_cb(d->ssl, dtls_timer);
     SSL_set_mtu(d->ssl, ANCHOR_DTLS_MTU);
     DTLS_set_link_mtu(d->ssl, ANCHOR_DTLS_MTU);
     if (client)
