@@ -89,10 +89,10 @@ static int check_text(const char *text, size_t len, char *err, size_t errlen)
                 return bad(err, errlen, "line %d holds a control character", line);
         }
         if (body > 0) {
-            if (body < 2 || text[i] < 'a' || text[i] > 'z' || text[i + 1] != '=')
-                return bad(err, errlen, "line %d is not \"<letter>=<value>\"", line);
             if (line == 1 && (body != 3 || memcmp(text, "v=0", 3) != 0))
                 return bad(err, errlen, "the description must start with v=0");
+            if (body < 2 || text[i] < 'a' || text[i] > 'z' || text[i + 1] != '=')
+                return bad(err, errlen, "line %d is not \"<letter>=<value>\"", line);
             if (text[i] == 'm' && ++mlines > ANCHOR_MAX_MLINES) {
                 snprintf(err, errlen, "more than %d m-lines", ANCHOR_MAX_MLINES);
                 return SE_ERR_TOOBIG;
@@ -188,8 +188,7 @@ static int hexval(char c)
     return -1;
 }
 
-/* "sha-256 AB:CD:..." -> fp. 0, or SE_ERR_PARSE / SE_ERR_UNSUPP (unknown hash). */
-static int parse_fingerprint(const char *v, struct anchor_fp *fp)
+int anchor_fp_parse(const char *v, struct anchor_fp *fp)
 {
     size_t an = strcspn(v, " ");
     const char *p = v + an;
@@ -301,7 +300,7 @@ static int read_transport(const GstSDPMessage *msg, struct anchor_transport *t, 
                                                                             n));
          n++) {
         struct anchor_fp fp;
-        if ((rc = parse_fingerprint(v, &fp)) == SE_ERR_PARSE)
+        if ((rc = anchor_fp_parse(v, &fp)) == SE_ERR_PARSE)
             return bad(err, errlen, "malformed a=fingerprint");
         if (rc == 0 && t->n_fp < ANCHOR_MAX_FP)
             t->fp[t->n_fp++] = fp;

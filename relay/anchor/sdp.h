@@ -103,6 +103,10 @@ char *anchor_sdp_rewrite(const struct anchor_sdp *s, const struct anchor_local *
 /* The description as text (caller frees with free()), or NULL. */
 char *anchor_sdp_text(const struct anchor_sdp *s);
 
+/* "sha-256 AB:CD:..." (RFC 8122 §5) into fp. 0, SE_ERR_PARSE, or
+ * SE_ERR_UNSUPP for a hash other than SHA-1/224/256/384/512. */
+int anchor_fp_parse(const char *text, struct anchor_fp *fp);
+
 /* Setup role name ("actpass", "active", "passive"). */
 const char *anchor_setup_name(int setup);
 
