@@ -190,6 +190,8 @@ void anchor_handle_event(struct anchor_server *a, const struct anchor_event *e);
 
 struct anchor_stats {
     uint64_t live, created, refused, ended, events_dropped;
+    /* over live and ended calls, both legs */
+    uint64_t pkts_out, auth_failures, replays, dropped;
 };
 void anchor_server_stats(struct anchor_server *a, struct anchor_stats *out);
 

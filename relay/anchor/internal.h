@@ -157,6 +157,8 @@ struct anchor_server {
     void *notify_arg;
     struct anchor_recorder *recorder;
     _Atomic uint64_t created, refused, ended, events_dropped;
+    /* counters of calls that ended (live ones are summed at read time) */
+    _Atomic uint64_t gone_pkts_out, gone_auth_fail, gone_replay, gone_dropped;
 };
 
 /* ---- server.c ---- */

@@ -199,11 +199,22 @@ void anchor_forget(struct anchor_session *s)
     struct anchor_server *a = s->srv;
     bool counted;
 
-    g_mutex_lock(&a->lock);
+    g_mutex_lock(&a->lock); /* with the removal: a scrape counts a call once */
+    if (g_hash_table_lookup(a->table, s->id) == s) {
+        for (int i = 0; i < 2; i++) {
+            const struct anchor_leg *l = &s->leg[i];
+            atomic_fetch_add(&a->gone_pkts_out, atomic_load(&l->pkts_out));
+            atomic_fetch_add(&a->gone_auth_fail, atomic_load(&l->auth_fail));
+            atomic_fetch_add(&a->gone_replay, atomic_load(&l->replay));
+            atomic_fetch_add(&a->gone_dropped, atomic_load(&l->dropped));
+        }
+    }
+    char user[ANCHOR_USER_MAX];
+    snprintf(user, sizeof(user), "%s", s->user);
     counted = g_hash_table_remove(a->table, s->id); /* drops the table's reference */
     g_mutex_unlock(&a->lock);
     if (counted)
-        release(a, s->user);
+        release(a, user);
     atomic_fetch_add(&a->ended, 1);
 }
 
@@ -487,8 +498,25 @@ void anchor_server_stats(struct anchor_server *a, struct anchor_stats *out)
     memset(out, 0, sizeof(*out));
     if (!a)
         return;
+    out->pkts_out = atomic_load(&a->gone_pkts_out);
+    out->auth_failures = atomic_load(&a->gone_auth_fail);
+    out->replays = atomic_load(&a->gone_replay);
+    out->dropped = atomic_load(&a->gone_dropped);
     g_mutex_lock(&a->lock);
     out->live = a->n_live;
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, a->table);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        const struct anchor_session *s = v;
+        for (int i = 0; i < 2; i++) {
+            const struct anchor_leg *l = &s->leg[i];
+            out->pkts_out += atomic_load_explicit(&l->pkts_out, memory_order_relaxed);
+            out->auth_failures += atomic_load_explicit(&l->auth_fail, memory_order_relaxed);
+            out->replays += atomic_load_explicit(&l->replay, memory_order_relaxed);
+            out->dropped += atomic_load_explicit(&l->dropped, memory_order_relaxed);
+        }
+    }
     g_mutex_unlock(&a->lock);
     out->created = atomic_load(&a->created);
     out->refused = atomic_load(&a->refused);
