@@ -47,6 +47,7 @@ enum {
     ANCHOR_EARLY_DTLS = 4,        /* datagrams of a first flight kept per leg */
     ANCHOR_DTLS_EARLY_MAX = 1500,
     ANCHOR_SCTP_HELD = 8,
+    ANCHOR_SOCKET_BUF = 1 << 20,  /* SO_RCVBUF/SO_SNDBUF of a leg's selected socket */
     ANCHOR_SCTP_HELD_MAX = 1500,
 };
 
