@@ -392,6 +392,14 @@ static bool same_sockets(const struct se_config *a, const struct se_config *b)
         a->has_relay_v6 != b->has_relay_v6 || !se_addr_ip_eq(&a->relay_v4, &b->relay_v4) ||
         !se_addr_ip_eq(&a->relay_v6, &b->relay_v6) || strcmp(a->database, b->database) != 0)
         return false;
+    /* The anchor's addresses, ports and threads are bound at start too. */
+    const struct se_anchor_config *x = &a->anchor, *y = &b->anchor;
+    if (x->enabled != y->enabled || !se_addr_ip_eq(&x->inside, &y->inside) ||
+        !se_addr_ip_eq(&x->outside, &y->outside) || !se_addr_ip_eq(&x->inside_adv, &y->inside_adv) ||
+        !se_addr_ip_eq(&x->outside_adv, &y->outside_adv) || x->min_port != y->min_port ||
+        x->max_port != y->max_port || x->threads != y->threads ||
+        strcmp(a->rec_dir, b->rec_dir) != 0)
+        return false;
     for (int i = 0; i < a->n_listen; i++)
         if (a->listen[i].transport != b->listen[i].transport ||
             !se_addr_eq(&a->listen[i].addr, &b->listen[i].addr))
@@ -415,8 +423,9 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
     if (strcmp(n->policy_timezone, ctl->boot_cfg->policy_timezone) != 0)
         se_warn("reload: policy.timezone changes take effect only after a restart");
     if (!same_sockets(ctl->boot_cfg, n))
-        se_warn("reload: listen, relay, workers and database changes take effect only after a "
-                "restart; other settings apply now");
+        se_warn("reload: listen, relay, workers, database, the anchor's addresses, ports and "
+                "threads, and recording.dir take effect only after a restart; other settings "
+                "apply now");
     se_log_set_level(n->log_level);
     relay_server_reconfigure(ctl->srv, n);
     if (ctl->anchor) {
