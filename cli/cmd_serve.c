@@ -160,7 +160,7 @@ static void api_policy(void *arg, const struct pol_query *q, struct pol_decision
 static void anchor_policy(void *arg, const char *user, const char *origin,
                           const struct se_addr *client, struct anchor_verdict *v)
 {
-    struct pol_decision d, first;
+    struct pol_decision d;
     struct pol_query q = {
         .user = user,
         .user_len = strlen(user),
@@ -170,16 +170,7 @@ static void anchor_policy(void *arg, const char *user, const char *origin,
         .at = (int64_t)time(NULL),
     };
 
-    for (int t = SE_TP_UDP; t <= SE_TP_TLS; t++) {
-        q.transport = t;
-        api_policy(arg, &q, &d);
-        if (t == SE_TP_UDP)
-            first = d;
-        if (d.allow)
-            break;
-    }
-    if (!d.allow)
-        d = first;
+    api_policy_any(api_policy, arg, &q, &d);
     v->allow = d.allow;
     v->record = d.record == POL_RECORD_ALWAYS;
     v->rule_id = d.rule_id;
