@@ -6,6 +6,9 @@
 #   make asan       the same suites against an ASan+UBSan build
 #   make fuzz       longer fuzz runs (FUZZ_SECONDS per target)
 #   make bench      benchmarks (not tests)
+#   make install    binary, systemd unit, sysusers entry, example config,
+#                   docs and extension where a Debian package puts them
+#                   (PREFIX=/usr, SYSCONFDIR=/etc, DESTDIR for staging)
 #
 # Dependency direction (checked by `make check-deps`): relay/ never includes
 # SQLite, record/ never includes relay/, api/ reaches policy/auth only
@@ -15,17 +18,17 @@ BUILD    ?= build
 CC       ?= cc
 FUZZ_CC  ?= clang
 PKGS      = libevent libevent_pthreads libevent_openssl openssl libconfig sqlite3 jansson \
-            libavformat libavcodec libavutil liburing nice libsrtp2 gstreamer-sdp-1.0 glib-2.0
+            libavformat libavcodec libavutil liburing libbpf nice libsrtp2 gstreamer-sdp-1.0 glib-2.0
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
 OPT      ?= -O2
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-            -Wformat=2 -Wvla -g $(OPT) -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+            -Wformat=2 -Wvla -g $(OPT) -I. -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lpthread -lm
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC  := $(wildcard core/*.c auth/*.c policy/*.c relay/*.c relay/anchor/*.c record/*.c api/*.c)
+LIB_SRC  := $(filter-out %.bpf.c,$(wildcard core/*.c auth/*.c policy/*.c relay/*.c relay/offload/*.c relay/anchor/*.c record/*.c api/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c bench/*.c)
@@ -37,13 +40,28 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(foreach t,$(TOOL_SRC),$(BUILD)/tools/$(basename $(notdir $(t))))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps run test test-run asan fuzz fuzz-build bench clean check-deps format
+.PHONY: all deps deps-runtime run test test-run asan fuzz fuzz-build bench clean check-deps format \
+        install uninstall check-runtime
 
 all: $(BUILD)/sedge $(UNIT_BIN) $(TOOL_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The kernel fast path (relay/offload/): the BPF program is compiled with
+# clang for the BPF target and embedded through a bpftool skeleton, so the
+# binary carries it (build deps: clang, bpftool, libbpf-dev; run: libbpf1).
+BPF_CLANG ?= clang
+BPFTOOL   ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+BPF_ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
+BPF_SKEL  := $(BUILD)/gen/sedge_offload.skel.h
+$(BUILD)/gen/sedge_offload.bpf.o: relay/offload/sedge_offload.bpf.c relay/offload/shared.h
+	@mkdir -p $(dir $@)
+	$(BPF_CLANG) -target bpf -O2 -g -Wall -Werror -I. -I$(BPF_ARCH_INC) -c -o $@ $<
+$(BPF_SKEL): $(BUILD)/gen/sedge_offload.bpf.o
+	$(BPFTOOL) gen skeleton $< name sedge_offload >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/relay/offload/offload.o $(BUILD)/fuzzobj/relay/offload/offload.o: $(BPF_SKEL)
 
 $(BUILD)/libsedge.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -65,7 +83,10 @@ $(BUILD)/tools/%: bench/%.c $(BUILD)/libsedge.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsedge.a $(LDLIBS)
 
 # Fuzz targets: the library rebuilt with clang + libFuzzer + ASan/UBSan.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
+# -MMD: the instrumented objects follow header changes too (a stale object
+# with an old struct layout links and then overflows at run time).
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
+              -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
 $(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
@@ -78,10 +99,14 @@ fuzz-build: $(FUZZ_BIN)
 # and make would otherwise delete and rebuild all of them every time.
 .SECONDARY: $(FUZZ_LIB_OBJ)
 
-deps:
-	scripts/deps.sh
+# The runtime set builds and serves; `make test` adds the test tools.
+deps-runtime:
+	scripts/deps.sh runtime
 
-run: deps
+deps:
+	scripts/deps.sh test
+
+run: deps-runtime
 	$(MAKE) all
 	scripts/run-default.sh
 
@@ -111,12 +136,48 @@ bench: deps
 check-deps:
 	scripts/check-deps.sh
 
+# `make run` on a fresh Debian 12 root holding only the runtime set
+# (debootstrap; downloads packages; not part of `make test`).
+check-runtime:
+	scripts/check-runtime.sh
+
+# Debian layout: daemons in /usr/sbin, units in /lib/systemd/system (the
+# merged-/usr path Debian 12 still uses for packages), sysusers.d and
+# docs under /usr. An existing /etc/sedge/sedge.conf is never replaced.
+PREFIX     ?= /usr
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+DESTDIR    ?=
+install:
+	@[ -x $(BUILD)/sedge ] || { echo "make install: build $(BUILD)/sedge first (make)"; exit 1; }
+	install -D -m 0755 $(BUILD)/sedge $(DESTDIR)$(PREFIX)/sbin/sedge
+	install -D -m 0644 deploy/systemd/sedge.service $(DESTDIR)$(UNITDIR)/sedge.service
+	install -D -m 0644 deploy/systemd/sedge.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/sedge.conf
+	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/sedge
+	[ -e $(DESTDIR)$(SYSCONFDIR)/sedge/sedge.conf ] || \
+	  install -m 0640 deploy/sedge.conf $(DESTDIR)$(SYSCONFDIR)/sedge/sedge.conf
+	install -D -m 0644 deploy/nftables/sedge.nft $(DESTDIR)$(PREFIX)/share/doc/sedge/examples/sedge.nft
+	install -D -m 0644 deploy/container/Containerfile $(DESTDIR)$(PREFIX)/share/doc/sedge/examples/Containerfile
+	install -D -m 0644 deploy/kubernetes/sedge.yaml $(DESTDIR)$(PREFIX)/share/doc/sedge/examples/kubernetes.yaml
+	install -D -m 0644 deploy/logrotate/sedge $(DESTDIR)$(PREFIX)/share/doc/sedge/examples/logrotate
+	for f in docs/*.md docs/openapi.yaml; do install -D -m 0644 $$f $(DESTDIR)$(PREFIX)/share/doc/sedge/$$(basename $$f); done
+	for f in $$(find extension -type f); do install -D -m 0644 $$f $(DESTDIR)$(PREFIX)/share/sedge/$$f; done
+	@echo "installed; next: systemd-sysusers && systemctl daemon-reload, edit $(SYSCONFDIR)/sedge/sedge.conf,"
+	@echo "then: sudo -u sedge sedge init --config $(SYSCONFDIR)/sedge/sedge.conf && systemctl enable --now sedge"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/sedge $(DESTDIR)$(UNITDIR)/sedge.service \
+	      $(DESTDIR)$(PREFIX)/lib/sysusers.d/sedge.conf
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/sedge $(DESTDIR)$(PREFIX)/share/sedge
+
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(FUZZ_SRC) $(wildcard */*.h relay/anchor/*.h)
 
 clean:
 	rm -rf build
 
-# Header changes rebuild what includes them (also the instrumented copies:
-# a struct that changed size in one object and not another is a crash).
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)
+# The console's static files are assembled into console.o (.incbin).
+CONSOLE_FILES := $(wildcard api/console/*)
+$(BUILD)/obj/api/console.o $(BUILD)/fuzzobj/api/console.o: $(CONSOLE_FILES)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(wildcard $(BUILD)/fuzz/*.d)
