@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct anchor_event;
 struct pol_db;
 struct relay_server;
 
@@ -46,6 +47,9 @@ int serve_journal_flush(struct serve_journal *j, struct relay_server *srv);
  * At exit: take the last events and write them, waiting up to wait_ms for
  * a lock; what is still left is counted lost and logged. Then frees j.
  */
+/* An anchor session event (START, UPDATE or END; the RECORD kind is the
+ * control loop's) into the backlog; the journal owns e from here. */
+void serve_journal_push_anchor(struct serve_journal *j, struct anchor_event *e);
 void serve_journal_close(struct serve_journal *j, struct relay_server *srv, int wait_ms);
 void serve_journal_stats(const struct serve_journal *j, struct serve_journal_stats *out);
 /* The last write error ("database is locked", "database or disk is
