@@ -43,6 +43,7 @@ async function load() {
   if (!$("tokenSource").value) $("tokenSource").value = "bearer";
   const bypass = Array.isArray(managed.bypassOrigins) ? managed.bypassOrigins : [];
   $("bypass").hidden = bypass.length === 0;
+  $("bypassHint").hidden = bypass.length === 0;
   $("bypassNone").hidden = bypass.length > 0;
   for (const o of bypass) {
     const li = document.createElement("li");
@@ -52,6 +53,18 @@ async function load() {
   const r = await chrome.runtime.sendMessage({ type: "redirectUri" });
   $("redirectUri").textContent = r && r.uri ? r.uri : "";
   showFieldsFor();
+  await showAccount();
+}
+
+// The OIDC account: who is signed in, with a button to sign in or out.
+async function showAccount() {
+  const st = await chrome.runtime.sendMessage({ type: "status", tabId: -1 });
+  const id = st && st.identity;
+  const inOk = !!(id && id.method === "oidc" && id.signedIn);
+  $("accountText").textContent = inOk ? `Signed in as ${id.display}${id.name && id.name !== id.display ? " (" + id.name + ")" : ""}.`
+    : id && id.method === "oidc" ? "Not signed in." : "Save the settings, then sign in.";
+  $("signin").hidden = inOk || !(id && id.method === "oidc" && st.configured);
+  $("signout").hidden = !inOk;
 }
 
 function values() {
@@ -66,7 +79,6 @@ function values() {
 async function save(force) {
   const v = values();
   $("saveAnyway").hidden = true;
-  $("signin").hidden = true;
   say("busy", "Checking with the relay…");
   const r = await chrome.runtime.sendMessage({ type: "check", values: v });
   if (!r || (!r.ok && !force)) {
@@ -77,7 +89,7 @@ async function save(force) {
   await chrome.storage.local.set(v);
   if (!r.ok) say("bad", r.message.replace(/^Not saved: /, "Saved anyway, but ") + " Calls stay blocked until the relay answers.");
   else say("ok", r.message);
-  $("signin").hidden = !r.needsSignIn;
+  await showAccount();
 }
 
 $("tokenSource").addEventListener("change", showFieldsFor);
@@ -89,9 +101,14 @@ $("saveAnyway").addEventListener("click", () => save(true));
 $("signin").addEventListener("click", async () => {
   say("busy", "Signing in…");
   const r = await chrome.runtime.sendMessage({ type: "signIn", interactive: true });
+  await showAccount();
   if (!r.ok) return say("bad", "Sign-in failed: " + r.error);
-  $("signin").hidden = true;
-  await save(false);
+  say("ok", `Signed in as ${r.who}.`);
+});
+$("signout").addEventListener("click", async () => {
+  await chrome.runtime.sendMessage({ type: "signOut" });
+  await showAccount();
+  say("ok", "Signed out. Calls are blocked until you sign in again.");
 });
 
 load();

@@ -107,14 +107,18 @@
   }
 
   // ---- credentials ----
-  // state.creds: { ok, bypass, iceServers, refreshAt, error, mode }
+  // state.creds: { ok, bypass, iceServers, refreshAt, error, retryAt, mode }
   const state = { creds: null, inflight: null, timer: 0 };
   const live = new Set(); // WeakRefs of our peer connections
   const pageConfig = new WeakMap(); // pc -> the configuration the page asked for
 
   function fresh() {
     const c = state.creds;
-    return c !== null && (c.bypass || !c.ok || now() < c.refreshAt);
+    if (c === null) return false;
+    if (c.bypass) return true;
+    // A refusal or error is asked again after retryAt (the employee may
+    // sign in, the policy may change), without reloading the page.
+    return c.ok ? now() < c.refreshAt : now() < (c.retryAt || 0);
   }
 
   function fetchCreds(refresh) {

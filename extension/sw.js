@@ -277,7 +277,8 @@ function forPage(v) {
   if (v.kind === "relayed") return { ok: true, mode: "turn", iceServers: v.iceServers, refreshAt: v.refreshAt };
   if (v.kind === "recorded" && ANCHOR_SUPPORTED)
     return { ok: true, mode: "anchor", iceServers: v.iceServers, refreshAt: v.refreshAt };
-  return { ok: false, error: v.reason };
+  // The page asks again after this (a sign-in or a policy change later).
+  return { ok: false, error: v.reason, retryAt: Date.now() + (v.retryMs || ERROR_TTL_MS) };
 }
 
 function senderOrigin(sender) {
@@ -336,14 +337,10 @@ async function status(tabId) {
   } catch {
     top = "";
   }
-  let st = (await getSession("tab:" + tabId)) || { origins: {} };
-  // A page the extension has not heard from (opened before it started):
-  // ask for its top origin now.
-  if (top && !st.origins[top]) {
-    const v = await verdictFor(top, false);
-    await noteTab(tabId, top, true, v);
-    st = (await getSession("tab:" + tabId)) || { origins: {} };
-  }
+  // The top origin's verdict as of now (usually from the cache; asked
+  // when the page was opened before the extension ran, or after a sign-in).
+  if (top) await noteTab(tabId, top, true, await verdictFor(top, false));
+  const st = (await getSession("tab:" + tabId)) || { origins: {} };
   const frames = Object.entries(st.origins).filter(([o]) => o !== top).map(([o, v]) => ({ origin: o, ...v }));
   const base = apiBase(cfg);
   const turn = [...cache.values()].map((c) => c.value.uris).find((u) => Array.isArray(u));
@@ -440,8 +437,11 @@ chrome.runtime.onMessage.addListener((msg, sender, sendResponse) => {
 });
 
 // Settings changed: drop cached credentials (a new API, token or IdP).
+// An error from the old settings is no longer the last word.
 chrome.storage.onChanged.addListener((changes, area) => {
-  if (area === "local" || area === "managed") cache.clear();
+  if (area !== "local" && area !== "managed") return;
+  cache.clear();
+  updateSession("lastError", () => undefined);
 });
 
 chrome.alarms.onAlarm.addListener(async (a) => {

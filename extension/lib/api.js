@@ -122,7 +122,7 @@ export function badgeOf(v, origin) {
     case "recorded":
       return { text: "REC", title: `SecureEdge: calls on ${origin} are recorded (${v.reason})` };
     case "needs-rec":
-      return { text: "REC!", title: `SecureEdge: WebRTC blocked on ${origin}: ${v.reason}, and it cannot be recorded here` };
+      return { text: "REC!", title: `SecureEdge: WebRTC blocked on ${origin}: ${v.reason}` };
     case "refused":
       return { text: "OFF", title: `SecureEdge: WebRTC blocked on ${origin}: ${v.reason}` };
     default:
