@@ -27,7 +27,7 @@ TEST_PKGS="clang libclang-rt-14-dev llvm ffmpeg
 coturn python3 python3-aiortc iproute2 util-linux curl procps
 chromium nodejs
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly janus-tools systemd nftables python3-yaml"
+gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly janus-tools systemd nftables python3-yaml python3-cryptography"
 
 case "$set_name" in
 runtime) PKGS=$RUNTIME_PKGS ;;
