@@ -18,7 +18,7 @@ BUILD    ?= build
 CC       ?= cc
 FUZZ_CC  ?= clang
 PKGS      = libevent libevent_pthreads libevent_openssl openssl libconfig sqlite3 jansson \
-            libavformat libavcodec libavutil liburing
+            libavformat libavcodec libavutil liburing nice libsrtp2 gstreamer-sdp-1.0 glib-2.0
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
@@ -28,7 +28,7 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-pa
 LDLIBS   += $(PKG_LIBS) -lpthread -lm
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC  := $(wildcard core/*.c auth/*.c policy/*.c relay/*.c record/*.c api/*.c)
+LIB_SRC  := $(wildcard core/*.c auth/*.c policy/*.c relay/*.c relay/anchor/*.c record/*.c api/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c bench/*.c)

@@ -50,6 +50,12 @@ struct pol_query;
 typedef void (*api_policy_fn)(void *arg, const struct pol_query *q, struct pol_decision *d);
 void api_server_set_policy(struct api_server *api, api_policy_fn fn, void *arg);
 
+/* The anchor (relay/anchor/anchor.h) behind /v1/anchor, and what
+ * /v1/credentials may answer mode "anchor" for; NULL (the default): no
+ * anchor, /v1/anchor answers 503 and record-always credentials 403. */
+struct anchor_server;
+void api_server_set_anchor(struct api_server *api, struct anchor_server *anchor);
+
 /* /readyz answers 200 only while ready (relay started with a snapshot). */
 void api_server_set_ready(struct api_server *api, bool ready);
 void api_server_free(struct api_server *api);

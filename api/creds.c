@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "policy/db.h"
 #include "policy/rules.h"
+#include "relay/anchor/anchor.h"
 
 #include <event2/http.h>
 #include <openssl/crypto.h>
@@ -37,8 +38,8 @@ void api_server_set_policy(struct api_server *api, api_policy_fn fn, void *arg)
 }
 
 int api_credential_mode(struct api_server *api, const char *user, const char *origin,
-                        const struct se_addr *client, const char **mode, char *reason,
-                        size_t reasonlen)
+                        const struct se_addr *client, const char **mode,
+                        struct pol_decision *out, char *reason, size_t reasonlen)
 {
     struct pol_decision d = {.allow = true, .rule_name = ""}, first = d;
     struct pol_query q = {
@@ -70,8 +71,14 @@ int api_credential_mode(struct api_server *api, const char *user, const char *or
             snprintf(reason, reasonlen, "refused by policy (no rule allows this user and site)");
         return SE_ERR_DENIED;
     }
-    /* Recording required: the extension routes the call through the anchor. */
+    /* Recording required: the call must go through the anchor. */
     *mode = d.record == POL_RECORD_ALWAYS ? "anchor" : "turn";
+    if (d.record == POL_RECORD_ALWAYS)
+        snprintf(reason, reasonlen, "policy %s%lld%s%s requires recording",
+                 d.rule_id ? "rule #" : "default", (long long)d.rule_id,
+                 d.rule_name[0] ? " " : "", d.rule_name);
+    if (out)
+        *out = d;
     return 0;
 }
 
@@ -161,8 +168,7 @@ static bool check_bearer(struct api_req *r, const char *hdr, char *user, size_t 
     return true;
 }
 
-/* Authenticate the enterprise user; on false a response has been sent. */
-static bool authenticate(struct api_req *r, char *user, size_t ulen, const char **how)
+bool api_authenticate_user(struct api_req *r, char *user, size_t ulen, const char **how)
 {
     const char *hdr = evhttp_find_header(evhttp_request_get_input_headers(r->req),
                                          "Authorization");
@@ -185,11 +191,12 @@ void api_h_credentials(struct api_req *r)
     char user[API_USER_MAX], oid[AUTH_ORIGIN_ID_MAX + 1], secret[API_SECRET_MAX];
     char username[AUTH_NAME_MAX], pw[AUTH_REST_PW_LEN + 1], ip[SE_ADDR_STRLEN], why[256] = "";
     const char *how = "?", *origin, *mode;
+    struct pol_decision d;
     json_t *body = NULL, *v, *uris;
     const char *key;
     int rc;
 
-    if (!authenticate(r, user, sizeof(user), &how) || !(body = api_body_object(r)))
+    if (!api_authenticate_user(r, user, sizeof(user), &how) || !(body = api_body_object(r)))
         goto out;
     json_object_foreach(body, key, v) {
         if (strcmp(key, "origin") != 0) {
@@ -205,9 +212,21 @@ void api_h_credentials(struct api_req *r)
                         "\"origin\" must be a web origin like \"https://meet.example.com\"");
         goto out;
     }
-    if (api_credential_mode(api, user, origin, &r->peer, &mode, why, sizeof(why)) < 0) {
+    if (api_credential_mode(api, user, origin, &r->peer, &mode, &d, why, sizeof(why)) < 0) {
         se_info("api: credential refused by policy user=%s origin=%s: %s", user, origin, why);
         api_reply_error(r, 403, "denied_by_policy", "%s", why[0] ? why : "refused by policy");
+        goto out;
+    }
+    if (strcmp(mode, "anchor") == 0 && !anchor_can_record(api->anchor)) {
+        /* Fail closed: a credential for a call that must be recorded is
+         * useful only toward an anchor that records, and none runs here.
+         * Where one runs, the relay holds the credential to its addresses. */
+        se_info("api: credential refused user=%s origin=%s: %s, and no anchor runs here", user,
+                origin, why);
+        api_reply_json(r, 403, json_pack("{s:s, s:o, s:o, s:o}", "error", "recording_required",
+                                         "reason", api_json_str(why), "rule",
+                                         d.rule_id ? json_integer(d.rule_id) : json_null(),
+                                         "rule_name", api_json_str(d.rule_name)));
         goto out;
     }
     if ((rc = pol_db_secret_newest(api->db, secret, sizeof(secret))) < 0) {

@@ -22,6 +22,7 @@ struct auth_throttle;
 struct api_ratelimit;
 struct api_conn;
 struct event;
+struct anchor_server;
 typedef struct ssl_ctx_st SSL_CTX;
 
 enum {
@@ -49,6 +50,7 @@ struct api_server {
     int n_uris;
     struct pol_db *db;
     struct relay_server *relay;
+    struct anchor_server *anchor; /* NULL without an anchor block */
     api_change_fn on_change;
     void *change_arg;
     api_policy_fn policy;
@@ -93,9 +95,22 @@ void api_reply_text(struct api_req *r, int code, const char *ctype, const char *
 /* Parse the request body as one JSON object (bounded by api.max_body).
  * On failure a 4xx has been sent and NULL is returned. Caller decrefs. */
 json_t *api_body_object(struct api_req *r);
+/* The same with another bound (the anchor's descriptions are larger). */
+json_t *api_body_object_max(struct api_req *r, size_t max);
 
 /* ---- handlers ---- */
 void api_h_credentials(struct api_req *r);
+/* anchor.c: anchored calls (docs/api.md, "Anchor mode") */
+void api_h_anchor_create(struct api_req *r);
+void api_h_anchor_answer(struct api_req *r);
+void api_h_anchor_offer(struct api_req *r);
+void api_h_anchor_candidate(struct api_req *r);
+void api_h_anchor_get(struct api_req *r);
+void api_h_anchor_delete(struct api_req *r);
+/* creds.c: authenticate the enterprise user of a browser-facing call
+ * (Bearer JWT or Basic, as POST /v1/credentials). On false a response
+ * has been sent. how: "jwt" or "basic". */
+bool api_authenticate_user(struct api_req *r, char *user, size_t ulen, const char **how);
 void api_h_metrics(struct api_req *r);
 void api_h_healthz(struct api_req *r);
 void api_h_readyz(struct api_req *r);
@@ -130,12 +145,15 @@ void api_h_sessions_kill(struct api_req *r);
 /* ---- policy (creds.c) ----
  * The media mode for a user, origin and client, decided by the policy
  * the control thread hands over (api_server_set_policy): *mode = "turn",
- * or "anchor" where a rule requires recording. Returns 0, or
- * SE_ERR_DENIED with a reason the extension can show (answered 403
- * "denied_by_policy"). */
+ * or "anchor" where a rule requires recording (reason then says which
+ * rule). Returns 0, or SE_ERR_DENIED with a reason the extension can
+ * show (answered 403 "denied_by_policy"). out (may be NULL) gets the
+ * deciding decision; its rule_name is borrowed from the policy snapshot
+ * and valid only until the control thread publishes another. */
+struct pol_decision;
 int api_credential_mode(struct api_server *api, const char *user, const char *origin,
-                        const struct se_addr *client, const char **mode, char *reason,
-                        size_t reasonlen);
+                        const struct se_addr *client, const char **mode,
+                        struct pol_decision *out, char *reason, size_t reasonlen);
 
 /* ---- pure parsers (parse.c), fuzzed ---- */
 /* "Basic base64(user:password)" -> user, password. 0 or SE_ERR_PARSE. */

@@ -16,6 +16,10 @@
  *     and writes them to the sessions table in one transaction.
  *   - with an `api` block, the HTTPS control API (api/) serves on this
  *     same loop and database connection; its writes republish at once.
+ *   - with an `anchor` block, the anchor (relay/anchor/) runs its own
+ *     media threads; this loop writes its session events, attaches the
+ *     recorder when a recorded call comes up, and re-checks its calls
+ *     against every new policy.
  * A snapshot that cannot be built (corrupt database, bad certificate)
  * leaves the last good one in force and is logged loudly.
  */
@@ -29,6 +33,7 @@
 #include "policy/db.h"
 #include "policy/peers.h"
 #include "policy/rules.h"
+#include "relay/anchor/anchor.h"
 #include "relay/relay.h"
 
 #include <event2/event.h>
@@ -48,6 +53,9 @@ struct control {
     struct relay_server *srv;
     struct relay_snap *snap;    /* the newest published (one reference) */
     struct api_server *api; /* NULL without an api block */
+    struct anchor_server *anchor; /* NULL without an anchor block */
+    struct event *ev_anchor;      /* the anchor queued events */
+    int64_t next_anchor_recheck;  /* monotonic seconds */
     int64_t data_version;
     int64_t stats_tick;
     uint64_t events_lost; /* session events not written (database error) */
@@ -108,6 +116,9 @@ static struct relay_snap *build_snap(struct control *ctl, const struct se_config
     return snap;
 }
 
+static void anchor_policy(void *arg, const char *user, const char *origin,
+                          const struct se_addr *client, struct anchor_verdict *v);
+
 static void publish(struct control *ctl, const struct se_config *cfg)
 {
     struct relay_snap *snap = build_snap(ctl, cfg);
@@ -119,6 +130,7 @@ static void publish(struct control *ctl, const struct se_config *cfg)
     relay_server_publish(ctl->srv, snap);
     relay_snap_unref(ctl->snap); /* keep the newest for the API's decisions */
     ctl->snap = snap;
+    anchor_recheck(ctl->anchor, anchor_policy, ctl);
 }
 
 /* The API asks what the relay will decide: the same layers, the same
@@ -141,6 +153,38 @@ static void api_policy(void *arg, const struct pol_query *q, struct pol_decision
         return;
     }
     pol_rules_eval(rules, q, d);
+}
+
+/* Policy for a live anchored call, decided as /v1/anchor decided it: the
+ * call may go on if any transport is allowed for its user, origin and the
+ * address that created it. */
+static void anchor_policy(void *arg, const char *user, const char *origin,
+                          const struct se_addr *client, struct anchor_verdict *v)
+{
+    struct pol_decision d, first;
+    struct pol_query q = {
+        .user = user,
+        .user_len = strlen(user),
+        .origin = origin,
+        .origin_len = origin ? strlen(origin) : 0,
+        .client = client,
+        .at = (int64_t)time(NULL),
+    };
+
+    for (int t = SE_TP_UDP; t <= SE_TP_TLS; t++) {
+        q.transport = t;
+        api_policy(arg, &q, &d);
+        if (t == SE_TP_UDP)
+            first = d;
+        if (d.allow)
+            break;
+    }
+    if (!d.allow)
+        d = first;
+    v->allow = d.allow;
+    v->record = d.record == POL_RECORD_ALWAYS;
+    v->rule_id = d.rule_id;
+    v->rule_name = d.rule_name;
 }
 
 /* One relay event into the sessions table (inside the caller's transaction). */
@@ -194,11 +238,107 @@ static void flush_events(struct control *ctl)
     }
 }
 
+/* The outside party's IP from "udp:1.2.3.4:5" / "udp:[::1]:5". */
+static void party_ip(const char *party, char *out, size_t len)
+{
+    const char *p = strncmp(party, "udp:", 4) == 0 ? party + 4 : party;
+    size_t n;
+
+    if (*p == '[') {
+        p++;
+        n = strcspn(p, "]");
+    } else {
+        n = strcspn(p, ":");
+    }
+    snprintf(out, len, "%.*s", (int)n, p);
+}
+
+/* One anchor event into the sessions table (inside the caller's transaction). */
+static int write_anchor_event(struct control *ctl, const struct anchor_event *e)
+{
+    char peer[64];
+
+    party_ip(e->outside, peer, sizeof(peer));
+    struct pol_session s = {
+        .sid = e->sid,
+        .user = e->user,
+        .username = e->user,
+        .origin = e->origin[0] ? e->origin : NULL,
+        .client = e->inside,
+        .transport = "udp",
+        .relay = e->local,
+        .peers = peer,
+        .started = e->at,
+        .updated = e->at,
+        .ended = e->type == ANCHOR_EV_END ? e->at : 0,
+        .bytes_from_client = e->in_bytes_from,
+        .bytes_to_client = e->in_bytes_to,
+        .packets_from_client = e->in_pkts_from,
+        .packets_to_client = e->in_pkts_to,
+        .end_reason = e->type == ANCHOR_EV_END ? e->reason : NULL,
+        .rule_id = e->rule_id,
+        .rule_name = e->rule_name,
+        .record = e->record,
+        .mode = "anchor",
+        .recording = e->recording,
+        .bytes_from_peer = e->out_bytes_from,
+        .bytes_to_peer = e->out_bytes_to,
+        .packets_from_peer = e->out_pkts_from,
+        .packets_to_peer = e->out_pkts_to,
+    };
+    int rc = e->type == ANCHOR_EV_START ? pol_db_session_start(ctl->db, &s)
+                                        : pol_db_session_update(ctl->db, &s);
+    if (rc == 0 && e->type == ANCHOR_EV_END) {
+        char detail[512];
+        snprintf(detail, sizeof(detail), "reason=%s recording=%s", e->reason,
+                 e->recording[0] ? e->recording : "-");
+        rc = pol_db_audit(ctl->db, "anchor.end", e->sid, detail);
+    }
+    return rc;
+}
+
+/* Write the anchor's session events and act on the rest. */
+static void flush_anchor_events(struct control *ctl)
+{
+    struct anchor_event *ev[EVENT_BATCH];
+    size_t n;
+
+    while ((n = anchor_take_events(ctl->anchor, ev, EVENT_BATCH)) > 0) {
+        bool ok = pol_db_begin(ctl->db) == 0;
+        size_t rows = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (ev[i]->type == ANCHOR_EV_RECORD)
+                continue;
+            rows++;
+            if (ok && write_anchor_event(ctl, ev[i]) < 0)
+                ok = false;
+        }
+        if (!ok || pol_db_commit(ctl->db) < 0) {
+            ctl->events_lost += rows;
+            se_err_log("sessions: cannot write %zu anchor events to %s: %s", rows,
+                       ctl->cfg->database, pol_db_errmsg(ctl->db));
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (ev[i]->type == ANCHOR_EV_RECORD)
+                anchor_handle_event(ctl->anchor, ev[i]);
+            free(ev[i]);
+        }
+    }
+}
+
 static void on_events(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     flush_events(arg);
+    flush_anchor_events(arg);
+}
+
+/* Any thread: the anchor queued something (a call is ready to record). */
+static void anchor_notify(void *arg)
+{
+    struct control *ctl = arg;
+    event_active(ctl->ev_anchor, EV_READ, 0);
 }
 
 /* The API changed users or secrets through our own connection, which
@@ -222,6 +362,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         ctl->data_version = v;
         se_info("database changed: publishing new users, secrets and policy");
         publish(ctl, ctl->cfg);
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (ctl->anchor && now.tv_sec >= ctl->next_anchor_recheck) {
+        /* Time windows of rules: the relay re-checks on its own cron. */
+        ctl->next_anchor_recheck = now.tv_sec + ctl->cfg->policy_recheck;
+        anchor_recheck(ctl->anchor, anchor_policy, ctl);
     }
     if (++ctl->stats_tick % 60 == 0) {
         struct relay_stats st;
@@ -273,6 +420,11 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
                 "restart; other settings apply now");
     se_log_set_level(n->log_level);
     relay_server_reconfigure(ctl->srv, n);
+    if (ctl->anchor) {
+        struct anchor_config ac;
+        anchor_config_from(n, &ac);
+        anchor_server_reconfigure(ctl->anchor, &ac);
+    }
     publish(ctl, n);
     if (!ctl->api && n->api.enabled)
         se_warn("reload: the api block takes effect only after a restart");
@@ -388,7 +540,18 @@ int cmd_serve(int argc, char **argv)
         relay_server_drain(ctl.srv, 0);
         goto out;
     }
+    if (ctl.cfg->anchor.enabled) {
+        struct anchor_config ac;
+        anchor_config_from(ctl.cfg, &ac);
+        if (!(ctl.ev_anchor = event_new(ctl.base, -1, 0, on_events, &ctl)) ||
+            anchor_server_new(&ac, anchor_notify, &ctl, &ctl.anchor, err, sizeof(err)) < 0) {
+            se_err_log("%s", ctl.ev_anchor ? err : "cannot set up the control loop");
+            relay_server_drain(ctl.srv, 0);
+            goto out;
+        }
+    }
     api_server_set_policy(ctl.api, api_policy, &ctl);
+    api_server_set_anchor(ctl.api, ctl.anchor);
     api_server_set_ready(ctl.api, true);
     for (int i = 0; i < ctl.cfg->n_listen; i++) {
         char as[SE_ADDR_STRLEN];
@@ -414,10 +577,16 @@ int cmd_serve(int argc, char **argv)
     event_base_dispatch(ctl.base);
     rc = 0;
 out:
+    anchor_server_stop(ctl.anchor); /* calls end ("shutdown"), recordings sealed */
     relay_server_join(ctl.srv); /* the workers end their allocations on the way out */
     if (ctl.srv && ctl.db)
         flush_events(&ctl);
+    if (ctl.anchor && ctl.db)
+        flush_anchor_events(&ctl);
     api_server_free(ctl.api);
+    anchor_server_free(ctl.anchor);
+    if (ctl.ev_anchor)
+        event_free(ctl.ev_anchor);
     relay_snap_unref(ctl.snap);
     relay_server_free(ctl.srv);
     if (ctl.srv)

@@ -1,10 +1,13 @@
 /*
  * cmd_sessions.c - `sedge sessions [--live] [--user U] [--since T] [--json]`.
  *
- * One row per allocation, written by `sedge serve` from its workers'
- * events: live rows carry counters as of the last update (every
- * policy.session_update seconds), ended rows their final counts and why
- * they ended (expired, deleted by client, revoked, duration limit, ...).
+ * One row per allocation or anchored call (MODE turn / anchor), written
+ * by `sedge serve` from its workers' and the anchor's events: live rows
+ * carry counters as of the last update (every policy.session_update
+ * seconds), ended rows their final counts and why they ended (expired,
+ * deleted by client, revoked, duration limit, ...). For an anchored call
+ * CLIENT is the inside party, PEERS the outside party, and the counters
+ * are the inside leg's (the outside leg's are in --json).
  */
 #include "cli/cli.h"
 #include "core/config.h"
@@ -23,7 +26,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: sedge sessions [--live] [--user USER] [--since TIME] [--limit N] [--json]\n"
                  "                      [--config FILE]\n\n"
-                 "List relay sessions (one per allocation). TIME is unix seconds, an ISO 8601\n"
+                 "List relay sessions (one per allocation or anchored call). TIME is unix\n"
+                 "seconds, an ISO 8601\n"
                  "date/time (local to policy.timezone unless it ends in Z), or an age such as\n"
                  "30m, 2h, 7d. --json prints an array of objects.\n");
 }
@@ -34,14 +38,17 @@ static int print_session(const struct pol_session *s, void *arg)
     char t1[32], t2[32];
 
     if (!arr) {
-        printf("%-20s %-16s %-22s %-22s %-26s %-16s %-20s %-20s %12llu/%-8llu %12llu/%-8llu %s\n",
-               cli_fmt_time(s->started, t1, sizeof(t1)), s->user, s->origin ? s->origin : "-",
+        printf("%-20s %-6s %-16s %-22s %-22s %-26s %-16s %-20s %-20s %12llu/%-8llu %12llu/%-8llu "
+               "%s %s\n",
+               cli_fmt_time(s->started, t1, sizeof(t1)), s->mode && s->mode[0] ? s->mode : "turn",
+               s->user, s->origin ? s->origin : "-",
                s->client, s->relay, s->peers && s->peers[0] ? s->peers : "-",
                s->ended ? cli_fmt_time(s->ended, t2, sizeof(t2)) : "live",
                s->end_reason ? s->end_reason : "-", (unsigned long long)s->bytes_from_client,
                (unsigned long long)s->packets_from_client, (unsigned long long)s->bytes_to_client,
                (unsigned long long)s->packets_to_client,
-               s->rule_id ? (s->rule_name ? s->rule_name : "") : "default");
+               s->rule_id ? (s->rule_name ? s->rule_name : "") : "default",
+               s->recording && s->recording[0] ? s->recording : "-");
         return 0;
     }
     json_t *o = pol_session_json(s);
@@ -93,9 +100,9 @@ int cmd_sessions(int argc, char **argv)
     }
     json_t *arr = json ? json_array() : NULL;
     if (!json)
-        printf("%-20s %-16s %-22s %-22s %-26s %-16s %-20s %-20s %21s %21s %s\n", "STARTED", "USER",
-               "ORIGIN", "CLIENT", "RELAY", "PEERS", "ENDED", "REASON", "FROM_CLIENT B/PKTS",
-               "TO_CLIENT B/PKTS", "RULE");
+        printf("%-20s %-6s %-16s %-22s %-22s %-26s %-16s %-20s %-20s %21s %21s %s %s\n",
+               "STARTED", "MODE", "USER", "ORIGIN", "CLIENT", "RELAY", "PEERS", "ENDED", "REASON",
+               "FROM_CLIENT B/PKTS", "TO_CLIENT B/PKTS", "RULE", "RECORDING");
     rc = pol_db_session_list(db, &f, print_session, arr) < 0 ? 1 : 0;
     if (rc)
         fprintf(stderr, "sedge: cannot read sessions: %s\n", pol_db_errmsg(db));

@@ -474,6 +474,87 @@ static int load_recording(struct loader *l, config_t *cf, struct se_config *c)
     return 0;
 }
 
+
+/* anchor = { inside_address; outside_address; [*_advertised;] min_port; max_port; } */
+static int anchor_addr(struct loader *l, config_setting_t *g, const char *key, bool required,
+                       struct se_addr *out)
+{
+    char path[64], text[64] = "";
+    int rc;
+
+    snprintf(path, sizeof(path), "anchor.%s", key);
+    if ((rc = get_str(l, g, key, path, text, sizeof(text), required)) < 0 || !text[0])
+        return rc;
+    if (se_addr_parse_ip(out, text, 0) < 0)
+        return fail(l, config_setting_get_member(g, key), path,
+                    "\"%s\" is not an IPv4 or IPv6 address", text);
+    static const uint8_t zero[16], v4any[16] = {[10] = 0xff, [11] = 0xff};
+    if (memcmp(out->ip, zero, 16) == 0 || memcmp(out->ip, v4any, 16) == 0)
+        return fail(l, config_setting_get_member(g, key), path,
+                    "must be a real address of this host, not a wildcard");
+    return 1;
+}
+
+static int load_anchor(struct loader *l, config_t *cf, struct se_config *c)
+{
+    config_setting_t *g = config_lookup(cf, "anchor");
+    struct se_anchor_config *a = &c->anchor;
+    unsigned minp = 40000, maxp = 44999;
+    int rc;
+
+    a->max_sessions = 1000;
+    a->max_sessions_per_user = 10;
+    a->setup_timeout = 30;
+    a->threads = 1;
+    if (!g)
+        return 0;
+    if (!config_setting_is_group(g))
+        return fail(l, g, "anchor", "must be a group { inside_address; outside_address; ... }");
+    for (int i = 0; i < config_setting_length(g); i++) {
+        static const char *const known[] = {"inside_address", "outside_address",
+                                            "inside_advertised", "outside_advertised",
+                                            "min_port", "max_port", "max_sessions",
+                                            "max_sessions_per_user", "setup_timeout",
+                                            "threads", NULL};
+        config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+        bool ok = false;
+        for (int k = 0; known[k]; k++)
+            ok = ok || strcmp(known[k], config_setting_name(m)) == 0;
+        if (!ok)
+            return fail(l, m, "anchor", "unknown setting \"%s\"", config_setting_name(m));
+    }
+    if ((rc = anchor_addr(l, g, "inside_address", true, &a->inside)) < 0 ||
+        (rc = anchor_addr(l, g, "outside_address", true, &a->outside)) < 0)
+        return rc;
+    a->inside_adv = a->inside;
+    a->outside_adv = a->outside;
+    if ((rc = anchor_addr(l, g, "inside_advertised", false, &a->inside_adv)) < 0 ||
+        (rc = anchor_addr(l, g, "outside_advertised", false, &a->outside_adv)) < 0 ||
+        (rc = get_uint(l, g, "min_port", "anchor.min_port", &minp, 1024, 65535)) < 0 ||
+        (rc = get_uint(l, g, "max_port", "anchor.max_port", &maxp, 1024, 65535)) < 0 ||
+        (rc = get_uint(l, g, "max_sessions", "anchor.max_sessions", &a->max_sessions, 1,
+                       100000)) < 0 ||
+        (rc = get_uint(l, g, "max_sessions_per_user", "anchor.max_sessions_per_user",
+                       &a->max_sessions_per_user, 1, 100000)) < 0 ||
+        (rc = get_uint(l, g, "setup_timeout", "anchor.setup_timeout", &a->setup_timeout, 2,
+                       600)) < 0 ||
+        (rc = get_uint(l, g, "threads", "anchor.threads", &a->threads, 1, 64)) < 0)
+        return rc;
+    if (a->inside_adv.family != a->inside.family || a->outside_adv.family != a->outside.family)
+        return fail(l, g, "anchor", "an advertised address must have the family of its address");
+    if (minp > maxp || maxp - minp < 1)
+        return fail(l, config_setting_get_member(g, "min_port"), "anchor.min_port",
+                    "the range %u-%u needs at least two ports", minp, maxp);
+    if (minp <= c->max_port && maxp >= c->min_port)
+        return fail(l, config_setting_get_member(g, "min_port"), "anchor.min_port",
+                    "the range %u-%u overlaps relay.min_port-max_port %u-%u", minp, maxp,
+                    c->min_port, c->max_port);
+    a->min_port = (uint16_t)minp;
+    a->max_port = (uint16_t)maxp;
+    a->enabled = true;
+    return 0;
+}
+
 static int load(struct loader *l, config_t *cf, struct se_config *c)
 {
     config_setting_t *root = config_root_setting(cf), *g;
@@ -565,7 +646,7 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
         return rc;
 
     if ((rc = load_policy(l, cf, c)) < 0 || (rc = load_api(l, cf, c)) < 0 ||
-        (rc = load_recording(l, cf, c)) < 0)
+        (rc = load_recording(l, cf, c)) < 0 || (rc = load_anchor(l, cf, c)) < 0)
         return rc;
 
     if (workers == 0) {

@@ -45,6 +45,22 @@ struct se_api_config {
     unsigned timeout;         /* seconds to deliver each complete request */
 };
 
+/*
+ * The anchor (the `anchor` group, docs/anchor.md): where sedge terminates
+ * DTLS-SRTP. Its addresses are also what a `record always` credential may
+ * relay to, and nothing else (the fail-closed rule, docs/policy.md).
+ */
+struct se_anchor_config {
+    bool enabled;
+    struct se_addr inside, outside;         /* bound (port 0) */
+    struct se_addr inside_adv, outside_adv; /* put in SDP; = bound if not set */
+    uint16_t min_port, max_port;            /* its own UDP range */
+    unsigned max_sessions;                  /* whole server (429 beyond) */
+    unsigned max_sessions_per_user;         /* per user (429 beyond) */
+    unsigned setup_timeout;                 /* seconds for both legs to connect */
+    unsigned threads;                       /* media threads */
+};
+
 /* relay.io: io_uring for the relay sockets where the kernel allows it. */
 enum se_relay_io { SE_IO_AUTO, SE_IO_URING, SE_IO_EPOLL };
 
@@ -88,6 +104,7 @@ struct se_config {
     unsigned policy_recheck;    /* seconds between re-checks of live allocations */
     unsigned session_update;    /* seconds between session row counter updates */
     struct se_api_config api;
+    struct se_anchor_config anchor;
     /* recording = { ... } (docs/recording.md) */
     char rec_dir[SE_PATH_MAX];           /* where recordings go; "" = not set */
     char rec_sign_key_file[SE_PATH_MAX]; /* HMAC secret or Ed25519 PEM; "" = unsigned */

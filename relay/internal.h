@@ -389,6 +389,11 @@ void alloc_policy_cron(struct allocation *a);
 void alloc_recheck_all(struct worker *w, bool check_creds);
 /* Evaluate the rules for a peer of a (CreatePermission/ChannelBind). */
 bool alloc_peer_policy_ok(struct allocation *a, const struct se_addr *peer);
+/* Fail closed for recording: where the allocation's rule (or the peer's)
+ * says `record always`, only the anchor's addresses (with_port: and its
+ * port range) may be reached. log: count and log a refusal. */
+bool alloc_record_peer_ok(struct allocation *a, const struct se_addr *peer, bool with_port,
+                          bool log);
 /* Consume len bytes from a bucket; false = over the cap, drop. */
 bool relay_rate_take(struct rate_limit *r, size_t len);
 static inline bool relay_rate_ok(struct rate_limit *r, size_t len)

@@ -16,6 +16,13 @@
  * table. A full queue drops the event and counts it: media never waits
  * for bookkeeping.
  *
+ * Fail closed for recording: an allocation whose rule says `record
+ * always` (or a peer whose rule does) may reach only the anchor's
+ * addresses and ports, where the call is decrypted and recorded; every
+ * other peer is refused at CreatePermission, ChannelBind and Send, and
+ * such permissions are removed when a policy change starts to require
+ * recording. Without an anchor such allocations are refused outright.
+ *
  * The bandwidth cap is a token bucket per direction, in nano-bytes so a
  * refill of a few microseconds is not rounded away; its burst is 200 ms
  * of the rate (at least a few full-size packets).
@@ -38,7 +45,7 @@ enum {
     BURST_DIVISOR = 5,      /* burst = 1/5 s of the rate */
 };
 
-static struct se_log_rl rl_events, rl_revoke, rl_peer_policy;
+static struct se_log_rl rl_events, rl_revoke, rl_peer_policy, rl_record;
 
 /* ---- bandwidth ---- */
 
@@ -256,6 +263,36 @@ bool alloc_peer_policy_ok(struct allocation *a, const struct se_addr *peer)
     return peer_ok(a, peer, true);
 }
 
+bool alloc_record_peer_ok(struct allocation *a, const struct se_addr *peer, bool with_port,
+                          bool log)
+{
+    const struct relay_snap *s = a->w->snap;
+    bool need = a->record == POL_RECORD_ALWAYS;
+    int64_t rule = a->rule_id;
+
+    if (!need && s->rules) {
+        struct pol_decision d;
+        struct pol_query q;
+        query_for(a, peer, &q);
+        pol_rules_eval(s->rules, &q, &d);
+        need = d.allow && d.record == POL_RECORD_ALWAYS;
+        rule = d.rule_id;
+    }
+    if (!need || pol_peers_is_anchor(s->peers, peer, with_port))
+        return true;
+    if (log) {
+        char ps[SE_ADDR_STRLEN];
+        atomic_fetch_add_explicit(&a->w->st.policy_denied, 1, memory_order_relaxed);
+        se_log_rl(&rl_record, SE_LOG_INFO,
+                  "peer refused: recording required (rule #%lld), only the anchor may be "
+                  "reached user=%s peer=%s",
+                  (long long)rule, a->quota_user,
+                  with_port ? se_addr_str(peer, ps, sizeof(ps))
+                            : se_addr_ip_str(peer, ps, sizeof(ps)));
+    }
+    return false;
+}
+
 /* Does the allocation's credential still verify under the snapshot? */
 static bool creds_valid(const struct allocation *a, const struct relay_snap *s, const char **why)
 {
@@ -298,10 +335,21 @@ static void revoke(struct allocation *a, const char *why)
 /* Remove permissions (and their channels) whose peer is now denied. */
 static void recheck_peers(struct allocation *a)
 {
+    /* Channels to a port outside the anchor's range, once recording is
+     * required (their IP may still be the anchor's). */
+    for (uint16_t k = 0; a->record == POL_RECORD_ALWAYS && k < a->n_chans;) {
+        if (pol_peers_is_anchor(a->w->snap->peers, &a->chans[k].peer, true)) {
+            k++;
+            continue;
+        }
+        a->chans[k] = a->chans[--a->n_chans];
+        atomic_fetch_add_explicit(&a->w->st.revoked, 1, memory_order_relaxed);
+    }
     for (uint16_t i = 0; i < a->n_perms;) {
         struct se_addr p;
         peer_of(&a->perms[i], &p);
-        if (pol_peers_check_ip(a->w->snap->peers, &p) == POL_PEER_OK && peer_ok(a, &p, false)) {
+        if (pol_peers_check_ip(a->w->snap->peers, &p) == POL_PEER_OK && peer_ok(a, &p, false) &&
+            alloc_record_peer_ok(a, &p, false, false)) {
             i++;
             continue;
         }
@@ -343,6 +391,10 @@ void alloc_recheck_all(struct worker *w, bool check_creds)
             snprintf(msg, sizeof(msg), "denied by %s%lld %s", d.rule_id ? "rule #" : "default",
                      (long long)d.rule_id, d.rule_name);
             revoke(a, d.rule_id ? msg : "denied by the default action");
+            continue;
+        }
+        if (d.record == POL_RECORD_ALWAYS && !pol_peers_has_anchor(s->peers)) {
+            revoke(a, "recording required and no anchor is configured");
             continue;
         }
         bool changed = d.rule_id != a->rule_id || d.record != a->record;

@@ -481,6 +481,17 @@ static void do_allocate(struct req *r)
         send_error_why(r, 403, "refused by policy");
         return;
     }
+    if (d.record == POL_RECORD_ALWAYS && !pol_peers_has_anchor(r->w->snap->peers)) {
+        /* Fail closed: such a call may relay only to the anchor. */
+        atomic_fetch_add_explicit(&r->w->st.policy_denied, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&r->w->st.allocs_refused, 1, memory_order_relaxed);
+        se_log_rl(&rl_policy, SE_LOG_INFO,
+                  "allocate refused: recording required (rule #%lld) and no anchor is configured "
+                  "user=%s origin=%s",
+                  (long long)d.rule_id, r->quota_user, r->has_origin ? r->origin : "-");
+        send_error_why(r, 403, "recording required, no anchor");
+        return;
+    }
     ar.policy = &d;
     ar.origin = r->has_origin ? r->origin : NULL;
     struct allocation *a =
@@ -576,7 +587,8 @@ static void do_create_permission(struct req *r)
             send_error_why(r, 403, "peer address denied");
             return;
         }
-        if (!alloc_peer_policy_ok(r->a, &peers[i])) {
+        if (!alloc_peer_policy_ok(r->a, &peers[i]) ||
+            !alloc_record_peer_ok(r->a, &peers[i], false, true)) {
             send_error_why(r, 403, "peer refused by policy");
             return;
         }
@@ -628,7 +640,7 @@ static void do_channel_bind(struct req *r)
         send_error_why(r, 403, "peer address denied");
         return;
     }
-    if (!alloc_peer_policy_ok(r->a, &peer)) {
+    if (!alloc_peer_policy_ok(r->a, &peer) || !alloc_record_peer_ok(r->a, &peer, true, true)) {
         send_error_why(r, 403, "peer refused by policy");
         return;
     }
@@ -651,7 +663,8 @@ static void do_send(struct worker *w, struct allocation *a, const struct stun_ms
         return;
     }
     struct permission *p = alloc_perm_find(a, peer.ip);
-    if (!p || p->expires <= w->now || pol_peers_check(w->snap->peers, &peer) != POL_PEER_OK) {
+    if (!p || p->expires <= w->now || pol_peers_check(w->snap->peers, &peer) != POL_PEER_OK ||
+        (a->record == POL_RECORD_ALWAYS && !pol_peers_is_anchor(w->snap->peers, &peer, true))) {
         atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
         return;
     }

@@ -21,7 +21,7 @@ set_name=${1:-test}
 RUNTIME_PKGS="build-essential pkg-config
 libevent-dev libssl-dev openssl libconfig-dev libsqlite3-dev sqlite3 libjansson-dev
 libavformat-dev libavcodec-dev libavutil-dev
-libnice-dev libsrtp2-dev liburing-dev"
+libnice-dev libsrtp2-dev liburing-dev libgstreamer-plugins-base1.0-dev"
 
 TEST_PKGS="clang libclang-rt-14-dev llvm ffmpeg
 coturn python3 python3-aiortc iproute2 util-linux curl procps

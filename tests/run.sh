@@ -68,6 +68,8 @@ if [ -z "$only" ] || [ "$only" = fuzz ]; then
         [ -d "tests/fuzz/corpus/$n" ] && cp -r "tests/fuzz/corpus/$n/." "$work/"
         dict=()
         [ -f "tests/fuzz/$n.dict" ] && dict=(-dict="tests/fuzz/$n.dict")
+        # A target's real maximum input size, where the seeds alone do not set it.
+        [ -f "tests/fuzz/$n.max_len" ] && dict+=(-max_len="$(cat "tests/fuzz/$n.max_len")")
         mkdir -p "$BUILD/fuzz-artifacts"
         # libFuzzer's own exit code for a crash is 77, our "skipped": make it 1.
         run_case fuzz "$n" "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 \

@@ -5,6 +5,8 @@
 #   |  aiortc, python stunclient)  --->  127.0.0.1:$PORT  ---> 127.0.0.1:   |
 #   |                                    relay 127.0.0.2:        $PEER_PORT |
 #   |                                    $RELAY_MIN-$RELAY_MAX              |
+#   |                                    anchor 127.0.0.3:                  |
+#   |                                    $ANCHOR_MIN-$ANCHOR_MAX            |
 #   +-----------------------------------------------------------------------+
 #
 # Every test gets a fresh temp dir, its own ports, a generated certificate
@@ -27,6 +29,9 @@ PEER_PORT=$((BASE + 2))
 # narrow range runs out (508) across a suite of runs.
 RELAY_MIN=$((30000 + ($$ % 150) * 200))
 RELAY_MAX=$((RELAY_MIN + 199))
+# The anchor's own UDP range (anchor.min_port-max_port), above every relay range.
+ANCHOR_MIN=$((60000 + ($$ % 270) * 20))
+ANCHOR_MAX=$((ANCHOR_MIN + 19))
 
 cleanup() {
     local p

@@ -143,6 +143,54 @@ static void test_recording(void)
     expect_error(text, "recording.fsync_interval");
 }
 
+static void test_anchor(void)
+{
+    struct se_config *c;
+    char err[512], text[1024];
+
+    CHECK_EQ_INT(load(base, &c, err, sizeof(err)), 0);
+    if (c) {
+        CHECK(!c->anchor.enabled);
+        se_config_free(c);
+    }
+    snprintf(text, sizeof(text),
+             "%sanchor = { inside_address = \"10.0.0.5\"; outside_address = \"192.0.2.5\";\n"
+             "  outside_advertised = \"198.51.100.5\"; min_port = 40000; max_port = 40999; };\n",
+             base);
+    CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+    if (c) {
+        char ip[SE_ADDR_STRLEN];
+        CHECK(c->anchor.enabled);
+        CHECK_STR(se_addr_ip_str(&c->anchor.inside, ip, sizeof(ip)), "10.0.0.5");
+        CHECK_STR(se_addr_ip_str(&c->anchor.inside_adv, ip, sizeof(ip)), "10.0.0.5");
+        CHECK_STR(se_addr_ip_str(&c->anchor.outside_adv, ip, sizeof(ip)), "198.51.100.5");
+        CHECK_EQ_INT(c->anchor.min_port, 40000);
+        CHECK_EQ_INT(c->anchor.max_port, 40999);
+        se_config_free(c);
+    }
+    snprintf(text, sizeof(text), "%sanchor = { outside_address = \"192.0.2.5\"; };\n", base);
+    expect_error(text, "anchor.inside_address: missing");
+    snprintf(text, sizeof(text),
+             "%sanchor = { inside_address = \"0.0.0.0\"; outside_address = \"192.0.2.5\"; };\n",
+             base);
+    expect_error(text, "anchor.inside_address: must be a real address");
+    snprintf(text, sizeof(text),
+             "%sanchor = { inside_address = \"10.0.0.5\"; outside_address = \"192.0.2.5\";\n"
+             " min_port = 50050; max_port = 51000; };\n",
+             base);
+    expect_error(text, "overlaps relay.min_port-max_port 50000-50100");
+    snprintf(text, sizeof(text),
+             "%sanchor = { inside_address = \"10.0.0.5\"; outside_address = \"192.0.2.5\";\n"
+             " inside_advertised = \"::1\"; };\n",
+             base);
+    expect_error(text, "advertised address must have the family");
+    snprintf(text, sizeof(text),
+             "%sanchor = { inside_address = \"10.0.0.5\"; outside_address = \"192.0.2.5\";\n"
+             " insde_advertised = \"10.0.0.6\"; };\n",
+             base);
+    expect_error(text, ":4: anchor: unknown setting \"insde_advertised\"");
+}
+
 int main(void)
 {
     snprintf(path, sizeof(path), "/tmp/sedge-test-config-%d.conf", (int)getpid());
@@ -150,6 +198,7 @@ int main(void)
     RUN(test_full);
     RUN(test_errors);
     RUN(test_recording);
+    RUN(test_anchor);
     unlink(path);
     return check_done();
 }
