@@ -22,10 +22,12 @@
 import { merge, isBypassed, apiBase, missing, LOCAL_KEYS } from "./lib/settings.js";
 import { postCredentials, verdictOf, basicHeader, badgeOf, worst, ERROR_TTL_MS } from "./lib/api.js";
 import * as oidc from "./lib/oidc.js";
+import { makeAnchorService } from "./sw-anchor.js";
 
-// Anchor mode (recording) needs the page wrapper to send SDP through
-// sedge; until it does, a site whose policy records is blocked (REC!).
-const ANCHOR_SUPPORTED = false;
+// Anchor mode (recording): the page wrapper sends each call's SDP through
+// sedge's anchor (sw-anchor.js). Without it a site whose policy records
+// would be blocked (REC!).
+const ANCHOR_SUPPORTED = true;
 const RENEW_ALARM = "sedge-oidc-renew";
 const SILENT_TIMEOUT_MS = 15000;
 const BADGE_COLORS = { REC: "#c5221f", "REC!": "#c5221f", OFF: "#5f6368", ERR: "#b06000" };
@@ -258,6 +260,7 @@ function summary(v) {
   const s = { kind: v.kind, reason: v.reason || "", at: Date.now() };
   if (v.user) s.user = v.user;
   if (v.unconfigured) s.unconfigured = true;
+  if (v.live) s.live = true;
   if (v.signedOut) s.signedOut = true;
   return s;
 }
@@ -353,6 +356,7 @@ async function status(tabId) {
     identity: await identity(cfg),
     site: top ? { origin: top, ...st.origins[top] } : null,
     frames,
+    calls: tabId >= 0 ? await anchors.callsOf(tabId) : [],
     lastError: (await getSession("lastError")) || null,
   };
 }
@@ -411,8 +415,24 @@ async function handlePrivileged(msg) {
   }
 }
 
+const anchors = makeAnchorService({
+  settings, authorization, verdictFor, noteTab, noteError, updateSession, getSession, senderOrigin,
+  forget: (origin) => cache.delete(origin),
+});
+
 chrome.runtime.onMessage.addListener((msg, sender, sendResponse) => {
   if (sender.id !== chrome.runtime.id || !msg || typeof msg.type !== "string") return false;
+  if (msg.type === "anchor") {
+    const origin = senderOrigin(sender);
+    if (!origin || origin === extOrigin || !sender.tab) {
+      sendResponse({ ok: false, error: "this frame has no web origin" });
+      return false;
+    }
+    anchors.handle(msg, sender)
+      .then(sendResponse)
+      .catch((e) => sendResponse({ ok: false, error: String(e && e.message || e) }));
+    return true;
+  }
   if (msg.type === "credentials") {
     const origin = senderOrigin(sender);
     if (!origin || origin === extOrigin) {
