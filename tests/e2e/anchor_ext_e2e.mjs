@@ -87,10 +87,13 @@ async function sessionIds() {
   return A.sw.evaluate(() => chrome.storage.session.get("anchors").then((s) => Object.keys(s.anchors || {})));
 }
 
-async function openParty(browser, site, room, me, polite, trickle) {
+async function openParty(browser, site, room, me, polite, trickle, h264 = true) {
   const page = await browser.context.newPage();
   page.on("console", (m) => { if (m.type() === "error" || /SecureEdge/.test(m.text())) console.log(`page(${me}):`, m.text().slice(0, 2000)); });
-  await page.goto(`${site}/anchor_call.html?room=${room}&me=${me}&polite=${polite ? 1 : 0}&trickle=${trickle ? 1 : 0}`);
+  // The remote party (no extension) uses the site's STUN server at .10,
+  // the employee's page names .9, which must never see a packet.
+  const stun = browser === B ? "127.0.0.10" : "127.0.0.9";
+  await page.goto(`${site}/anchor_call.html?room=${room}&me=${me}&polite=${polite ? 1 : 0}&trickle=${trickle ? 1 : 0}&h264=${h264 ? 1 : 0}&stun=${stun}`);
   return page;
 }
 
@@ -245,8 +248,9 @@ function brief(s) {
 
 async function answerNontrickle() {
   const before = await sessionIds();
-  const b = await openParty(B, args["remote-site"], "r2", "remote", false, false);
-  const a = await openParty(A, args.site, "r2", "employee", true, false);
+  // Chromium's default codecs (VP8 video).
+  const b = await openParty(B, args["remote-site"], "r2", "remote", false, false, false);
+  const a = await openParty(A, args.site, "r2", "employee", true, false, false);
   await a.evaluate(() => start({ caller: false }));
   await b.evaluate(() => start({ caller: true }));
   const up = await waitConnected([a, b], 25000);
@@ -262,7 +266,7 @@ async function answerNontrickle() {
   const gone = await goneWithin(id, 5000);
   if (gone < 0 || gone > 2000) p.push(`sedge's session ${id} still there ${gone < 0 ? "5 s" : gone + " ms"} after the remote party hung up`);
   report("answer-nontrickle", p, { id, up, goneMs: gone, employee: brief(sa), remote: brief(sb) });
-  console.log(`CALL answer-nontrickle ${JSON.stringify({ id, sent })}`);
+  console.log(`CALL answer-nontrickle ${JSON.stringify({ id, sent, video: "vp8" })}`);
   await a.close();
   await b.close();
 }
@@ -284,8 +288,17 @@ async function aiortcCall() {
   const sa = await st(a);
   const p = judge(sa, null, { id });
   if (!up) p.push(`not connected: ${sa.connectionState}`);
-  // aiortc hangs up (bye) after its --seconds.
-  await Promise.race([done, sleep(30000)]);
+  // aiortc hangs up (bye) after its --seconds; what the employee sent
+  // until then is what the recording must hold.
+  let last = sa;
+  const until = Date.now() + 30000;
+  while (Date.now() < until) {
+    const s = await st(a);
+    if (s.signalingState === "closed") break;
+    last = s;
+    await sleep(300);
+  }
+  await Promise.race([done, sleep(5000)]);
   const gone = await goneWithin(id, 5000);
   let r = {};
   try { r = JSON.parse(out.trim().split("\n").pop()); } catch { p.push(`aiortc said: ${out.slice(-500)} ${err.slice(-800)}`); }
@@ -296,7 +309,7 @@ async function aiortcCall() {
   if (end.signalingState !== "closed") p.push(`the employee's page did not see the hang-up: ${end.signalingState}`);
   if (gone < 0 || gone > 2000) p.push(`sedge's session still there ${gone < 0 ? "5 s" : gone + " ms"} after aiortc hung up`);
   report("aiortc", p, { id, up, goneMs: gone, employee: brief(sa), aiortc: r });
-  console.log(`CALL aiortc ${JSON.stringify({ id, sent: { a_video: sentFrames(sa), a_audio: sa.sentAudio, b_video: r.sent ? r.sent.video : 0, b_audio: r.sent ? r.sent.audio : 0 } })}`);
+  console.log(`CALL aiortc ${JSON.stringify({ id, sent: { a_video: sentFrames(last), a_audio: last.sentAudio, b_video: r.sent ? r.sent.video : 0, b_audio: r.sent ? r.sent.audio : 0 } })}`);
   await a.close();
 }
 
