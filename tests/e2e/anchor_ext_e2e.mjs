@@ -18,6 +18,9 @@
 //   aiortc             the employee calls aiortc; hang-up by aiortc
 //   deny-mid-call      a rule denying the site is added during a call:
 //                      media stops and the page sees the call fail
+//   frames             no frame escapes the wrapper: same- and cross-origin
+//                      iframes, about:blank used at once, srcdoc, blob:,
+//                      data:, a late iframe, a popup, a worker
 //   anchor-refused     sedge refuses the anchor (the user's limit is
 //                      reached): the call never connects
 //   api-down           the API is unreachable: the call never connects
@@ -38,7 +41,7 @@ import { killAll, launch, parseArgs, sleep } from "./lib/browser.mjs";
 const args = parseArgs(process.argv.slice(2));
 for (const k of ["ext", "api", "ca", "spki", "site", "remote-site", "user", "password", "outside", "inside", "relay-ip", "sedge"])
   if (!args[k]) throw new Error(`missing --${k}`);
-const ALL = ["offer-trickle", "answer-nontrickle", "aiortc", "anchor-refused", "api-down", "deny-mid-call"];
+const ALL = ["offer-trickle", "answer-nontrickle", "aiortc", "frames", "anchor-refused", "api-down", "deny-mid-call"];
 const cases = args.cases ? args.cases.split(",") : ALL;
 const ca = readFileSync(args.ca);
 const sh = (cmd) => execFileSync("/bin/sh", ["-c", cmd], { stdio: ["ignore", "pipe", "pipe"], timeout: 20000 }).toString();
@@ -98,7 +101,7 @@ async function openParty(browser, site, room, me, polite, trickle, h264 = true) 
 }
 
 const st = (p) => p.evaluate(() => stats());
-const frames = (s) => Object.values(s.video).reduce((a, b) => a + b, 0);
+const framesOf = (s) => Object.values(s.video).reduce((a, b) => a + b, 0);
 const sentFrames = (s) => Object.values(s.sentVideo).reduce((a, b) => a + b, 0);
 
 async function waitConnected(pages, ms) {
@@ -127,7 +130,7 @@ async function exchange(a, b, ms) {
 // What every connected anchored call must show.
 function judge(sa, sb, { id }) {
   const p = [];
-  if (frames(sa) < 20) p.push(`employee decoded ${frames(sa)} video frames`);
+  if (framesOf(sa) < 20) p.push(`employee decoded ${framesOf(sa)} video frames`);
   if (sa.audioPackets < 40) p.push(`employee received ${sa.audioPackets} audio packets`);
   if (!sa.pair || sa.pair.state !== "succeeded") p.push(`employee's page: no connected pair ${JSON.stringify(sa.pair)}`);
   if (sa.pair && !sa.pair.remote.startsWith(args.inside + ":")) p.push(`employee's media goes to ${sa.pair.remote}, not sedge's inside ${args.inside}`);
@@ -142,7 +145,7 @@ function judge(sa, sb, { id }) {
     p.push(`the page saw the browser's own candidates: ${sa.log.candidatesSent}`);
   if (sa.localDescCandidates.some((c) => !c.startsWith(args.outside + ":"))) p.push(`page's localDescription carries ${sa.localDescCandidates}`);
   if (sb) {
-    if (frames(sb) < 20) p.push(`remote decoded ${frames(sb)} video frames`);
+    if (framesOf(sb) < 20) p.push(`remote decoded ${framesOf(sb)} video frames`);
     if (sb.audioPackets < 40) p.push(`remote received ${sb.audioPackets} audio packets`);
     if (!sb.pair || !sb.pair.remote.startsWith(args.outside + ":")) p.push(`remote's pair ${JSON.stringify(sb.pair)}, not sedge's outside ${args.outside}`);
     if (sb.dtls !== "connected" || (sb.remoteDescFp || "").toUpperCase() !== fp || (sb.remoteCertFp && sb.remoteCertFp.toUpperCase() !== fp))
@@ -210,12 +213,12 @@ async function offerTrickle() {
   if (Object.keys(sa.video).length < 2 || Math.min(...Object.values(sa.video)) < 20) p.push(`employee decoded the remote's added track: ${JSON.stringify(sa.video)}`);
 
   // restartIce on the employee's side: the call goes on.
-  const f0 = frames(await st(b));
+  const f0 = framesOf(await st(b));
   await a.evaluate(() => restart());
   await exchange(a, b, 4000);
   sb = await st(b);
-  steps.restart = { before: f0, after: frames(sb), state: sb.connectionState };
-  if (frames(sb) < f0 + 40 || (await st(a)).connectionState !== "connected") p.push(`after restartIce: ${JSON.stringify(steps.restart)}`);
+  steps.restart = { before: f0, after: framesOf(sb), state: sb.connectionState };
+  if (framesOf(sb) < f0 + 40 || (await st(a)).connectionState !== "connected") p.push(`after restartIce: ${JSON.stringify(steps.restart)}`);
 
   // Both sides add a track at once: glare; the employee's side is polite.
   await Promise.all([a.evaluate(() => addCanvasVideo()), b.evaluate(() => addCanvasVideo())]);
@@ -327,11 +330,11 @@ async function denyMidCall() {
   const t0 = Date.now();
   sedge(`rule add deny --origin ${new URL(args.site).origin} --priority 1 --name stop-calls`);
   // Media stops: the remote party's decoded frames stop growing.
-  let last = frames(await st(b)), stoppedAt = -1, failedAt = -1;
+  let last = framesOf(await st(b)), stoppedAt = -1, failedAt = -1;
   while (Date.now() - t0 < 8000) {
     await sleep(250);
     const [sa, sb] = [await st(a), await st(b)];
-    const f = frames(sb);
+    const f = framesOf(sb);
     if (f === last && stoppedAt < 0) stoppedAt = Date.now() - t0;
     else if (f !== last) stoppedAt = -1;
     last = f;
@@ -356,6 +359,34 @@ async function denyMidCall() {
   await b.close();
 }
 
+async function frames() {
+  const page = await A.context.newPage();
+  page.on("console", (m) => { if (m.type() === "error") console.log("page(frames):", m.text().slice(0, 500)); });
+  await page.goto(`${args.site}/frames.html`);
+  await sleep(500);
+  const cross = args["plain-site"];
+  const r = await page.evaluate((c) => probeAll(c), cross);
+  await page.click("#pop");
+  r.popup = await page.evaluate(() => popupResult);
+  const p = [];
+  const sedgeTurn = (urls) => urls && urls.length > 0 && urls.every((u) => /^turns?:127\.0\.0\.1:/.test(u));
+  for (const k of ["top", "aboutBlankSync", "srcdoc", "blob", "sameOrigin", "late", "popup"]) {
+    const x = r[k];
+    if (!x) { p.push(`${k}: not tried`); continue; }
+    if (!x.wrapped || x.error || x.offerAddr !== args.outside || x.policy !== "relay" || !sedgeTurn(x.urls))
+      p.push(`${k} not anchored through sedge: ${JSON.stringify(x)}`);
+  }
+  // An opaque origin (data:) gets nothing: no servers, nothing gathered.
+  const d = r.data || {};
+  if (!(d.policy === "relay" && (d.urls || []).length === 0) && d.offerAddr !== args.outside) p.push(`data: frame ${JSON.stringify(d)}`);
+  // A cross-origin frame of a site that is not recorded: TURN mode.
+  const c = r.crossOrigin || {};
+  if (!c.wrapped || c.policy !== "relay" || !sedgeTurn(c.urls) || c.offerAddr === args.outside) p.push(`cross-origin frame ${JSON.stringify(c)}`);
+  if (!r.worker || r.worker.typeofRTCPeerConnection !== "undefined") p.push(`a worker has RTCPeerConnection: ${JSON.stringify(r.worker)}`);
+  report("frames", p, r);
+  await page.close();
+}
+
 // A call that must not connect; the page's offer fails and says why.
 // prepare() runs once the pages loaded (their credentials say "anchor").
 async function neverConnects(name, room, prepare, undo, why) {
@@ -375,7 +406,7 @@ async function neverConnects(name, room, prepare, undo, why) {
   await undo();
   const p = [];
   if (sa.connectionState === "connected" || sb.connectionState === "connected") p.push(`connected: ${sa.connectionState}/${sb.connectionState}`);
-  if (frames(sa) || frames(sb) || sa.audioPackets || sb.audioPackets) p.push("media flowed");
+  if (framesOf(sa) || framesOf(sb) || sa.audioPackets || sb.audioPackets) p.push("media flowed");
   if (!sa.log.errors.some((e) => /SecureEdge/.test(e))) p.push(`the page was not told: ${sa.log.errors}`);
   if (!tabBadge || tabBadge.text !== "REC!" || !why.test(tabBadge.title)) p.push(`badge ${JSON.stringify(tabBadge)}`);
   report(name, p, { employee: brief(sa), remote: brief(sb), badge: tabBadge });
@@ -410,7 +441,7 @@ try {
     apiUrl: args.api, tokenSource: "basic", basicUser: args.user, basicPassword: args.password,
   });
   const run = { "offer-trickle": offerTrickle, "answer-nontrickle": answerNontrickle, aiortc: aiortcCall,
-    "deny-mid-call": denyMidCall, "anchor-refused": anchorRefused, "api-down": apiDown };
+    "deny-mid-call": denyMidCall, "anchor-refused": anchorRefused, "api-down": apiDown, frames };
   for (const c of cases) {
     try {
       await run[c]();

@@ -62,7 +62,8 @@ sleep 0.5
 
 timeout 440 node "$SEDGE_ROOT/tests/e2e/anchor_ext_e2e.mjs" --ext "$SEDGE_ROOT/extension" \
     --api "https://127.0.0.1:$API_PORT" --ca "$T/cert.pem" --spki "$SPKI" \
-    --site "$SITE" --remote-site "http://127.0.0.6:$WEB" --user alice --password 'alice pw' \
+    --site "$SITE" --remote-site "http://127.0.0.6:$WEB" --plain-site "http://127.0.0.7:$WEB" \
+    --user alice --password 'alice pw' \
     --inside 127.0.0.3 --outside 127.0.0.4 --relay-ip 127.0.0.2 \
     --sedge "$SEDGE_BIN --config $T/sedge.conf" \
     --aiortc "$PY $SEDGE_ROOT/tests/lib/anchor_peer.py --signal http://127.0.0.6:$WEB" \
