@@ -33,6 +33,18 @@ function render(st) {
   if (st.site) site.append(el("div", "origin", st.site.origin));
   site.append(el("div", "why", d.why));
 
+  // Calls going through the recording anchor right now: the notice the
+  // page cannot hide.
+  const calls = $("calls");
+  calls.replaceChildren();
+  const rec = (st.calls || []).filter((c) => c.record);
+  calls.hidden = rec.length === 0;
+  if (rec.length) {
+    calls.append(el("span", "", rec.length === 1 ? "● This call is being recorded" : `● ${rec.length} calls on this page are being recorded`));
+    for (const c of rec)
+      calls.append(el("div", "", `since ${new Date(c.since).toLocaleTimeString()}${c.rule ? ", policy " + c.rule : ""}${c.state === "live" ? "" : " (connecting)"}`));
+  }
+
   const id = st.identity;
   const who = $("who");
   who.replaceChildren();

@@ -81,7 +81,7 @@ export function verdictOf(status, body, nowMs = Date.now(), refreshMargin = 0.2)
     return {
       kind: b.mode === "anchor" ? "recorded" : "relayed",
       mode: b.mode === "anchor" ? "anchor" : "turn",
-      reason: b.mode === "anchor" ? "policy requires this site's calls to be recorded" : "",
+      reason: b.mode === "anchor" ? "required by policy" : "",
       user: userOfUsername(b.username),
       uris: b.uris,
       iceServers: [{ urls: b.uris, username: b.username, credential: b.credential }],

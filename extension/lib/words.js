@@ -10,7 +10,7 @@ export function describe(v, st) {
     case "bypass":
       return { cls: "bypass", head: "Left alone", why: "Your administrator exempts this site: it uses its own WebRTC servers." };
     case "recorded":
-      return { cls: "recorded", head: "Recorded", why: `Calls on this site are recorded by your enterprise: ${v.reason}.` };
+      return { cls: "recorded", head: "Recorded", why: `Calls on this site are recorded by your enterprise${v.reason ? " (" + v.reason + ")" : ""}. The other party's media and yours pass through the enterprise's recorder.` };
     case "needs-rec":
       return { cls: "needs-rec", head: "Blocked: recording required", why: `Calls cannot start: ${v.reason}.` };
     case "refused":

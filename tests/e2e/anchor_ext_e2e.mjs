@@ -36,7 +36,8 @@
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
-import { killAll, launch, parseArgs, sleep } from "./lib/browser.mjs";
+import { join } from "node:path";
+import { killAll, launch, parseArgs, sleep, tabIdOf } from "./lib/browser.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 for (const k of ["ext", "api", "ca", "spki", "site", "remote-site", "user", "password", "outside", "inside", "relay-ip", "sedge"])
@@ -53,6 +54,7 @@ const sedge = (sub) => {
 
 let failures = 0;
 function report(name, problems, details = {}) {
+  if (typeof warnings !== "undefined" && warnings.length) problems = problems.concat(warnings.splice(0));
   const ok = problems.length === 0;
   console.log(`CASE ${name} ${ok ? "ok" : "FAIL"} ${JSON.stringify({ problems, ...details })}`);
   if (!ok) failures++;
@@ -85,6 +87,7 @@ async function sedgeFingerprint(id) {
 }
 
 let A, B, fp = "";
+const warnings = [];
 
 async function sessionIds() {
   return A.sw.evaluate(() => chrome.storage.session.get("anchors").then((s) => Object.keys(s.anchors || {})));
@@ -92,7 +95,11 @@ async function sessionIds() {
 
 async function openParty(browser, site, room, me, polite, trickle, h264 = true) {
   const page = await browser.context.newPage();
-  page.on("console", (m) => { if (m.type() === "error" || /SecureEdge/.test(m.text())) console.log(`page(${me}):`, m.text().slice(0, 2000)); });
+  page.on("console", (m) => {
+    if (m.type() === "error" || /SecureEdge/.test(m.text())) console.log(`page(${me}):`, m.text().slice(0, 2000));
+    // The wrapper writes renegotiations like sedge; a difference is a bug.
+    if (/transport changed during renegotiation/.test(m.text())) warnings.push(m.text());
+  });
   // The remote party (no extension) uses the site's STUN server at .10,
   // the employee's page names .9, which must never see a packet.
   const stun = browser === B ? "127.0.0.10" : "127.0.0.9";
@@ -197,6 +204,19 @@ async function offerTrickle() {
   const p = judge(sa, sb, { id });
   if (!up) p.push(`not connected: ${sa.connectionState}/${sb.connectionState}`);
   const steps = {};
+
+  // The employee sees that the call is recorded: badge and popup.
+  const tabId = await tabIdOf(A.sw, a);
+  const pp = await A.context.newPage();
+  await pp.setViewportSize({ width: 360, height: 420 });
+  await pp.goto(`chrome-extension://${A.extId}/popup.html?tab=${tabId}`);
+  await pp.waitForFunction(() => document.body.dataset.state && !document.getElementById("calls").hidden, null, { timeout: 10000 }).catch(() => {});
+  steps.popup = await pp.evaluate(() => ({ state: document.body.dataset.state, calls: document.getElementById("calls").innerText }));
+  steps.badge = await A.sw.evaluate(async (t) => ({ text: await chrome.action.getBadgeText({ tabId: t }), title: await chrome.action.getTitle({ tabId: t }) }), tabId);
+  if (args.shots) await pp.locator("body").screenshot({ path: join(args.shots, "popup-recording.png") });
+  await pp.close();
+  if (steps.popup.state !== "recorded" || !/being recorded/.test(steps.popup.calls)) p.push(`popup during the call: ${JSON.stringify(steps.popup)}`);
+  if (steps.badge.text !== "REC" || !/recorded/.test(steps.badge.title)) p.push(`badge during the call: ${JSON.stringify(steps.badge)}`);
 
   // Renegotiation from the employee's side: a second video track.
   await a.evaluate(() => addCanvasVideo());

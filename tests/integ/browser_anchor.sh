@@ -69,6 +69,7 @@ timeout 440 node "$SEDGE_ROOT/tests/e2e/anchor_ext_e2e.mjs" --ext "$SEDGE_ROOT/e
     --aiortc "$PY $SEDGE_ROOT/tests/lib/anchor_peer.py --signal http://127.0.0.6:$WEB" \
     --block-api "nft add table inet sedgetest; nft add chain inet sedgetest out '{ type filter hook output priority 0; }'; nft add rule inet sedgetest out tcp dport $API_PORT reject with tcp reset" \
     --unblock-api "nft delete table inet sedgetest" \
+    --shots "$(dirname "$SEDGE_BIN")/test-artifacts/extension" \
     ${CASES:+--cases "$CASES"} >"$T/e2e.log" 2>&1
 rc=$?
 grep -E '^(CASE|CALL|page)' "$T/e2e.log" | cut -c1-1500
