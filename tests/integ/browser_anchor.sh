@@ -20,7 +20,11 @@
 # each with media both ways, a connected pair, sedge's DTLS certificate
 # on both sides, and sedge's session gone within 2 s of the hang-up; one
 # recording per call, both directions decodable (>= 90 % of the frames
-# and audio packets sent) and verified. Fail closed: a rule denying the
+# and audio packets sent) and verified. A page navigating away or its tab
+# closed ends the session within 2 s. No frame escapes the wrapper
+# (iframes of any kind, popups; workers have no RTCPeerConnection).
+# The remote party uses its own STUN server (127.0.0.10); the employee's
+# page names 127.0.0.9, which sees nothing. Fail closed: a rule denying the
 # site mid-call stops the media within 2 s and the page sees the call
 # fail; an anchor sedge refuses and an unreachable API leave the call
 # unconnected (badge REC!). TURN mode sites: browser_extension.sh.
@@ -98,13 +102,9 @@ def count(kind, what):
                              capture_output=True, text=True).stdout.split()
         n += sum(int(x) for x in out if x.isdigit())
     return n
-vf, ap = count("v:0", "frame"), count("a", "packet")
-sv, sa = sent.get(k + "_main", sent[k + "_video"]), sent[k + "_audio"]
+vf, ap = count("v", "frame"), count("a", "packet")
+sv, sa = sent[k + "_video"], sent[k + "_audio"]
 who = "employee" if k == "a" else "remote party"
-if sent.get(k + "_main") is not None and sent[k + "_video"] > sv:
-    # The anchor records the streams of the call's first answer; tracks
-    # added later are relayed but not recorded (relay/anchor/rec.c).
-    print(f"NOTE {name} {who}: {sent[k + '_video'] - sv} frames of tracks added mid-call are not in the recording")
 if call.get("video") == "vp8":
     # sedge's recorder has no VP8 depacketizer yet: audio only.
     print(f"{name} {who}: {ap}/{sa} audio packets recorded (VP8 video relayed, not recordable yet)")
