@@ -69,7 +69,7 @@ $(BUILD)/tools/%: bench/%.c $(BUILD)/libsedge.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsedge.a $(LDLIBS)
 
 # Fuzz targets: the library rebuilt with clang + libFuzzer + ASan/UBSan.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
 $(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
@@ -159,4 +159,6 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+# Header changes rebuild what includes them (also the instrumented copies:
+# a struct that changed size in one object and not another is a crash).
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)

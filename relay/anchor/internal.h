@@ -46,6 +46,8 @@ enum {
     ANCHOR_EVENT_QUEUE = 4096,
     ANCHOR_EARLY_DTLS = 4,        /* datagrams of a first flight kept per leg */
     ANCHOR_DTLS_EARLY_MAX = 1500,
+    ANCHOR_SCTP_HELD = 8,
+    ANCHOR_SCTP_HELD_MAX = 1500,
 };
 
 enum anchor_role { ROLE_NONE = 0, ROLE_CLIENT = 1, ROLE_SERVER = 2 };
@@ -82,6 +84,12 @@ struct anchor_leg {
     uint8_t *early;      /* ANCHOR_EARLY_DTLS x ANCHOR_DTLS_EARLY_MAX, made on first use */
     uint16_t early_len[4];
     int n_early;
+    /* SCTP the party sent before the other leg's DTLS was up (its INIT,
+     * typically): kept, then passed on when it is, instead of waiting for
+     * the party's SCTP retransmission (3 s in some stacks) */
+    uint8_t *sctp_held;  /* ANCHOR_SCTP_HELD x ANCHOR_SCTP_HELD_MAX, made on first use */
+    uint16_t sctp_held_len[8];
+    int n_sctp_held;
     /* SRTP */
     struct anchor_srtp *srtp;
     int profile;
@@ -206,6 +214,9 @@ int anchor_leg_candidate(struct anchor_leg *l, const char *cand);
 void anchor_leg_try_dtls(struct anchor_leg *l);
 /* Keep a DTLS datagram that came before the leg's DTLS started. */
 void anchor_leg_keep_early(struct anchor_leg *l, const uint8_t *buf, size_t len);
+/* The leg's DTLS just connected: pass on the SCTP the other party sent
+ * while it was not. */
+void anchor_leg_flush_sctp(struct anchor_leg *l);
 void anchor_leg_close(struct anchor_leg *l);
 const char *anchor_ice_state_name(int st);
 const char *anchor_dtls_state_name(int st);

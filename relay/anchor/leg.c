@@ -242,9 +242,31 @@ static void dtls_app(void *arg, uint8_t *buf, size_t len)
     struct anchor_leg *l = arg, *o = &l->s->leg[!l->side];
 
     atomic_fetch_add_explicit(&l->sctp_in, 1, memory_order_relaxed);
-    if (o->dtls && anchor_dtls_write(o->dtls, buf, len) == 0)
+    if (o->dtls && anchor_dtls_state(o->dtls) == ANCHOR_DTLS_CONNECTED) {
+        if (anchor_dtls_write(o->dtls, buf, len) < 0)
+            atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
         return;
-    atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
+    }
+    if (len > ANCHOR_SCTP_HELD_MAX || l->n_sctp_held >= ANCHOR_SCTP_HELD ||
+        (!l->sctp_held && !(l->sctp_held = malloc(ANCHOR_SCTP_HELD * ANCHOR_SCTP_HELD_MAX)))) {
+        atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
+        return;
+    }
+    memcpy(l->sctp_held + (size_t)l->n_sctp_held * ANCHOR_SCTP_HELD_MAX, buf, len);
+    l->sctp_held_len[l->n_sctp_held++] = (uint16_t)len;
+}
+
+void anchor_leg_flush_sctp(struct anchor_leg *l)
+{
+    struct anchor_leg *from = &l->s->leg[!l->side];
+
+    for (int i = 0; i < from->n_sctp_held && l->dtls; i++)
+        if (anchor_dtls_write(l->dtls, from->sctp_held + (size_t)i * ANCHOR_SCTP_HELD_MAX,
+                              from->sctp_held_len[i]) < 0)
+            atomic_fetch_add_explicit(&from->dropped, 1, memory_order_relaxed);
+    from->n_sctp_held = 0;
+    free(from->sctp_held);
+    from->sctp_held = NULL;
 }
 
 void anchor_leg_keep_early(struct anchor_leg *l, const uint8_t *buf, size_t len)
@@ -302,4 +324,7 @@ void anchor_leg_close(struct anchor_leg *l)
     free(l->early);
     l->early = NULL;
     l->n_early = 0;
+    free(l->sctp_held);
+    l->sctp_held = NULL;
+    l->n_sctp_held = 0;
 }

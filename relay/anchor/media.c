@@ -66,6 +66,8 @@ static void dtls_in(struct anchor_leg *in, const uint8_t *buf, size_t len)
                            in->side ? "outside" : "inside");
         return;
     }
+    if (st == ANCHOR_DTLS_CONNECTED)
+        anchor_leg_flush_sctp(in);
     atomic_store_explicit(&in->dtls_state, st, memory_order_relaxed);
     anchor_session_leg_changed(in);
 }

@@ -93,6 +93,8 @@ static int check_text(const char *text, size_t len, char *err, size_t errlen)
                 return bad(err, errlen, "the description must start with v=0");
             if (body < 2 || text[i] < 'a' || text[i] > 'z' || text[i + 1] != '=')
                 return bad(err, errlen, "line %d is not \"<letter>=<value>\"", line);
+            if (line > 1 && text[i] == 'v')
+                return bad(err, errlen, "line %d: a second v= line", line);
             if (text[i] == 'm' && ++mlines > ANCHOR_MAX_MLINES) {
                 snprintf(err, errlen, "more than %d m-lines", ANCHOR_MAX_MLINES);
                 return SE_ERR_TOOBIG;
@@ -322,6 +324,11 @@ static int check_mlines(const GstSDPMessage *msg, struct anchor_transport *t, ch
     for (int i = 0; i < t->n_mlines; i++) {
         const GstSDPMedia *m = gst_sdp_message_get_media(msg, (guint)i);
         const char *mid = gst_sdp_media_get_attribute_val(m, "mid");
+        const char *media = gst_sdp_media_get_media(m), *proto = gst_sdp_media_get_proto(m);
+        /* RFC 8866 §5.14: m=<media> <port> <proto> <fmt> ... */
+        const char *fmt = gst_sdp_media_formats_len(m) ? gst_sdp_media_get_format(m, 0) : NULL;
+        if (!media || !*media || !proto || !*proto || !fmt || !*fmt)
+            return bad(err, errlen, "m-line %d is not \"m=<media> <port> <proto> <fmt>...\"", i);
         if (!is_active(m))
             continue;
         if (first < 0)

@@ -244,6 +244,32 @@ try {
     } catch (e) {
       report("track-added-mid-call", false, { error: String(e) });
     }
+    // ICE restart, offered by the outside party this time.
+    try {
+      const ufrag = (sdp) => (/a=ice-ufrag:(\S+)/.exec(sdp) || [])[1];
+      const before = await call.stats();
+      const oldUfrag = ufrag(call.offerToB);
+      const offerSdp = await call.b.evaluate(() => makeOffer(true));
+      let r = await api(args.plain, "POST", `/v1/anchor/${call.id}/offer`, { side: "outside", offer: offerSdp });
+      if (r.status !== 200) throw new Error(`POST offer (outside) -> ${r.status} ${JSON.stringify(r.body)}`);
+      const answerA = await call.a.evaluate((sdp) => makeAnswer(sdp), r.body.offer);
+      r = await api(args.plain, "POST", `/v1/anchor/${call.id}/answer`, { answer: answerA });
+      if (r.status !== 200) throw new Error(`POST answer (inside) -> ${r.status} ${JSON.stringify(r.body)}`);
+      const newUfrag = ufrag(r.body.answer);
+      await call.b.evaluate((sdp) => takeAnswer(sdp), r.body.answer);
+      await call.run(4000);
+      const after = await call.stats();
+      const p = [];
+      if (!newUfrag || newUfrag === oldUfrag) p.push(`sedge's outside ufrag did not change (${oldUfrag} -> ${newUfrag})`);
+      for (const side of ["a", "b"]) {
+        const f0 = Math.max(...Object.values(before[side].video)), f1 = Math.max(...Object.values(after[side].video));
+        if (f1 < f0 + 30) p.push(`${side}: video ${f0} -> ${f1} across the restart`);
+        if (after[side].state !== "connected") p.push(`${side}: ${after[side].state}`);
+      }
+      report("ice-restart-from-outside", p.length === 0, { problems: p, oldUfrag, newUfrag });
+    } catch (e) {
+      report("ice-restart-from-outside", false, { error: String(e) });
+    }
     report("delete", (await call.close()) === 204, { id: call.id });
   }
 

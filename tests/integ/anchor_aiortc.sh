@@ -48,3 +48,39 @@ ok "the call is a session row: mode anchor, both legs' bytes, ended by the DELET
 grep -q "anchor.create" <(sedge_cli audit --json) && grep -q "anchor.end" <(sedge_cli audit --json) ||
     fail "creating and ending the call are not audited"
 ok "created and ended calls are audited"
+
+# An admin ends a live anchored call through the admin API.
+ADMIN=$(sedge_cli token add --role admin 2>/dev/null) || fail "token add"
+live_call() { # USER LOG: start a long call in the background, wait until it is live
+    $PY "$SEDGE_ROOT/tests/lib/anchor_call.py" --api "https://127.0.0.1:$API_PORT" --cafile "$T/cert.pem" \
+        --user "$1" --password pw --seconds 30 --keep >"$2" 2>&1 &
+    PIDS+=("$!")
+    LIVE_PID=$!
+    for _ in $(seq 200); do
+        LIVE_ID=$(grep -oE "anchor: an-[0-9a-f]+ live: " "$T/sedge.log" | cut -d' ' -f2 | grep -vxF -f "$T/seen" | head -1)
+        [ -n "$LIVE_ID" ] && { echo "$LIVE_ID" >>"$T/seen"; return 0; }
+        sleep 0.1
+    done
+    fail "the call of $1 did not come up"
+}
+echo "$ID" >"$T/seen"
+sedge_cli user add bob --password pw >/dev/null || fail "user add bob"
+live_call bob "$T/bob.log"
+CODE=$(curl -sk --max-time 10 -o "$T/body" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $ADMIN" \
+    "https://127.0.0.1:$API_PORT/v1/admin/sessions/$LIVE_ID")
+[ "$CODE" = 202 ] || fail "admin kill: $CODE $(cat "$T/body")"
+wait_log "anchor: $LIVE_ID ended user=bob: killed by admin" 3 || fail "the admin kill did not end the call"
+kill "$LIVE_PID" 2>/dev/null
+ok "DELETE /v1/admin/sessions/{id} ends an anchored call"
+
+# A policy change that revokes the user ends the call within 2 s.
+live_call alice "$T/alice2.log"
+t0=$(date +%s.%N)
+sedge_cli rule add deny --user alice --name no-alice >/dev/null || fail "rule add"
+wait_log "anchor: $LIVE_ID ended user=alice: revoked: denied by rule #[0-9]+ no-alice" 3 ||
+    fail "the deny rule did not end the live call"
+t1=$(date +%s.%N)
+kill "$LIVE_PID" 2>/dev/null
+$PY -c "import sys; d=float(sys.argv[2])-float(sys.argv[1]); print(f'revoked after {d:.2f} s'); sys.exit(0 if d <= 2.0 else 1)" "$t0" "$t1" ||
+    fail "revoking took longer than 2 s"
+ok "a rule that denies the user ends the live anchored call within 2 s (reason revoked)"

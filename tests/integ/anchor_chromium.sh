@@ -10,7 +10,9 @@
 # Cases: VP8 (the browser's default) with trickle ICE: video and audio
 # decoded both ways, a data channel both ways, each page's remote DTLS
 # certificate is sedge's; a track added mid-call (renegotiation through
-# /offer and /answer) is decoded on the other side; H.264 preferred for a
+# /offer and /answer) is decoded on the other side; an ICE restart
+# offered by the outside party gets new credentials from sedge on that
+# leg while media keeps flowing; H.264 preferred for a
 # user whose calls are recorded: the same, and the recording decodes
 # (>= 90 % of the frames and audio packets each side sent) and verifies.
 set -u

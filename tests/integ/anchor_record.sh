@@ -85,6 +85,34 @@ assert r["record"] == "always" and r["recording"] and r["recording"].endswith(sy
 PY
 ok "the session row names the recording"
 
+# ---- the deployed path: the inside party relay-only through sedge's TURN ----
+# alice's record-always credential (mode anchor) may relay only to the
+# anchor, which is all an anchored call needs.
+U=$($PY -c "import json; print(json.load(open('$T/body'))['username'])")
+P=$($PY -c "import json; print(json.load(open('$T/body'))['credential'])")
+anchor_call alice "$T/relay.json" --seconds 6 --turn "turn:127.0.0.1:$PORT?transport=udp" --turn-user "$U" --turn-password "$P"
+RID=$($PY -c "import json; print(json.load(open('$T/relay.json'))['id'])")
+$PY - "$T/relay.json" <<'PY' || fail "relay-only call: $(cat "$T/relay.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+inside = r["get"]["legs"]["inside"]
+assert inside["remote"].startswith("127.0.0.2:"), inside  # A's relayed address
+print("inside party reached the anchor from its relayed address", inside["remote"])
+PY
+wait_log "anchor: recording .*$RID-from-outside sealed" 15 || fail "the relay-only call was not recorded"
+sleep 1
+sedge_cli sessions --json >"$T/sessions2.json"
+$PY - "$T/sessions2.json" "$U" <<'PY' || fail "alice's TURN session: $(cat "$T/sessions2.json")"
+import json, sys
+rows = [r for r in json.load(open(sys.argv[1])) if r["username"] == sys.argv[2] and r["mode"] == "turn"]
+assert rows, "no TURN session for the credential"
+for r in rows:  # aiortc allocates per m-line and deletes what BUNDLE does not use
+    assert r["record"] == "always" and set(r["peers"]) <= {"127.0.0.3"}, r
+assert max(r["bytes_from_client"] for r in rows) > 10000, rows
+print("TURN sessions of the credential reached only", {p for r in rows for p in r["peers"]})
+PY
+ok "relay-only through sedge's TURN with the record-always credential: anchored, recorded, only the anchor reached"
+
 # ---- no rule, no recording ----
 before=$(ls "$T/rec" | wc -l)
 anchor_call bob "$T/bob.json" --seconds 3

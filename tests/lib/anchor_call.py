@@ -26,16 +26,36 @@ import subprocess
 import sys
 import urllib.request
 
+import aioice
 import aioice.ice
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+import aiortc.rtcicetransport as rtcice
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport, certificate_digest
 from aiortc.rtcrtpsender import RTCRtpSender
 
 # aioice skips 127.0.0.1 when gathering: the test network is loopback only.
-aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
+# A relay-only party gathers no host address at all: aioice pairs every
+# socket it has with every remote candidate, whatever the policy says.
+aioice.ice.get_host_addresses = (
+    lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 and not RELAY_ONLY["on"] else [])
 
 SEEN = {}  # id(dtls transport) -> peer certificate fingerprint
+RELAY_ONLY = {"on": False, "cafile": None}
+
+
+class MaybeRelayOnly(aioice.Connection):
+    """A's ICE with --turn: relay candidates only (what the extension forces
+    on a browser), B's as usual. aiortc never passes aioice's policy."""
+
+    def __init__(self, *a, **kw):
+        if RELAY_ONLY["on"]:
+            kw["transport_policy"] = aioice.TransportPolicy.RELAY
+            kw["stun_server"] = None
+        super().__init__(*a, **kw)
+
+
+rtcice.Connection = MaybeRelayOnly
 
 
 def _patch_dtls():
@@ -146,7 +166,14 @@ def dtls_of(pc):
 async def call(args):
     api = Api(args.api, args.user, args.password, args.cafile)
     config = RTCConfiguration(iceServers=[])
-    a, b = RTCPeerConnection(config), RTCPeerConnection(config)
+    if args.turn:
+        user, pw = args.turn_user, args.turn_password
+        a = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(urls=[args.turn],
+                                                                        username=user, credential=pw)]))
+        RELAY_ONLY["on"] = True  # A's transports are made below, before B's
+    else:
+        a = RTCPeerConnection(config)
+    b = RTCPeerConnection(config)
     counts = {k: 0 for k in ("a_audio", "a_video", "b_audio", "b_video", "a_sent_video",
                              "b_sent_video", "a_sent_audio", "b_sent_audio")}
     dc = {"a_got": [], "b_got": []}
@@ -173,6 +200,7 @@ async def call(args):
     if args.h264:
         prefer_h264(a)
     await a.setLocalDescription(await a.createOffer())
+    RELAY_ONLY["on"] = False
     offer = separate_extmap_ids(a.localDescription.sdp)
     if args.tamper == "offer-fp":
         offer = tamper_fp(offer)
@@ -267,6 +295,9 @@ def main():
     ap.add_argument("--h264", action="store_true")
     ap.add_argument("--keep", action="store_true", help="do not DELETE the session at the end")
     ap.add_argument("--then-rule", help="a command to run a third into the call (a policy change)")
+    ap.add_argument("--turn", help="party A reaches the anchor relay-only through this TURN URI")
+    ap.add_argument("--turn-user", help="TURN username for --turn")
+    ap.add_argument("--turn-password", help="TURN password for --turn")
     ap.add_argument("--tamper", choices=["none", "offer-fp", "answer-fp"], default="none")
     args = ap.parse_args()
     try:

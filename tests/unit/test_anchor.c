@@ -201,6 +201,13 @@ static void test_sdp_hostile(void)
     expect_bad_edit("s=-", "s=\x01", SE_ERR_PARSE, "control character");
     expect_bad_edit("s=-", "s=\xc3\x28", SE_ERR_PARSE, "not UTF-8");
     expect_bad_edit("t=0 0\r\n", "t=0 0\r\nnot a line\r\n", SE_ERR_PARSE, "line 5");
+    /* Found by fuzz_anchor_sdp: an m-line without its fields used to pass
+     * and come out of the rewrite as another kind of m-line. */
+    expect_bad_edit("m=audio 9 UDP/TLS/RTP/SAVPF 111", "m=", SE_ERR_PARSE, "m-line 0 is not");
+    expect_bad_edit("m=audio 9 UDP/TLS/RTP/SAVPF 111", "m=audio 9 UDP/TLS/RTP/SAVPF", SE_ERR_PARSE,
+                    "m-line 0 is not");
+    /* Also found by the fuzzer: a later v= line became the rewrite's first. */
+    expect_bad_edit("s=-\r\n", "s=-\r\nv=1\r\n", SE_ERR_PARSE, "a second v= line");
 
     /* Two m-lines without BUNDLE. */
     char *two = malloc(2 * sizeof(good));
