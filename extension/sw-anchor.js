@@ -19,7 +19,7 @@
 // ended after ORPHAN_MS. A page that vanishes without any of this is
 // ended by sedge's own consent/timeout.
 import { apiBase } from "./lib/settings.js";
-import { FETCH_TIMEOUT_MS } from "./lib/api.js";
+import { fetchJson } from "./lib/http.js";
 
 const POLL_MS = 1000;
 const ORPHAN_MS = 10000;
@@ -47,26 +47,14 @@ export function makeAnchorService(ctx) {
     const { settings: cfg } = await ctx.settings();
     const auth = await ctx.authorization(cfg);
     if (auth.error) return { status: 0, error: auth.error };
-    const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
     try {
-      const res = await fetch(apiBase(cfg) + path, {
+      return await fetchJson(apiBase(cfg) + path, {
         method,
         headers: { "Content-Type": "application/json", Authorization: auth.header },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: ctl.signal, cache: "no-store", credentials: "omit",
       });
-      let b = null;
-      try {
-        b = res.status === 204 ? null : await res.json();
-      } catch {
-        b = null;
-      }
-      return { status: res.status, body: b };
     } catch (e) {
-      return { status: 0, error: "cannot reach the relay API: " + ((e && e.message) || e) };
-    } finally {
-      clearTimeout(timer);
+      return { status: 0, error: "cannot reach the relay API: " + e.message };
     }
   }
 

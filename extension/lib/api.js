@@ -16,7 +16,8 @@
 // the answer says so) and, for relayed/recorded, the TURN credentials.
 // Pure apart from the injected fetch: Node tests use it directly.
 
-export const FETCH_TIMEOUT_MS = 10000;
+import { fetchJson } from "./http.js";
+
 export const NEGATIVE_TTL_MS = 30000; // a refusal is asked again after this
 export const ERROR_TTL_MS = 5000; // an unreachable API is asked again after this
 
@@ -38,32 +39,15 @@ export function basicHeader(user, password) {
 // POST /v1/credentials. `auth` is the Authorization header value.
 // Returns { status, body } or throws an Error with words in it.
 export async function postCredentials(base, auth, origin, fetchFn = fetch) {
-  const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
-  let res;
   try {
-    res = await fetchFn(base + "/v1/credentials", {
+    return await fetchJson(base + "/v1/credentials", {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: auth },
       body: JSON.stringify({ origin }),
-      signal: ctl.signal,
-      cache: "no-store",
-      credentials: "omit",
-    });
+    }, fetchFn);
   } catch (e) {
-    const why = e && e.name === "AbortError" ? `no answer within ${FETCH_TIMEOUT_MS / 1000} s`
-      : (e && e.message) || String(e);
-    throw new Error(`cannot reach the relay API at ${base}: ${why} (is the address right and its certificate trusted?)`);
-  } finally {
-    clearTimeout(timer);
+    throw new Error(`cannot reach the relay API at ${base}: ${e.message} (is the address right and its certificate trusted?)`);
   }
-  let body = null;
-  try {
-    body = await res.json();
-  } catch {
-    body = null;
-  }
-  return { status: res.status, body };
 }
 
 function words(body, fallback) {

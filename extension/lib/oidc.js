@@ -14,8 +14,9 @@
 //   fetchFn                                            (fetch)
 // so Node tests drive the same code against the test IdP.
 
+import { fetchJson } from "./http.js";
+
 export const DEFAULT_SCOPES = "openid email profile";
-const DISCOVERY_TIMEOUT_MS = 10000;
 
 function b64u(bytes) {
   let bin = "";
@@ -48,23 +49,11 @@ export function decodeJwtPayload(jwt) {
 }
 
 async function getJson(url, fetchFn, init = {}) {
-  const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), DISCOVERY_TIMEOUT_MS);
-  let res;
   try {
-    res = await fetchFn(url, { ...init, signal: ctl.signal, cache: "no-store", credentials: "omit" });
+    return await fetchJson(url, init, fetchFn);
   } catch (e) {
-    throw new Error(`cannot reach the identity provider at ${new URL(url).origin}: ${(e && e.message) || e}`);
-  } finally {
-    clearTimeout(timer);
+    throw new Error(`cannot reach the identity provider at ${new URL(url).origin}: ${e.message}`);
   }
-  let body = null;
-  try {
-    body = await res.json();
-  } catch {
-    body = null;
-  }
-  return { status: res.status, body };
 }
 
 // OpenID Connect Discovery 1.0: the metadata, whose issuer must be the

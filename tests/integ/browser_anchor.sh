@@ -29,10 +29,7 @@
 # fail; an anchor sedge refuses and an unreachable API leave the call
 # unconnected (badge REC!). TURN mode sites: browser_extension.sh.
 set -u
-if [ -z "${SEDGE_IN_NETNS:-}" ]; then
-    command -v unshare >/dev/null && [ "$(id -u)" = 0 ] || { echo "skip: needs root and unshare"; exit 77; }
-    SEDGE_IN_NETNS=1 exec unshare --net -- bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
-fi
+. "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/../lib/sedge.sh"
 [ -x /usr/bin/chromium ] || skip "chromium not installed"
 [ -d "$SEDGE_ROOT/node_modules/playwright-core" ] || skip "playwright-core not installed (npm install)"
@@ -52,8 +49,7 @@ write_config "api = { address = \"127.0.0.1\"; port = $API_PORT; turn_host = \"1
 sedge_cli secret add 'browser-anchor-secret' >/dev/null || fail "secret add"
 sedge_cli user add alice --password 'alice pw' >/dev/null || fail "user add"
 sedge_cli rule add allow --origin "$SITE" --record always --name record-site-calls >/dev/null || fail "rule add"
-SPKI=$(openssl x509 -in "$T/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der |
-    openssl dgst -sha256 -binary | base64)
+SPKI=$(spki_hash "$T/cert.pem")
 sedge_start
 wait_log "api: listening" 5 || fail "api not listening"
 

@@ -18,11 +18,7 @@
 # expiry, the administrator's exemption honoured except for a recorded
 # site. Popup screenshots: build/test-artifacts/extension/.
 set -u
-if [ -z "${SEDGE_IN_NETNS:-}" ]; then
-    command -v unshare >/dev/null && [ "$(id -u)" = 0 ] || { echo "skip: needs root and unshare"; exit 77; }
-    SEDGE_IN_NETNS=1 exec unshare --net --mount --propagation private -- \
-        bash -c 'ip link set lo up && exec bash "$0"' "$0"
-fi
+NETNS_MOUNT=1 . "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/../lib/sedge.sh"
 [ -x /usr/bin/chromium ] || skip "chromium not installed"
 [ -d "$SEDGE_ROOT/node_modules/playwright-core" ] || skip "playwright-core not installed (npm install)"
@@ -53,8 +49,7 @@ sedge_cli user add bob --password 'bobs password' >/dev/null || fail "user add"
 sedge_cli rule add deny --origin "http://127.0.0.3:$WEB" --name blocked-site >/dev/null || fail "rule add"
 sedge_cli rule add allow --origin "http://127.0.0.4:$WEB" --record always --name compliance-recording >/dev/null ||
     fail "rule add"
-SPKI=$(openssl x509 -in "$T/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der |
-    openssl dgst -sha256 -binary | base64)
+SPKI=$(spki_hash "$T/cert.pem")
 sedge_start
 wait_log "api: listening" 5 || fail "api not listening"
 

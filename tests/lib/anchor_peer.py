@@ -20,53 +20,12 @@ import json
 import sys
 import urllib.request
 
-import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
-from aiortc.rtcdtlstransport import RTCDtlsTransport, certificate_digest
 
-# aioice skips 127.0.0.1 when gathering: the test network is loopback only.
-aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
-
-SEEN = {}
-
-
-def _patch_dtls():
-    orig = RTCDtlsTransport.start
-
-    async def start(self, remote):
-        await orig(self, remote)
-        for attr in ("_ssl", "ssl"):
-            cert = getattr(getattr(self, attr, None), "get_peer_certificate", None)
-            if cert and cert():
-                SEEN["peer"] = certificate_digest(cert())
-                break
-    RTCDtlsTransport.start = start
-
-
-_patch_dtls()
-
-
-class Counting(VideoStreamTrack):
-    def __init__(self, counts):
-        super().__init__()
-        self.counts = counts
-
-    async def recv(self):
-        f = await super().recv()
-        self.counts["sent_video"] += 1
-        return f
-
-
-class CountingAudio(AudioStreamTrack):
-    def __init__(self, counts):
-        super().__init__()
-        self.counts = counts
-
-    async def recv(self):
-        f = await super().recv()
-        self.counts["sent_audio"] += 1
-        return f
+# anchor_call.py (same folder) has the aiortc pieces: loopback gathering,
+# the DTLS peer certificate (SEEN by transport), counting sources and
+# a consumer of received tracks.
+from anchor_call import SEEN, Counting, CountingAudio, consume, dtls_of
 
 
 class Signal:
@@ -93,25 +52,14 @@ class Signal:
         return await asyncio.get_event_loop().run_in_executor(None, self._poll)
 
 
-async def consume(track, counts, stop):
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(track.recv(), timeout=1.0)
-        except asyncio.TimeoutError:
-            continue
-        except Exception:  # noqa: BLE001 - the track ended
-            return
-        counts[track.kind] += 1
-
-
 async def run(a):
     sig = Signal(a.signal, a.room, a.me)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    counts = {"video": 0, "audio": 0, "sent_video": 0, "sent_audio": 0}
+    counts = {"got_video": 0, "got_audio": 0, "sent_video": 0, "sent_audio": 0}
     dc = {"got": 0, "chan": None}
     stop = asyncio.Event()
     tasks = []
-    pc.on("track", lambda t: tasks.append(asyncio.ensure_future(consume(t, counts, stop))))
+    pc.on("track", lambda t: tasks.append(asyncio.ensure_future(consume(t, counts, "got_" + t.kind, stop))))
 
     @pc.on("datachannel")
     def on_dc(ch):
@@ -134,8 +82,8 @@ async def run(a):
             if d and d["type"] == "offer":
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=d["sdp"], type="offer"))
                 if not answered:
-                    pc.addTrack(CountingAudio(counts))
-                    pc.addTrack(Counting(counts))
+                    pc.addTrack(CountingAudio(counts, "sent_audio"))
+                    pc.addTrack(Counting(counts, "sent_video"))
                 await pc.setLocalDescription(await pc.createAnswer())
                 await sig.send({"description": {"type": "answer", "sdp": pc.localDescription.sdp}})
                 answered = True
@@ -149,13 +97,14 @@ async def run(a):
         if pc.connectionState == "failed":
             break
     state = pc.connectionState
+    seen = SEEN.get(id(dtls_of(pc)))
     stop.set()
     await pc.close()
     for t in tasks:
         t.cancel()
-    return {"frames": {"video": counts["video"], "audio": counts["audio"]},
+    return {"frames": {"video": counts["got_video"], "audio": counts["got_audio"]},
             "sent": {"video": counts["sent_video"], "audio": counts["sent_audio"]},
-            "dc_got": dc["got"], "seen": SEEN.get("peer"), "state": state}
+            "dc_got": dc["got"], "seen": seen, "state": state}
 
 
 def main():
