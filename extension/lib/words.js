@@ -12,7 +12,7 @@ export function describe(v, st) {
     case "recorded":
       return { cls: "recorded", head: "Recorded", why: `Calls on this site are recorded by your enterprise${v.reason ? " (" + v.reason + ")" : ""}. The other party's media and yours pass through the enterprise's recorder.` };
     case "needs-rec":
-      return { cls: "needs-rec", head: "Blocked: recording required", why: `Calls cannot start: ${v.reason}.` };
+      return { cls: "needs-rec", head: "Blocked: recording required", why: `Calls on this site must be recorded and cannot be right now, so they cannot start: ${v.reason}.` };
     case "refused":
       return { cls: "refused", head: "Refused", why: `Calls on this site are blocked: ${v.reason}.` };
     default:

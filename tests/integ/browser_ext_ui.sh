@@ -61,7 +61,7 @@ PIDS+=("$!")
 for _ in $(seq 50); do grep -q listening "$T/idp.log" && break; sleep 0.1; done
 grep -q listening "$T/idp.log" || fail "the test IdP did not start"
 
-rm -rf "$SHOTS"
+touch "$T/start"
 timeout 220 node "$SEDGE_ROOT/tests/e2e/ext_ui_e2e.mjs" --ext "$SEDGE_ROOT/extension" \
     --api "https://127.0.0.1:$API_PORT" --spki "$SPKI" --web "$WEB" --idp "$IDP" \
     --policy-file /etc/chromium/policies/managed/sedge.json --shots "$SHOTS" \
@@ -81,6 +81,6 @@ grep -q "api: credential issued user=alice@corp.example origin=http://127.0.0.1:
     fail "sedge never issued a credential on alice's ID token"
 grep -q "api: credential issued user=bob origin=.* via basic" "$T/sedge.log" || fail "no credential for bob"
 grep -q "unknown user or wrong password" "$T/sedge.log" || fail "the wrong password never reached sedge"
-n=$(ls "$SHOTS"/popup-*.png 2>/dev/null | wc -l)
-[ "$n" -ge 10 ] || fail "expected popup screenshots in $SHOTS, found $n"
+n=$(find "$SHOTS" -name 'popup-*.png' -newer "$T/start" | wc -l)
+[ "$n" -ge 10 ] || fail "expected 10 new popup screenshots in $SHOTS, found $n"
 ok "sedge authenticated alice by her ID token and bob by password; $n popup screenshots in $SHOTS"
