@@ -298,7 +298,7 @@ async function renegotiate() {
 }
 
 function brief(s) {
-  return { state: s.connectionState, video: s.video, audio: s.audioPackets, sentVideo: s.sentVideo, pair: s.pair, dtls: s.dtls,
+  return { state: s.connectionState, video: s.video, videoIn: s.videoIn, audio: s.audioPackets, sentVideo: s.sentVideo, pair: s.pair, dtls: s.dtls,
     fp: s.remoteCertFp, cands: s.log.candidatesSent.length, dc: s.log.dcGot.length, rollbacks: s.log.rollbacks, errors: s.log.errors,
     trace: s.log.trace.slice(-12), transports: s.transports };
 }
@@ -342,7 +342,13 @@ async function aiortcCall() {
   const id = await newSession(before);
   fp = fp || (id ? await sedgeFingerprint(id) : "");
   await exchange(a, null, 5000);
-  const sa = await st(a);
+  // aiortc's H.264 encoder is slow on a loaded machine: give the first
+  // decodable frames a while before judging.
+  let sa = await st(a);
+  for (let i = 0; i < 20 && framesOf(sa) < 20; i++) {
+    await exchange(a, null, 500);
+    sa = await st(a);
+  }
   const p = judge(sa, null, { id });
   if (!up) p.push(`not connected: ${sa.connectionState}`);
   // aiortc hangs up (bye) after its --seconds; what the employee sent
