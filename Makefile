@@ -18,17 +18,17 @@ BUILD    ?= build
 CC       ?= cc
 FUZZ_CC  ?= clang
 PKGS      = libevent libevent_pthreads libevent_openssl openssl libconfig sqlite3 jansson \
-            libavformat libavcodec libavutil liburing nice libsrtp2 gstreamer-sdp-1.0 glib-2.0
+            libavformat libavcodec libavutil liburing libbpf nice libsrtp2 gstreamer-sdp-1.0 glib-2.0
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
 OPT      ?= -O2
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-            -Wformat=2 -Wvla -g $(OPT) -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+            -Wformat=2 -Wvla -g $(OPT) -I. -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lpthread -lm
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC  := $(wildcard core/*.c auth/*.c policy/*.c relay/*.c relay/anchor/*.c record/*.c api/*.c)
+LIB_SRC  := $(filter-out %.bpf.c,$(wildcard core/*.c auth/*.c policy/*.c relay/*.c relay/offload/*.c relay/anchor/*.c record/*.c api/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c bench/*.c)
@@ -48,6 +48,20 @@ all: $(BUILD)/sedge $(UNIT_BIN) $(TOOL_BIN)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The kernel fast path (relay/offload/): the BPF program is compiled with
+# clang for the BPF target and embedded through a bpftool skeleton, so the
+# binary carries it (build deps: clang, bpftool, libbpf-dev; run: libbpf1).
+BPF_CLANG ?= clang
+BPFTOOL   ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+BPF_ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
+BPF_SKEL  := $(BUILD)/gen/sedge_offload.skel.h
+$(BUILD)/gen/sedge_offload.bpf.o: relay/offload/sedge_offload.bpf.c relay/offload/shared.h
+	@mkdir -p $(dir $@)
+	$(BPF_CLANG) -target bpf -O2 -g -Wall -Werror -I. -I$(BPF_ARCH_INC) -c -o $@ $<
+$(BPF_SKEL): $(BUILD)/gen/sedge_offload.bpf.o
+	$(BPFTOOL) gen skeleton $< name sedge_offload >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/relay/offload/offload.o $(BUILD)/fuzzobj/relay/offload/offload.o: $(BPF_SKEL)
 
 $(BUILD)/libsedge.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -69,7 +83,10 @@ $(BUILD)/tools/%: bench/%.c $(BUILD)/libsedge.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsedge.a $(LDLIBS)
 
 # Fuzz targets: the library rebuilt with clang + libFuzzer + ASan/UBSan.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
+# -MMD: the instrumented objects follow header changes too (a stale object
+# with an old struct layout links and then overflows at run time).
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
+              -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
 $(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
@@ -159,6 +176,8 @@ format:
 clean:
 	rm -rf build
 
-# Header changes rebuild what includes them (also the instrumented copies:
-# a struct that changed size in one object and not another is a crash).
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)
+# The console's static files are assembled into console.o (.incbin).
+CONSOLE_FILES := $(wildcard api/console/*)
+$(BUILD)/obj/api/console.o $(BUILD)/fuzzobj/api/console.o: $(CONSOLE_FILES)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(wildcard $(BUILD)/fuzz/*.d)

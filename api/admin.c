@@ -12,6 +12,7 @@
 #include "api/internal.h"
 #include "auth/auth.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "policy/db.h"
 
 #include <openssl/rand.h>
@@ -61,7 +62,7 @@ static void reply_write(struct api_req *r, int rc, const char *what, const char 
     else if (rc == SE_ERR_EXISTS)
         api_reply_error(r, 409, "exists", "%s %s already exists", what, name);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else {
         api_changed(r->api);
         api_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
@@ -101,9 +102,11 @@ void api_h_users_add(struct api_req *r)
 
     if (!body || !api_only_fields(r, body, fields))
         goto out;
-    if (!(name = str_field(body, "name", API_USER_MAX - 1)) || !api_user_name_ok(name)) {
+    if (!(name = str_field(body, "name", API_USER_MAX - 1)) || !api_user_name_ok(name) ||
+        !se_text_clean(name, strlen(name))) {
         api_reply_error(r, 400, "bad_request",
-                        "\"name\" must be 1-%d characters without ':' or control characters",
+                        "\"name\" must be 1-%d characters without ':', control characters or "
+                        "bidirectional overrides",
                         API_USER_MAX - 1);
         goto out;
     }

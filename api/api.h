@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct api_server;
 struct event_base;
@@ -49,6 +50,12 @@ struct pol_decision;
 struct pol_query;
 typedef void (*api_policy_fn)(void *arg, const struct pol_query *q, struct pol_decision *d);
 void api_server_set_policy(struct api_server *api, api_policy_fn fn, void *arg);
+/*
+ * The decision for q over any transport, as a credential or an anchored
+ * call is decided: the first transport (UDP, TCP, TLS) that policy allows,
+ * else UDP's refusal. q->transport is overwritten.
+ */
+void api_policy_any(api_policy_fn fn, void *arg, struct pol_query *q, struct pol_decision *out);
 
 /* The anchor (relay/anchor/anchor.h) behind /v1/anchor, and what
  * /v1/credentials may answer mode "anchor" for; NULL (the default): no
@@ -56,8 +63,32 @@ void api_server_set_policy(struct api_server *api, api_policy_fn fn, void *arg);
 struct anchor_server;
 void api_server_set_anchor(struct api_server *api, struct anchor_server *anchor);
 
+/* The recordings catalog behind /v1/recordings (borrowed; must outlive
+ * the server). Without it those endpoints answer 503 not_configured
+ * where they need recording.dir (the list still reads the database). */
+struct rec_catalog;
+void api_server_set_recordings(struct api_server *api, struct rec_catalog *cat);
+
 /* /readyz answers 200 only while ready (relay started with a snapshot). */
 void api_server_set_ready(struct api_server *api, bool ready);
+/*
+ * What makes the database unusable now (deleted or replaced, writes
+ * failing for a while), or NULL/"" once it is fine again; copied. While
+ * set, /readyz answers 503 with it as the reason and the gauge
+ * sedge_database_ok is 0. (Once the file is deleted or replaced every
+ * role-token call also answers 503 "database_unavailable": it could be
+ * neither written nor audited.) /healthz and /v1/credentials keep
+ * serving from the snapshot in force. Control thread.
+ */
+void api_server_set_db_problem(struct api_server *api, const char *problem);
+/* The control thread's own figures for /metrics: session events waiting
+ * for the database, lost on the way (added to the relay queue's drops in
+ * sedge_session_events_dropped_total), failed database writes. */
+struct api_control_stats {
+    uint64_t events_pending, events_dropped, db_write_errors;
+};
+typedef void (*api_stats_fn)(void *arg, struct api_control_stats *out);
+void api_server_set_stats(struct api_server *api, api_stats_fn fn, void *arg);
 void api_server_free(struct api_server *api);
 
 #endif

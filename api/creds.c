@@ -37,11 +37,31 @@ void api_server_set_policy(struct api_server *api, api_policy_fn fn, void *arg)
     api->policy_arg = arg;
 }
 
+void api_policy_any(api_policy_fn fn, void *arg, struct pol_query *q, struct pol_decision *out)
+{
+    struct pol_decision d, first;
+
+    /* The client picks its transport later: the credential (or the call)
+     * is allowed if policy allows any of them (UDP first, as browsers
+     * try); a refusal is explained as UDP would see it. */
+    for (int t = SE_TP_UDP; t <= SE_TP_TLS; t++) {
+        q->transport = t;
+        fn(arg, q, &d);
+        if (t == SE_TP_UDP)
+            first = d;
+        if (d.allow) {
+            *out = d;
+            return;
+        }
+    }
+    *out = first;
+}
+
 int api_credential_mode(struct api_server *api, const char *user, const char *origin,
                         const struct se_addr *client, const char **mode,
                         struct pol_decision *out, char *reason, size_t reasonlen)
 {
-    struct pol_decision d = {.allow = true, .rule_name = ""}, first = d;
+    struct pol_decision d = {.allow = true, .rule_name = ""};
     struct pol_query q = {
         .user = user,
         .user_len = strlen(user),
@@ -51,18 +71,8 @@ int api_credential_mode(struct api_server *api, const char *user, const char *or
         .at = (int64_t)time(NULL),
     };
 
-    /* The client picks its transport later: the credential is worth
-     * minting if policy allows any of them (UDP first, as browsers try). */
-    for (int t = SE_TP_UDP; api->policy && t <= SE_TP_TLS; t++) {
-        q.transport = t;
-        api->policy(api->policy_arg, &q, &d);
-        if (t == SE_TP_UDP)
-            first = d;
-        if (d.allow)
-            break;
-    }
-    if (!d.allow)
-        d = first; /* explain the refusal as UDP would see it */
+    if (api->policy)
+        api_policy_any(api->policy, api->policy_arg, &q, &d);
     if (!d.allow) {
         if (d.rule_id)
             snprintf(reason, reasonlen, "refused by policy rule #%lld%s%s", (long long)d.rule_id,

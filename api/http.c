@@ -1,26 +1,27 @@
 /*
- * http.c - the API's HTTPS server: listener, TLS, limits, routing.
+ * http.c - the API's request handling: routing, replies, role tokens,
+ * CORS, audit, and the server object (listeners are in listen.c).
  *
- * libevent 2.1's evhttp has no connection limit, so each accepted socket
- * gets an SSL object whose ex_data free hook counts the connection out
- * when evhttp frees it, however it ends; at api.max_connections the
- * listener pauses (the kernel backlog holds newcomers) until one closes.
- * evhttp bounds header and body sizes and closes connections idle past
- * api.timeout; a once-a-second sweep also closes connections that have
- * not delivered a complete request within api.timeout (slow clients that
- * drip bytes to defeat the idle timeout).
- *
- * Every request goes through on_request(): per-source rate limit, route
- * lookup in one table (404 unknown path, 405 + Allow for a known path
- * with another method), CORS for browser-facing routes, role-token
- * authentication and authorisation for admin routes, then the handler,
- * then one audit row for every token-authenticated call. Every reply
- * this file or a handler sends is JSON (except /metrics); the only
- * non-JSON errors are the ones evhttp sends itself before a request
- * exists (headers past api.max_headers, bodies past 4 x api.max_body,
- * unparseable request lines).
+ * Every request goes through on_request(): which routes the listener it
+ * arrived on serves (with api.management the admin endpoints, the
+ * recordings endpoints, the compliance console and /metrics live on the
+ * management listener only, /v1/credentials on the public one),
+ * per-source rate limit, route lookup in one table (404 unknown path,
+ * 405 + Allow for a known path with another method), the probe reserve
+ * (a connection accepted past the listener's limit gets /healthz and
+ * /readyz only), CORS for browser-facing routes, role-token
+ * authentication and authorisation (/metrics needs a metrics, auditor or
+ * admin token on the public listener, none on the management one; a
+ * recording's file also takes a grant URL), then the handler, then one
+ * audit row for every token-authenticated call but scrapes and the
+ * recordings calls, whose handlers write their own (with the bytes
+ * served). Every reply this file or a handler sends is JSON (except
+ * /metrics); the only non-JSON errors are the ones evhttp sends itself
+ * before a request exists (headers past api.max_headers, bodies past
+ * 4 x api.max_body, unparseable request lines).
  */
 #include "api/internal.h"
+#include "core/ratelimit.h"
 #include "api/jwt.h"
 #include "auth/auth.h"
 #include "core/err.h"
@@ -42,20 +43,26 @@
 #include <string.h>
 #include <time.h>
 
-enum {
-    API_BODY_HARD_FACTOR = 4, /* evhttp's own bound, past api.max_body */
-    API_LISTEN_BACKLOG = 128,
-};
-
 #define M_GET EVHTTP_REQ_GET
 #define M_POST EVHTTP_REQ_POST
 #define M_DELETE EVHTTP_REQ_DELETE
+#define M_PUT EVHTTP_REQ_PUT
 #define R_ADMIN AUTH_ROLE_ADMIN
 #define R_AUDIT (AUTH_ROLE_ADMIN | AUTH_ROLE_AUDITOR)
+#define R_COMPL AUTH_ROLE_COMPLIANCE
+#define R_REC_READ (AUTH_ROLE_ADMIN | AUTH_ROLE_COMPLIANCE | AUTH_ROLE_AUDITOR)
+#define R_REC_CHECK (AUTH_ROLE_ADMIN | AUTH_ROLE_COMPLIANCE)
+#define R_METRICS (AUTH_ROLE_ADMIN | AUTH_ROLE_AUDITOR | AUTH_ROLE_METRICS)
 
 enum route_flags {
-    RF_UNLIMITED = 1, /* not rate-limited (probes, scrapes) */
-    RF_CORS = 2,      /* called by browsers: CORS and preflight */
+    RF_UNLIMITED = 1,  /* not rate-limited (probes, scrapes) */
+    RF_CORS = 2,       /* called by browsers: CORS and preflight */
+    RF_PROBE = 4,      /* a health check: served on reserve connections too */
+    RF_MGMT = 8,       /* on the management listener only, when there is one */
+    RF_PUBLIC = 16,    /* on the public listener only */
+    RF_SCRAPE = 32,    /* /metrics: no token on the management listener, no audit row */
+    RF_OWN_AUDIT = 64, /* the handler writes its own audit rows (recordings.c) */
+    RF_GRANT = 128,    /* a file grant (?grant=) stands in for the role token */
 };
 
 struct route {
@@ -67,56 +74,56 @@ struct route {
 };
 
 static const struct route routes[] = {
-    {"/healthz", M_GET, 0, RF_UNLIMITED, api_h_healthz},
-    {"/readyz", M_GET, 0, RF_UNLIMITED, api_h_readyz},
-    {"/metrics", M_GET, 0, RF_UNLIMITED, api_h_metrics},
-    {"/v1/credentials", M_POST, 0, RF_CORS, api_h_credentials},
-    {"/v1/anchor", M_POST, 0, RF_CORS, api_h_anchor_create},
-    {"/v1/anchor/*", M_GET, 0, RF_CORS, api_h_anchor_get},
-    {"/v1/anchor/*", M_DELETE, 0, RF_CORS, api_h_anchor_delete},
-    {"/v1/anchor/*/answer", M_POST, 0, RF_CORS, api_h_anchor_answer},
-    {"/v1/anchor/*/offer", M_POST, 0, RF_CORS, api_h_anchor_offer},
-    {"/v1/anchor/*/candidate", M_POST, 0, RF_CORS, api_h_anchor_candidate},
-    {"/v1/admin/users", M_GET, R_ADMIN, 0, api_h_users_list},
-    {"/v1/admin/users", M_POST, R_ADMIN, 0, api_h_users_add},
-    {"/v1/admin/users/*", M_DELETE, R_ADMIN, 0, api_h_users_del},
-    {"/v1/admin/users/*/disable", M_POST, R_ADMIN, 0, api_h_users_disable},
-    {"/v1/admin/users/*/enable", M_POST, R_ADMIN, 0, api_h_users_enable},
-    {"/v1/admin/secrets", M_GET, R_ADMIN, 0, api_h_secrets_list},
-    {"/v1/admin/secrets", M_POST, R_ADMIN, 0, api_h_secrets_add},
-    {"/v1/admin/secrets/*", M_DELETE, R_ADMIN, 0, api_h_secrets_del},
-    {"/v1/admin/audit", M_GET, R_AUDIT, 0, api_h_audit_list},
-    {"/v1/admin/groups", M_GET, R_AUDIT, 0, api_h_groups_list},
-    {"/v1/admin/groups", M_POST, R_ADMIN, 0, api_h_groups_add},
-    {"/v1/admin/groups/*", M_DELETE, R_ADMIN, 0, api_h_groups_del},
-    {"/v1/admin/groups/*/members", M_POST, R_ADMIN, 0, api_h_group_member_add},
-    {"/v1/admin/groups/*/members/*", M_DELETE, R_ADMIN, 0, api_h_group_member_del},
-    {"/v1/admin/rules", M_GET, R_AUDIT, 0, api_h_rules_list},
-    {"/v1/admin/rules", M_POST, R_ADMIN, 0, api_h_rules_add},
-    {"/v1/admin/rules/*", M_DELETE, R_ADMIN, 0, api_h_rules_del},
-    {"/v1/admin/rules/*/move", M_POST, R_ADMIN, 0, api_h_rules_move},
-    {"/v1/admin/policy/test", M_POST, R_AUDIT, 0, api_h_policy_test},
-    {"/v1/admin/sessions", M_GET, R_AUDIT, 0, api_h_sessions_list},
-    {"/v1/admin/sessions/*", M_DELETE, R_ADMIN, 0, api_h_sessions_kill},
+    {"/healthz", M_GET, 0, RF_UNLIMITED | RF_PROBE, api_h_healthz},
+    {"/readyz", M_GET, 0, RF_UNLIMITED | RF_PROBE, api_h_readyz},
+    {"/metrics", M_GET, R_METRICS, RF_UNLIMITED | RF_MGMT | RF_SCRAPE, api_h_metrics},
+    {"/v1/credentials", M_POST, 0, RF_CORS | RF_PUBLIC, api_h_credentials},
+    {"/v1/anchor", M_POST, 0, RF_CORS | RF_PUBLIC, api_h_anchor_create},
+    {"/v1/anchor/*", M_GET, 0, RF_CORS | RF_PUBLIC, api_h_anchor_get},
+    {"/v1/anchor/*", M_DELETE, 0, RF_CORS | RF_PUBLIC, api_h_anchor_delete},
+    {"/v1/anchor/*/answer", M_POST, 0, RF_CORS | RF_PUBLIC, api_h_anchor_answer},
+    {"/v1/anchor/*/offer", M_POST, 0, RF_CORS | RF_PUBLIC, api_h_anchor_offer},
+    {"/v1/anchor/*/candidate", M_POST, 0, RF_CORS | RF_PUBLIC, api_h_anchor_candidate},
+    {"/v1/admin/users", M_GET, R_ADMIN, RF_MGMT, api_h_users_list},
+    {"/v1/admin/users", M_POST, R_ADMIN, RF_MGMT, api_h_users_add},
+    {"/v1/admin/users/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_users_del},
+    {"/v1/admin/users/*/disable", M_POST, R_ADMIN, RF_MGMT, api_h_users_disable},
+    {"/v1/admin/users/*/enable", M_POST, R_ADMIN, RF_MGMT, api_h_users_enable},
+    {"/v1/admin/secrets", M_GET, R_ADMIN, RF_MGMT, api_h_secrets_list},
+    {"/v1/admin/secrets", M_POST, R_ADMIN, RF_MGMT, api_h_secrets_add},
+    {"/v1/admin/secrets/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_secrets_del},
+    {"/v1/admin/audit", M_GET, R_AUDIT, RF_MGMT, api_h_audit_list},
+    {"/v1/admin/groups", M_GET, R_AUDIT, RF_MGMT, api_h_groups_list},
+    {"/v1/admin/groups", M_POST, R_ADMIN, RF_MGMT, api_h_groups_add},
+    {"/v1/admin/groups/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_groups_del},
+    {"/v1/admin/groups/*/members", M_POST, R_ADMIN, RF_MGMT, api_h_group_member_add},
+    {"/v1/admin/groups/*/members/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_group_member_del},
+    {"/v1/admin/rules", M_GET, R_AUDIT, RF_MGMT, api_h_rules_list},
+    {"/v1/admin/rules", M_POST, R_ADMIN, RF_MGMT, api_h_rules_add},
+    {"/v1/admin/rules/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_rules_del},
+    {"/v1/admin/rules/*/move", M_POST, R_ADMIN, RF_MGMT, api_h_rules_move},
+    {"/v1/admin/policy/test", M_POST, R_AUDIT, RF_MGMT, api_h_policy_test},
+    {"/v1/admin/sessions", M_GET, R_AUDIT, RF_MGMT, api_h_sessions_list},
+    {"/v1/admin/sessions/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_sessions_kill},
+    /* recordings (recordings.c, docs/recording.md): every call audited by
+     * the handler with the recording id and the bytes served. Like the
+     * admin endpoints they live on the management listener when there
+     * is one, and so does the console that calls them. */
+    {"/v1/recordings", M_GET, R_REC_READ, RF_MGMT | RF_OWN_AUDIT, api_h_rec_list},
+    {"/v1/recordings/keys", M_GET, R_REC_READ, RF_MGMT | RF_OWN_AUDIT, api_h_rec_keys},
+    {"/v1/recordings/*", M_GET, R_REC_READ, RF_MGMT | RF_OWN_AUDIT, api_h_rec_show},
+    {"/v1/recordings/*", M_DELETE, R_REC_CHECK, RF_MGMT | RF_OWN_AUDIT, api_h_rec_delete},
+    {"/v1/recordings/*/audit", M_GET, R_REC_READ, RF_MGMT | RF_OWN_AUDIT, api_h_rec_audit},
+    {"/v1/recordings/*/files/*", M_GET, R_COMPL, RF_MGMT | RF_OWN_AUDIT | RF_GRANT, api_h_rec_file},
+    {"/v1/recordings/*/export", M_GET, R_COMPL, RF_MGMT | RF_OWN_AUDIT, api_h_rec_export},
+    {"/v1/recordings/*/verify", M_POST, R_REC_CHECK, RF_MGMT | RF_OWN_AUDIT, api_h_rec_verify},
+    {"/v1/recordings/*/hold", M_PUT, R_COMPL, RF_MGMT | RF_OWN_AUDIT, api_h_rec_hold},
+    {"/v1/recordings/*/hold", M_DELETE, R_COMPL, RF_MGMT | RF_OWN_AUDIT, api_h_rec_release},
+    /* the compliance console (console.c): static files, no token to load */
+    {"/console", M_GET, 0, RF_MGMT, api_h_console},
+    {"/console/", M_GET, 0, RF_MGMT, api_h_console},
+    {"/console/*", M_GET, 0, RF_MGMT, api_h_console},
 };
-
-static int ssl_conn_idx = -1;
-
-/*
- * One accepted connection. evhttp's own timeout restarts with every byte,
- * so a client dripping a byte at a time would hold a slot forever; each
- * connection therefore also has a deadline by which a complete request
- * must have arrived (api.timeout after accept or after the previous
- * request), enforced by sweep_cb(). Freed by the SSL ex_data hook.
- */
-struct api_conn {
-    struct api_server *api;
-    struct bufferevent *bev;
-    int64_t deadline_ms;
-    struct api_conn *prev, *next;
-};
-
-static struct api_conn *conn_of(struct evhttp_connection *evcon);
 
 static const char *method_name(int m)
 {
@@ -140,12 +147,17 @@ static const char *reason_phrase(int code)
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
+    case 410: return "Gone";
+    case 416: return "Range Not Satisfiable";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
@@ -218,6 +230,26 @@ void api_reply_error(struct api_req *r, int code, const char *error, const char 
                                       api_json_str(reason)));
 }
 
+void api_reply_db_error(struct api_req *r)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    struct pol_db *db = r->api->db;
+
+    if (pol_db_busy(db)) {
+        evhttp_add_header(h, "Retry-After", "1");
+        api_reply_error(r, 503, "database_busy",
+                        "the database is locked by another process (%s); nothing was written, "
+                        "retry",
+                        pol_db_errmsg(db));
+    } else if (pol_db_unavailable(db)) {
+        evhttp_add_header(h, "Retry-After", "5");
+        api_reply_error(r, 503, "database_unavailable", "nothing was written: %s",
+                        pol_db_errmsg(db));
+    } else {
+        api_reply_error(r, 500, "internal", "database error: %s", pol_db_errmsg(db));
+    }
+}
+
 json_t *api_body_object(struct api_req *r)
 {
     return api_body_object_max(r, r->api->conf.max_body);
@@ -231,8 +263,10 @@ json_t *api_body_object_max(struct api_req *r, size_t max)
     char why[256];
     json_t *o;
 
-    if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-        api_reply_error(r, 415, "unsupported_media_type", "send the body as application/json");
+    if (!api_media_type_json(ct)) {
+        api_reply_error(r, 415, "unsupported_media_type",
+                        "send the body with Content-Type: application/json (not %s)",
+                        ct ? ct : "a missing Content-Type");
         return NULL;
     }
     if (len > max) {
@@ -246,9 +280,19 @@ json_t *api_body_object_max(struct api_req *r, size_t max)
     return o;
 }
 
+void api_reply_start(struct api_req *r, int code)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_send_reply_start(r->req, code, reason_phrase(code));
+    r->status = code;
+}
+
 /* ---- authentication by role token ---- */
 
-static bool auth_role_token(struct api_req *r, const struct route *rt)
+static bool auth_role_token(struct api_req *r, const struct route *rt, int roles)
 {
     struct api_server *api = r->api;
     const char *hdr = evhttp_find_header(evhttp_request_get_input_headers(r->req),
@@ -286,7 +330,7 @@ static bool auth_role_token(struct api_req *r, const struct route *rt)
     else
         snprintf(r->actor, sizeof(r->actor), "api:token-%lld", (long long)id);
     pol_db_set_actor(api->db, r->actor);
-    if (r->role < 0 || !(r->role & rt->roles)) {
+    if (r->role < 0 || !(r->role & roles)) {
         api_reply_error(r, 403, "forbidden", "role %s may not call %s %s", role,
                         method_name(r->method), rt->pattern);
         return false;
@@ -322,13 +366,6 @@ static void preflight(struct api_req *r, const char *allow, const char *origin)
 
 /* ---- dispatch ---- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Percent-decode the path parameters; refuse NUL and control bytes. */
 static bool decode_params(struct api_req *r)
 {
@@ -347,6 +384,16 @@ static bool decode_params(struct api_req *r)
     return true;
 }
 
+/* Is route served on the listener r arrived on? */
+static bool served_here(const struct api_req *r, const struct route *rt)
+{
+    bool split = r->api->mgmt.http != NULL;
+
+    if (r->lis->management)
+        return !(rt->flags & RF_PUBLIC);
+    return !(split && (rt->flags & RF_MGMT));
+}
+
 static const struct route *find_route(struct api_req *r, char *allow, size_t allowlen)
 {
     const struct route *found = NULL;
@@ -356,7 +403,7 @@ static const struct route *find_route(struct api_req *r, char *allow, size_t all
     allow[0] = '\0';
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         char params[API_MAX_PARAMS][API_PARAM_MAX] = {{0}};
-        if (!api_path_match(routes[i].pattern, r->path, params))
+        if (!served_here(r, &routes[i]) || !api_path_match(routes[i].pattern, r->path, params))
             continue;
         /* At most two methods per path in this table: allowlen is ample. */
         used += (size_t)snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "",
@@ -387,10 +434,16 @@ static void audit_call(struct api_req *r)
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
-    static struct se_log_rl rl_limit;
-    struct api_server *api = arg;
-    struct api_req r = {
-        .api = api, .req = req, .method = evhttp_request_get_command(req), .path = "?"};
+    static struct se_log_rl rl_limit, rl_reserve;
+    struct api_listener *lis = arg;
+    struct api_server *api = lis->api;
+    struct api_req r = {.api = api,
+                        .lis = lis,
+                        .req = req,
+                        .method = evhttp_request_get_command(req),
+                        .path = "?"};
+    bool reserve;
+    int roles;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     const struct sockaddr *sa = evcon ? evhttp_connection_get_addr(evcon) : NULL;
@@ -406,6 +459,10 @@ static void on_request(struct evhttp_request *req, void *arg)
             evhttp_connection_free_on_completion(evcon);
         goto out;
     }
+    /* A connection accepted past the listener's limit answers once. */
+    reserve = api_conn_reserved(req);
+    if (reserve)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     r.path = uri ? evhttp_uri_get_path(uri) : "?";
     r.query = uri ? evhttp_uri_get_query(uri) : NULL;
     if (!r.path || r.path[0] != '/' || strlen(r.path) > 512) {
@@ -415,7 +472,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     rt = find_route(&r, allow, sizeof(allow));
     if (!(rt && (rt->flags & RF_UNLIMITED)) &&
-        !api_ratelimit_allow(api->rl, r.peer.ip, now_ms(), api->conf.rate, api->conf.burst)) {
+        !se_ratelimit_allow(api->rl, r.peer.ip, api_now_ms(), api->conf.rate, api->conf.burst)) {
         char ip[SE_ADDR_STRLEN];
         api->ctr.rate_limited++;
         se_log_rl(&rl_limit, SE_LOG_INFO, "api: rate limit: %s", se_addr_ip_str(&r.peer, ip,
@@ -435,10 +492,23 @@ static void on_request(struct evhttp_request *req, void *arg)
                         method_name(r.method), allow);
         goto out;
     }
+    if (reserve && !(rt->flags & RF_PROBE)) {
+        /* Past the listener's limit: health checks only. */
+        api->ctr.reserve_refused++;
+        se_log_rl(&rl_reserve, SE_LOG_WARN,
+                  "api: the %s listener is at its connection limit: %s %s refused (503)",
+                  lis->management ? "management" : "public", method_name(r.method), r.path);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        api_reply_error(&r, 503, "busy",
+                        "too many connections are open; only health checks are served");
+        goto out;
+    }
     if (!decode_params(&r)) {
         api_reply_error(&r, 400, "bad_request", "bad path parameter");
         goto out;
     }
+    /* /metrics is token-free only on the management listener. */
+    roles = (rt->flags & RF_SCRAPE) && lis->management ? 0 : rt->roles;
     if (rt->flags & RF_CORS) {
         if (r.method == EVHTTP_REQ_OPTIONS) {
             preflight(&r, allow, origin);
@@ -457,15 +527,24 @@ static void on_request(struct evhttp_request *req, void *arg)
         api_reply_error(&r, 429, "throttled", "too many failed authentications from this address");
         goto out;
     }
-    if (rt->roles && !auth_role_token(&r, rt)) {
-        if (r.actor[0])
+    if (roles && !(rt->flags & RF_SCRAPE) && pol_db_lost(api->db)) {
+        /* Neither written nor audited: the file is gone. (A locked or
+         * full database answers each write with its own 503.) */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+        api_reply_error(&r, 503, "database_unavailable", "%s", pol_db_errmsg(api->db));
+        goto out;
+    }
+    if (roles && !((rt->flags & RF_GRANT) && api_rec_grant_auth(&r)) &&
+        !auth_role_token(&r, rt, roles)) {
+        if (r.actor[0] && !(rt->flags & RF_SCRAPE))
             audit_call(&r);
         goto out;
     }
     rt->fn(&r);
     if (!r.status)
         api_reply_error(&r, 500, "internal", "no response");
-    if (rt->roles)
+    /* scrapes every 15 s would drown the log; recordings.c audits its own */
+    if (roles && !(rt->flags & (RF_SCRAPE | RF_OWN_AUDIT)))
         audit_call(&r);
 out:
     /* Count failed credentials, not the credential-less first try. */
@@ -477,108 +556,9 @@ out:
     if (r.actor[0])
         pol_db_set_actor(api->db, "serve");
     api->ctr.requests[r.status / 100 < 6 ? r.status / 100 : 5]++;
-    struct api_conn *conn = conn_of(evcon);
-    if (conn) /* the next request gets api.timeout from now */
-        conn->deadline_ms = now_ms() + (int64_t)api->conf.timeout * 1000;
+    api_conn_answered(req);
     se_debug("api: %s %s -> %d%s%s", method_name(r.method), r.path, r.status,
              r.actor[0] ? " by " : "", r.actor);
-}
-
-/* ---- connections ---- */
-
-static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-    struct api_conn *c = ptr;
-    struct api_server *api;
-
-    (void)parent;
-    (void)ad;
-    (void)idx;
-    (void)argl;
-    (void)argp;
-    if (!c)
-        return;
-    api = c->api;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        api->conn_list = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    free(c);
-    if (api->conns > 0)
-        api->conns--;
-    if (api->paused && !api->closing && api->conns < api->conf.max_connections) {
-        api->paused = false;
-        evconnlistener_enable(api->lis);
-    }
-}
-
-static struct api_conn *conn_of(struct evhttp_connection *evcon)
-{
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-
-    return ssl ? SSL_get_ex_data(ssl, ssl_conn_idx) : NULL;
-}
-
-static struct bufferevent *bev_cb(struct event_base *base, void *arg)
-{
-    struct api_server *api = arg;
-    SSL *ssl = SSL_new(api->tls);
-    struct api_conn *c = calloc(1, sizeof(*c));
-    struct bufferevent *bev;
-
-    /* Without an SSL object evhttp would fall back to a plain socket;
-     * on_request() refuses to serve such a connection. */
-    if (!ssl || !c) {
-        SSL_free(ssl);
-        free(c);
-        return NULL;
-    }
-    c->api = api;
-    c->deadline_ms = now_ms() + (int64_t)api->conf.timeout * 1000;
-    c->next = api->conn_list;
-    if (c->next)
-        c->next->prev = c;
-    api->conn_list = c;
-    SSL_set_ex_data(ssl, ssl_conn_idx, c); /* from here SSL_free() frees c */
-    /* Backpressure: at the limit stop accepting; the kernel backlog holds
-     * (and past it drops) new connections until one closes. */
-    if (++api->conns >= api->conf.max_connections && api->lis && !api->paused) {
-        se_warn("api: %u connections open (api.max_connections): pausing accept", api->conns);
-        api->ctr.accept_paused++;
-        api->paused = true;
-        evconnlistener_disable(api->lis);
-    }
-    bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                         BEV_OPT_CLOSE_ON_FREE);
-    if (bev)
-        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    c->bev = bev;
-    return bev;
-}
-
-/* Once a second: close connections past their request deadline, the way
- * evhttp's own timeout does (it frees the connection on this event). */
-static void sweep_cb(evutil_socket_t fd, short what, void *arg)
-{
-    static struct se_log_rl rl;
-    struct api_server *api = arg;
-    int64_t now = now_ms();
-
-    (void)fd;
-    (void)what;
-    for (struct api_conn *c = api->conn_list, *next; c; c = next) {
-        next = c->next; /* the trigger below may free c */
-        if (c->deadline_ms > now || !c->bev)
-            continue;
-        api->ctr.slow_closed++;
-        se_log_rl(&rl, SE_LOG_INFO, "api: closing a connection that sent no complete request "
-                                    "within api.timeout");
-        c->deadline_ms = INT64_MAX;
-        bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
-    }
 }
 
 /* ---- setup ---- */
@@ -645,11 +625,10 @@ static int apply(struct api_server *api, const struct se_config *cfg, char *err,
             }
     auth_throttle_set(api->throttle, cfg->auth_fail_limit, cfg->auth_fail_window,
                       cfg->auth_block_time);
-    if (api->http) {
-        evhttp_set_max_body_size(api->http, (ev_ssize_t)a->max_body * API_BODY_HARD_FACTOR);
-        evhttp_set_max_headers_size(api->http, a->max_headers);
-        evhttp_set_timeout(api->http, (int)a->timeout);
-    }
+    api->pub.max_conns = a->max_connections;
+    api->mgmt.max_conns = a->mgmt_max_connections;
+    api_listener_limits(&api->pub, a);
+    api_listener_limits(&api->mgmt, a);
     return 0;
 }
 
@@ -679,8 +658,7 @@ int api_server_new(struct event_base *base, const struct se_config *cfg, struct 
                    struct api_server **out, char *err, size_t errlen)
 {
     struct api_server *api = calloc(1, sizeof(*api));
-    struct evhttp_bound_socket *bound;
-    char as[SE_ADDR_STRLEN], ip[SE_ADDR_STRLEN];
+    char as[SE_ADDR_STRLEN], ms[SE_ADDR_STRLEN];
     int rc = SE_ERR_NOMEM;
 
     *out = NULL;
@@ -692,40 +670,25 @@ int api_server_new(struct event_base *base, const struct se_config *cfg, struct 
     api->relay = relay;
     api->on_change = on_change;
     api->change_arg = arg;
-    if (ssl_conn_idx < 0)
-        ssl_conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_gone);
-    if (ssl_conn_idx < 0 || !(api->rl = api_ratelimit_new()) ||
-        !(api->throttle = auth_throttle_new(10, 60, 60)) || !(api->http = evhttp_new(base)))
+    if (!(api->rl = se_ratelimit_new(API_RL_SLOTS)) ||
+        !(api->throttle = auth_throttle_new(10, 60, 60)))
         goto fail;
     if ((rc = apply(api, cfg, err, errlen)) < 0)
         goto fail;
-    evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                              EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                              EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-    evhttp_set_bevcb(api->http, bev_cb, api);
-    struct timeval one_s = {1, 0};
-    if (!(api->sweep_ev = event_new(base, -1, EV_PERSIST, sweep_cb, api)) ||
-        event_add(api->sweep_ev, &one_s) < 0) {
-        rc = SE_ERR_NOMEM;
+    if ((rc = api_listener_open(&api->pub, api, false, &cfg->api.addr,
+                                cfg->api.max_connections, on_request, err, errlen)) < 0 ||
+        (cfg->api.mgmt_enabled &&
+         (rc = api_listener_open(&api->mgmt, api, true, &cfg->api.mgmt_addr,
+                                 cfg->api.mgmt_max_connections, on_request, err, errlen)) < 0))
         goto fail;
-    }
-    evhttp_set_gencb(api->http, on_request, api);
-    bound = evhttp_bind_socket_with_handle(api->http, se_addr_ip_str(&cfg->api.addr, ip,
-                                                                      sizeof(ip)),
-                                           cfg->api.addr.port);
-    if (!bound || !(api->lis = evhttp_bound_socket_get_listener(bound))) {
-        snprintf(err, errlen, "api: cannot listen on %s: %s",
-                 se_addr_str(&cfg->api.addr, as, sizeof(as)), strerror(errno));
-        rc = SE_ERR_IO;
-        goto fail;
-    }
-    /* Accepted sockets inherit it (Linux): replies are small and written
-     * in pieces, and Nagle + delayed ACK would add 40 ms to each. */
-    int one = 1;
-    setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    se_info("api: listening https://%s (%d JWT issuer keys, %d CORS origins)",
-            se_addr_str(&cfg->api.addr, as, sizeof(as)), cfg->api.n_jwt, cfg->api.n_cors);
+    se_info("api: listening https://%s (%d JWT issuer keys, %d CORS origins%s)",
+            se_addr_str(&cfg->api.addr, as, sizeof(as)), cfg->api.n_jwt, cfg->api.n_cors,
+            cfg->api.mgmt_enabled ? "; admin and /metrics on the management listener"
+                                  : "; /metrics needs a role token");
+    if (cfg->api.mgmt_enabled)
+        se_info("api: listening https://%s (management: admin endpoints, /metrics without a "
+                "token, probes)",
+                se_addr_str(&cfg->api.mgmt_addr, ms, sizeof(ms)));
     *out = api;
     return 0;
 fail:
@@ -736,8 +699,11 @@ fail:
 int api_server_reload(struct api_server *api, const struct se_config *cfg, char *err,
                       size_t errlen)
 {
-    if (!cfg->api.enabled || !se_addr_eq(&cfg->api.addr, &api->conf.addr))
-        se_warn("api: address, port and enabling the API take effect only after a restart");
+    if (!cfg->api.enabled || !se_addr_eq(&cfg->api.addr, &api->conf.addr) ||
+        cfg->api.mgmt_enabled != api->conf.mgmt_enabled ||
+        (cfg->api.mgmt_enabled && !se_addr_eq(&cfg->api.mgmt_addr, &api->conf.mgmt_addr)))
+        se_warn("api: addresses, ports, api.management and enabling the API take effect only "
+                "after a restart");
     if (!cfg->api.enabled)
         return 0;
     return apply(api, cfg, err, errlen);
@@ -749,24 +715,43 @@ void api_server_set_anchor(struct api_server *api, struct anchor_server *anchor)
         api->anchor = anchor;
 }
 
+void api_server_set_recordings(struct api_server *api, struct rec_catalog *cat)
+{
+    if (api)
+        api->cat = cat;
+}
+
 void api_server_set_ready(struct api_server *api, bool ready)
 {
     if (api)
         api->ready = ready;
 }
 
+void api_server_set_stats(struct api_server *api, api_stats_fn fn, void *arg)
+{
+    if (!api)
+        return;
+    api->stats = fn;
+    api->stats_arg = arg;
+}
+
+void api_server_set_db_problem(struct api_server *api, const char *problem)
+{
+    if (api)
+        snprintf(api->db_problem, sizeof(api->db_problem), "%s", problem ? problem : "");
+}
+
 void api_server_free(struct api_server *api)
 {
     if (!api)
         return;
-    if (api->sweep_ev)
-        event_free(api->sweep_ev);
     api->closing = true; /* evhttp_free() frees the listener before the connections */
-    if (api->http)
-        evhttp_free(api->http); /* frees connections: conn_gone() still sees api */
+    api_listener_close(&api->pub);
+    api_listener_close(&api->mgmt);
     SSL_CTX_free(api->tls);
     api_jwt_keys_free(api->jwt);
-    api_ratelimit_free(api->rl);
+    se_ratelimit_free(api->rl);
     auth_throttle_free(api->throttle);
+    free(api->rec_stats);
     free(api);
 }

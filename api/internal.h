@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct evhttp;
@@ -19,10 +20,12 @@ struct evhttp_request;
 struct evconnlistener;
 struct api_jwt_keys;
 struct auth_throttle;
-struct api_ratelimit;
+struct se_ratelimit;
 struct api_conn;
 struct event;
 struct anchor_server;
+struct rec_catalog;
+struct pol_rec_stats;
 typedef struct ssl_ctx_st SSL_CTX;
 
 enum {
@@ -36,12 +39,34 @@ enum {
 struct api_counters {
     uint64_t requests[6];  /* by status class: [2] = 2xx ... [5] = 5xx */
     uint64_t auth_failures, rate_limited, accept_paused, credentials_issued, slow_closed;
+    uint64_t reserve_refused; /* non-probe requests on probe-reserve connections */
+};
+
+/*
+ * One HTTPS listener (listen.c): the public one on api.address and, with
+ * api.management, the management one. Each counts its own connections;
+ * past max_conns, API_PROBE_RESERVE more are accepted for health checks
+ * only, then accepting pauses until one closes.
+ */
+enum {
+    API_PROBE_RESERVE = 8,         /* connections past the limit, for /healthz and /readyz */
+    API_PROBE_DEADLINE_MS = 2000,  /* a reserve connection's time to send its request */
+    API_BODY_HARD_FACTOR = 4,      /* evhttp's own bound, past api.max_body */
+};
+struct api_listener {
+    struct api_server *api;
+    struct evhttp *http;
+    struct evconnlistener *lis;
+    struct event *sweep_ev;
+    bool management;
+    unsigned conns, max_conns;
+    bool paused;
+    struct api_conn *conn_list;
 };
 
 struct api_server {
     struct event_base *base;
-    struct evhttp *http;
-    struct evconnlistener *lis;
+    struct api_listener pub, mgmt; /* mgmt.http is NULL without api.management */
     SSL_CTX *tls;
     struct api_jwt_keys *jwt;
     struct se_api_config conf; /* copied from the configuration */
@@ -56,20 +81,25 @@ struct api_server {
     api_policy_fn policy;
     void *policy_arg;
     bool policy_default_allow; /* policy.default, for listings */
-    struct api_ratelimit *rl;
+    struct se_ratelimit *rl;
     struct auth_throttle *throttle;
-    unsigned conns; /* live HTTPS connections */
-    struct api_conn *conn_list; /* http.c */
-    struct event *sweep_ev;
-    bool paused;    /* accept paused at api.max_connections */
     bool closing;
     bool ready;
+    char db_problem[640]; /* api_server_set_db_problem(); "" = fine */
+    api_stats_fn stats;
+    void *stats_arg;
     struct api_counters ctr;
+    /* recordings (recordings.c): the catalog (NULL without recording.dir)
+     * and cached catalog statistics for /metrics */
+    struct rec_catalog *cat;
+    struct pol_rec_stats *rec_stats;
+    int64_t rec_stats_ms;
 };
 
 /* One request while its handler runs. */
 struct api_req {
     struct api_server *api;
+    struct api_listener *lis;    /* the listener it arrived on */
     struct evhttp_request *req;
     int method;                  /* EVHTTP_REQ_* */
     const char *path;            /* decoded path, no query */
@@ -83,6 +113,28 @@ struct api_req {
 
 typedef void (*api_handler_fn)(struct api_req *r);
 
+/* ---- listeners (listen.c) ---- */
+/* Bind addr and serve it on api->base with on_request(req, l). 0, or
+ * SE_ERR_* with err. Control thread. */
+int api_listener_open(struct api_listener *l, struct api_server *api, bool management,
+                      const struct se_addr *addr, unsigned max_conns,
+                      void (*on_request)(struct evhttp_request *, void *), char *err,
+                      size_t errlen);
+/* Frees the listener's connections too; l may be one never opened. */
+void api_listener_close(struct api_listener *l);
+/* api.max_body, api.max_headers, api.timeout onto l (after a reload). */
+void api_listener_limits(struct api_listener *l, const struct se_api_config *a);
+/* Was the request's connection accepted into the probe reserve? */
+bool api_conn_reserved(struct evhttp_request *req);
+/* The request was answered: the connection's next one gets api.timeout. */
+void api_conn_answered(struct evhttp_request *req);
+/* While on, the connection of req is streaming a response and exempt
+ * from the request deadline (evhttp's write timeout still applies). */
+void api_conn_streaming(struct evhttp_request *req, bool on);
+/* Drop the connection of req (a stream that cannot go on). */
+void api_conn_abort(struct evhttp_request *req);
+int64_t api_now_ms(void);
+
 /* ---- replies (http.c): each sends exactly one response ---- */
 /* Send obj (reference stolen) as JSON. */
 void api_reply_json(struct api_req *r, int code, json_t *obj);
@@ -92,11 +144,28 @@ __attribute__((format(printf, 4, 5))) void api_reply_error(struct api_req *r, in
                                                            ...);
 void api_reply_text(struct api_req *r, int code, const char *ctype, const char *text,
                     size_t len);
+/* Send the status line and headers of a streamed body (the caller set
+ * Content-Length and the other headers); the body follows with
+ * evhttp_send_reply_chunk_with_cb() and evhttp_send_reply_end(). */
+void api_reply_start(struct api_req *r, int code);
+/* A database call failed: 503 database_busy (locked by another
+ * process, Retry-After 1), 503 database_unavailable (deleted, full, I/O
+ * error) or 500, each with the database's reason. */
+void api_reply_db_error(struct api_req *r);
 /* Parse the request body as one JSON object (bounded by api.max_body).
  * On failure a 4xx has been sent and NULL is returned. Caller decrefs. */
 json_t *api_body_object(struct api_req *r);
 /* The same with another bound (the anchor's descriptions are larger). */
 json_t *api_body_object_max(struct api_req *r, size_t max);
+
+/* ---- streamed bodies (stream.c) ----
+ * Send x (ownership taken) as the body with status and Content-Length,
+ * chunk by chunk as the client reads; when it ends (or the client goes
+ * away) write the audit row action/object with detail plus status and
+ * the bytes sent, under r's actor. r->status is set. */
+struct rec_export;
+void api_stream_start(struct api_req *r, int status, struct rec_export *x, const char *action,
+                      const char *object, const char *detail);
 
 /* ---- handlers ---- */
 void api_h_credentials(struct api_req *r);
@@ -141,6 +210,23 @@ void api_h_rules_move(struct api_req *r);
 void api_h_policy_test(struct api_req *r);
 void api_h_sessions_list(struct api_req *r);
 void api_h_sessions_kill(struct api_req *r);
+/* recordings.c (docs/recording.md) */
+void api_h_rec_list(struct api_req *r);
+void api_h_rec_keys(struct api_req *r);
+void api_h_rec_show(struct api_req *r);
+void api_h_rec_delete(struct api_req *r);
+void api_h_rec_audit(struct api_req *r);
+void api_h_rec_file(struct api_req *r);
+void api_h_rec_export(struct api_req *r);
+void api_h_rec_verify(struct api_req *r);
+void api_h_rec_hold(struct api_req *r);
+void api_h_rec_release(struct api_req *r);
+/* console.c: the compliance console's static files */
+void api_h_console(struct api_req *r);
+/* A valid ?grant= for this file route (and no Authorization header):
+ * sets actor and role as a compliance token would. */
+bool api_rec_grant_auth(struct api_req *r);
+
 
 /* ---- policy (creds.c) ----
  * The media mode for a user, origin and client, decided by the policy
@@ -160,6 +246,10 @@ int api_credential_mode(struct api_server *api, const char *user, const char *or
 int api_parse_basic(const char *hdr, char *user, size_t ulen, char *pw, size_t plen);
 /* "Bearer TOKEN" -> pointer into hdr and length. 0 or SE_ERR_PARSE. */
 int api_parse_bearer(const char *hdr, const char **tok, size_t *len);
+/* Is this Content-Type exactly application/json (any case), with only
+ * well-formed parameters (RFC 9110 §8.3.1) and no charset but UTF-8?
+ * NULL (no header), "application/jsonp", lists and trailing bytes: no. */
+bool api_media_type_json(const char *ct);
 /* Parse len bytes as a single JSON object; why gets a short reason. */
 json_t *api_json_object(const char *body, size_t len, char *why, size_t whylen);
 /* Match a route pattern ("/v1/admin/users/ * /disable", '*' = one
@@ -174,12 +264,16 @@ bool api_user_name_ok(const char *name);
 json_t *api_json_str(const char *s);
 /* Look up key in a query string; copies the raw value. 0 or SE_ERR_NOTFOUND. */
 int api_query_get(const char *query, const char *key, char *out, size_t outlen);
+/*
+ * A Range header (RFC 9110 §14) against a representation of size bytes:
+ * 0 and [*start, *end] (inclusive) for one satisfiable bytes range;
+ * SE_ERR_NOTFOUND when it is to be ignored (another unit, several ranges:
+ * send the whole); SE_ERR_PARSE for a malformed bytes range and
+ * SE_ERR_LIMIT for one that is not satisfiable (both answered 416).
+ */
+int api_parse_range(const char *hdr, uint64_t size, uint64_t *start, uint64_t *end);
 
-/* ---- per-source rate limit (ratelimit.c): token buckets ---- */
-struct api_ratelimit *api_ratelimit_new(void);
-void api_ratelimit_free(struct api_ratelimit *rl);
-/* May ip make one more request at now_ms? rate 0 = unlimited. */
-bool api_ratelimit_allow(struct api_ratelimit *rl, const uint8_t ip[16], int64_t now_ms,
-                         unsigned rate, unsigned burst);
+/* Per-source request buckets (core/ratelimit.h): sources tracked at once. */
+enum { API_RL_SLOTS = 4096 };
 
 #endif

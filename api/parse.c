@@ -1,6 +1,7 @@
 /*
- * parse.c - the API's pure request parsers: Authorization headers, JSON
- * bodies, route patterns, CORS origins, query strings.
+ * parse.c - the API's pure request parsers: Authorization headers, the
+ * body's media type, JSON bodies, route patterns, CORS origins, query
+ * strings.
  *
  * Each is a bounded reader over caller-owned text with no I/O, so the
  * fuzz target can drive them directly. Anything not exactly in the
@@ -170,6 +171,75 @@ bool api_cors_allowed(const struct se_api_config *c, const char *origin)
     return false;
 }
 
+/* RFC 9110 §5.6.2 tchar. */
+static bool tchar(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static const char *ows(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* token: the end of it, or NULL if empty. */
+static const char *token(const char *p)
+{
+    const char *s = p;
+    while (tchar(*p))
+        p++;
+    return p > s ? p : NULL;
+}
+
+bool api_media_type_json(const char *ct)
+{
+    static const char json[] = "application/json";
+    const char *p;
+
+    if (!ct)
+        return false;
+    p = ows(ct);
+    if (strncasecmp(p, json, sizeof(json) - 1) != 0)
+        return false;
+    p = ows(p + sizeof(json) - 1);
+    /* parameters = *( OWS ";" OWS [ parameter ] ), RFC 9110 §5.6.6 */
+    while (*p == ';') {
+        p = ows(p + 1);
+        if (*p == ';' || *p == '\0')
+            continue;
+        const char *name = p, *e = token(p);
+        if (!e || *e != '=')
+            return false;
+        bool charset = (size_t)(e - name) == 7 && strncasecmp(name, "charset", 7) == 0;
+        p = e + 1;
+        const char *v = p;
+        size_t vlen;
+        if (*p == '"') { /* quoted-string */
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && !*++p)
+                    return false;
+            if (*p != '"')
+                return false;
+            v++;
+            vlen = (size_t)(p - v);
+            p++;
+        } else if ((e = token(p))) {
+            vlen = (size_t)(e - p);
+            p = e;
+        } else {
+            return false;
+        }
+        /* JSON is UTF-8 (RFC 8259 §8.1): any other charset is a mistake. */
+        if (charset && !(vlen == 5 && strncasecmp(v, "utf-8", 5) == 0))
+            return false;
+        p = ows(p);
+    }
+    return *p == '\0';
+}
+
 bool api_user_name_ok(const char *name)
 {
     size_t n = strlen(name);
@@ -223,4 +293,63 @@ json_t *api_json_str(const char *s)
     j = json_string(m);
     free(m);
     return j;
+}
+
+/* Digits of a byte position (at most 18: no overflow). -1 if none. */
+static int64_t range_pos(const char **p)
+{
+    int64_t v = 0;
+    int n = 0;
+
+    while (**p >= '0' && **p <= '9') {
+        if (++n > 18)
+            return -2;
+        v = v * 10 + (**p - '0');
+        (*p)++;
+    }
+    return n ? v : -1;
+}
+
+int api_parse_range(const char *hdr, uint64_t size, uint64_t *start, uint64_t *end)
+{
+    const char *p;
+    int64_t a, b;
+
+    if (!hdr || strncasecmp(hdr, "bytes=", 6) != 0)
+        return SE_ERR_NOTFOUND; /* another unit: RFC 9110 §14.2 says ignore it */
+    p = hdr + 6;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (strchr(p, ','))
+        return SE_ERR_NOTFOUND; /* several ranges: the whole body instead */
+    if (*p == '-') { /* the last N bytes */
+        p++;
+        if ((b = range_pos(&p)) < 0)
+            return SE_ERR_PARSE;
+        a = -1;
+    } else {
+        if ((a = range_pos(&p)) < 0 || *p++ != '-')
+            return SE_ERR_PARSE;
+        b = range_pos(&p);
+        if (b == -2)
+            return SE_ERR_PARSE;
+    }
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p)
+        return SE_ERR_PARSE;
+    if (a < 0) { /* suffix */
+        if (b == 0 || size == 0)
+            return SE_ERR_LIMIT;
+        *start = (uint64_t)b >= size ? 0 : size - (uint64_t)b;
+        *end = size - 1;
+        return 0;
+    }
+    if (b >= 0 && b < a)
+        return SE_ERR_PARSE;
+    if ((uint64_t)a >= size)
+        return SE_ERR_LIMIT;
+    *start = (uint64_t)a;
+    *end = b < 0 || (uint64_t)b >= size ? size - 1 : (uint64_t)b;
+    return 0;
 }

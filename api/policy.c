@@ -85,6 +85,21 @@ bad:
     return false;
 }
 
+/* An optional boolean field; false = 400 sent. */
+static bool get_bool(struct api_req *r, json_t *body, const char *name, bool *out)
+{
+    json_t *v = json_object_get(body, name);
+
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_boolean(v)) {
+        api_reply_error(r, 400, "bad_request", "\"%s\" must be true or false", name);
+        return false;
+    }
+    *out = json_is_true(v);
+    return true;
+}
+
 static bool get_int(struct api_req *r, json_t *body, const char *name, long long min,
                     long long max, int64_t *out)
 {
@@ -157,7 +172,7 @@ void api_h_groups_add(struct api_req *r)
     else if (rc == SE_ERR_EXISTS)
         api_reply_error(r, 409, "exists", "group %s already exists", name);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else {
         api_changed(r->api);
         api_reply_json(r, 201, json_pack("{s:s, s:[]}", "name", name, "members"));
@@ -176,14 +191,15 @@ void api_h_groups_del(struct api_req *r)
     else if (rc == SE_ERR_INVAL)
         api_reply_error(r, 409, "in_use", "%s", err);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else
         ok_status(r, 200);
 }
 
-static void member(struct api_req *r, const char *user, bool add)
+static void member(struct api_req *r, const char *user, bool add, bool external)
 {
-    int rc = pol_db_group_member(r->api->db, r->params[0], user, add);
+    char err[512];
+    int rc = pol_db_group_member(r->api->db, r->params[0], user, add, external, err, sizeof(err));
 
     if (rc == SE_ERR_NOTFOUND)
         api_reply_error(r, 404, "not_found", add ? "no group %s" : "no group %s or no such member",
@@ -191,31 +207,33 @@ static void member(struct api_req *r, const char *user, bool add)
     else if (rc == SE_ERR_EXISTS)
         api_reply_error(r, 409, "exists", "%s is already a member of %s", user, r->params[0]);
     else if (rc == SE_ERR_INVAL)
-        api_reply_error(r, 400, "bad_request", "\"user\" is not a valid user name");
+        api_reply_error(r, 400, "bad_request", "\"user\": %s", err);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else
         ok_status(r, add ? 201 : 200);
 }
 
 void api_h_group_member_add(struct api_req *r)
 {
-    static const char *const fields[] = {"user", NULL};
+    static const char *const fields[] = {"user", "external", NULL};
     json_t *body = api_body_object(r);
     const char *user;
+    bool external = false;
 
-    if (body && api_only_fields(r, body, fields) && get_str(r, body, "user", NAME_MAX_LEN, &user)) {
+    if (body && api_only_fields(r, body, fields) && get_str(r, body, "user", NAME_MAX_LEN, &user) &&
+        get_bool(r, body, "external", &external)) {
         if (!user)
             api_reply_error(r, 400, "bad_request", "\"user\" is required");
         else
-            member(r, user, true);
+            member(r, user, true, external);
     }
     json_decref(body);
 }
 
 void api_h_group_member_del(struct api_req *r)
 {
-    member(r, r->params[1], false);
+    member(r, r->params[1], false, false);
 }
 
 /* ---- rules ---- */
@@ -246,7 +264,8 @@ void api_h_rules_add(struct api_req *r)
 {
     static const char *const fields[] = {
         "action", "priority", "name", "users", "groups", "origins", "peers", "clients",
-        "transports", "days", "hours", "max_kbps", "max_allocs", "max_duration", "record", NULL};
+        "transports", "days", "hours", "max_kbps", "max_allocs", "max_duration", "record",
+        "retention", "external_users", NULL};
     static char users[LIST_MAX], groups[LIST_MAX], origins[LIST_MAX], peers[LIST_MAX],
         clients[LIST_MAX], transports[LIST_MAX], days[LIST_MAX];
     struct pol_rule_spec s = {0};
@@ -267,7 +286,9 @@ void api_h_rules_add(struct api_req *r)
         !get_int(r, body, "priority", 1, INT32_MAX, &s.priority) ||
         !get_int(r, body, "max_kbps", 0, 100000000, &s.max_kbps) ||
         !get_int(r, body, "max_allocs", 0, 1000000, &s.max_allocs) ||
-        !get_int(r, body, "max_duration", 0, 366 * 86400, &s.max_duration))
+        !get_int(r, body, "max_duration", 0, 366 * 86400, &s.max_duration) ||
+        !get_int(r, body, "retention", 0, 100 * 366, &s.retention_days) ||
+        !get_bool(r, body, "external_users", &s.external_users))
         goto out;
     if (!s.action) {
         api_reply_error(r, 400, "bad_request", "\"action\" is required: allow or deny");
@@ -279,7 +300,7 @@ void api_h_rules_add(struct api_req *r)
         goto out;
     }
     if (rc < 0) {
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
         goto out;
     }
     api_changed(r->api);
@@ -298,7 +319,7 @@ void api_h_rules_del(struct api_req *r)
     if (rc == SE_ERR_NOTFOUND)
         api_reply_error(r, 404, "not_found", "no rule %lld", (long long)id);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else
         ok_status(r, 200);
 }
@@ -320,7 +341,7 @@ void api_h_rules_move(struct api_req *r)
     if (rc == SE_ERR_NOTFOUND)
         api_reply_error(r, 404, "not_found", "no rule %lld", (long long)id);
     else if (rc < 0)
-        api_reply_error(r, 500, "internal", "database error");
+        api_reply_db_error(r);
     else
         ok_status(r, 200);
 out:
@@ -375,14 +396,14 @@ void api_h_policy_test(struct api_req *r)
     };
     r->api->policy(r->api->policy_arg, &q, &d);
     api_reply_json(r, 200,
-                   json_pack("{s:s, s:o, s:s?, s:I, s:I, s:I, s:s, s:I}", "decision",
+                   json_pack("{s:s, s:o, s:s?, s:I, s:I, s:I, s:s, s:I, s:I}", "decision",
                              d.allow ? "allow" : "deny",
                              "rule", d.rule_id ? json_integer(d.rule_id) : json_null(),
                              "rule_name", d.rule_name[0] ? d.rule_name : NULL, "max_kbps",
                              (json_int_t)d.max_kbps, "max_allocs", (json_int_t)d.max_allocs,
                              "max_duration", (json_int_t)d.max_duration, "record",
-                             d.record == POL_RECORD_ALWAYS ? "always" : "never", "at",
-                             (json_int_t)at));
+                             d.record == POL_RECORD_ALWAYS ? "always" : "never", "retention",
+                             (json_int_t)d.retention_days, "at", (json_int_t)at));
 out:
     json_decref(body);
 }

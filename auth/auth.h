@@ -35,6 +35,14 @@ int auth_key_sha256(const char *user, const char *realm, const char *password,
 int auth_key_derive(bool sha256, const char *user, size_t ulen, const char *realm,
                     const char *password, size_t plen, uint8_t *out);
 
+/*
+ * Is (name, len) usable as a user name: 1 to AUTH_NAME_MAX - 1 bytes and
+ * no control byte (NUL, other C0 bytes, DEL)? USERNAME is length-delimited
+ * on the wire and may carry any byte; lookups refuse what fails this
+ * before comparing anything.
+ */
+bool auth_name_valid(const char *name, size_t len);
+
 /* ---- TURN REST ephemeral credentials ----
  * username = "<expiry unix time>:<user>" or "<expiry>:<user>:<origin-id>",
  * password = base64(HMAC-SHA1(secret, username)).
@@ -47,7 +55,8 @@ struct auth_rest_name {
     size_t origin_len;
 };
 
-/* Parse a REST username. 0, or SE_ERR_PARSE if it is not one. */
+/* Parse a REST username. 0, or SE_ERR_PARSE if it is not one (also when
+ * it fails auth_name_valid()). */
 int auth_rest_parse(const char *username, size_t len, struct auth_rest_name *out);
 /*
  * The origin-id of a REST username: base64url without padding of the
@@ -109,34 +118,70 @@ int auth_creds_add_user(struct auth_creds *c, const char *name, const uint8_t *k
 int auth_creds_add_secret(struct auth_creds *c, const char *secret);
 /* Sort for lookup; no more adds after this. */
 void auth_creds_freeze(struct auth_creds *c);
-/* Borrowed, valid while c is. NULL if unknown. */
+/* Borrowed, valid while c is. NULL if unknown or if (name, len) fails
+ * auth_name_valid(); lengths are compared before bytes. */
 const struct auth_user *auth_creds_find_user(const struct auth_creds *c, const char *name,
                                              size_t len);
 size_t auth_creds_user_count(const struct auth_creds *c);
 size_t auth_creds_secret_count(const struct auth_creds *c);
 const char *auth_creds_secret(const struct auth_creds *c, size_t i);
 
-/* ---- brute-force throttling ----
- * Counts failed authentications per source IP in a fixed-size table
- * shared by all workers. Only requests that carry credentials touch it,
- * never relayed data, so the mutex inside is off the data path.
+/* ---- password-guess throttling, reflection budget (throttle.c) ----
+ * Shared by all workers; only requests that carry credentials and
+ * answers larger than their request touch it, never relayed data, so the
+ * mutex inside is off the data path. Sources are 16-byte keys chosen by
+ * the caller (the relay: an IPv4 address or an IPv6 /64); times are unix
+ * seconds. Bounded tables: a flood of sources evicts, never grows.
  */
 struct auth_throttle;
 
+enum {
+    AUTH_PROVEN_TIME = 600, /* seconds a source stays proven after an authenticated exchange */
+};
+enum auth_throttle_state { AUTH_THROTTLE_OK = 0, AUTH_THROTTLE_USER = 1, AUTH_THROTTLE_SOURCE = 2 };
+
+/* max_failures of one user from one source within window_s block that
+ * pair for block_s seconds; the per-source ceiling starts equal to
+ * max_failures (auth_throttle_set resets it) until set_source_limit. */
 struct auth_throttle *auth_throttle_new(unsigned max_failures, unsigned window_s,
                                         unsigned block_s);
 void auth_throttle_free(struct auth_throttle *t);
 void auth_throttle_set(struct auth_throttle *t, unsigned max_failures, unsigned window_s,
                        unsigned block_s);
-/* Is this source blocked now? */
+/* Failures for any users from one source that block the whole source. */
+void auth_throttle_set_source_limit(struct auth_throttle *t, unsigned max_failures);
+/* Is a request from src for user (len bytes; NULL: any) refused now?
+ * AUTH_THROTTLE_SOURCE / _USER say which block refuses it (and it is
+ * counted for the block's report), AUTH_THROTTLE_OK if none. */
+int auth_throttle_check(struct auth_throttle *t, const uint8_t src[16], const char *user,
+                        size_t len, int64_t now);
+/* Record a failed authentication of user (NULL: count only the source)
+ * from src. Returns the block this failure starts, or AUTH_THROTTLE_OK. */
+int auth_throttle_fail_user(struct auth_throttle *t, const uint8_t src[16], const char *user,
+                            size_t len, int64_t now);
+/* Source-only forms (the API's use): blocked by the source ceiling? */
 bool auth_throttle_blocked(struct auth_throttle *t, const uint8_t ip[16], int64_t now);
-/* Record a failure; returns true if this failure starts a block. */
 bool auth_throttle_fail(struct auth_throttle *t, const uint8_t ip[16], int64_t now);
-/* Oversized challenges (a 401/438 larger than the request, which a spoofed
- * source could use for reflection) per source per second; 0 = unlimited. */
+/* Blocks that have ended since the last call, with the number of
+ * requests each refused; fills at most max, returns how many. */
+struct auth_throttle_end {
+    uint8_t src[16];
+    char user[65];      /* "" for a whole-source block; cut at 64 bytes */
+    bool whole_source;
+    uint64_t refused;
+};
+size_t auth_throttle_report(struct auth_throttle *t, int64_t now, struct auth_throttle_end *out,
+                            size_t max);
+/* Answers larger than their request (401/438 challenges, Binding success),
+ * which a spoofed source could use for reflection: at most per_second
+ * per unproven source; 0 = unlimited. */
 void auth_throttle_set_challenge_rate(struct auth_throttle *t, unsigned per_second);
-/* May this source get another oversized challenge this second? */
-bool auth_throttle_challenge(struct auth_throttle *t, const uint8_t ip[16], int64_t now);
+/* May src get another oversized answer now? Always for a proven source. */
+bool auth_throttle_challenge(struct auth_throttle *t, const uint8_t src[16], int64_t now);
+/* src completed an authenticated exchange (so it receives our answers):
+ * proven for AUTH_PROVEN_TIME seconds. */
+void auth_throttle_prove(struct auth_throttle *t, const uint8_t src[16], int64_t now);
+bool auth_throttle_proven(struct auth_throttle *t, const uint8_t src[16], int64_t now);
 
 /* ---- origin ids (REST usernames bound to a web origin) ----
  * origin-id = auth_origin_encode() of the normalised origin: lower case,
@@ -154,9 +199,15 @@ int auth_origin_id(const char *origin, size_t len, char *out, size_t outlen);
 /* ---- API role tokens ----
  * A token is "sedge_" + base64url(32 random bytes); only its SHA-256 is
  * stored. Roles are fixed: admin (users, secrets, audit), compliance
- * (recordings), auditor (audit log, read only).
+ * (recordings), auditor (audit log, read only), metrics (/metrics only,
+ * for a Prometheus scraper).
  */
-enum auth_role { AUTH_ROLE_ADMIN = 1, AUTH_ROLE_COMPLIANCE = 2, AUTH_ROLE_AUDITOR = 4 };
+enum auth_role {
+    AUTH_ROLE_ADMIN = 1,
+    AUTH_ROLE_COMPLIANCE = 2,
+    AUTH_ROLE_AUDITOR = 4,
+    AUTH_ROLE_METRICS = 8,
+};
 enum { AUTH_TOKEN_LEN = 49, AUTH_TOKEN_HASH_LEN = 32 };
 /* A new random token (out gets AUTH_TOKEN_LEN + 1). 0 or SE_ERR_CRYPTO. */
 int auth_token_new(char *out, size_t outlen);

@@ -99,6 +99,8 @@ int auth_rest_parse(const char *username, size_t len, struct auth_rest_name *out
     int64_t expiry = 0;
 
     memset(out, 0, sizeof(*out));
+    if (!auth_name_valid(username, len))
+        return SE_ERR_PARSE;
     while (i < len && username[i] >= '0' && username[i] <= '9') {
         if (expiry > (INT64_MAX - 9) / 10)
             return SE_ERR_PARSE;

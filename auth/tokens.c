@@ -122,6 +122,8 @@ int auth_role_parse(const char *name)
         return AUTH_ROLE_COMPLIANCE;
     if (strcmp(name, "auditor") == 0)
         return AUTH_ROLE_AUDITOR;
+    if (strcmp(name, "metrics") == 0)
+        return AUTH_ROLE_METRICS;
     return SE_ERR_INVAL;
 }
 
@@ -131,6 +133,7 @@ const char *auth_role_name(int role)
     case AUTH_ROLE_ADMIN: return "admin";
     case AUTH_ROLE_COMPLIANCE: return "compliance";
     case AUTH_ROLE_AUDITOR: return "auditor";
+    case AUTH_ROLE_METRICS: return "metrics";
     default: return "?";
     }
 }

@@ -23,7 +23,12 @@
 # COTURN_THREADS (default 1: its best here), BENCH_CONFIGS (e.g.
 # "udp:1000:160 udp:100:1200"), BENCH_SERVERS (e.g. "sedge plain"),
 # BENCH_LOAD_ONLY=1 (skip turnutils_uclient and the 10 000 allocations),
-# BENCH_KEEP=1 keeps the work directory.
+# BENCH_KEEP=1 keeps the work directory, BENCH_MACHINE_IDLE (seconds of
+# machine background sampled before each load, default 0),
+# BENCH_REPORT (default bench/report.py).
+# Servers: sedge (user-space path, relay.offload = "off"), sedge-bpf (the
+# kernel fast path, relay.offload = "bpf"; bench/bench_offload.sh), coturn,
+# plain, direct (no relay: clients to the echo peer, the generator alone).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${SEDGE_BUILD:-build}
@@ -85,9 +90,17 @@ relay = { address = "$RELAY_IP"; min_port = 40000; max_port = 59999; io = "$SEDG
 tls = { cert = "$W/cert.pem"; key = "$W/key.pem"; };
 peers = { allow = [ "127.0.0.0/8" ]; };
 workers = $SEDGE_WORKERS;
-limits = { drain_timeout = 1; max_allocations = 30000; max_allocations_per_user = 30000; };
+limits = { drain_timeout = 1; max_allocations = 30000; max_allocations_per_user = 30000; allocate_rate_per_user = 0;
+           max_allocations_per_ip = 0; };
 auth = { challenge_rate = 0; security_features = false; fail_limit = 1000; };
 CONF
+# The same server with the kernel fast path (relay.offload, issue 15);
+# "sedge" itself measures the user-space path.
+sed 's/io = "\([a-z_]*\)"; };$/io = "\1"; offload = "bpf"; };/' "$W/sedge.conf" >"$W/sedge-bpf.conf"
+sed -i 's/io = "\([a-z_]*\)"; };$/io = "\1"; offload = "off"; };/' "$W/sedge.conf"
+grep -q 'offload = "off"' "$W/sedge.conf" && grep -q 'offload = "bpf"' "$W/sedge-bpf.conf" ||
+    { echo "bench: could not write the offload settings"; exit 1; }
+"$SEDGE" init --config "$W/sedge.conf" >/dev/null || exit 1 # nothing creates it implicitly
 "$SEDGE" user add bench --password bench --config "$W/sedge.conf" >/dev/null || exit 1
 
 # coturn's best configuration here (docs/benchmark.md): one relay thread,
@@ -114,8 +127,8 @@ wait_port() { # proto port: wait (bounded) until something listens
 SPID=""
 start_server() { # name
     case $1 in
-    sedge)
-        "$SEDGE" serve --config "$W/sedge.conf" >>"$W/sedge.log" 2>&1 &
+    sedge|sedge-bpf)
+        "$SEDGE" serve --config "$W/$1.conf" >>"$W/$1.log" 2>&1 &
         SPID=$!; PORT=$SEDGE_PORT; TLSPORT=$SEDGE_TLS ;;
     coturn)
         # shellcheck disable=SC2046
@@ -125,6 +138,11 @@ start_server() { # name
         "$PLAINFWD" -l $SRV_IP:$PLAIN_PORT -e $PEER_IP:$PEER_PORT -o $RELAY_IP:0 -t 120 \
             >>"$W/plain.log" 2>&1 &
         SPID=$!; PORT=$PLAIN_PORT; TLSPORT=0 ;;
+    direct)
+        # No relay: the clients send straight to the echo peer (loadgen
+        # --plain), the generator's own work alone - the floor of any
+        # machine-wide figure.
+        SPID=""; PORT=$PEER_PORT; return 0 ;;
     esac
     PIDS+=("$SPID")
     wait_port udp "$PORT" || { echo "$1 did not start"; return 1; }
@@ -133,6 +151,7 @@ start_server() { # name
 }
 
 stop_server() {
+    [ -n "$SPID" ] || return 0
     kill "$SPID" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$SPID" 2>/dev/null
@@ -145,12 +164,15 @@ run_load() {
     local srv=$1 tp=$2 n=$3 len=$4 run=$5 port rate extra=()
     start_server "$srv" || return 1
     port=$PORT; [ "$tp" = tls ] && port=$TLSPORT
-    [ "$srv" = plain ] && extra=(--plain)
+    [ "$srv" = plain ] || [ "$srv" = direct ] && extra=(--plain)
+    local to=$SRV_IP:$port
+    [ "$srv" = direct ] && to=$PEER_IP:$PEER_PORT
     # Paced load: 50 packets/s per client (20 ms audio frames), at least
     # 5 000/s in total so the one-client case carries some load.
     rate=$((n * 50)); [ "$rate" -lt 5000 ] && rate=5000
-    timeout 120 "$LOADGEN" -s $SRV_IP:"$port" -e $PEER_IP:$PEER_PORT -b $CLIENT_IP -t "$tp" \
-        -n "$n" -l "$len" --rate "$rate" --window "$WINDOW" -d "$SECS" --server-pid "$SPID" \
+    [ "${BENCH_MACHINE_IDLE:-0}" != 0 ] && extra+=(--machine-idle "$BENCH_MACHINE_IDLE")
+    timeout 120 "$LOADGEN" -s "$to" -e $PEER_IP:$PEER_PORT -b $CLIENT_IP -t "$tp" \
+        -n "$n" -l "$len" --rate "$rate" --window "$WINDOW" -d "$SECS" --server-pid "${SPID:-0}" \
         "${extra[@]}" 2>>"$W/loadgen.err" |
         sed "s/^/server=$srv cfg=$tp-$n-$len run=$run /" >>"$RES"
     stop_server
@@ -170,7 +192,8 @@ for run in $(seq "$RUNS"); do
     for c in $CONFIGS; do
         IFS=: read -r tp n len <<<"$c"
         for srv in $SERVERS; do
-            [ "$srv" = plain ] && [ "$tp" != udp ] && continue
+            [ "$srv" = plain ] || [ "$srv" = sedge-bpf ] || [ "$srv" = direct ] && [ "$tp" != udp ] &&
+                continue
             run_load "$srv" "$tp" "$n" "$len" "$run"
         done
     done
@@ -223,4 +246,4 @@ for run in $(seq "$RUNS_EXTRA"); do
 done
 echo "bench: finished in $((SECONDS - t_start)) s, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -s "$W/loadgen.err" ] && { echo "loadgen messages (first 5):"; sort "$W/loadgen.err" | uniq -c | sort -rn | head -5; }
-python3 "$ROOT/bench/report.py" "$RES"
+python3 "$ROOT/${BENCH_REPORT:-bench/report.py}" "$RES"

@@ -15,7 +15,9 @@
  * drain pause.
  *
  * Phases, each with the server's CPU time read from /proc/PID/stat
- * (utime + stime) before and after:
+ * (utime + stime) and the whole machine's busy CPU time (/proc/stat; the
+ * only fair measure when the kernel forwards on behalf of the sender, as
+ * with sedge's relay.offload) before and after:
  *   alloc  all clients set up concurrently (a bounded number in flight),
  *          allocations per second counted at the Allocate success;
  *   paced  --rate packets/s in total, spread over the clients (1 ms ticks);
@@ -153,24 +155,101 @@ static void die(const char *m)
 }
 
 /* Server CPU time in seconds (utime + stime of all its threads). */
+static double proc_cpu(int pid);
+
 static double server_cpu(void)
+{
+    return opt.spid > 0 ? proc_cpu(opt.spid) : 0;
+}
+
+/*
+ * Busy CPU time of the whole machine in seconds: user, nice, system, irq,
+ * softirq and steal of every CPU (/proc/stat's "cpu" line). A relay whose
+ * work happens in the kernel on behalf of the sending process (loopback
+ * delivery, an offloaded flow) shows up here and not in its own stat.
+ */
+static double machine_cpu(void)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+
+    if (!f)
+        return 0;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 8)
+        return 0;
+    /* user nice system idle iowait irq softirq steal: all but idle/iowait */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* utime + stime of process pid in seconds (0 if gone). */
+static double proc_cpu(int pid)
 {
     char path[64], buf[1024];
     unsigned long ut = 0, stt = 0;
     FILE *f;
 
-    if (opt.spid <= 0)
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%d/stat", opt.spid);
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
     if (!(f = fopen(path, "r")))
         return 0;
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* comm may contain spaces */
+    char *p = strrchr(buf, ')');
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2)
         return 0;
     return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU time of the kernel's softirq threads (ksoftirqd/N): softirq work the
+ * kernel deferred there is not charged to any process of the benchmark.
+ * Without CONFIG_IRQ_TIME_ACCOUNTING the rest of it is charged to the task
+ * it interrupted - on loopback, the sender - so server + generator +
+ * ksoftirqd is the benchmark's own CPU, whatever else the machine runs. */
+static int ksoftirqd[256], n_ksoftirqd = -1;
+
+static double softirqd_cpu(void)
+{
+    double sum = 0;
+
+    if (n_ksoftirqd < 0) {
+        n_ksoftirqd = 0;
+        for (int pid = 2; pid < 4096 && n_ksoftirqd < 256; pid++) {
+            char path[64], comm[32] = "";
+            snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+            FILE *f = fopen(path, "r");
+            if (!f)
+                continue;
+            if (fgets(comm, sizeof(comm), f) && strncmp(comm, "ksoftirqd/", 10) == 0)
+                ksoftirqd[n_ksoftirqd++] = pid;
+            fclose(f);
+        }
+    }
+    for (int i = 0; i < n_ksoftirqd; i++)
+        sum += proc_cpu(ksoftirqd[i]);
+    return sum;
+}
+
+/* The machine's busy CPU per second while this process does nothing
+ * (other work on a shared machine), measured before the load phases. */
+static double machine_bg_per_s;
+
+static void machine_background(double seconds)
+{
+    double c0 = machine_cpu();
+    struct timespec t0, t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct timespec d = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&d, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    machine_bg_per_s = el > 0 ? (machine_cpu() - c0) / el : 0;
+    printf("phase=idle secs=%.3f machine_cpu_per_s=%.4f ncpu=%ld\n", el, machine_bg_per_s,
+           sysconf(_SC_NPROCESSORS_ONLN));
+    fflush(stdout);
 }
 
 /* VmRSS or VmHWM of the server in KiB. */
@@ -842,7 +921,7 @@ static void phase_load(const char *name, double rate, int window)
     atomic_store(&peer_recv, 0);
     uint64_t lost_assumed = 0, last_recv = 0;
     int64_t last_progress = now_ns();
-    double cpu0 = server_cpu();
+    double cpu0 = server_cpu(), mcpu0 = machine_cpu(), kcpu0 = softirqd_cpu();
     int64_t t0 = now_ns(), end = t0 + (int64_t)(opt.seconds * 1e9);
     int next = 0;
     struct rusage ru0;
@@ -886,7 +965,8 @@ static void phase_load(const char *name, double rate, int window)
     /* Drain: whatever arrives in the next 300 ms still counts. */
     for (int64_t d = now_ns() + 300000000; now_ns() < d;)
         poll_clients(10);
-    double cpu = server_cpu() - cpu0;
+    double cpu = server_cpu() - cpu0, mcpu = machine_cpu() - mcpu0, kcpu = softirqd_cpu() - kcpu0;
+    double msecs = (double)(now_ns() - t0) / 1e9; /* the machine was measured over this */
     (void)cpu_mid;
     struct rusage ru1;
     struct timespec pt1;
@@ -902,13 +982,18 @@ static void phase_load(const char *name, double rate, int window)
     printf("phase=%s clients=%d payload=%zu secs=%.3f sent=%llu peer_recv=%llu recv=%llu "
            "loss_pct=%.3f relayed=%llu relayed_per_s=%.0f server_cpu=%.3f pkts_per_cpu_s=%.0f "
            "rtt_p50_us=%.0f rtt_p99_us=%.0f send_errors=%llu bad=%llu rss_kib=%ld hwm_kib=%ld "
-           "io=%s loadgen_cpu=%.3f peer_cpu=%.3f loadgen_pkts_per_cpu_s=%.0f\n",
+           "io=%s loadgen_cpu=%.3f peer_cpu=%.3f loadgen_pkts_per_cpu_s=%.0f machine_cpu=%.3f "
+           "machine_bg=%.3f machine_us_per_pkt=%.3f machine_net_us_per_pkt=%.3f ksoftirqd_cpu=%.3f "
+           "procs_us_per_pkt=%.3f\n",
            name, opt.n, opt.payload, secs, (unsigned long long)n_sent, (unsigned long long)peer,
            (unsigned long long)n_recv, loss, (unsigned long long)relayed, (double)relayed / secs,
            cpu, cpu > 0 ? (double)relayed / cpu : 0, pct(0.5), pct(0.99),
            (unsigned long long)n_send_err, (unsigned long long)n_bad, server_mem("VmRSS"),
            server_mem("VmHWM"), ur.on ? "uring" : "epoll", gen_cpu, peer_cpu,
-           gen_cpu > 0 ? (double)relayed / gen_cpu : 0);
+           gen_cpu > 0 ? (double)relayed / gen_cpu : 0, mcpu, machine_bg_per_s * msecs,
+           relayed ? mcpu * 1e6 / (double)relayed : 0,
+           relayed ? (mcpu - machine_bg_per_s * msecs) * 1e6 / (double)relayed : 0, kcpu,
+           relayed ? (cpu + gen_cpu + kcpu) * 1e6 / (double)relayed : 0);
     fflush(stdout);
 }
 
@@ -929,12 +1014,15 @@ static void usage(void)
             "usage: loadgen -s IP:PORT -e PEER_IP:PORT [-t udp|tcp|tls] [-n CLIENTS] [-l BYTES]\n"
             "               [-u USER -w PASS] [--rate PPS] [--window N] [-d SECONDS]\n"
             "               [--server-pid PID] [--plain] [--hold] [--no-uring] [-b CLIENT_IP]\n"
+            "               [--machine-idle SECONDS]\n"
             "  Sets up CLIENTS TURN allocations (channel to PEER, an echo peer this\n"
             "  process runs) and relays ChannelData through the server. --rate paces the\n"
             "  total send rate; --window saturates with N packets in flight; both may be\n"
             "  given (paced phase, then saturating phase). --hold: after setup, print\n"
             "  the server's RSS and wait for a line on stdin (or 60 s) before the load.\n"
-            "  --no-uring: UDP data phases on epoll + send() instead of io_uring.\n");
+            "  --no-uring: UDP data phases on epoll + send() instead of io_uring.\n"
+            "  --machine-idle S: before the load, sample the machine's busy CPU for S\n"
+            "  seconds (other work), reported and subtracted as machine_net_us_per_pkt.\n");
     exit(2);
 }
 
@@ -943,7 +1031,8 @@ int main(int argc, char **argv)
     static const struct option lo[] = {{"rate", 1, 0, 'R'},       {"window", 1, 0, 'W'},
                                        {"server-pid", 1, 0, 'P'}, {"plain", 0, 0, 'X'},
                                        {"hold", 0, 0, 'H'},       {"no-uring", 0, 0, 'U'},
-                                       {0, 0, 0, 0}};
+                                       {"machine-idle", 1, 0, 'I'}, {0, 0, 0, 0}};
+    double idle_sample = 0;
     bool have_s = false, have_e = false;
     int o;
 
@@ -996,6 +1085,9 @@ int main(int argc, char **argv)
         case 'U':
             opt.no_uring = true;
             break;
+        case 'I':
+            idle_sample = atof(optarg);
+            break;
         default:
             usage();
         }
@@ -1039,6 +1131,8 @@ int main(int argc, char **argv)
     }
     if (opt.tp == TP_UDP && !opt.no_uring)
         ur_init();
+    if (idle_sample > 0 && idle_sample <= 10)
+        machine_background(idle_sample);
     if (opt.rate > 0)
         phase_load("paced", opt.rate, 0);
     if (opt.window > 0)

@@ -7,25 +7,17 @@ figure is the median over runs. Ratios are sedge/coturn (for latency,
 RSS and loss: lower is better, so the ratio should be <= 1) and
 sedge/plain forwarder.
 """
-import statistics
+import os
 import sys
-from collections import defaultdict
 
-rows = defaultdict(list)  # (cfg, server, phase) -> [dict]
-for line in open(sys.argv[1]):
-    kv = dict(f.split("=", 1) for f in line.split() if "=" in f)
-    if "cfg" in kv and "phase" in kv:
-        rows[(kv["cfg"], kv["server"], kv["phase"])].append(kv)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results  # noqa: E402
+
+rows = results.load(sys.argv[1])
 
 
 def med(cfg, server, phase, key):
-    vals = []
-    for kv in rows.get((cfg, server, phase), []):
-        try:
-            vals.append(float(kv[key]))
-        except (KeyError, ValueError):
-            pass
-    return statistics.median(vals) if vals else None
+    return results.median(rows, cfg, server, phase, key)
 
 
 def fmt(v, unit=""):

@@ -17,6 +17,7 @@ struct cli_cmd {
 };
 
 int cmd_serve(int argc, char **argv);
+int cmd_init(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
@@ -30,6 +31,8 @@ int cmd_record(int argc, char **argv);
 int cmd_record_import(int argc, char **argv);
 int cmd_record_verify(int argc, char **argv);
 int cmd_record_listen(int argc, char **argv);
+int cmd_record_key(int argc, char **argv);
+int cmd_recordings(int argc, char **argv);
 
 
 
@@ -39,11 +42,26 @@ struct pol_db;
 /*
  * Shared option handling: every subcommand takes --config FILE (default
  * $SEDGE_CONFIG, then /etc/sedge/sedge.conf). cli_open() loads the config
- * and, if db is non-NULL, opens (creating) its database; it prints a clear
- * error and returns non-zero on failure. Caller frees both.
+ * and, if db is non-NULL, opens its database (never creating it: that is
+ * `sedge init`); it prints a clear error and returns non-zero on failure.
+ * Caller frees both.
  */
 const char *cli_default_config(void);
 int cli_open(const char *config, struct se_config **cfg, struct pol_db **db);
+/* After "database ... does not exist": how to create or restore it. */
+void cli_hint_init(const char *config);
+/* A password or secret from the first line of file ("-": stdin), so it
+ * need not appear on a command line (visible in ps and shell history).
+ * The line end (LF or CRLF) is dropped; an empty line, control bytes or
+ * more than outlen - 2 bytes are refused. 0, or 1 after printing why. */
+int cli_read_secret(const char *file, const char *what, char *out, size_t outlen);
+/* Text from the database for a terminal: client bytes (USERNAME,
+ * origins, HTTP paths) escaped like log lines (se_log_escape), "-" for
+ * NULL. Returns buf (or "-"). */
+const char *cli_text(const char *s, char *buf, size_t len);
+/* A JSON string for text from the database that may not be UTF-8: such
+ * text is escaped instead of dropped. A new jansson reference (json_t *). */
+void *cli_json_str(const char *s);
 /* Actor string for audit rows: "cli:<login>". */
 const char *cli_actor(void);
 

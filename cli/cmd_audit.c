@@ -30,22 +30,26 @@ static int print_row(const struct pol_audit_row *r, void *arg)
 
     cli_fmt_time(r->at, t, sizeof(t));
     if (!arr) {
-        printf("%-6lld %-20s %-20s %-20s %-20s %s", (long long)r->id, t, r->actor ? r->actor : "-",
-               r->action ? r->action : "-", r->object ? r->object : "-", r->detail ? r->detail : "-");
+        /* Objects quote client bytes (HTTP paths): escaped, never raw. */
+        static char b[3][8192];
+        char ac[256], an[128], ob[1024], de[1024];
+        printf("%-6lld %-20s %-20s %-20s %-20s %s", (long long)r->id, t,
+               cli_text(r->actor, ac, sizeof(ac)), cli_text(r->action, an, sizeof(an)),
+               cli_text(r->object, ob, sizeof(ob)), cli_text(r->detail, de, sizeof(de)));
         if (r->before)
-            printf(" before=%s", r->before);
+            printf(" before=%s", cli_text(r->before, b[0], sizeof(b[0])));
         if (r->after)
-            printf(" after=%s", r->after);
+            printf(" after=%s", cli_text(r->after, b[1], sizeof(b[1])));
         putchar('\n');
         return 0;
     }
     json_t *o = json_object();
     json_object_set_new(o, "id", json_integer(r->id));
     json_object_set_new(o, "at", json_string(t));
-    json_object_set_new(o, "actor", r->actor ? json_string(r->actor) : json_null());
-    json_object_set_new(o, "action", r->action ? json_string(r->action) : json_null());
-    json_object_set_new(o, "object", r->object ? json_string(r->object) : json_null());
-    json_object_set_new(o, "detail", r->detail ? json_string(r->detail) : json_null());
+    json_object_set_new(o, "actor", cli_json_str(r->actor));
+    json_object_set_new(o, "action", cli_json_str(r->action));
+    json_object_set_new(o, "object", cli_json_str(r->object));
+    json_object_set_new(o, "detail", cli_json_str(r->detail));
     json_t *b = r->before ? json_loads(r->before, 0, NULL) : NULL;
     json_t *a = r->after ? json_loads(r->after, 0, NULL) : NULL;
     json_object_set_new(o, "before", b ? b : json_null());

@@ -83,6 +83,11 @@ int cmd_check_config(int argc, char **argv)
         printf("  api https://%s, %d JWT issuer keys, %d CORS origins, TURN host %s\n",
                se_addr_str(&cfg->api.addr, as, sizeof(as)), cfg->api.n_jwt, cfg->api.n_cors,
                cfg->api.turn_host);
+        if (cfg->api.mgmt_enabled)
+            printf("  api management https://%s (admin endpoints, /metrics without a token)\n",
+                   se_addr_str(&cfg->api.mgmt_addr, as, sizeof(as)));
+        else
+            printf("  api: no management listener, /metrics needs a role token\n");
     }
     se_config_free(cfg);
     return 0;

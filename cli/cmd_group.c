@@ -19,11 +19,13 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: sedge group add NAME [--config FILE]\n"
                  "       sedge group del NAME [--config FILE]\n"
-                 "       sedge group adduser NAME USER... [--config FILE]\n"
+                 "       sedge group adduser NAME USER... [--external] [--config FILE]\n"
                  "       sedge group deluser NAME USER... [--config FILE]\n"
                  "       sedge group list [--json] [--config FILE]\n\n"
                  "Groups name sets of users for `sedge rule add --group`. A group that a\n"
-                 "rule names cannot be deleted until the rule is changed.\n");
+                 "rule names cannot be deleted until the rule is changed. adduser takes\n"
+                 "local users (`sedge user list`); --external admits names without a local\n"
+                 "account, for users the identity provider vouches for (JWT, REST).\n");
 }
 
 static int print_group(const char *group, const char *members, void *arg)
@@ -38,11 +40,14 @@ static int print_group(const char *group, const char *members, void *arg)
             json_array_append_new(m, json_stringn(p, k));
             p += k + (p[k] == ',');
         }
-        json_object_set_new(o, "name", json_string(group));
+        json_object_set_new(o, "name", cli_json_str(group));
         json_object_set_new(o, "members", m);
         json_array_append_new(arr, o);
     } else {
-        printf("%-24s %s\n", group, members[0] ? members : "-");
+        static char mb[16384];
+        char g[1024];
+        printf("%-24s %s\n", cli_text(group, g, sizeof(g)),
+               members[0] ? cli_text(members, mb, sizeof(mb)) : "-");
     }
     return 0;
 }
@@ -52,13 +57,14 @@ int cmd_group(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"json", no_argument, NULL, 'j'},
+        {"external", no_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL;
     struct se_config *cfg = NULL;
     struct pol_db *db = NULL;
-    bool json = false;
+    bool json = false, external = false;
     int c, rc = 1;
 
     optind = 1;
@@ -66,6 +72,7 @@ int cmd_group(int argc, char **argv)
         switch (c) {
         case 'c': config = optarg; break;
         case 'j': json = true; break;
+        case 'E': external = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -116,7 +123,8 @@ int cmd_group(int argc, char **argv)
         bool add = strcmp(action, "adduser") == 0;
         rc = 0;
         for (int i = 1; i < nargs; i++) {
-            int r = pol_db_group_member(db, args[0], args[i], add);
+            char err[512];
+            int r = pol_db_group_member(db, args[0], args[i], add, external, err, sizeof(err));
             if (r == 0) {
                 printf("group %s: %s %s\n", args[0], add ? "added" : "removed", args[i]);
                 continue;
@@ -128,7 +136,7 @@ int cmd_group(int argc, char **argv)
             else if (r == SE_ERR_EXISTS)
                 fprintf(stderr, "sedge: '%s' is already a member of '%s'\n", args[i], args[0]);
             else if (r == SE_ERR_INVAL)
-                fprintf(stderr, "sedge: user name '%s' is not valid\n", args[i]);
+                fprintf(stderr, "sedge: %s: %s\n", args[i], err);
             else
                 fprintf(stderr, "sedge: %s failed: %s\n", action, pol_db_errmsg(db));
             break;

@@ -6,7 +6,10 @@
 #include "cli/cli.h"
 #include "cli/cmd_record_common.h"
 #include "core/config.h"
+#include "core/err.h"
 #include "core/log.h"
+#include "policy/db.h"
+#include "record/catalog.h"
 #include "record/rtp.h"
 
 #include <stdio.h>
@@ -17,9 +20,12 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: sedge record import --pcap FILE --sdp FILE --out DIR [OPTIONS]\n"
                  "       sedge record listen --sdp FILE --out DIR [OPTIONS]\n"
-                 "       sedge record verify DIR [--key-file FILE] [--require-signature]\n\n"
-                 "Turn plain RTP (H.264, Opus) into playable, signed recordings, and check\n"
-                 "them. Run `sedge record VERB --help` for a verb's options.\n");
+                 "       sedge record verify DIR [--key-file FILE] [--require-signature]\n"
+                 "                               [--allow-unsigned]\n"
+                 "       sedge record key --public|--id|--generate|--rotate [--config FILE]\n\n"
+                 "Turn plain RTP (H.264, VP8, VP9, AV1, Opus) into playable, signed\n"
+                 "recordings, and check them. Run `sedge record VERB --help` for a verb's\n"
+                 "options.\n");
 }
 
 int cmd_record(int argc, char **argv)
@@ -34,6 +40,8 @@ int cmd_record(int argc, char **argv)
         return cmd_record_verify(argc - 1, argv + 1);
     if (!strcmp(argv[1], "listen"))
         return cmd_record_listen(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "key"))
+        return cmd_record_key(argc - 1, argv + 1);
     fprintf(stderr, "sedge: unknown record verb '%s'\n", argv[1]);
     usage(stderr);
     return 2;
@@ -91,6 +99,15 @@ int rec_cli_option(struct rec_cli_opts *o, int c, const char *arg)
     case 266:
         o->config = arg;
         return 0;
+    case 267:
+        o->user = arg;
+        return 0;
+    case 268:
+        o->origin = arg;
+        return 0;
+    case 269:
+        o->remote = arg;
+        return 0;
     case 258:
         o->fsync_set = true;
         break;
@@ -118,8 +135,77 @@ int rec_cli_option(struct rec_cli_opts *o, int c, const char *arg)
     return 0;
 }
 
+static int catalog_open(struct rec_cli_opts *o);
+
+int rec_cli_catalog_open(struct rec_cli_opts *o, const char *out)
+{
+    int rc = catalog_open(o);
+
+    if (rc == 0 && !o->cat == !out) {
+        if (out)
+            fprintf(stderr, "sedge: --out: the recordings of %s go into its recording.dir %s\n",
+                    o->config, rec_catalog_dir(o->cat));
+        rec_cli_catalog_close(o);
+        return 2;
+    }
+    return rc;
+}
+
+static int catalog_open(struct rec_cli_opts *o)
+{
+    char err[512];
+    int rc;
+
+    if (!o->config)
+        return 0;
+    if (se_config_load(o->config, &o->conf, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sedge: %s\n", err);
+        return 1;
+    }
+    if (!o->conf->rec_dir[0]) {
+        se_config_free(o->conf);
+        o->conf = NULL;
+        return 0;
+    }
+    /* The catalog lives in the configuration's database, which only
+     * `sedge init` creates: a missing one is an error, not a new file. */
+    if ((rc = pol_db_open(o->conf->database, false, &o->db, err, sizeof(err))) < 0 ||
+        (rc = rec_catalog_new(&o->cat, o->conf, err, sizeof(err))) < 0) {
+        fprintf(stderr, "sedge: %s\n", err);
+        if (rc == SE_ERR_NOTFOUND && !o->db)
+            cli_hint_init(o->config);
+        rec_cli_catalog_close(o);
+        return 1;
+    }
+    pol_db_set_actor(o->db, cli_actor());
+    int n = rec_catalog_recover(o->cat, o->db);
+    if (n < 0)
+        fprintf(stderr, "sedge: recovering earlier recordings: %s\n", se_err(n));
+    else if (n > 0)
+        fprintf(stderr, "sedge: %d earlier recording(s) sealed or registered (see the log)\n", n);
+    return 0;
+}
+
+void rec_cli_catalog_drain(struct rec_cli_opts *o)
+{
+    if (o->cat && rec_catalog_drain(o->cat, o->db) < 0)
+        fprintf(stderr, "sedge: the catalog of %s could not be written: %s\n",
+                o->conf->database, pol_db_errmsg(o->db));
+}
+
+void rec_cli_catalog_close(struct rec_cli_opts *o)
+{
+    rec_cli_catalog_drain(o);
+    rec_catalog_free(o->cat);
+    pol_db_close(o->db);
+    se_config_free(o->conf);
+    o->cat = NULL;
+    o->db = NULL;
+    o->conf = NULL;
+}
+
 int rec_cli_prepare(struct rec_cli_opts *o, const char *sdp_path, struct rec_sdp *sdp,
-                    const char *dir, uint8_t *key)
+                    const char *dir, uint8_t *key, const char *source)
 {
     char err[512];
 
@@ -128,20 +214,52 @@ int rec_cli_prepare(struct rec_cli_opts *o, const char *sdp_path, struct rec_sdp
         return 1;
     }
     rec_sdp_to_cfg(sdp, &o->cfg);
-    if (strlen(dir) >= sizeof(o->cfg.dir)) {
-        fprintf(stderr, "sedge: directory name too long\n");
-        return 1;
+    if (o->cat) {
+        struct rec_party p = {.session_id = o->cfg.session_id,
+                              .user = o->user,
+                              .origin = o->origin,
+                              .remote = o->remote,
+                              .rule = o->cfg.policy_rule,
+                              .retention_days = -1,
+                              .source = source};
+        struct rec_session_cfg *c = &o->cfg;
+        char sid[sizeof(c->session_id)], rule[sizeof(c->policy_rule)];
+        snprintf(sid, sizeof(sid), "%s", c->session_id);
+        snprintf(rule, sizeof(rule), "%s", c->policy_rule);
+        p.session_id = sid;
+        p.rule = rule;
+        if (!o->fsync_set)
+            c->fsync_us = o->conf->rec_fsync_interval ? (int64_t)o->conf->rec_fsync_interval * 1000
+                                                      : -1;
+        if (rec_catalog_prepare(o->cat, &p, c) < 0) {
+            fprintf(stderr, "sedge: --user, --origin, --remote or --session-id too long\n");
+            return 1;
+        }
+        if (o->key_file) { /* the command line wins over recording.sign_key_file */
+            if (cli_record_key(o->key_file, key, &c->key_len) != 0)
+                return 1;
+            c->key = key;
+        }
+    } else {
+        if (strlen(dir) >= sizeof(o->cfg.dir)) {
+            fprintf(stderr, "sedge: directory name too long\n");
+            return 1;
+        }
+        snprintf(o->cfg.dir, sizeof(o->cfg.dir), "%s", dir);
+        snprintf(o->cfg.source, sizeof(o->cfg.source), "%s", source);
+        snprintf(o->cfg.user, sizeof(o->cfg.user), "%s", o->user ? o->user : "");
+        snprintf(o->cfg.origin, sizeof(o->cfg.origin), "%s", o->origin ? o->origin : "");
+        snprintf(o->cfg.remote, sizeof(o->cfg.remote), "%s", o->remote ? o->remote : "");
+        if (rec_cli_config(o->config, &o->key_file, &o->cfg.fsync_us, o->fsync_set) != 0)
+            return 1;
+        if (cli_record_key(o->key_file, key, &o->cfg.key_len) != 0)
+            return 1;
+        o->cfg.key = key;
     }
-    snprintf(o->cfg.dir, sizeof(o->cfg.dir), "%s", dir);
-    if (rec_cli_config(o->config, &o->key_file, &o->cfg.fsync_us, o->fsync_set) != 0)
-        return 1;
-    if (cli_record_key(o->key_file, key, &o->cfg.key_len) != 0)
-        return 1;
-    if (o->cfg.key_len && rec_key_usable(key, o->cfg.key_len, true) != 0) {
+    if (o->cfg.key_len && rec_key_usable(o->cfg.key, o->cfg.key_len, true) != 0) {
         fprintf(stderr, "sedge: signing key: PEM keys must be Ed25519 private keys\n");
         return 1;
     }
-    o->cfg.key = key;
     return 0;
 }
 

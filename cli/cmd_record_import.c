@@ -11,17 +11,23 @@
 #include "cli/cmd_record_common.h"
 #include "core/log.h"
 #include "core/err.h"
+#include "record/catalog.h"
 #include "record/pcap.h"
 
 #include <string.h>
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: sedge record import --pcap FILE --sdp FILE --out DIR [OPTIONS]\n\n"
-                 "Record the H.264 and Opus RTP streams the SDP describes from a pcap or\n"
+    fprintf(out, "usage: sedge record import --pcap FILE --sdp FILE --out DIR [OPTIONS]\n"
+                 "       sedge record import --pcap FILE --sdp FILE --config FILE [OPTIONS]\n\n"
+                 "Record the RTP streams the SDP describes (H.264, VP8, VP9, AV1 video,\n"
+                 "Opus audio; other codecs are listed as not recorded) from a pcap or\n"
                  "pcapng capture into the recording directory DIR (created; must not exist\n"
-                 "or be empty): segment-NNN.mp4 (video + audio; .ogg if audio only),\n"
-                 "metadata.json, manifest.sha256 and, with a key, manifest.sig.\n\n"
+                 "or be empty): segment-NNN.mp4 (H.264, VP9, AV1 + Opus), segment-NNN.webm\n"
+                 "(VP8 + Opus) or segment-NNN.ogg (audio only), metadata.json,\n"
+                 "journal.log, manifest.sha256 and, with a key, manifest.sig. With\n"
+                 "--config naming a recording.dir, into a new directory there, registered\n"
+                 "in the catalog (printed: `recording ID DIR`).\n\n"
                  "options:\n" REC_COMMON_HELP);
 }
 
@@ -94,16 +100,24 @@ int cmd_record_import(int argc, char **argv)
             return 2;
         }
     }
-    if (!pcap_path || !sdp_path || !dir || optind != argc) {
+    if (!pcap_path || !sdp_path || optind != argc) {
         usage(stderr);
         return 2;
     }
-    if (rec_cli_prepare(&o, sdp_path, &sdp, dir, key) != 0)
-        return 1;
-    snprintf(o.cfg.source, sizeof(o.cfg.source), "import:%.100s", pcap_path);
+    if ((r = rec_cli_catalog_open(&o, dir)) != 0) {
+        if (r == 2 && !dir)
+            usage(stderr);
+        return r;
+    }
+    snprintf(err, sizeof(err), "import:%.100s", pcap_path);
+    if (rec_cli_prepare(&o, sdp_path, &sdp, dir, key, err) != 0)
+        goto out;
+    dir = o.cfg.dir;
+    if (o.cat)
+        printf("recording %s %s\n", o.cfg.id, o.cfg.dir);
     if (pcap_open(&pr, pcap_path, err, sizeof(err)) < 0) {
         fprintf(stderr, "sedge: %s\n", err);
-        return 1;
+        goto out;
     }
     if ((r = rec_session_open(&s, &o.cfg)) < 0) {
         fprintf(stderr, "sedge: cannot start the recording in %s: %s\n", dir, se_err(r));
@@ -139,5 +153,6 @@ int cmd_record_import(int argc, char **argv)
 out:
     rec_session_close(s, now);
     pcap_close(pr);
+    rec_cli_catalog_close(&o);
     return rc;
 }

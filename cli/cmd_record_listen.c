@@ -12,8 +12,10 @@
  */
 #include "cli/cli.h"
 #include "cli/cmd_record_common.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "record/catalog.h"
 #include "record/engine.h"
 
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,11 +31,35 @@
 #include <time.h>
 #include <unistd.h>
 
+enum { CATALOG_DRAIN_US = 1000000 };
+
 static volatile sig_atomic_t stop_flag;
 
 static void on_signal(int sig)
 {
     stop_flag = sig;
+}
+
+/* Set by the recorder thread when recording.on_failure ends the "call". */
+static atomic_bool end_call;
+
+/*
+ * The recording failed (recorder thread; it is sealed already). The
+ * receive loop stands in for the anchor, so it applies the one contract
+ * the anchor does (docs/recording.md, "For live producers"): with
+ * recording.on_failure = "terminate" (or unset, for a recording a rule
+ * required) the "call" ends; otherwise it goes on unrecorded.
+ */
+static void on_failed(void *arg, int err, const char *what)
+{
+    const struct rec_cli_opts *o = arg;
+    bool end = se_config_rec_end_call(o->conf, o->cfg.policy_rule[0] != 0);
+
+    fprintf(stderr, "sedge: recording %s failed: %s; %s (recording.on_failure)\n", o->cfg.id,
+            what, end ? "ending the call" : "the call goes on unrecorded");
+    (void)err;
+    if (end)
+        atomic_store(&end_call, true);
 }
 
 /* Keyframe wanted (recorder thread): the anchor sends PLI/FIR here; with
@@ -47,11 +74,14 @@ static void on_keyframe(void *arg, int stream)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: sedge record listen --sdp FILE --out DIR [--duration S] [OPTIONS]\n\n"
+    fprintf(out, "usage: sedge record listen --sdp FILE --out DIR [--duration S] [OPTIONS]\n"
+                 "       sedge record listen --sdp FILE --config FILE [--duration S] [OPTIONS]\n\n"
                  "Receive plain RTP on the address and ports of the SDP's c= and m= lines\n"
-                 "(H.264 video and Opus audio) and record it into a new directory under DIR,\n"
-                 "printed on start. SIGINT or SIGTERM (or --duration seconds) finishes the\n"
-                 "recording cleanly: files closed, metadata.json and the manifest written.\n\n"
+                 "(H.264, VP8, VP9 or AV1 video, Opus audio) and record it into a new\n"
+                 "directory under DIR (or recording.dir of --config, registered in its\n"
+                 "catalog), printed on start. SIGINT or SIGTERM (or --duration seconds)\n"
+                 "finishes the recording cleanly: files closed, metadata.json and the\n"
+                 "manifest written.\n\n"
                  "options:\n" REC_COMMON_HELP
                  "  --queue N             recorder queue per stream, packets (default 1024)\n");
 }
@@ -157,13 +187,23 @@ static int run(struct rec_cli_opts *o, struct rec_sdp *sdp, double duration, uns
         rec_session_close(s, wall_us());
     if (r < 0)
         goto out;
-    printf("recording %s\n", o->cfg.dir);
+    if (o->cat)
+        printf("recording %s %s\n", o->cfg.id, o->cfg.dir);
+    else
+        printf("recording %s\n", o->cfg.dir);
     for (int i = 0; i < sdp->n; i++)
         printf("listening %s %s:%u pt %d\n", sdp->m[i].cfg.label,
                sdp->m[i].addr[0] ? sdp->m[i].addr : "*", sdp->m[i].port, sdp->m[i].cfg.pt);
     fflush(stdout);
-    int64_t end = duration > 0 ? wall_us() + (int64_t)(duration * 1e6) : 0;
-    while (!stop_flag && (!end || wall_us() < end)) {
+    int64_t end = duration > 0 ? wall_us() + (int64_t)(duration * 1e6) : 0, drained = wall_us();
+    rec_cli_catalog_drain(o); /* the start row */
+    while (!stop_flag && !atomic_load(&end_call) && (!end || wall_us() < end)) {
+        if (wall_us() - drained >= CATALOG_DRAIN_US) {
+            /* A failure's row reaches the catalog while the call goes on;
+             * a few milliseconds a second, the kernel buffers the media. */
+            rec_cli_catalog_drain(o);
+            drained = wall_us();
+        }
         if (poll(pfd, (nfds_t)n_socks, 100) <= 0)
             continue;
         for (int k = 0; k < n_socks; k++) {
@@ -182,7 +222,7 @@ static int run(struct rec_cli_opts *o, struct rec_sdp *sdp, double duration, uns
     r = rec_engine_close(eng, id);
     printf("recorded %s%s\n", o->cfg.dir, r < 0 ? " (incomplete: see the log)" : "");
     printf("recorder thread CPU %.3f s\n", (double)rec_engine_cpu_us(eng) / 1e6);
-    rc = r < 0 ? 1 : 0;
+    rc = r < 0 || atomic_load(&end_call) ? 1 : 0;
 out:
     rec_engine_free(eng);
     for (int k = 0; k < n_socks; k++)
@@ -237,25 +277,37 @@ int cmd_record_listen(int argc, char **argv)
             return 2;
         }
     }
-    if (!sdp_path || !out || optind != argc) {
+    if (!sdp_path || optind != argc) {
         usage(stderr);
         return 2;
     }
-    if (mkdir(out, 0750) != 0 && errno != EEXIST) {
+    if ((c = rec_cli_catalog_open(&o, out)) != 0) {
+        if (c == 2 && !out)
+            usage(stderr);
+        return c;
+    }
+    if (out && mkdir(out, 0750) != 0 && errno != EEXIST) {
         fprintf(stderr, "sedge: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
     time_t now = time(NULL);
     struct tm tm;
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
-    snprintf(dir, sizeof(dir), "%s/rec-%s-%d", out, stamp, (int)getpid());
-    if (rec_cli_prepare(&o, sdp_path, &sdp, dir, key) != 0)
+    snprintf(dir, sizeof(dir), "%s/rec-%s-%d", out ? out : "", stamp, (int)getpid());
+    if (rec_cli_prepare(&o, sdp_path, &sdp, out ? dir : NULL, key, "listen") != 0) {
+        rec_cli_catalog_close(&o);
         return 1;
-    snprintf(o.cfg.source, sizeof(o.cfg.source), "listen");
+    }
     o.cfg.kf = on_keyframe;
     o.cfg.kf_arg = &sdp;
+    if (o.conf) { /* catalog mode: recording.on_failure applies */
+        o.cfg.on_fail = on_failed;
+        o.cfg.fail_arg = &o;
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    return run(&o, &sdp, duration, queue);
+    int rc = run(&o, &sdp, duration, queue);
+    rec_cli_catalog_close(&o);
+    return rc;
 }

@@ -3,8 +3,9 @@
  *
  * A rule is typed as options; repeated list options accumulate
  * (`--group a --group b` = `--group a,b`). The rule is compiled before
- * it is written, so a bad CIDR, an unknown group or a malformed window is
- * refused with the field named and nothing is stored. A running
+ * it is written, so a bad CIDR (or one with host bits set), an unknown
+ * group, a user without a local account (unless --external) or a
+ * malformed window is refused with the field named and nothing is stored. A running
  * `sedge serve` picks the change up within a second or two.
  */
 #include "cli/cli.h"
@@ -31,13 +32,15 @@ static void usage(FILE *out)
             "Rules are evaluated in priority order (lowest first); the first rule whose\n"
             "conditions all match decides, else policy.default does. Conditions (each\n"
             "optional, repeatable or comma-separated):\n"
-            "  --user NAME            enterprise user\n"
+            "  --user NAME            enterprise user (a local user; with --external any\n"
+            "                         name, for users the identity provider vouches for)\n"
             "  --group NAME           member of a group (see `sedge group`)\n"
             "  --origin ORIGIN        website the credential was issued for:\n"
             "                         https://meet.example.com, https://*.example.com,\n"
             "                         '*' (any origin) or 'none' (no origin)\n"
-            "  --peer CIDR            peer address (decides CreatePermission/ChannelBind)\n"
-            "  --client CIDR          client address\n"
+            "  --peer CIDR            peer address (decides CreatePermission/ChannelBind);\n"
+            "                         a network address: 10.0.0.0/8, not 10.1.2.3/8\n"
+            "  --client CIDR          client address (same form)\n"
             "  --transport udp|tcp|tls\n"
             "  --days mon-fri,sun     days of week (policy.timezone)\n"
             "  --hours 08:00-18:00    time of day; 22:00-06:00 runs past midnight\n"
@@ -47,6 +50,8 @@ static void usage(FILE *out)
             "  --max-allocs N         allocations per user\n"
             "  --max-duration T       session length (seconds, or 90m, 8h)\n"
             "  --record never|always  recording requirement\n"
+            "  --retention DAYS       keep the recordings this rule requires DAYS days\n"
+            "                         (default recording.retention)\n"
             "  --priority N           position (default: after all others)\n"
             "  --name TEXT            a label shown in logs and sessions\n");
 }
@@ -105,10 +110,14 @@ static void print_text(const struct pol_rule_spec *s)
         o += (size_t)snprintf(lim + o, sizeof(lim) - o, " max_duration=%llds",
                               (long long)s->max_duration);
     if (s->record && strcmp(s->record, "always") == 0)
-        snprintf(lim + o, sizeof(lim) - o, " record=always");
-    printf("#%-4lld prio %-6lld %-5s", (long long)s->id, (long long)s->priority, s->action);
+        o += (size_t)snprintf(lim + o, sizeof(lim) - o, " record=always");
+    if (s->retention_days)
+        snprintf(lim + o, sizeof(lim) - o, " retention=%lldd", (long long)s->retention_days);
+    static char esc[4 * LIST_MAX];
+    printf("#%-4lld prio %-6lld %-5s", (long long)s->id, (long long)s->priority,
+           cli_text(s->action, esc, sizeof(esc)));
     if (s->name && s->name[0])
-        printf(" \"%s\"", s->name);
+        printf(" \"%s\"", cli_text(s->name, esc, sizeof(esc)));
     const struct {
         const char *k, *v;
     } f[] = {{"users", s->users},     {"groups", s->groups}, {"origins", s->origins},
@@ -116,7 +125,7 @@ static void print_text(const struct pol_rule_spec *s)
              {"days", s->days},       {"hours", s->hours}};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         if (f[i].v && f[i].v[0])
-            printf(" %s=%s", f[i].k, f[i].v);
+            printf(" %s=%s", f[i].k, cli_text(f[i].v, esc, sizeof(esc)));
     printf("%s\n", lim);
 }
 
@@ -148,6 +157,8 @@ int cmd_rule(int argc, char **argv)
         {"hours", required_argument, NULL, 'H'},   {"max-kbps", required_argument, NULL, 'k'},
         {"max-allocs", required_argument, NULL, 'A'}, {"max-duration", required_argument, NULL, 'D'},
         {"record", required_argument, NULL, 'r'},  {"help", no_argument, NULL, 'h'},
+        {"retention", required_argument, NULL, 'R'},
+        {"external", no_argument, NULL, 'E'},
         {NULL, 0, NULL, 0},
     };
     static char users[LIST_MAX], groups[LIST_MAX], origins[LIST_MAX], peers[LIST_MAX],
@@ -177,6 +188,14 @@ int cmd_rule(int argc, char **argv)
         case 'd': bad |= append(days, optarg) < 0; break;
         case 'H': s.hours = optarg; break;
         case 'r': s.record = optarg; break;
+        case 'R':
+            if ((v = parse_count(optarg)) < 0) {
+                fprintf(stderr, "sedge: --retention must be a number of days\n");
+                return 2;
+            }
+            s.retention_days = v;
+            break;
+        case 'E': s.external_users = true; break;
         case 'P':
             if ((v = parse_count(optarg)) <= 0) {
                 fprintf(stderr, "sedge: --priority must be a positive integer\n");

@@ -15,13 +15,17 @@
 #include <string.h>
 #include <time.h>
 
+enum { SECRET_FILE_MAX = 514 }; /* 512 bytes of secret, line end, NUL */
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: sedge secret add VALUE [--config FILE]\n"
+    fprintf(out, "usage: sedge secret add VALUE|--value-file FILE|- [--config FILE]\n"
                  "       sedge secret del VALUE|#ID [--config FILE]\n"
                  "       sedge secret list [--show] [--config FILE]\n\n"
                  "Manage TURN REST shared secrets (username \"expiry:user\", password\n"
-                 "base64(HMAC-SHA1(secret, username))). list masks values unless --show.\n");
+                 "base64(HMAC-SHA1(secret, username))). list masks values unless --show.\n"
+                 "--value-file reads the secret from the first line of FILE, or of stdin\n"
+                 "with '-', so it stays out of the process list and shell history.\n");
 }
 
 static int print_secret(const struct pol_secret_row *r, void *arg)
@@ -32,8 +36,10 @@ static int print_secret(const struct pol_secret_row *r, void *arg)
     struct tm tm;
 
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    char esc[2048];
     snprintf(masked, sizeof(masked), "%.3s...", r->value);
-    printf("#%-6lld %-20s %s\n", (long long)r->id, when, show ? r->value : masked);
+    printf("#%-6lld %-20s %s\n", (long long)r->id, when,
+           cli_text(show ? r->value : masked, esc, sizeof(esc)));
     return 0;
 }
 
@@ -42,10 +48,12 @@ int cmd_secret(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"show", no_argument, NULL, 's'},
+        {"value-file", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL;
+    const char *config = NULL, *value_file = NULL;
+    char vbuf[SECRET_FILE_MAX];
     bool show = false;
     struct se_config *cfg = NULL;
     struct pol_db *db = NULL;
@@ -56,6 +64,7 @@ int cmd_secret(int argc, char **argv)
         switch (c) {
         case 'c': config = optarg; break;
         case 's': show = true; break;
+        case 'f': value_file = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -67,6 +76,15 @@ int cmd_secret(int argc, char **argv)
     const char *action = argv[optind];
     const char *value = optind + 1 < argc ? argv[optind + 1] : NULL;
     bool is_list = strcmp(action, "list") == 0;
+    if (value_file && (strcmp(action, "add") != 0 || value)) {
+        usage(stderr);
+        return 2;
+    }
+    if (value_file) {
+        if (cli_read_secret(value_file, "secret", vbuf, sizeof(vbuf)) != 0)
+            return 2;
+        value = vbuf;
+    }
     if ((!is_list && !value) || (is_list && value) || optind + 2 < argc) {
         usage(stderr);
         return 2;
@@ -104,6 +122,7 @@ int cmd_secret(int argc, char **argv)
         usage(stderr);
         rc = 2;
     }
+    explicit_bzero(vbuf, sizeof(vbuf));
     pol_db_close(db);
     se_config_free(cfg);
     return rc;

@@ -6,26 +6,36 @@
  * snapshot from SQLite and starts the relay workers. It then runs its own
  * event loop:
  *   - every second it polls PRAGMA data_version and, when another process
- *     (the CLI) changed the database, publishes a new snapshot;
+ *     (the CLI) changed the database, publishes a new snapshot and ends
+ *     the sessions `sedge sessions kill` marked; it also
+ *     checks that the database file is still the one it opened (a deleted
+ *     or replaced file makes /readyz 503 and refuses writes, loudly);
  *   - SIGHUP re-reads the configuration file, the users/secrets and the
  *     TLS certificate, and publishes them without touching live
  *     allocations (listen, relay and workers settings need a restart);
  *   - SIGTERM/SIGINT stop new allocations, wait for live ones to end up
  *     to limits.drain_timeout, then exit;
  *   - four times a second it takes the session events the workers posted
- *     and writes them to the sessions table in one transaction.
+ *     into its journal (cmd_serve_db.c) and writes them to the sessions
+ *     table without ever waiting on another process's lock; a busy, full
+ *     or vanished database keeps them (bounded) and retries, counted and
+ *     logged, and makes /readyz 503 if it lasts.
  *   - with an `api` block, the HTTPS control API (api/) serves on this
  *     same loop and database connection; its writes republish at once.
  *   - with an `anchor` block, the anchor (relay/anchor/) runs its own
  *     media threads; this loop writes its session events, attaches the
  *     recorder when a recorded call comes up, and re-checks its calls
  *     against every new policy.
+ *   - with recording.dir, it owns the recordings catalog: at start it
+ *     seals what a crash left (record/recover.c), and with the session
+ *     events it writes the recorder's catalog events.
  * A snapshot that cannot be built (corrupt database, bad certificate)
  * leaves the last good one in force and is logged loudly.
  */
 #include "api/api.h"
 #include "auth/auth.h"
 #include "cli/cli.h"
+#include "cli/cmd_serve.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -34,6 +44,7 @@
 #include "policy/peers.h"
 #include "policy/rules.h"
 #include "relay/anchor/anchor.h"
+#include "record/catalog.h"
 #include "relay/relay.h"
 
 #include <event2/event.h>
@@ -56,12 +67,18 @@ struct control {
     struct anchor_server *anchor; /* NULL without an anchor block */
     struct event *ev_anchor;      /* the anchor queued events */
     int64_t next_anchor_recheck;  /* monotonic seconds */
+    struct rec_catalog *cat; /* NULL without recording.dir */
+    struct serve_journal *journal; /* session events on their way to the database */
+    struct event *ev_events_now;   /* on_events again, at once */
     int64_t data_version;
     int64_t stats_tick;
-    uint64_t events_lost; /* session events not written (database error) */
 };
 
-enum { EVENT_BATCH = 256, EVENT_POLL_MS = 250 };
+enum {
+    EVENT_POLL_MS = 250,
+    DB_BUSY_MS = 100,     /* the longest the control thread waits for another's lock */
+    EXIT_DB_WAIT_MS = 3000, /* at exit, for the last session events */
+};
 
 static void usage(FILE *out)
 {
@@ -161,7 +178,7 @@ static void api_policy(void *arg, const struct pol_query *q, struct pol_decision
 static void anchor_policy(void *arg, const char *user, const char *origin,
                           const struct se_addr *client, struct anchor_verdict *v)
 {
-    struct pol_decision d, first;
+    struct pol_decision d;
     struct pol_query q = {
         .user = user,
         .user_len = strlen(user),
@@ -171,167 +188,115 @@ static void anchor_policy(void *arg, const char *user, const char *origin,
         .at = (int64_t)time(NULL),
     };
 
-    for (int t = SE_TP_UDP; t <= SE_TP_TLS; t++) {
-        q.transport = t;
-        api_policy(arg, &q, &d);
-        if (t == SE_TP_UDP)
-            first = d;
-        if (d.allow)
-            break;
-    }
-    if (!d.allow)
-        d = first;
+    api_policy_any(api_policy, arg, &q, &d);
     v->allow = d.allow;
     v->record = d.record == POL_RECORD_ALWAYS;
     v->rule_id = d.rule_id;
     v->rule_name = d.rule_name;
 }
 
-/* One relay event into the sessions table (inside the caller's transaction). */
-static int write_event(struct control *ctl, const struct relay_event *e)
+/* The anchor's session events into the journal (which writes them with
+ * the relay's); a RECORD event is acted on here: the recorder attaches. */
+static void take_anchor_events(struct control *ctl)
 {
-    struct pol_session s = {
-        .sid = e->sid,
-        .user = e->user,
-        .username = e->username,
-        .origin = e->origin[0] ? e->origin : NULL,
-        .client = e->client,
-        .transport = e->transport,
-        .relay = e->relay,
-        .peers = e->peers,
-        .started = e->at,
-        .updated = e->at,
-        .ended = e->type == RELAY_EV_END ? e->at : 0,
-        .bytes_from_client = e->bytes_from_client,
-        .bytes_to_client = e->bytes_to_client,
-        .packets_from_client = e->pkts_from_client,
-        .packets_to_client = e->pkts_to_client,
-        .end_reason = e->type == RELAY_EV_END ? e->reason : NULL,
-        .rule_id = e->rule_id,
-        .rule_name = e->rule_name,
-        .record = e->record,
-    };
-
-    return e->type == RELAY_EV_START ? pol_db_session_start(ctl->db, &s)
-                                     : pol_db_session_update(ctl->db, &s);
-}
-
-/* Write every pending session event; one transaction per batch. */
-static void flush_events(struct control *ctl)
-{
-    struct relay_event *ev[EVENT_BATCH];
+    struct anchor_event *ev[256];
     size_t n;
 
-    while ((n = relay_server_take_events(ctl->srv, ev, EVENT_BATCH)) > 0) {
-        bool ok = pol_db_begin(ctl->db) == 0;
+    while ((n = anchor_take_events(ctl->anchor, ev, 256)) > 0)
         for (size_t i = 0; i < n; i++) {
-            if (ok && write_event(ctl, ev[i]) < 0)
-                ok = false;
-            free(ev[i]);
-        }
-        if (!ok || pol_db_commit(ctl->db) < 0) {
-            ctl->events_lost += n;
-            se_err_log("sessions: cannot write %zu session events to %s: %s (%llu lost so far)", n,
-                       ctl->cfg->database, pol_db_errmsg(ctl->db),
-                       (unsigned long long)ctl->events_lost);
-        }
-    }
-}
-
-/* The outside party's IP from "udp:1.2.3.4:5" / "udp:[::1]:5". */
-static void party_ip(const char *party, char *out, size_t len)
-{
-    const char *p = strncmp(party, "udp:", 4) == 0 ? party + 4 : party;
-    size_t n;
-
-    if (*p == '[') {
-        p++;
-        n = strcspn(p, "]");
-    } else {
-        n = strcspn(p, ":");
-    }
-    snprintf(out, len, "%.*s", (int)n, p);
-}
-
-/* One anchor event into the sessions table (inside the caller's transaction). */
-static int write_anchor_event(struct control *ctl, const struct anchor_event *e)
-{
-    char peer[64];
-
-    party_ip(e->outside, peer, sizeof(peer));
-    struct pol_session s = {
-        .sid = e->sid,
-        .user = e->user,
-        .username = e->user,
-        .origin = e->origin[0] ? e->origin : NULL,
-        .client = e->inside,
-        .transport = "udp",
-        .relay = e->local,
-        .peers = peer,
-        .started = e->at,
-        .updated = e->at,
-        .ended = e->type == ANCHOR_EV_END ? e->at : 0,
-        .bytes_from_client = e->in_bytes_from,
-        .bytes_to_client = e->in_bytes_to,
-        .packets_from_client = e->in_pkts_from,
-        .packets_to_client = e->in_pkts_to,
-        .end_reason = e->type == ANCHOR_EV_END ? e->reason : NULL,
-        .rule_id = e->rule_id,
-        .rule_name = e->rule_name,
-        .record = e->record,
-        .mode = "anchor",
-        .recording = e->recording,
-        .bytes_from_peer = e->out_bytes_from,
-        .bytes_to_peer = e->out_bytes_to,
-        .packets_from_peer = e->out_pkts_from,
-        .packets_to_peer = e->out_pkts_to,
-    };
-    int rc = e->type == ANCHOR_EV_START ? pol_db_session_start(ctl->db, &s)
-                                        : pol_db_session_update(ctl->db, &s);
-    if (rc == 0 && e->type == ANCHOR_EV_END) {
-        char detail[512];
-        snprintf(detail, sizeof(detail), "reason=%s recording=%s", e->reason,
-                 e->recording[0] ? e->recording : "-");
-        rc = pol_db_audit(ctl->db, "anchor.end", e->sid, detail);
-    }
-    return rc;
-}
-
-/* Write the anchor's session events and act on the rest. */
-static void flush_anchor_events(struct control *ctl)
-{
-    struct anchor_event *ev[EVENT_BATCH];
-    size_t n;
-
-    while ((n = anchor_take_events(ctl->anchor, ev, EVENT_BATCH)) > 0) {
-        bool ok = pol_db_begin(ctl->db) == 0;
-        size_t rows = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (ev[i]->type == ANCHOR_EV_RECORD)
-                continue;
-            rows++;
-            if (ok && write_anchor_event(ctl, ev[i]) < 0)
-                ok = false;
-        }
-        if (!ok || pol_db_commit(ctl->db) < 0) {
-            ctl->events_lost += rows;
-            se_err_log("sessions: cannot write %zu anchor events to %s: %s", rows,
-                       ctl->cfg->database, pol_db_errmsg(ctl->db));
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (ev[i]->type == ANCHOR_EV_RECORD)
+            if (ev[i]->type == ANCHOR_EV_RECORD) {
                 anchor_handle_event(ctl->anchor, ev[i]);
-            free(ev[i]);
+                free(ev[i]);
+            } else {
+                serve_journal_push_anchor(ctl->journal, ev[i]);
+            }
         }
-    }
 }
 
+/* Session events into the database; when the journal has more that the
+ * database would take now, come back at once (after other events). */
 static void on_events(evutil_socket_t fd, short what, void *arg)
 {
+    struct control *ctl = arg;
+
     (void)fd;
     (void)what;
-    flush_events(arg);
-    flush_anchor_events(arg);
+    if (ctl->anchor)
+        take_anchor_events(ctl);
+    if (serve_journal_flush(ctl->journal, ctl->srv))
+        event_active(ctl->ev_events_now, EV_TIMEOUT, 0);
+    if (ctl->cat)
+        rec_catalog_drain(ctl->cat, ctl->db);
+}
+
+static void api_stats(void *arg, struct api_control_stats *out)
+{
+    struct control *ctl = arg;
+    struct serve_journal_stats js;
+
+    serve_journal_stats(ctl->journal, &js);
+    out->events_pending = js.pending;
+    out->events_dropped = js.dropped;
+    out->db_write_errors = js.write_errors;
+}
+
+/* What makes the database unusable now, for /readyz and admin calls:
+ * the file gone, or session writes failing for JOURNAL_FAILING_MS. */
+static void check_database(struct control *ctl)
+{
+    struct serve_journal_stats js;
+    char problem[640] = "";
+
+    if (!pol_db_lost(ctl->db) && pol_db_check_file(ctl->db) < 0)
+        se_err_log("%s; /readyz answers 503 and admin calls are refused until the file is "
+                   "restored (or `sedge init` run) and sedge restarted; the relay keeps serving "
+                   "with the users and policy in force",
+                   pol_db_errmsg(ctl->db));
+    serve_journal_stats(ctl->journal, &js);
+    if (pol_db_lost(ctl->db))
+        snprintf(problem, sizeof(problem), "%s", pol_db_errmsg(ctl->db));
+    else if (js.failing_ms >= JOURNAL_FAILING_MS)
+        snprintf(problem, sizeof(problem),
+                 "the database has refused writes for %llds (%s): %llu session events waiting",
+                 (long long)(js.failing_ms / 1000), serve_journal_error(ctl->journal),
+                 (unsigned long long)js.pending);
+    api_server_set_db_problem(ctl->api, problem);
+}
+
+/* The retention pass (recording.purge_interval): a batch at a time, so a
+ * backlog costs the control loop at most REC_PURGE_BATCH deletions per
+ * interval. */
+static void on_purge(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ctl = arg;
+    int n;
+
+    (void)fd;
+    (void)what;
+    if (ctl->cat && !pol_db_lost(ctl->db) &&
+        (n = rec_catalog_purge(ctl->cat, ctl->db, false, NULL, NULL)) != 0)
+        se_info("record: retention pass: %d recording(s) %s", n < 0 ? 0 : n,
+                n < 0 ? "(failed, see above)" : "deleted");
+}
+
+/* recording.dir: the catalog, and what a crash left sealed first. */
+static int catalog_start(struct control *ctl)
+{
+    char err[512];
+    int n;
+
+    if (!ctl->cfg->rec_dir[0])
+        return 0;
+    if (rec_catalog_new(&ctl->cat, ctl->cfg, err, sizeof(err)) < 0) {
+        se_err_log("%s", err);
+        return -1;
+    }
+    if ((n = rec_catalog_recover(ctl->cat, ctl->db)) < 0)
+        se_err_log("record: recovery of earlier recordings failed: %s", se_err(n));
+    else
+        se_info("record: catalog ready (%s); %d earlier recording(s) sealed or registered",
+                ctl->cfg->rec_dir, n);
+    return 0;
 }
 
 /* Any thread: the anchor queued something (a call is ready to record). */
@@ -351,6 +316,20 @@ static void on_api_change(void *arg)
     publish(ctl, ctl->cfg);
 }
 
+/* `sedge sessions kill` marked a live session of ours in the database. */
+static void kill_requested(const char *sid, void *arg)
+{
+    struct control *ctl = arg;
+    int rc = relay_server_kill(ctl->srv, sid);
+
+    if (rc == SE_ERR_NOTFOUND && ctl->anchor) /* an anchored call's row */
+        rc = anchor_kill(ctl->anchor, sid, "killed by admin");
+    if (rc == 0)
+        se_info("sessions: ending session %s (sedge sessions kill)", sid);
+    else
+        se_debug("sessions: kill of %s: %s", sid, se_err(rc));
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct control *ctl = arg;
@@ -358,10 +337,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    check_database(ctl);
     if (pol_db_data_version(ctl->db, &v) == 0 && v != ctl->data_version) {
         ctl->data_version = v;
         se_info("database changed: publishing new users, secrets and policy");
         publish(ctl, ctl->cfg);
+        pol_db_session_kills(ctl->db, kill_requested, ctl);
     }
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -393,6 +374,14 @@ static bool same_sockets(const struct se_config *a, const struct se_config *b)
         a->has_relay_v6 != b->has_relay_v6 || !se_addr_ip_eq(&a->relay_v4, &b->relay_v4) ||
         !se_addr_ip_eq(&a->relay_v6, &b->relay_v6) || strcmp(a->database, b->database) != 0)
         return false;
+    /* The anchor's addresses, ports and threads are bound at start too. */
+    const struct se_anchor_config *x = &a->anchor, *y = &b->anchor;
+    if (x->enabled != y->enabled || !se_addr_ip_eq(&x->inside, &y->inside) ||
+        !se_addr_ip_eq(&x->outside, &y->outside) || !se_addr_ip_eq(&x->inside_adv, &y->inside_adv) ||
+        !se_addr_ip_eq(&x->outside_adv, &y->outside_adv) || x->min_port != y->min_port ||
+        x->max_port != y->max_port || x->threads != y->threads ||
+        strcmp(a->rec_dir, b->rec_dir) != 0)
+        return false;
     for (int i = 0; i < a->n_listen; i++)
         if (a->listen[i].transport != b->listen[i].transport ||
             !se_addr_eq(&a->listen[i].addr, &b->listen[i].addr))
@@ -416,9 +405,11 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
     if (strcmp(n->policy_timezone, ctl->boot_cfg->policy_timezone) != 0)
         se_warn("reload: policy.timezone changes take effect only after a restart");
     if (!same_sockets(ctl->boot_cfg, n))
-        se_warn("reload: listen, relay, workers and database changes take effect only after a "
-                "restart; other settings apply now");
+        se_warn("reload: listen, relay, workers, database, the anchor's addresses, ports and "
+                "threads, and recording.dir take effect only after a restart; other settings "
+                "apply now");
     se_log_set_level(n->log_level);
+    se_log_set_format(n->log_format);
     relay_server_reconfigure(ctl->srv, n);
     if (ctl->anchor) {
         struct anchor_config ac;
@@ -466,7 +457,7 @@ int cmd_serve(int argc, char **argv)
     struct control ctl = {0};
     const char *config = NULL;
     struct event *ev_tick = NULL, *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
-    struct event *ev_events = NULL, *ev_watchdog = NULL;
+    struct event *ev_events = NULL, *ev_purge = NULL, *ev_watchdog = NULL;
     struct relay_snap *snap;
     char err[512];
     int c, rc = 1;
@@ -491,12 +482,19 @@ int cmd_serve(int argc, char **argv)
     }
     ctl.cfg = ctl.boot_cfg;
     se_log_set_level(ctl.cfg->log_level);
+    se_log_set_format(ctl.cfg->log_format);
     signal(SIGPIPE, SIG_IGN);
-    if (pol_db_open(ctl.cfg->database, true, &ctl.db, err, sizeof(err)) < 0) {
+    if ((c = pol_db_open(ctl.cfg->database, false, &ctl.db, err, sizeof(err))) < 0) {
         se_err_log("%s", err);
+        if (c == SE_ERR_NOTFOUND)
+            cli_hint_init(ctl.cfg->path);
         goto out;
     }
     pol_db_set_actor(ctl.db, "serve");
+    if (!(ctl.journal = serve_journal_new(ctl.db))) {
+        se_err_log("out of memory");
+        goto out;
+    }
     if (pol_rules_set_timezone(ctl.cfg->policy_timezone) < 0) {
         se_err_log("policy.timezone: unknown time zone \"%s\"", ctl.cfg->policy_timezone);
         goto out;
@@ -505,7 +503,16 @@ int cmd_serve(int argc, char **argv)
         int stale = pol_db_session_close_stale(ctl.db, "server restart");
         if (stale > 0)
             se_warn("sessions: closed %d session rows a previous process left open", stale);
+        else if (stale < 0)
+            se_warn("sessions: cannot close the rows a previous process left open (%s): they "
+                    "stay listed as live",
+                    pol_db_errmsg(ctl.db));
     }
+    if (catalog_start(&ctl) < 0)
+        goto out;
+    /* From here the control thread also serves the API and /healthz: it
+     * never sits long in SQLite's busy handler (the CLI's writes take ms). */
+    pol_db_set_busy_timeout(ctl.db, DB_BUSY_MS);
     pol_db_data_version(ctl.db, &ctl.data_version);
     if (relay_server_new(ctl.cfg, &ctl.srv, err, sizeof(err)) < 0) {
         se_err_log("%s", err);
@@ -523,10 +530,12 @@ int cmd_serve(int argc, char **argv)
     struct timeval one_s = {1, 0}, poll = {0, EVENT_POLL_MS * 1000};
     ev_tick = event_new(ctl.base, -1, EV_PERSIST, on_tick, &ctl);
     ev_events = event_new(ctl.base, -1, EV_PERSIST, on_events, &ctl);
+    ctl.ev_events_now = event_new(ctl.base, -1, 0, on_events, &ctl);
     ev_hup = evsignal_new(ctl.base, SIGHUP, on_hup, &ctl);
     ev_term = evsignal_new(ctl.base, SIGTERM, on_term, &ctl);
     ev_int = evsignal_new(ctl.base, SIGINT, on_term, &ctl);
     if (!ctl.base || !ev_tick || !ev_hup || !ev_term || !ev_int || !ev_events ||
+        !ctl.ev_events_now ||
         event_add(ev_tick, &one_s) < 0 || event_add(ev_events, &poll) < 0 ||
         event_add(ev_hup, NULL) < 0 || event_add(ev_term, NULL) < 0 ||
         event_add(ev_int, NULL) < 0) {
@@ -552,6 +561,18 @@ int cmd_serve(int argc, char **argv)
     }
     api_server_set_policy(ctl.api, api_policy, &ctl);
     api_server_set_anchor(ctl.api, ctl.anchor);
+    api_server_set_stats(ctl.api, api_stats, &ctl);
+    api_server_set_recordings(ctl.api, ctl.cat);
+    if (ctl.cat) {
+        struct timeval pi = {ctl.cfg->rec_purge_interval, 0};
+        if (!(ev_purge = event_new(ctl.base, -1, EV_PERSIST, on_purge, &ctl)) ||
+            event_add(ev_purge, &pi) < 0) {
+            se_err_log("cannot set up the retention pass");
+            relay_server_drain(ctl.srv, 0);
+            goto out;
+        }
+        event_active(ev_purge, EV_TIMEOUT, 0); /* once at start */
+    }
     api_server_set_ready(ctl.api, true);
     for (int i = 0; i < ctl.cfg->n_listen; i++) {
         char as[SE_ADDR_STRLEN];
@@ -579,14 +600,18 @@ int cmd_serve(int argc, char **argv)
 out:
     anchor_server_stop(ctl.anchor); /* calls end ("shutdown"), recordings sealed */
     relay_server_join(ctl.srv); /* the workers end their allocations on the way out */
-    if (ctl.srv && ctl.db)
-        flush_events(&ctl);
-    if (ctl.anchor && ctl.db)
-        flush_anchor_events(&ctl);
+    if (ctl.anchor && ctl.journal)
+        take_anchor_events(&ctl);
+    serve_journal_close(ctl.journal, ctl.srv, EXIT_DB_WAIT_MS);
+    if (ctl.cat && ctl.db && !pol_db_lost(ctl.db)) {
+        pol_db_set_busy_timeout(ctl.db, EXIT_DB_WAIT_MS);
+        rec_catalog_drain(ctl.cat, ctl.db);
+    }
     api_server_free(ctl.api);
     anchor_server_free(ctl.anchor);
     if (ctl.ev_anchor)
         event_free(ctl.ev_anchor);
+    rec_catalog_free(ctl.cat); /* after the API and the anchor, which borrow it */
     relay_snap_unref(ctl.snap);
     relay_server_free(ctl.srv);
     if (ctl.srv)
@@ -597,6 +622,10 @@ out:
         event_free(ev_events);
     if (ev_watchdog)
         event_free(ev_watchdog);
+    if (ctl.ev_events_now)
+        event_free(ctl.ev_events_now);
+    if (ev_purge)
+        event_free(ev_purge);
     if (ev_hup)
         event_free(ev_hup);
     if (ev_term)

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "policy/db.h"
 
 #include <getopt.h>
@@ -19,13 +20,15 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sedge token add --role admin|compliance|auditor [--name NAME] [--config FILE]\n"
+            "usage: sedge token add --role admin|compliance|auditor|metrics [--name NAME]\n"
+            "                       [--config FILE]\n"
             "       sedge token list [--config FILE]\n"
             "       sedge token del ID [--config FILE]\n\n"
             "Manage role tokens for the HTTPS API (Authorization: Bearer TOKEN).\n"
             "The token is printed once by `add`; only its SHA-256 is stored.\n"
             "Roles: admin (users, secrets, audit log), compliance (recordings),\n"
-            "auditor (audit log, read only).\n");
+            "auditor (audit log, read only), metrics (GET /metrics only, for a\n"
+            "Prometheus scraper on the public API listener).\n");
 }
 
 static void fmt_time(int64_t t, char *buf, size_t len)
@@ -46,8 +49,9 @@ static int print_token(const struct pol_token_row *r, void *arg)
     (void)arg;
     fmt_time(r->created, c, sizeof(c));
     fmt_time(r->last_used, u, sizeof(u));
-    printf("%-6lld %-11s %-24s %-21s %s\n", (long long)r->id, r->role, r->name[0] ? r->name : "-",
-           c, u);
+    char n[512];
+    printf("%-6lld %-11s %-24s %-21s %s\n", (long long)r->id, r->role,
+           r->name[0] ? cli_text(r->name, n, sizeof(n)) : "-", c, u);
     return 0;
 }
 
@@ -105,11 +109,12 @@ int cmd_token(int argc, char **argv)
     long long id = 0;
     if (strcmp(action, "add") == 0) {
         if (nargs != 0 || !role || auth_role_parse(role) < 0) {
-            fprintf(stderr, "sedge: token add needs --role admin, compliance or auditor\n");
+            fprintf(stderr, "sedge: token add needs --role admin, compliance, auditor or metrics\n");
             return 2;
         }
-        if (strlen(name) > 64) {
-            fprintf(stderr, "sedge: --name is at most 64 characters\n");
+        if (strlen(name) > 64 || !se_text_clean(name, strlen(name))) {
+            fprintf(stderr, "sedge: --name is at most 64 characters, without control "
+                            "characters\n");
             return 2;
         }
     } else if (strcmp(action, "del") == 0) {

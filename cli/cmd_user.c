@@ -8,21 +8,27 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "policy/db.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+enum { AUTH_PASSWORD_FILE_MAX = 1026 }; /* 1024 bytes of password, line end, NUL */
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sedge user add NAME --password PW [--config FILE]\n"
+            "usage: sedge user add NAME --password PW|--password-file FILE|- [--config FILE]\n"
             "       sedge user del NAME [--config FILE]\n"
             "       sedge user disable|enable NAME [--config FILE]\n"
             "       sedge user list [--config FILE]\n\n"
-            "Manage long-term TURN users. Passwords are not stored: sedge keeps\n"
+            "Manage long-term TURN users. --password-file reads the password from the\n"
+            "first line of FILE, or of stdin with '-', so it stays out of the process\n"
+            "list and shell history. Passwords are not stored: sedge keeps\n"
             "MD5 and SHA-256 keys of user:realm:password (RFC 8489 9.2.2), so\n"
             "changing the realm requires re-adding users.\n");
 }
@@ -35,8 +41,9 @@ static int print_user(const struct pol_user_row *r, void *arg)
 
     (void)arg;
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-    printf("%-32s %-20s %-8s %s\n", r->name, r->realm, r->disabled ? "disabled" : "enabled",
-           when);
+    char n[1024], rl[256];
+    printf("%-32s %-20s %-8s %s\n", cli_text(r->name, n, sizeof(n)),
+           cli_text(r->realm, rl, sizeof(rl)), r->disabled ? "disabled" : "enabled", when);
     return 0;
 }
 
@@ -45,10 +52,12 @@ int cmd_user(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"password", required_argument, NULL, 'p'},
+        {"password-file", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *password = NULL;
+    const char *config = NULL, *password = NULL, *password_file = NULL;
+    char pwbuf[AUTH_PASSWORD_FILE_MAX];
     struct se_config *cfg = NULL;
     struct pol_db *db = NULL;
     int c, rc = 1;
@@ -58,6 +67,7 @@ int cmd_user(int argc, char **argv)
         switch (c) {
         case 'c': config = optarg; break;
         case 'p': password = optarg; break;
+        case 'P': password_file = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -70,15 +80,25 @@ int cmd_user(int argc, char **argv)
     const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
     bool needs_name = strcmp(action, "list") != 0;
     if ((needs_name && !name) || (!needs_name && name) ||
-        (strcmp(action, "add") == 0 && !password) ||
+        (strcmp(action, "add") == 0 && !password == !password_file) ||
+        (strcmp(action, "add") != 0 && (password || password_file)) ||
         (needs_name && optind + 2 < argc)) {
+        if (password && password_file)
+            fprintf(stderr, "sedge: give --password or --password-file, not both\n");
         usage(stderr);
         return 2;
     }
-    if (name && (strlen(name) == 0 || strlen(name) >= AUTH_NAME_MAX || strchr(name, ':'))) {
+    if (name && (!auth_name_valid(name, strlen(name)) || strchr(name, ':') ||
+                 (strcmp(action, "add") == 0 && !se_text_clean(name, strlen(name))))) {
         fprintf(stderr, "sedge: user name must be 1-%d characters without ':' "
-                        "(':' separates TURN REST credential fields)\n", AUTH_NAME_MAX - 1);
+                        "(':' separates TURN REST credential fields) or control characters\n",
+                AUTH_NAME_MAX - 1);
         return 2;
+    }
+    if (password_file) {
+        if (cli_read_secret(password_file, "password", pwbuf, sizeof(pwbuf)) != 0)
+            return 2;
+        password = pwbuf;
     }
     if (cli_open(config, &cfg, &db) != 0)
         return 1;
@@ -123,6 +143,7 @@ int cmd_user(int argc, char **argv)
         rc = 2;
     }
 out:
+    explicit_bzero(pwbuf, sizeof(pwbuf));
     pol_db_close(db);
     se_config_free(cfg);
     return rc;

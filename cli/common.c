@@ -9,6 +9,8 @@
 #include "policy/db.h"
 
 #include <ctype.h>
+#include <jansson.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,9 +25,18 @@ const char *cli_default_config(void)
     return env && env[0] ? env : "/etc/sedge/sedge.conf";
 }
 
+void cli_hint_init(const char *config)
+{
+    fprintf(stderr, "sedge: create it with `sedge init --config %s`, or restore it from a backup "
+                    "(sedge never creates a database on its own: an empty one would silently "
+                    "drop every user, secret, token and rule)\n",
+            config);
+}
+
 int cli_open(const char *config, struct se_config **cfg, struct pol_db **db)
 {
     char err[512];
+    int rc;
 
     if (!config)
         config = cli_default_config();
@@ -36,8 +47,10 @@ int cli_open(const char *config, struct se_config **cfg, struct pol_db **db)
     se_log_set_level((*cfg)->log_level < SE_LOG_WARN ? (*cfg)->log_level : SE_LOG_WARN);
     if (!db)
         return 0;
-    if (pol_db_open((*cfg)->database, true, db, err, sizeof(err)) < 0) {
+    if ((rc = pol_db_open((*cfg)->database, false, db, err, sizeof(err))) < 0) {
         fprintf(stderr, "sedge: %s\n", err);
+        if (rc == SE_ERR_NOTFOUND)
+            cli_hint_init(config);
         se_config_free(*cfg);
         *cfg = NULL;
         return 1;
@@ -110,4 +123,65 @@ const char *cli_fmt_time(int64_t t, char *buf, size_t len)
     else
         strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
+}
+
+int cli_read_secret(const char *file, const char *what, char *out, size_t outlen)
+{
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    size_t n = 0;
+    int ch;
+
+    if (!f) {
+        fprintf(stderr, "sedge: cannot read %s from %s: %s\n", what, file, strerror(errno));
+        return 1;
+    }
+    /* The first line, without its line end; NUL and control bytes are a
+     * wrong file, not a password. */
+    while ((ch = fgetc(f)) != EOF && ch != '\n') {
+        if (n + 1 >= outlen) {
+            fprintf(stderr, "sedge: the %s in %s is longer than %zu bytes\n", what, file,
+                    outlen - 2);
+            n = 0;
+            break;
+        }
+        out[n++] = (char)ch;
+    }
+    if (n > 0 && out[n - 1] == '\r')
+        n--;
+    out[n] = '\0';
+    if (f != stdin)
+        fclose(f);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f) {
+            fprintf(stderr, "sedge: the %s in %s holds control bytes\n", what, file);
+            explicit_bzero(out, outlen);
+            return 1;
+        }
+    if (n == 0) {
+        fprintf(stderr, "sedge: no %s in %s (its first line is empty)\n", what, file);
+        return 1;
+    }
+    return 0;
+}
+
+const char *cli_text(const char *s, char *buf, size_t len)
+{
+    if (!s)
+        return "-";
+    se_log_escape(buf, len, s, strlen(s));
+    return buf;
+}
+
+void *cli_json_str(const char *s)
+{
+    char buf[4096];
+    json_t *j;
+
+    if (!s)
+        return json_null();
+    if ((j = json_string(s)))
+        return j;
+    /* Not UTF-8 (bytes a client sent): escaped, so the field is kept. */
+    se_log_escape(buf, sizeof(buf), s, strlen(s));
+    return json_string(buf);
 }

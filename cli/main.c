@@ -13,6 +13,7 @@
 
 static const struct cli_cmd commands[] = {
     {"serve", "run the relay", cmd_serve},
+    {"init", "create the database (once, before the first serve)", cmd_init},
     {"check-config", "validate a configuration file", cmd_check_config},
     {"user", "manage long-term TURN users", cmd_user},
     {"secret", "manage TURN REST shared secrets", cmd_secret},
@@ -23,6 +24,8 @@ static const struct cli_cmd commands[] = {
     {"audit", "show the audit log of administrative changes", cmd_audit},
     {"token", "manage role tokens for the HTTPS API", cmd_token},
     {"record", "import, verify or capture recordings", cmd_record},
+    {"recordings", "the recordings catalog: list, show, verify, export, hold, purge",
+     cmd_recordings},
     {NULL, NULL, NULL},
 };
 

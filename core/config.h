@@ -43,6 +43,11 @@ struct se_api_config {
     unsigned max_body;        /* request body bytes */
     unsigned max_headers;     /* request line + header bytes */
     unsigned timeout;         /* seconds to deliver each complete request */
+    /* api.management: a second listener for admin endpoints and /metrics
+     * (no token for /metrics there), with its own connection budget. */
+    bool mgmt_enabled;
+    struct se_addr mgmt_addr;
+    unsigned mgmt_max_connections;
 };
 
 /*
@@ -63,10 +68,24 @@ struct se_anchor_config {
 
 /* relay.io: io_uring for the relay sockets where the kernel allows it. */
 enum se_relay_io { SE_IO_AUTO, SE_IO_URING, SE_IO_EPOLL };
+/* relay.offload: channel data forwarded by the kernel (relay/offload/). */
+enum se_relay_offload { SE_OFFLOAD_AUTO, SE_OFFLOAD_BPF, SE_OFFLOAD_OFF };
 
 struct se_listen {
     int transport;       /* enum se_transport */
     struct se_addr addr; /* ip + port */
+    /* TCP/TLS behind a load balancer: every connection starts with a PROXY
+     * protocol v1/v2 header naming the real client, and is accepted only
+     * from proxy_from (owned; NULL unless proxy_protocol). */
+    bool proxy_protocol;
+    struct se_cidr_set *proxy_from;
+};
+
+/* recording.on_failure */
+enum se_rec_on_failure {
+    SE_REC_ON_FAILURE_DEFAULT = 0, /* unset: terminate for `record always`, else continue */
+    SE_REC_ON_FAILURE_CONTINUE,
+    SE_REC_ON_FAILURE_TERMINATE, /* "terminate", or its alias "end_call" */
 };
 
 struct se_config {
@@ -81,22 +100,33 @@ struct se_config {
     uint16_t min_port, max_port;
     int relay_io; /* enum se_relay_io: how relay sockets are read and written */
     unsigned relay_io_buffers; /* io_uring receive buffers per worker (power of two) */
+    int relay_offload; /* enum se_relay_offload */
     char tls_cert[SE_PATH_MAX], tls_key[SE_PATH_MAX];
     struct se_cidr_set *peer_allow; /* owned */
     struct se_cidr_set *peer_deny;  /* owned */
     int workers;                    /* resolved: >= 1 */
     int log_level;
+    int log_format; /* SE_LOG_TEXT or SE_LOG_JSON */
     /* limits */
     unsigned max_allocations;
     unsigned max_allocations_per_user;
+    unsigned max_allocations_per_ip; /* per client IPv4 address / IPv6 /64; 0 = no limit */
     unsigned max_permissions; /* per allocation */
     unsigned max_channels;    /* per allocation */
     unsigned default_lifetime, max_lifetime; /* seconds, RFC 8656 §7.2 */
     unsigned nonce_lifetime;
     unsigned auth_fail_limit, auth_fail_window, auth_block_time;
+    unsigned auth_source_fail_limit; /* failures for any users that block a whole source */
     unsigned challenge_rate; /* oversized 401/438 per source per second */
     unsigned drain_timeout;
     unsigned stream_out_max; /* bytes queued to a TCP/TLS client before dropping */
+    unsigned max_connections;        /* TCP/TLS client connections in all */
+    unsigned max_connections_per_ip; /* per IPv4 address / IPv6 /64; 0 = no limit */
+    unsigned tls_handshake_timeout;  /* seconds */
+    unsigned stream_idle_timeout;    /* seconds a connection may go without an allocation */
+    unsigned stream_stall_timeout;   /* seconds a client may leave our data unread */
+    unsigned allocate_rate_per_user, allocate_burst_per_user; /* Allocates/s; 0 = no limit */
+    unsigned tls_handshake_rate_per_ip, tls_handshake_burst_per_ip; /* per s; 0 = no limit */
     bool security_features;  /* RFC 8489 nonce cookie + PASSWORD-ALGORITHMS */
     /* policy */
     bool policy_default_allow;  /* when no rule matches */
@@ -108,8 +138,23 @@ struct se_config {
     /* recording = { ... } (docs/recording.md) */
     char rec_dir[SE_PATH_MAX];           /* where recordings go; "" = not set */
     char rec_sign_key_file[SE_PATH_MAX]; /* HMAC secret or Ed25519 PEM; "" = unsigned */
+    bool rec_key_default;                /* the path above is the default (created on use) */
+    char rec_keyring_dir[SE_PATH_MAX];   /* retired keys that still verify */
     unsigned rec_fsync_interval;         /* ms between fdatasyncs; 0 = only at close */
+    unsigned rec_retention;              /* days a recording is kept; 0 = no deadline */
+    enum se_rec_on_failure rec_on_failure; /* on_failure; see se_config_rec_end_call() */
+    unsigned rec_purge_interval;         /* seconds between retention passes */
 };
+
+/*
+ * Whether a call whose recording failed is ended (recording.on_failure):
+ * "terminate" (or its alias "end_call") ends it, "continue" lets it go
+ * on unrecorded; unset, a call that policy requires to be recorded
+ * (record_required: a `record always` rule) is ended, any other goes on.
+ * The producer asks this when the recording's on_fail callback fires
+ * (record/rec.h; docs/recording.md).
+ */
+bool se_config_rec_end_call(const struct se_config *c, bool record_required);
 
 /*
  * Load and validate path. On success *out is a new config (caller frees

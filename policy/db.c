@@ -97,7 +97,112 @@ static const char *const migrations[] = {
     "ALTER TABLE audit ADD COLUMN before TEXT;"
     "ALTER TABLE audit ADD COLUMN after TEXT;"
     "CREATE INDEX audit_at ON audit(at);",
-    /* 4: anchor mode - sessions say how media went (turn | anchor), the
+    /* 4: ids are never reused. Session rows, audit rows and commands name
+     * rules, API tokens and REST secrets by id, and INTEGER PRIMARY KEY
+     * hands a deleted highest id to the next insert. The tables are
+     * rebuilt with AUTOINCREMENT (every row and column kept) and each
+     * sequence starts above every id a remaining row still names. Tokens
+     * may also have the role 'metrics' (/metrics only); a session row
+     * can carry a kill request. */
+    "CREATE TABLE rules_v4 ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  priority INTEGER NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  action TEXT NOT NULL,"
+    "  users TEXT, groups TEXT, origins TEXT, peers TEXT, clients TEXT, transports TEXT,"
+    "  days TEXT, hours TEXT,"
+    "  max_kbps INTEGER NOT NULL DEFAULT 0,"
+    "  max_allocs INTEGER NOT NULL DEFAULT 0,"
+    "  max_duration INTEGER NOT NULL DEFAULT 0,"
+    "  record TEXT NOT NULL DEFAULT 'never',"
+    "  created_at INTEGER NOT NULL);"
+    "INSERT INTO rules_v4 (id, priority, name, action, users, groups, origins, peers, clients,"
+    "  transports, days, hours, max_kbps, max_allocs, max_duration, record, created_at)"
+    "  SELECT id, priority, name, action, users, groups, origins, peers, clients,"
+    "  transports, days, hours, max_kbps, max_allocs, max_duration, record, created_at"
+    "  FROM rules;"
+    "DROP TABLE rules;"
+    "ALTER TABLE rules_v4 RENAME TO rules;"
+    "CREATE INDEX rules_priority ON rules(priority, id);"
+    "CREATE TABLE api_tokens_v4 ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'compliance', 'auditor', 'metrics')),"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used INTEGER);"
+    "INSERT INTO api_tokens_v4 (id, name, role, hash, created_at, last_used)"
+    "  SELECT id, name, role, hash, created_at, last_used FROM api_tokens;"
+    "DROP TABLE api_tokens;"
+    "ALTER TABLE api_tokens_v4 RENAME TO api_tokens;"
+    "CREATE TABLE secrets_v4 ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  value TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL);"
+    "INSERT INTO secrets_v4 (id, value, created_at) SELECT id, value, created_at FROM secrets;"
+    "DROP TABLE secrets;"
+    "ALTER TABLE secrets_v4 RENAME TO secrets;"
+    "INSERT INTO sqlite_sequence(name, seq)"
+    "  SELECT t, 0 FROM (SELECT 'rules' AS t UNION ALL SELECT 'api_tokens'"
+    "  UNION ALL SELECT 'secrets') WHERE t NOT IN (SELECT name FROM sqlite_sequence);"
+    /* rules: sessions.rule_id, audit objects "rule#N" */
+    "UPDATE sqlite_sequence SET seq = MAX(seq,"
+    "  (SELECT COALESCE(MAX(rule_id), 0) FROM sessions),"
+    "  (SELECT COALESCE(MAX(CAST(substr(object, 6) AS INTEGER)), 0) FROM audit"
+    "   WHERE object LIKE 'rule#%')) WHERE name = 'rules';"
+    /* tokens: actors "api:token-N[/name]", token.del objects "N" */
+    "UPDATE sqlite_sequence SET seq = MAX(seq,"
+    "  (SELECT COALESCE(MAX(CAST(substr(actor, 11) AS INTEGER)), 0) FROM audit"
+    "   WHERE actor LIKE 'api:token-%'),"
+    "  (SELECT COALESCE(MAX(CAST(object AS INTEGER)), 0) FROM audit"
+    "   WHERE action = 'token.del')) WHERE name = 'api_tokens';"
+    /* secrets: secret.del objects "#N" */
+    "UPDATE sqlite_sequence SET seq = MAX(seq,"
+    "  (SELECT COALESCE(MAX(CAST(substr(object, 2) AS INTEGER)), 0) FROM audit"
+    "   WHERE action = 'secret.del' AND object LIKE '#%')) WHERE name = 'secrets';"
+    /* `sedge sessions kill`: the CLI asks, the daemon (watching the
+     * database) ends the allocation; unix time of the request. */
+    "ALTER TABLE sessions ADD COLUMN kill_requested INTEGER;",
+    /* 5: the recordings catalog (policy/recordings.c, docs/recording.md):
+     * one row per recording, counters for /metrics, per-rule retention,
+     * and the audit trail of one object (a recording's accesses) by
+     * index. Self-contained: it creates its own tables and only adds a
+     * column and an index to tables every version since 4 has (rules as
+     * migration 4 rebuilt it, audit). */
+    "CREATE TABLE recordings ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  dir TEXT NOT NULL,"
+    "  session_id TEXT, user TEXT, origin TEXT, remote TEXT,"
+    "  rule TEXT, rule_id INTEGER, source TEXT,"
+    "  started INTEGER NOT NULL,"
+    "  ended INTEGER,"
+    "  duration_ms INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL DEFAULT 'recording'"
+    "    CHECK (status IN ('recording', 'complete', 'incomplete', 'failed')),"
+    "  reason TEXT,"
+    "  streams TEXT NOT NULL DEFAULT '[]',"
+    "  files TEXT NOT NULL DEFAULT '[]',"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  manifest_sha256 TEXT,"
+    "  signature TEXT NOT NULL DEFAULT 'none',"
+    "  key_id TEXT,"
+    "  verified_at INTEGER, verified_ok INTEGER,"
+    "  retain_until INTEGER,"
+    "  hold_by TEXT, hold_at INTEGER, hold_reason TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX recordings_started ON recordings(started, seq);"
+    "CREATE INDEX recordings_user ON recordings(user, started, seq);"
+    "CREATE INDEX recordings_origin ON recordings(origin, started, seq);"
+    "CREATE INDEX recordings_status ON recordings(status, started, seq);"
+    "CREATE INDEX recordings_retain ON recordings(retain_until) WHERE retain_until IS NOT NULL;"
+    "CREATE TABLE recording_counters ("
+    "  name TEXT PRIMARY KEY,"
+    "  value INTEGER NOT NULL DEFAULT 0);"
+    "ALTER TABLE rules ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX audit_object ON audit(object, id);",
+    /* 6: anchor mode - sessions say how media went (turn | anchor), the
      * recording that holds them, and bytes of the outside leg */
     "ALTER TABLE sessions ADD COLUMN mode TEXT NOT NULL DEFAULT 'turn';"
     "ALTER TABLE sessions ADD COLUMN recording TEXT;"
@@ -157,10 +262,18 @@ dberr:
     return SE_ERR_DB;
 }
 
+/* The code and text of the last failure: a rollback that succeeded after
+ * it left SQLITE_OK behind, so the kept failure is the one to report. */
+static int last_rc(struct pol_db *db)
+{
+    int rc = sqlite3_errcode(db->db);
+    return rc == SQLITE_OK && db->fail_rc ? db->fail_rc : rc;
+}
+
 int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, size_t errlen)
 {
     struct pol_db *db = calloc(1, sizeof(*db));
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX;
     int rc;
 
     *out = NULL;
@@ -169,6 +282,10 @@ int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, s
         return SE_ERR_NOMEM;
     }
     snprintf(db->actor, sizeof(db->actor), "system");
+    if ((rc = pol_dbfile_prepare(path, create, &db->created, err, errlen)) < 0) {
+        free(db);
+        return rc;
+    }
     if (sqlite3_open_v2(path, &db->db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
                  db->db ? sqlite3_errmsg(db->db) : "out of memory");
@@ -185,8 +302,37 @@ int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, s
         pol_db_close(db);
         return rc;
     }
+    if (pol_dbfile_watch(db, path) < 0) {
+        snprintf(err, errlen, "database %s vanished while it was opened", path);
+        pol_db_close(db);
+        return SE_ERR_DB;
+    }
     *out = db;
     return 0;
+}
+
+bool pol_db_created(const struct pol_db *db)
+{
+    return db->created;
+}
+
+void pol_db_set_busy_timeout(struct pol_db *db, int ms)
+{
+    sqlite3_busy_timeout(db->db, ms);
+}
+
+bool pol_db_busy(struct pol_db *db)
+{
+    int rc = last_rc(db) & 0xff;
+    return !db->lost && (rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+}
+
+bool pol_db_unavailable(struct pol_db *db)
+{
+    int rc = last_rc(db) & 0xff;
+    return db->lost || rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_READONLY ||
+           rc == SQLITE_CANTOPEN || rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB ||
+           rc == SQLITE_AUTH;
 }
 
 void pol_db_close(struct pol_db *db)
@@ -199,7 +345,37 @@ void pol_db_close(struct pol_db *db)
 
 const char *pol_db_errmsg(struct pol_db *db)
 {
+    if (db->lost)
+        return db->lost_why;
+    if (sqlite3_errcode(db->db) == SQLITE_OK && db->fail_rc)
+        return db->fail_msg;
     return sqlite3_errmsg(db->db);
+}
+
+int pol_db_begin_write(struct pol_db *db)
+{
+    db->fail_rc = 0;
+    if (sqlite3_exec(db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    pol_db_abort(db);
+    return SE_ERR_DB;
+}
+
+int pol_db_commit_write(struct pol_db *db)
+{
+    return sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : SE_ERR_DB;
+}
+
+void pol_db_abort(struct pol_db *db)
+{
+    int rc = sqlite3_errcode(db->db);
+
+    if (rc != SQLITE_OK) {
+        db->fail_rc = rc;
+        snprintf(db->fail_msg, sizeof(db->fail_msg), "%s", sqlite3_errmsg(db->db));
+    }
+    if (!sqlite3_get_autocommit(db->db))
+        sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 void pol_db_set_actor(struct pol_db *db, const char *actor)
@@ -236,18 +412,21 @@ int pol_db_audit(struct pol_db *db, const char *action, const char *object, cons
 }
 
 /*
- * Run one prepared write and its audit row in a transaction. bind() fills
- * the statement's parameters. Returns 0, SE_ERR_EXISTS (UNIQUE violated),
- * SE_ERR_NOTFOUND (no row changed) or SE_ERR_DB.
+ * Run one prepared write and its audit row in a transaction. The texts
+ * and blobs fill the statement's parameters in order. rowid (may be NULL)
+ * gets the written row's id, taken before the audit row is inserted.
+ * Returns 0, SE_ERR_EXISTS (UNIQUE violated), SE_ERR_NOTFOUND (no row
+ * changed) or SE_ERR_DB.
  */
-static int write_audited(struct pol_db *db, const char *sql, const char *const *text, int ntext,
-                         const void *const *blob, const int *bloblen, int nblob,
-                         const char *action, const char *object, const char *detail)
+static int write_audited_id(struct pol_db *db, const char *sql, const char *const *text,
+                            int ntext, const void *const *blob, const int *bloblen, int nblob,
+                            const char *action, const char *object, const char *detail,
+                            int64_t *rowid)
 {
     sqlite3_stmt *st = NULL;
     int rc = SE_ERR_DB, step;
 
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
@@ -266,16 +445,26 @@ static int write_audited(struct pol_db *db, const char *sql, const char *const *
         rc = SE_ERR_NOTFOUND;
         goto out;
     }
+    if (rowid)
+        *rowid = sqlite3_last_insert_rowid(db->db);
     if (pol_db_audit_row(db, action, object, detail, NULL, NULL) < 0)
         goto out;
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && pol_db_exec(db, "COMMIT") < 0)
+    if (rc == 0 && pol_db_commit_write(db) < 0)
         rc = SE_ERR_DB;
     if (rc < 0)
-        pol_db_exec(db, "ROLLBACK");
+        pol_db_abort(db);
     return rc;
+}
+
+static int write_audited(struct pol_db *db, const char *sql, const char *const *text, int ntext,
+                         const void *const *blob, const int *bloblen, int nblob,
+                         const char *action, const char *object, const char *detail)
+{
+    return write_audited_id(db, sql, text, ntext, blob, bloblen, nblob, action, object, detail,
+                            NULL);
 }
 
 int pol_db_user_add(struct pol_db *db, const char *name, const char *realm,
@@ -536,14 +725,10 @@ int pol_db_token_add(struct pol_db *db, const char *name, const char *role,
     const char *text[] = {name, role, now};
     const void *blob[] = {hash};
     const int len[] = {32};
-    int rc = write_audited(db,
-                           "INSERT INTO api_tokens(name, role, created_at, hash) "
-                           "VALUES(?, ?, CAST(? AS INTEGER), ?)",
-                           text, 3, blob, len, 1, "token.add", name, role);
-    /* Same connection, no other writer in between: the row id is ours. */
-    if (rc == 0 && id)
-        *id = sqlite3_last_insert_rowid(db->db);
-    return rc;
+    return write_audited_id(db,
+                            "INSERT INTO api_tokens(name, role, created_at, hash) "
+                            "VALUES(?, ?, CAST(? AS INTEGER), ?)",
+                            text, 3, blob, len, 1, "token.add", name, role, id);
 }
 
 int pol_db_token_del(struct pol_db *db, int64_t id)

@@ -19,13 +19,25 @@ struct pol_db;
 struct pol_rules;
 struct pol_rule_spec;
 
-enum { POL_DB_SCHEMA_VERSION = 4 };
+enum { POL_DB_SCHEMA_VERSION = 6 };
 
 /*
- * Open (and create, with create) the database at path and migrate it to
- * the current schema. On failure returns SE_ERR_DB with a message in err.
+ * Open the database at path and migrate it to the current schema. Only
+ * with create is a missing file created (owner-only, see dbfile.c);
+ * without it a missing file is SE_ERR_NOTFOUND with "does not exist" in
+ * err. Other failures: SE_ERR_DB or SE_ERR_IO with a message in err.
  */
 int pol_db_open(const char *path, bool create, struct pol_db **out, char *err, size_t errlen);
+/* Did pol_db_open() create the file? */
+bool pol_db_created(const struct pol_db *db);
+/*
+ * Is the file at the opened path still the one opened (same device and
+ * inode)? 0, or SE_ERR_NOTFOUND once it was deleted or replaced; from
+ * then on (for good) every write through this connection is refused and
+ * pol_db_errmsg() says why. Cheap (one stat): the daemon's 1 s tick.
+ */
+int pol_db_check_file(struct pol_db *db);
+bool pol_db_lost(const struct pol_db *db);
 void pol_db_close(struct pol_db *db);
 /* Last SQLite error text of this connection. */
 const char *pol_db_errmsg(struct pol_db *db);
@@ -87,15 +99,23 @@ typedef int (*pol_audit_cb)(const struct pol_audit_row *row, void *arg);
 int pol_db_group_add(struct pol_db *db, const char *name);                 /* SE_ERR_EXISTS */
 /* SE_ERR_NOTFOUND, or SE_ERR_INVAL (message in err) while a rule names it. */
 int pol_db_group_del(struct pol_db *db, const char *name, char *err, size_t errlen);
-int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add);
+/* Add or remove a member. Adding refuses (SE_ERR_INVAL, message in err) a
+ * name without a local account unless external (an identity-provider
+ * user), like a rule refuses an unknown group; also SE_ERR_INVAL for a
+ * malformed name, SE_ERR_NOTFOUND (group, or member to remove),
+ * SE_ERR_EXISTS. */
+int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add,
+                        bool external, char *err, size_t errlen);
 /* members: comma-separated, borrowed for the callback's duration. */
 typedef int (*pol_group_cb)(const char *group, const char *members, void *arg);
 int pol_db_group_list(struct pol_db *db, pol_group_cb cb, void *arg);
 
 /* ---- rules (store.c) ----
  * A rule is validated by compiling it against the current groups before
- * it is written; a bad field gives SE_ERR_INVAL and a message in err.
- * priority <= 0 puts the rule after every other (last + 10). */
+ * it is written; a bad field gives SE_ERR_INVAL and a message in err, as
+ * do a CIDR with host bits set and a user without a local account
+ * (unless spec->external_users). priority <= 0 puts the rule after every
+ * other (last + 10). */
 int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t *id, char *err,
                     size_t errlen);
 int pol_db_rule_del(struct pol_db *db, int64_t id); /* SE_ERR_NOTFOUND */
@@ -138,6 +158,7 @@ int pol_db_session_update(struct pol_db *db, const struct pol_session *s);
 /* Close rows a previous process left open (crash, kill -9). */
 int pol_db_session_close_stale(struct pol_db *db, const char *reason);
 struct pol_session_filter {
+    const char *sid;  /* NULL: all */
     bool live_only;
     const char *user; /* NULL: all */
     int64_t since;    /* started at or after; 0: all */
@@ -151,9 +172,32 @@ typedef int (*pol_session_cb)(const struct pol_session *s, void *arg);
 void *pol_session_json(const struct pol_session *s);
 int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, pol_session_cb cb,
                         void *arg);
-/* Group many writes into one transaction (the control thread's batches). */
+/*
+ * `sedge sessions kill`: mark a live session for ending, with an audit
+ * row. The daemon that owns it sees the change (data_version) and ends
+ * the allocation (pol_db_session_kills). 0, SE_ERR_NOTFOUND (no such
+ * session), SE_ERR_STALE (it has ended already) or SE_ERR_DB.
+ */
+int pol_db_session_request_kill(struct pol_db *db, const char *sid);
+/* Live sessions with a kill request, for the daemon; sid is borrowed for
+ * the callback's duration. */
+typedef void (*pol_kill_cb)(const char *sid, void *arg);
+int pol_db_session_kills(struct pol_db *db, pol_kill_cb cb, void *arg);
+/* Group many writes into one transaction (the control thread's batches).
+ * They do not log: after a failure the caller reads pol_db_errmsg() and
+ * pol_db_busy(), then calls pol_db_rollback() (also after a failed
+ * commit; a no-op when SQLite already rolled back). */
 int pol_db_begin(struct pol_db *db);
 int pol_db_commit(struct pol_db *db);
+int pol_db_rollback(struct pol_db *db);
+/* How long a statement waits for another connection's lock before it
+ * fails with "database is locked" (pol_db_busy()); 2000 ms after open. */
+void pol_db_set_busy_timeout(struct pol_db *db, int ms);
+/* Did the last failure come from another connection holding a lock? */
+bool pol_db_busy(struct pol_db *db);
+/* Or from the database being unusable: deleted or replaced (writes
+ * refused), disk full, I/O error, read-only, corrupt? */
+bool pol_db_unavailable(struct pol_db *db);
 
 /* ---- audit log (sessions.c) ----
  * The newest `limit` rows at or after `since`, oldest first (the CLI). */

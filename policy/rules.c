@@ -28,6 +28,7 @@ enum {
     MINUTES_PER_DAY = 24 * 60,
     KBPS_MAX = 100 * 1000 * 1000, /* 100 Gbit/s: anything above is a typo */
     DURATION_MAX = 366 * 86400,
+    RETENTION_MAX = 100 * 366, /* days */
 };
 
 struct crule {
@@ -47,6 +48,7 @@ struct crule {
     unsigned from, to;
     uint32_t max_kbps, max_allocs, max_duration;
     int record;
+    uint32_t retention_days;
 };
 
 struct group {
@@ -85,16 +87,23 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Binary search of a sorted name array for a (s, len) key. */
+/*
+ * Binary search of a sorted name array for a (s, len) key. The key comes
+ * from the wire (a USERNAME's user part): a NUL inside it matches nothing,
+ * and lengths are compared before bytes so no name is read past its end.
+ */
 static bool names_contain(char *const *names, size_t n, const char *s, size_t len)
 {
     size_t lo = 0, hi = n;
 
+    if (memchr(s, '\0', len))
+        return false;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strncmp(names[mid], s, len);
-        if (c == 0 && names[mid][len] != '\0')
-            c = 1;
+        size_t nl = strlen(names[mid]);
+        int c = memcmp(names[mid], s, nl < len ? nl : len);
+        if (c == 0)
+            c = nl < len ? -1 : nl > len ? 1 : 0;
         if (c == 0)
             return true;
         if (c < 0)
@@ -480,6 +489,35 @@ out:
     return rc;
 }
 
+int pol_check_cidrs_exact(const char *field, const char *text, char *err, size_t errlen)
+{
+    char item[64];
+    size_t pos = 0;
+    int k;
+
+    while (!empty(text) && (k = next_item(text, &pos, item, sizeof(item))) > 0) {
+        struct se_cidr c;
+        struct se_addr a, net;
+        char ip[SE_ADDR_STRLEN], host[sizeof(item)];
+        const char *slash = strchr(item, '/');
+        size_t hl = slash ? (size_t)(slash - item) : strlen(item);
+
+        memcpy(host, item, hl);
+        host[hl] = '\0';
+        if (se_cidr_parse(&c, item) < 0 || se_addr_parse_ip(&a, host, 0) < 0 ||
+            memcmp(a.ip, c.ip, 16) == 0)
+            continue; /* malformed ones are refused by compiling, with their message */
+        net = a;
+        memcpy(net.ip, c.ip, 16);
+        se_addr_ip_str(&net, ip, sizeof(ip));
+        snprintf(err, errlen,
+                 "%s: \"%s\" has host bits set past the /%s prefix: did you mean %s/%s?", field,
+                 item, slash + 1, ip, slash + 1);
+        return SE_ERR_INVAL;
+    }
+    return 0;
+}
+
 int pol_rules_add(struct pol_rules *r, const struct pol_rule_spec *s, char *err, size_t errlen)
 {
     struct crule c = {.id = s->id, .priority = s->priority};
@@ -521,6 +559,10 @@ int pol_rules_add(struct pol_rules *r, const struct pol_rule_spec *s, char *err,
         c.record = POL_RECORD_ALWAYS;
     else
         BAD("record: \"%s\" must be never or always", s->record);
+    if (s->retention_days < 0 || s->retention_days > RETENTION_MAX)
+        BAD("retention: %lld days is out of range (0-%d)", (long long)s->retention_days,
+            RETENTION_MAX);
+    c.retention_days = (uint32_t)s->retention_days;
     if (grow((void **)&r->rules, &r->cap, r->n, sizeof(*r->rules)) < 0) {
         rc = SE_ERR_NOMEM;
         goto out;
@@ -643,6 +685,7 @@ void pol_rules_eval(const struct pol_rules *r, const struct pol_query *q, struct
         out->max_allocs = c->max_allocs;
         out->max_duration = c->max_duration;
         out->record = c->record;
+        out->retention_days = c->retention_days;
         return;
     }
 }

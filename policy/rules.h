@@ -53,6 +53,10 @@ struct pol_rule_spec {
     const char *hours; /* "08:00-18:00" */
     int64_t max_kbps, max_allocs, max_duration;
     const char *record; /* "never" (default) | "always" */
+    int64_t retention_days; /* recordings this rule requires are kept N days; 0: recording.retention */
+    /* Writing only (pol_db_rule_add): names in users need no local
+     * account (identity-provider users). Not stored. */
+    bool external_users;
 };
 
 struct pol_rules;
@@ -73,6 +77,14 @@ int pol_rules_add_disabled(struct pol_rules *r, const char *user);
  */
 int pol_rules_add(struct pol_rules *r, const struct pol_rule_spec *spec, char *err,
                   size_t errlen);
+/*
+ * For rules being written (not loaded): is every entry of the CIDR list
+ * text an address or a network address with no host bits set? 0, or
+ * SE_ERR_INVAL with a message naming field, the entry and the network it
+ * probably meant ("10.1.2.3/8 has host bits set: 10.0.0.0/8?"). Loading
+ * keeps accepting such rows (the host bits were always ignored).
+ */
+int pol_check_cidrs_exact(const char *field, const char *text, char *err, size_t errlen);
 /* Sort by priority and index for lookup; no adds after this. */
 void pol_rules_freeze(struct pol_rules *r);
 size_t pol_rules_count(const struct pol_rules *r);
@@ -95,6 +107,7 @@ struct pol_decision {
     const char *rule_name; /* borrowed from r; "" if none */
     uint32_t max_kbps, max_allocs, max_duration;
     int record;            /* enum pol_record */
+    uint32_t retention_days; /* of the recording the rule requires; 0: recording.retention */
 };
 
 /* Evaluate q against r (thread-safe on a frozen set). */

@@ -9,6 +9,7 @@
  * live.
  */
 #include "core/err.h"
+#include "core/log.h"
 #include "policy/db.h"
 #include "policy/db_internal.h"
 
@@ -21,15 +22,17 @@
 
 int pol_db_begin(struct pol_db *db)
 {
-    return pol_db_exec(db, "BEGIN IMMEDIATE");
+    return pol_db_begin_write(db);
 }
 
 int pol_db_commit(struct pol_db *db)
 {
-    if (pol_db_exec(db, "COMMIT") < 0) {
-        pol_db_exec(db, "ROLLBACK");
-        return SE_ERR_DB;
-    }
+    return pol_db_commit_write(db);
+}
+
+int pol_db_rollback(struct pol_db *db)
+{
+    pol_db_abort(db); /* keeps the error; a no-op if SQLite rolled back already */
     return 0;
 }
 
@@ -153,11 +156,14 @@ int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, p
              "updated, ended, bytes_from_client, bytes_to_client, packets_from_client, "
              "packets_to_client, end_reason, rule_id, rule_name, record, mode, recording, "
              "bytes_from_peer, bytes_to_peer, packets_from_peer, packets_to_peer FROM sessions "
-             "WHERE 1 %s %s %s ORDER BY started, id %s",
-             f->live_only ? "AND ended IS NULL" : "", f->user ? "AND user = ?" : "",
-             f->since ? "AND started >= ?" : "", f->limit > 0 ? "LIMIT ?" : "");
+             "WHERE 1 %s %s %s %s ORDER BY started, id %s",
+             f->sid ? "AND sid = ?" : "", f->live_only ? "AND ended IS NULL" : "",
+             f->user ? "AND user = ?" : "", f->since ? "AND started >= ?" : "",
+             f->limit > 0 ? "LIMIT ?" : "");
     if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
         return SE_ERR_DB;
+    if (f->sid)
+        sqlite3_bind_text(st, i++, f->sid, -1, SQLITE_TRANSIENT);
     if (f->user)
         sqlite3_bind_text(st, i++, f->user, -1, SQLITE_TRANSIENT);
     if (f->since)
@@ -205,12 +211,84 @@ int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, p
     return rc;
 }
 
-static json_t *str_or_null(const char *s)
+int pol_db_session_request_kill(struct pol_db *db, const char *sid)
 {
-    return s && s[0] ? json_string(s) : json_null();
+    sqlite3_stmt *st = NULL;
+    int rc = SE_ERR_DB, step;
+
+    if (pol_db_begin_write(db) < 0)
+        return SE_ERR_DB;
+    if (sqlite3_prepare_v2(db->db, "SELECT ended IS NOT NULL FROM sessions WHERE sid = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, sid, -1, SQLITE_TRANSIENT);
+    step = sqlite3_step(st);
+    if (step != SQLITE_ROW) {
+        rc = step == SQLITE_DONE ? SE_ERR_NOTFOUND : SE_ERR_DB;
+        goto out;
+    }
+    if (sqlite3_column_int(st, 0)) {
+        rc = SE_ERR_STALE;
+        goto out;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db->db, "UPDATE sessions SET kill_requested = ? WHERE sid = ?", -1,
+                           &st, NULL) != SQLITE_OK) {
+        st = NULL;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+    sqlite3_bind_text(st, 2, sid, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        goto out;
+    rc = pol_db_audit_row(db, "session.kill", sid, NULL, NULL, NULL);
+out:
+    sqlite3_finalize(st);
+    if (rc == 0 && pol_db_commit_write(db) < 0)
+        rc = SE_ERR_DB;
+    if (rc < 0)
+        pol_db_abort(db);
+    return rc;
 }
 
-static json_t *iso_time(int64_t t)
+int pol_db_session_kills(struct pol_db *db, pol_kill_cb cb, void *arg)
+{
+    sqlite3_stmt *st;
+    int step;
+
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT sid FROM sessions WHERE ended IS NULL AND "
+                           "kill_requested IS NOT NULL",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *sid = (const char *)sqlite3_column_text(st, 0);
+        if (sid)
+            cb(sid, arg);
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : SE_ERR_DB;
+}
+
+/* A JSON string for a column that may hold client bytes that are not
+ * UTF-8 (jansson refuses those): escaped, so the field is never lost. */
+static json_t *jstr(const char *s)
+{
+    char buf[4096];
+    json_t *j = json_string(s ? s : "");
+
+    if (j)
+        return j;
+    se_log_escape(buf, sizeof(buf), s, strlen(s));
+    return json_string(buf);
+}
+
+json_t *pol_json_str(const char *s)
+{
+    return s && s[0] ? jstr(s) : json_null();
+}
+
+json_t *pol_json_time(int64_t t)
 {
     char buf[32];
     struct tm tm;
@@ -233,19 +311,20 @@ void *pol_session_json(const struct pol_session *s)
     }
     for (const char *p = s->peers ? s->peers : ""; *p;) {
         size_t k = strcspn(p, ",");
-        json_array_append_new(peers, json_stringn(p, k));
+        json_t *one = json_stringn(p, k);
+        json_array_append_new(peers, one ? one : json_string("?"));
         p += k + (p[k] == ',');
     }
-    json_object_set_new(o, "id", json_string(s->sid));
-    json_object_set_new(o, "user", json_string(s->user));
-    json_object_set_new(o, "username", json_string(s->username ? s->username : ""));
-    json_object_set_new(o, "origin", str_or_null(s->origin));
-    json_object_set_new(o, "client", json_string(s->client));
-    json_object_set_new(o, "transport", json_string(s->transport ? s->transport : ""));
-    json_object_set_new(o, "relay", json_string(s->relay));
+    json_object_set_new(o, "id", jstr(s->sid));
+    json_object_set_new(o, "user", jstr(s->user));
+    json_object_set_new(o, "username", jstr(s->username ? s->username : ""));
+    json_object_set_new(o, "origin", pol_json_str(s->origin));
+    json_object_set_new(o, "client", jstr(s->client));
+    json_object_set_new(o, "transport", jstr(s->transport ? s->transport : ""));
+    json_object_set_new(o, "relay", jstr(s->relay));
     json_object_set_new(o, "peers", peers);
-    json_object_set_new(o, "started", iso_time(s->started));
-    json_object_set_new(o, "ended", iso_time(s->ended));
+    json_object_set_new(o, "started", pol_json_time(s->started));
+    json_object_set_new(o, "ended", pol_json_time(s->ended));
     json_object_set_new(o, "started_unix", json_integer(s->started));
     json_object_set_new(o, "ended_unix", s->ended ? json_integer(s->ended) : json_null());
     json_object_set_new(o, "live", json_boolean(!s->ended));
@@ -253,13 +332,13 @@ void *pol_session_json(const struct pol_session *s)
     json_object_set_new(o, "bytes_to_client", json_integer((json_int_t)s->bytes_to_client));
     json_object_set_new(o, "packets_from_client", json_integer((json_int_t)s->packets_from_client));
     json_object_set_new(o, "packets_to_client", json_integer((json_int_t)s->packets_to_client));
-    json_object_set_new(o, "end_reason", str_or_null(s->end_reason));
+    json_object_set_new(o, "end_reason", pol_json_str(s->end_reason));
     json_object_set_new(o, "rule", s->rule_id ? json_integer(s->rule_id) : json_null());
-    json_object_set_new(o, "rule_name", str_or_null(s->rule_name));
+    json_object_set_new(o, "rule_name", pol_json_str(s->rule_name));
     json_object_set_new(o, "record",
                         json_string(s->record == POL_RECORD_ALWAYS ? "always" : "never"));
     json_object_set_new(o, "mode", json_string(s->mode && s->mode[0] ? s->mode : "turn"));
-    json_object_set_new(o, "recording", str_or_null(s->recording));
+    json_object_set_new(o, "recording", pol_json_str(s->recording));
     json_object_set_new(o, "bytes_from_peer", json_integer((json_int_t)s->bytes_from_peer));
     json_object_set_new(o, "bytes_to_peer", json_integer((json_int_t)s->bytes_to_peer));
     json_object_set_new(o, "packets_from_peer", json_integer((json_int_t)s->packets_from_peer));
@@ -267,18 +346,10 @@ void *pol_session_json(const struct pol_session *s)
     return o;
 }
 
-/* Run an audit SELECT of (id, at, actor, action, object, detail, before,
- * after) with two integer parameters and hand each row to cb. */
-static int audit_query(struct pol_db *db, const char *sql, int64_t p1, int64_t p2,
-                       pol_audit_cb cb, void *arg)
+int pol_db_audit_rows(sqlite3_stmt *st, pol_audit_cb cb, void *arg)
 {
-    sqlite3_stmt *st;
     int rc = 0, step;
 
-    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return SE_ERR_DB;
-    sqlite3_bind_int64(st, 1, p1);
-    sqlite3_bind_int64(st, 2, p2);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         struct pol_audit_row r = {
             .id = sqlite3_column_int64(st, 0),
@@ -299,6 +370,19 @@ static int audit_query(struct pol_db *db, const char *sql, int64_t p1, int64_t p
         rc = SE_ERR_DB;
     sqlite3_finalize(st);
     return rc;
+}
+
+/* Run an audit SELECT with two integer parameters. */
+static int audit_query(struct pol_db *db, const char *sql, int64_t p1, int64_t p2,
+                       pol_audit_cb cb, void *arg)
+{
+    sqlite3_stmt *st;
+
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_int64(st, 1, p1);
+    sqlite3_bind_int64(st, 2, p2);
+    return pol_db_audit_rows(st, cb, arg);
 }
 
 int pol_db_audit_list(struct pol_db *db, int64_t since, int limit, pol_audit_cb cb, void *arg)

@@ -23,7 +23,7 @@
 
 static const char rule_columns[] =
     "id, priority, name, action, users, groups, origins, peers, clients, transports, days, "
-    "hours, max_kbps, max_allocs, max_duration, record";
+    "hours, max_kbps, max_allocs, max_duration, record, retention_days";
 
 /* Fill spec from a row selected with rule_columns (texts borrowed). */
 static void row_to_spec(sqlite3_stmt *st, struct pol_rule_spec *s)
@@ -46,6 +46,7 @@ static void row_to_spec(sqlite3_stmt *st, struct pol_rule_spec *s)
     s->max_allocs = sqlite3_column_int64(st, 13);
     s->max_duration = sqlite3_column_int64(st, 14);
     s->record = TXT(15);
+    s->retention_days = sqlite3_column_int64(st, 16);
 #undef TXT
 }
 
@@ -73,6 +74,7 @@ char *pol_rule_spec_json(const struct pol_rule_spec *s)
     json_object_set_new(o, "max_allocs", json_integer(s->max_allocs));
     json_object_set_new(o, "max_duration", json_integer(s->max_duration));
     json_object_set_new(o, "record", json_string(s->record && s->record[0] ? s->record : "never"));
+    json_object_set_new(o, "retention", json_integer(s->retention_days));
     text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return text;
@@ -98,12 +100,12 @@ static char *rule_json_by_id(struct pol_db *db, int64_t id)
     return out;
 }
 
-static int finish_tx(struct pol_db *db, int rc)
+int pol_db_finish_tx(struct pol_db *db, int rc)
 {
-    if (rc == 0 && pol_db_exec(db, "COMMIT") < 0)
+    if (rc == 0 && pol_db_commit_write(db) < 0)
         rc = SE_ERR_DB;
     if (rc < 0)
-        pol_db_exec(db, "ROLLBACK");
+        pol_db_abort(db);
     return rc;
 }
 
@@ -124,16 +126,13 @@ static int64_t group_id(struct pol_db *db, const char *name)
     return id;
 }
 
+/* A group or member name: 1-255 bytes, no ',' (the list separator),
+ * nothing a terminal acts on (control bytes, bidi overrides, bad UTF-8). */
 static bool valid_name(const char *s)
 {
     size_t n = strlen(s);
 
-    if (n == 0 || n > 255)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (*p == ',' || (unsigned char)*p < 0x20 || *p == 0x7f)
-            return false;
-    return true;
+    return n > 0 && n <= 255 && !strchr(s, ',') && se_text_clean(s, n);
 }
 
 int pol_db_group_add(struct pol_db *db, const char *name)
@@ -143,7 +142,7 @@ int pol_db_group_add(struct pol_db *db, const char *name)
 
     if (!valid_name(name))
         return SE_ERR_INVAL;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (sqlite3_prepare_v2(db->db, "INSERT INTO groups(name, created_at) VALUES(?, ?)", -1, &st,
                            NULL) != SQLITE_OK)
@@ -160,7 +159,7 @@ int pol_db_group_add(struct pol_db *db, const char *name)
     rc = pol_db_audit_row(db, "group.add", name, NULL, NULL, "{\"members\":[]}");
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 /* Ids of rules that name group (comma list) into buf; count returned. */
@@ -209,7 +208,7 @@ int pol_db_group_del(struct pol_db *db, const char *name, char *err, size_t errl
     int rc = SE_ERR_DB, n;
 
     err[0] = '\0';
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if ((n = rules_naming_group(db, name, ids, sizeof(ids))) < 0)
         goto out;
@@ -232,21 +231,52 @@ int pol_db_group_del(struct pol_db *db, const char *name, char *err, size_t errl
     rc = pol_db_audit_row(db, "group.del", name, NULL, NULL, NULL);
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
-int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add)
+/* Is there a local account (any realm, enabled or not) of this name? */
+static int local_user(struct pol_db *db, const char *name)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite3_prepare_v2(db->db, "SELECT 1 FROM users WHERE name = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return SE_ERR_DB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : SE_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static const char unknown_user_hint[] =
+    "no local user \"%s\" (a typo? see `sedge user list`); a user whom the identity provider "
+    "vouches for has no local account: pass --external (API: \"%s\": true)";
+
+int pol_db_group_member(struct pol_db *db, const char *group, const char *user, bool add,
+                        bool external, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    int rc = SE_ERR_DB, step;
+    int rc = SE_ERR_DB, step, known;
     int64_t gid;
 
-    if (!valid_name(user))
+    err[0] = '\0';
+    if (!valid_name(user)) {
+        snprintf(err, errlen, "user name must be 1-255 characters without ',' or control "
+                              "characters");
         return SE_ERR_INVAL;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    }
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if ((gid = group_id(db, group)) <= 0) {
         rc = gid == 0 ? SE_ERR_NOTFOUND : SE_ERR_DB;
+        goto out;
+    }
+    if (add && !external && (known = local_user(db, user)) <= 0) {
+        rc = known < 0 ? SE_ERR_DB : SE_ERR_INVAL;
+        if (known == 0)
+            snprintf(err, errlen, unknown_user_hint, user, "external");
         goto out;
     }
     if (sqlite3_prepare_v2(db->db,
@@ -271,7 +301,7 @@ int pol_db_group_member(struct pol_db *db, const char *group, const char *user, 
                           NULL);
 out:
     sqlite3_finalize(st);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_group_list(struct pol_db *db, pol_group_cb cb, void *arg)
@@ -396,6 +426,35 @@ out_nocommit:
 
 /* ---- rules ---- */
 
+/* Every name in the users list has a local account (else SE_ERR_INVAL). */
+static int check_users_known(struct pol_db *db, const char *users, char *err, size_t errlen)
+{
+    for (const char *p = users; p && *p;) {
+        char name[256];
+        size_t k = strcspn(p, ","), t = k;
+        const char *b = p;
+        while (*b == ' ' && t > 0)
+            b++, t--;
+        while (t > 0 && b[t - 1] == ' ')
+            t--;
+        p += k + (p[k] == ',');
+        if (t == 0 || t >= sizeof(name))
+            continue; /* compiling refused those already */
+        memcpy(name, b, t);
+        name[t] = '\0';
+        int known = local_user(db, name);
+        if (known < 0)
+            return SE_ERR_DB;
+        if (!known) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), unknown_user_hint, name, "external_users");
+            snprintf(err, errlen, "users: %s", msg);
+            return SE_ERR_INVAL;
+        }
+    }
+    return 0;
+}
+
 int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t *id, char *err,
                     size_t errlen)
 {
@@ -408,11 +467,20 @@ int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t
     err[0] = '\0';
     if (!scratch)
         return SE_ERR_NOMEM;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0) {
+    if (s.name && !se_text_clean(s.name, strlen(s.name))) {
+        snprintf(err, errlen, "name: control characters, bidi overrides or bytes that are not "
+                              "UTF-8 are not allowed in a label admins read");
+        pol_rules_free(scratch);
+        return SE_ERR_INVAL;
+    }
+    if (pol_db_begin_write(db) < 0) {
         pol_rules_free(scratch);
         return SE_ERR_DB;
     }
-    if ((rc = load_groups(db, scratch)) < 0 || (rc = pol_rules_add(scratch, &s, err, errlen)) < 0)
+    if ((rc = load_groups(db, scratch)) < 0 || (rc = pol_rules_add(scratch, &s, err, errlen)) < 0 ||
+        (rc = pol_check_cidrs_exact("peers", s.peers, err, errlen)) < 0 ||
+        (rc = pol_check_cidrs_exact("clients", s.clients, err, errlen)) < 0 ||
+        (!s.external_users && (rc = check_users_known(db, s.users, err, errlen)) < 0))
         goto out;
     rc = SE_ERR_DB;
     if (s.priority <= 0) {
@@ -427,8 +495,8 @@ int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t
     if (sqlite3_prepare_v2(db->db,
                            "INSERT INTO rules(priority, name, action, users, groups, origins, "
                            "peers, clients, transports, days, hours, max_kbps, max_allocs, "
-                           "max_duration, record, created_at) "
-                           "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "max_duration, record, created_at, retention_days) "
+                           "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     const char *texts[] = {s.name ? s.name : "", s.action, s.users, s.groups, s.origins,
@@ -445,6 +513,7 @@ int pol_db_rule_add(struct pol_db *db, const struct pol_rule_spec *spec, int64_t
     sqlite3_bind_int64(st, 14, s.max_duration);
     sqlite3_bind_text(st, 15, s.record && s.record[0] ? s.record : "never", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 16, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int64(st, 17, s.retention_days);
     if (sqlite3_step(st) != SQLITE_DONE)
         goto out;
     *id = sqlite3_last_insert_rowid(db->db);
@@ -456,7 +525,7 @@ out:
     sqlite3_finalize(st);
     free(after);
     pol_rules_free(scratch);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_rule_del(struct pol_db *db, int64_t id)
@@ -465,7 +534,7 @@ int pol_db_rule_del(struct pol_db *db, int64_t id)
     sqlite3_stmt *st = NULL;
     int rc = SE_ERR_DB;
 
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (!(before = rule_json_by_id(db, id))) {
         rc = SE_ERR_NOTFOUND;
@@ -481,7 +550,7 @@ int pol_db_rule_del(struct pol_db *db, int64_t id)
 out:
     sqlite3_finalize(st);
     free(before);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_rule_move(struct pol_db *db, int64_t id, int64_t priority)
@@ -492,7 +561,7 @@ int pol_db_rule_move(struct pol_db *db, int64_t id, int64_t priority)
 
     if (priority <= 0)
         return SE_ERR_INVAL;
-    if (pol_db_exec(db, "BEGIN IMMEDIATE") < 0)
+    if (pol_db_begin_write(db) < 0)
         return SE_ERR_DB;
     if (!(before = rule_json_by_id(db, id))) {
         rc = SE_ERR_NOTFOUND;
@@ -512,7 +581,7 @@ out:
     sqlite3_finalize(st);
     free(before);
     free(after);
-    return finish_tx(db, rc);
+    return pol_db_finish_tx(db, rc);
 }
 
 int pol_db_rule_list(struct pol_db *db, pol_rule_cb cb, void *arg)

@@ -48,6 +48,7 @@ struct rec_feed {
     uint32_t size; /* power of two */
     _Atomic uint32_t head, tail;
     _Atomic uint64_t dropped;
+    _Atomic int status;    /* 0, or the SE_ERR_* that stopped the session */
     uint64_t dropped_seen; /* engine side */
 };
 
@@ -55,7 +56,7 @@ struct rec_entry {
     struct rec_session *s;
     struct rec_feed *feeds[REC_MAX_STREAMS];
     int n;
-    bool used, closing, closed;
+    bool used, closing, closed, failed;
     int result;
 };
 
@@ -107,6 +108,11 @@ int rec_feed_push(struct rec_feed *f, const uint8_t *buf, size_t len, int64_t no
          atomic_exchange_explicit(&f->e->idle, false, memory_order_acq_rel)))
         wake(f->e);
     return 0;
+}
+
+int rec_feed_status(const struct rec_feed *f)
+{
+    return atomic_load_explicit(&f->status, memory_order_relaxed);
 }
 
 /* Engine side: hand every queued packet of a feed to its session.
@@ -173,6 +179,12 @@ static void *engine_main(void *arg)
             for (int k = 0; k < en->n; k++)
                 busy |= drain_feed(en->s, k, en->feeds[k]);
             rec_session_tick(en->s, now);
+            int err = rec_session_error(en->s);
+            if (err && !en->failed) {
+                en->failed = true; /* tell the producers (rec_feed_status) */
+                for (int k = 0; k < en->n; k++)
+                    atomic_store_explicit(&en->feeds[k]->status, err, memory_order_relaxed);
+            }
             int r = closing ? rec_session_close(en->s, now) : 0;
             pthread_mutex_lock(&e->lock);
             if (closing) {

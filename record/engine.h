@@ -6,8 +6,10 @@
  * a preallocated single-producer/single-consumer ring and never blocks,
  * allocates or locks: when the ring is full the packet is dropped and
  * counted, and the count lands in the recording's metadata.json
- * ("queue_overflow"). The engine thread drains the rings, runs the
- * sessions (reorder, depacketize, write, fsync) and their timers. Control
+ * ("queue_overflow"). RTCP for the session's streams goes through the
+ * same feeds (rtcp-mux). The engine thread drains the rings, runs the
+ * sessions (reorder, depacketize, write, fsync) and their timers, and
+ * publishes a session's failure to its feeds (rec_feed_status). Control
  * calls (add, close) come from a control thread and take a mutex the
  * media path never touches.
  */
@@ -46,6 +48,14 @@ int rec_engine_add(struct rec_engine *e, struct rec_session *s, int n_streams,
  * One producer thread per feed.
  */
 int rec_feed_push(struct rec_feed *f, const uint8_t *buf, size_t len, int64_t now_us);
+
+/*
+ * 0 while the feed's recording is healthy, else the SE_ERR_* that stopped
+ * it (SE_ERR_IO: a write error or a full disk). A relaxed atomic load, so
+ * the media path may poll it per packet; the session's on_fail callback
+ * (record/rec.h) reports the same event once, on the recorder thread.
+ */
+int rec_feed_status(const struct rec_feed *f);
 
 /*
  * Finish a session: its queued packets are processed, its files closed,

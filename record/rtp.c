@@ -317,6 +317,19 @@ static bool pt_in(int pt, int main, const uint8_t *alt, int n)
     return false;
 }
 
+enum { RTX_NONE = -2, RTX_MAIN = -1 };
+
+/* Whether pt is an RTX payload type: RTX_MAIN, the index in alt_rtx, or RTX_NONE. */
+static int rtx_index(const struct rtp_in_cfg *c, int pt)
+{
+    if (c->rtx_pt >= 0 && pt == c->rtx_pt)
+        return RTX_MAIN;
+    for (int i = 0; i < c->n_alt_rtx; i++)
+        if (c->alt_rtx[i] == pt)
+            return i;
+    return RTX_NONE;
+}
+
 static uint64_t extend_seq(const struct rtp_in *in, uint16_t seq)
 {
     uint64_t base = in->max_ext & ~(uint64_t)0xffff, c = base | seq;
@@ -342,7 +355,8 @@ int rtp_in_push(struct rtp_in *in, const uint8_t *buf, size_t len, int64_t now_u
         in->st.malformed++;
         return SE_ERR_PARSE;
     }
-    if (pt_in(h.pt, in->cfg.rtx_pt, in->cfg.alt_rtx, in->cfg.n_alt_rtx)) {
+    int rtx_of = rtx_index(&in->cfg, h.pt);
+    if (rtx_of != RTX_NONE) {
         /* RFC 4588 §4: the original sequence number, then the payload. An
          * RTX packet with no OSN is a padding probe. */
         if (h.payload_len < 2 || !in->synced) {
@@ -352,7 +366,10 @@ int rtp_in_push(struct rtp_in *in, const uint8_t *buf, size_t len, int64_t now_u
         h.seq = rd16(h.payload);
         h.payload += 2;
         h.payload_len -= 2;
-        h.pt = in->cfg.pt >= 0 ? (uint8_t)in->cfg.pt : h.pt;
+        if (rtx_of >= 0 && in->cfg.alt_rtx_for[rtx_of])
+            h.pt = (uint8_t)(in->cfg.alt_rtx_for[rtx_of] - 1); /* an alternative's RTX */
+        else if (in->cfg.pt >= 0)
+            h.pt = (uint8_t)in->cfg.pt;
         h.ssrc = in->ssrc;
         is_rtx = true;
         in->st.rtx++;

@@ -29,7 +29,7 @@ enum {
     RTP_DELAY_DEFAULT_US = 200000,
     RTP_RESYNC_JUMP = 3000, /* a sequence jump this large is a restart */
     RTP_GAPS_MAX = 256,     /* gap records kept per stream */
-    RTP_ALT_PT_MAX = 8,     /* more payload types of the same codec (offers list several) */
+    RTP_ALT_PT_MAX = 16,    /* more payload types of the m-line (offers list several) */
 };
 
 /* One parsed RTP packet; borrows the buffer it was parsed from. */
@@ -86,10 +86,11 @@ struct rtp_in_stats {
 };
 
 struct rtp_in_cfg {
-    int pt;                          /* media payload type; -1 accepts any */
-    int rtx_pt;                      /* RTX payload type (a=fmtp apt=), -1 for none */
-    uint8_t alt_pt[RTP_ALT_PT_MAX];  /* other payload types of the same codec */
-    uint8_t alt_rtx[RTP_ALT_PT_MAX]; /* their RTX payload types */
+    int pt;                              /* media payload type; -1 accepts any */
+    int rtx_pt;                          /* RTX payload type (a=fmtp apt=), -1 for none */
+    uint8_t alt_pt[RTP_ALT_PT_MAX];      /* other payload types of the stream */
+    uint8_t alt_rtx[RTP_ALT_PT_MAX];     /* their RTX payload types */
+    uint8_t alt_rtx_for[RTP_ALT_PT_MAX]; /* 1 + the type alt_rtx[i] repairs; 0: pt */
     int n_alt_pt, n_alt_rtx;
     unsigned clock_rate;  /* Hz; 0 = 90000 */
     unsigned window;      /* packets; 0 = RTP_WINDOW_DEFAULT */

@@ -1,14 +1,17 @@
 /*
  * sdp.c - a bounded SDP reader for the recorder (RFC 8866, RFC 6184 §8,
- * RFC 7587 §7, RFC 4588 §8).
+ * RFC 7741 §6, RFC 9628 §6, AOM AV1 RTP §7, RFC 7587 §7, RFC 4588 §8).
  *
  * Lines are read one by one into a per-m-section scratch record (payload
  * types from m=, rtpmap and fmtp per payload type, c=, a=mid); when the
  * section ends it is resolved: the first payload type in m= order whose
- * rtpmap is H264/90000 (video) or opus/48000 (audio) is taken, with its
- * fmtp, the other payload types of that codec as alternatives, and the
- * rtx payload types whose apt= names any of them. Anything longer than
- * its buffer is an error, not a truncation.
+ * rtpmap is H264, VP8, VP9 or AV1 /90000 (video) or opus/48000 (audio) is
+ * taken, with its fmtp, the other known payload types of the section as
+ * alternatives (each with its codec), and the rtx payload types whose
+ * apt= names any of them. An audio or video section without a known
+ * codec becomes a stream marked REC_CODEC_UNKNOWN, which the session
+ * lists as not recorded. The codec lists are only read, never changed.
+ * Anything longer than its buffer is an error, not a truncation.
  */
 #include "record/sdp.h"
 #include "core/err.h"
@@ -68,48 +71,109 @@ static bool fmtp_get(const char *fmtp, const char *key, char *out, size_t cap)
     return false;
 }
 
-static bool codec_ok(const struct sdp_section *m, const struct sdp_pt *p)
+/* The recorder's codec for a payload type of section m (RFC 6184, RFC
+ * 7741, RFC 9628, AOM AV1 RTP, RFC 7587 names and clocks). */
+static enum rec_codec codec_of(const struct sdp_section *m, const struct sdp_pt *p)
 {
-    return (m->video && !strcasecmp(p->enc, "H264") && p->clock == 90000) ||
-           (m->audio && !strcasecmp(p->enc, "opus") && p->clock == 48000);
+    if (m->video && p->clock == 90000) {
+        if (!strcasecmp(p->enc, "H264"))
+            return REC_CODEC_H264;
+        if (!strcasecmp(p->enc, "VP8"))
+            return REC_CODEC_VP8;
+        if (!strcasecmp(p->enc, "VP9"))
+            return REC_CODEC_VP9;
+        if (!strcasecmp(p->enc, "AV1") || !strcasecmp(p->enc, "AV1X"))
+            return REC_CODEC_AV1;
+    }
+    if (m->audio && !strcasecmp(p->enc, "opus") && p->clock == 48000)
+        return REC_CODEC_OPUS;
+    return REC_CODEC_UNKNOWN;
+}
+
+/* Payload types that carry no media of their own (RFC 4588, 2198, 5109,
+ * 8627, 3389, 4733): never the stream's codec. */
+static bool helper_pt(const struct sdp_pt *p)
+{
+    static const char *const names[] = {"rtx",        "red", "ulpfec",
+                                        "flexfec-03", "CN",  "telephone-event"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcasecmp(p->enc, names[i]))
+            return true;
+    return false;
+}
+
+/* A section without a codec the recorder knows: one stream listed as not
+ * recorded, named after its first media payload type. */
+static void unknown_stream(struct sdp_section *m, struct rec_stream_cfg *c)
+{
+    const struct sdp_pt *p = &m->pts[0];
+    for (int i = 0; i < m->n_pts; i++)
+        if (!helper_pt(&m->pts[i])) {
+            p = &m->pts[i];
+            break;
+        }
+    c->codec = REC_CODEC_UNKNOWN;
+    c->pt = p->pt;
+    c->clock_rate = p->clock ? p->clock : m->video ? 90000 : 8000;
+    if (p->enc[0])
+        snprintf(c->codec_name, sizeof(c->codec_name), "%s", p->enc);
+    else
+        snprintf(c->codec_name, sizeof(c->codec_name), "payload type %d", p->pt);
 }
 
 /*
- * The section as a stream: the first H264/opus payload type in m= order,
- * the others of the same codec as alternatives (browser offers list
- * several H.264 profiles; the sender picks one), and RTX for any of them.
+ * The section as a stream: the first payload type in m= order whose codec
+ * the recorder knows (the sender's preferred one), the other known ones
+ * as alternatives the sender may switch to (browser offers list several
+ * codecs and H.264 profiles), and RTX for any of them.
  */
 static void resolve(struct sdp_section *m, const char *session_addr, struct rec_sdp *out)
 {
     struct sdp_pt *media = NULL;
     char v[1024];
 
-    if (!m->active || m->port == 0 || out->n == REC_MAX_STREAMS)
+    if (!m->active || m->port == 0 || out->n == REC_MAX_STREAMS || (!m->video && !m->audio) ||
+        m->n_pts == 0)
         return;
     for (int i = 0; i < m->n_pts && !media; i++)
-        if (codec_ok(m, &m->pts[i]))
+        if (codec_of(m, &m->pts[i]) != REC_CODEC_UNKNOWN)
             media = &m->pts[i];
-    if (!media)
-        return;
     struct rec_sdp_media *r = &out->m[out->n++];
     memset(r, 0, sizeof(*r));
     struct rec_stream_cfg *c = &r->cfg;
     c->media = m->video ? REC_VIDEO : REC_AUDIO;
-    c->pt = media->pt;
     c->rtx_pt = -1;
-    c->clock_rate = media->clock;
-    c->channels = media->channels > 0 ? media->channels : (m->audio ? 2 : 0);
+    c->channels = m->audio ? 2 : 0;
     snprintf(c->label, sizeof(c->label), "%s", m->mid[0] ? m->mid : m->video ? "video" : "audio");
-    if (m->video && fmtp_get(media->fmtp, "packetization-mode", v, sizeof(v)))
-        c->packetization_mode = atoi(v);
+    snprintf(r->addr, sizeof(r->addr), "%s", m->addr[0] ? m->addr : session_addr);
+    r->port = m->port;
+    if (!media) {
+        unknown_stream(m, c);
+        return;
+    }
+    c->codec = codec_of(m, media);
+    snprintf(c->codec_name, sizeof(c->codec_name), "%s", media->enc);
+    c->pt = media->pt;
+    c->clock_rate = media->clock;
+    if (media->channels > 0)
+        c->channels = media->channels;
     for (int i = 0; i < m->n_pts; i++) {
         struct sdp_pt *p = &m->pts[i];
-        if (p != media && codec_ok(m, p) && c->n_alt_pt < (int)sizeof(c->alt_pt))
+        enum rec_codec pc = codec_of(m, p);
+        if (pc == REC_CODEC_UNKNOWN)
+            continue;
+        if (p != media && c->n_alt_pt < REC_ALT_PT_MAX) {
+            c->alt_codec[c->n_alt_pt] = (uint8_t)pc;
             c->alt_pt[c->n_alt_pt++] = (uint8_t)p->pt;
-        /* parameter sets: the main type's, else the first alternative's */
-        if (m->video && codec_ok(m, p) && (p == media || !c->sprop[0]) &&
-            fmtp_get(p->fmtp, "sprop-parameter-sets", v, sizeof(v)))
+        }
+        /* H.264 parameters: the main type's, else the first H.264 one's */
+        if (pc != REC_CODEC_H264 || (p != media && c->sprop[0]))
+            continue;
+        if (fmtp_get(p->fmtp, "sprop-parameter-sets", v, sizeof(v)))
             snprintf(c->sprop, sizeof(c->sprop), "%s", v);
+        if ((p == media || !c->packetization_mode) &&
+            fmtp_get(p->fmtp, "packetization-mode", v, sizeof(v)))
+            c->packetization_mode = atoi(v);
     }
     for (int i = 0; i < m->n_pts; i++) {
         struct sdp_pt *p = &m->pts[i];
@@ -118,11 +182,11 @@ static void resolve(struct sdp_section *m, const char *session_addr, struct rec_
         int apt = atoi(v);
         if (apt == media->pt && c->rtx_pt < 0)
             c->rtx_pt = p->pt;
-        else if (rec_sdp_has_pt(c, apt) && c->n_alt_rtx < (int)sizeof(c->alt_rtx))
+        else if (rec_sdp_has_pt(c, apt) && c->n_alt_rtx < REC_ALT_PT_MAX) {
+            c->alt_rtx_for[c->n_alt_rtx] = (uint8_t)(apt + 1);
             c->alt_rtx[c->n_alt_rtx++] = (uint8_t)p->pt;
+        }
     }
-    snprintf(r->addr, sizeof(r->addr), "%s", m->addr[0] ? m->addr : session_addr);
-    r->port = m->port;
 }
 
 bool rec_sdp_has_pt(const struct rec_stream_cfg *c, int pt)
@@ -251,7 +315,7 @@ int rec_sdp_parse(const char *text, size_t len, struct rec_sdp *out, char *err, 
     resolve(m, session_addr, out);
     lineno = 0;
     if (out->n == 0) {
-        why = "no H264/90000 video or opus/48000 audio m-line";
+        why = "no audio or video m-line";
         goto out;
     }
     rc = 0;

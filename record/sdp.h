@@ -1,9 +1,12 @@
 /*
- * sdp.h - the little of SDP (RFC 8866) the recorder needs: per m-line the
- * address and port (c=, m=), the H.264 or Opus payload type with its
- * clock (a=rtpmap), H.264 fmtp (sprop-parameter-sets, packetization-mode,
- * RFC 6184 §8.1), an RTX payload type (a=fmtp:N apt=, RFC 4588 §8.6) and
- * a=mid. Other codecs and disabled m-lines (port 0) are skipped.
+ * sdp.h - the little of SDP (RFC 8866) the recorder needs: per audio or
+ * video m-line the address and port (c=, m=), the payload types of the
+ * codecs it records (H.264, VP8, VP9, AV1, Opus) with their clock
+ * (a=rtpmap), H.264 fmtp (sprop-parameter-sets, packetization-mode, RFC
+ * 6184 §8.1), RTX payload types (a=fmtp:N apt=, RFC 4588 §8.6) and a=mid.
+ * An m-line with no codec it records is a stream of REC_CODEC_UNKNOWN
+ * (listed in metadata.json as not recorded); disabled m-lines (port 0)
+ * and other media (application) are skipped.
  */
 #ifndef SE_REC_SDP_H
 #define SE_REC_SDP_H
@@ -30,7 +33,7 @@ struct rec_sdp {
 
 /*
  * Parse SDP text. Returns 0, or SE_ERR_PARSE with err naming the line.
- * An SDP without any H.264 or Opus m-line is an error.
+ * An SDP without any audio or video m-line is an error.
  */
 int rec_sdp_parse(const char *text, size_t len, struct rec_sdp *out, char *err, size_t errlen);
 

@@ -3,12 +3,14 @@
  *
  * Design: the AVIOContext has a write callback and no seek callback, so
  * every muxer runs in streaming mode (fragmented MP4 with an empty moov,
- * Ogg pages, FLV tags without the header rewrite) and the bytes arrive
+ * WebM clusters in a segment of unknown size, without cues; Ogg pages,
+ * FLV tags without the header rewrite) and the bytes arrive
  * exactly once, in file order. They collect in `pend`; commit() writes
  * pend to the file with as few write(2) calls as the kernel allows,
  * feeds the SHA-256 only once a whole batch is on disk, and cuts the file
  * back (ftruncate) if a batch fails half-way. Commits happen after the
- * header, after each fragment (every frag_us of media time) and at close.
+ * header, after each fragment (every frag_us of media time; a flush
+ * closes the MP4 fragment or the WebM cluster) and at close.
  *
  * Video is held back by one access unit, so every sample gets its real
  * duration (the next timestamp minus its own); the last one repeats the
@@ -17,6 +19,7 @@
 #include "record/writer.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "record/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +42,7 @@ enum {
 struct rec_writer {
     struct rec_writer_cfg cfg;
     char *path;
+    const char *name; /* the file name part of path */
     int fd;
     AVFormatContext *oc;
     AVIOContext *pb;
@@ -64,7 +68,33 @@ struct rec_writer {
 
 const char *rec_fmt_ext(enum rec_fmt f)
 {
-    return f == REC_FMT_OGG ? "ogg" : f == REC_FMT_FLV ? "flv" : "mp4";
+    return f == REC_FMT_OGG ? "ogg" : f == REC_FMT_FLV ? "flv" : f == REC_FMT_WEBM ? "webm" : "mp4";
+}
+
+enum rec_fmt rec_fmt_for(enum rec_vcodec c, enum rec_fmt pref)
+{
+    if (c == REC_VC_VP8)
+        return REC_FMT_WEBM;
+    if (c == REC_VC_H264)
+        return pref == REC_FMT_FLV ? REC_FMT_FLV : REC_FMT_MP4;
+    return pref == REC_FMT_WEBM ? REC_FMT_WEBM : REC_FMT_MP4;
+}
+
+static bool has_video(const struct rec_writer_cfg *c)
+{
+    return c->vcodec != REC_VC_H264 || c->avcc_len > 0;
+}
+
+/* VP9's pixel format, for the vpcC box (FFmpeg's ff_isom_write_vpcc). */
+static enum AVPixelFormat vp9_pix_fmt(const struct rec_vformat *f)
+{
+    static const enum AVPixelFormat fmts[3][4] = {
+        {AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV422P, AV_PIX_FMT_YUV440P, AV_PIX_FMT_YUV444P},
+        {AV_PIX_FMT_YUV420P10, AV_PIX_FMT_YUV422P10, AV_PIX_FMT_YUV440P10, AV_PIX_FMT_YUV444P10},
+        {AV_PIX_FMT_YUV420P12, AV_PIX_FMT_YUV422P12, AV_PIX_FMT_YUV440P12, AV_PIX_FMT_YUV444P12},
+    };
+    int d = f->bit_depth == 12 ? 2 : f->bit_depth == 10 ? 1 : 0;
+    return fmts[d][f->subsampling & 3];
 }
 
 static int64_t mono_ns(void)
@@ -132,6 +162,21 @@ static int commit(struct rec_writer *w, bool force_sync)
         }
         off += (size_t)r;
     }
+    if (w->cfg.journal && w->pend_len > 0) {
+        /* The batch counts as written only once it is journaled. */
+        uint8_t h[32];
+        EVP_Digest(w->pend, w->pend_len, h, NULL, EVP_sha256(), NULL);
+        if (rec_journal_frag(w->cfg.journal, w->name, w->committed, w->pend_len, h, w->media_us) <
+            0) {
+            int e = errno ? errno : EIO;
+            if (lseek(w->fd, (off_t)w->committed, SEEK_SET) < 0 ||
+                ftruncate(w->fd, (off_t)w->committed) != 0)
+                se_err_log("record: cannot cut %s back: %s", w->path, strerror(errno));
+            w->pend_len = 0;
+            fail(w, e, "cannot journal");
+            return SE_ERR_IO;
+        }
+    }
     EVP_DigestUpdate(w->sha, w->pend, w->pend_len);
     w->committed += w->pend_len;
     w->pend_len = 0;
@@ -139,6 +184,13 @@ static int commit(struct rec_writer *w, bool force_sync)
     if (force_sync || (w->cfg.fsync_us >= 0 && now - w->last_fsync_ns >= w->cfg.fsync_us * 1000)) {
         if (fdatasync(w->fd) != 0) {
             fail(w, errno, "cannot sync");
+            return SE_ERR_IO;
+        }
+        /* After the media: a journaled fragment is then never newer on
+         * disk than its bytes, short of writeback ordering (sealing
+         * re-checks every fragment's hash for that). */
+        if (w->cfg.journal && rec_journal_sync(w->cfg.journal) < 0) {
+            fail(w, EIO, "cannot sync the journal of");
             return SE_ERR_IO;
         }
         w->last_fsync_ns = now;
@@ -151,11 +203,20 @@ static AVStream *add_video(struct rec_writer *w)
     AVStream *st = avformat_new_stream(w->oc, NULL);
     if (!st)
         return NULL;
+    static const enum AVCodecID ids[] = {AV_CODEC_ID_H264, AV_CODEC_ID_VP8, AV_CODEC_ID_VP9,
+                                         AV_CODEC_ID_AV1};
     st->time_base = (AVRational){1, REC_VIDEO_CLOCK};
     st->codecpar->codec_type = AVMEDIA_TYPE_VIDEO;
-    st->codecpar->codec_id = AV_CODEC_ID_H264;
+    st->codecpar->codec_id = ids[w->cfg.vcodec];
     st->codecpar->width = (int)w->cfg.width;
     st->codecpar->height = (int)w->cfg.height;
+    if (w->cfg.vcodec == REC_VC_VP9) {
+        st->codecpar->profile = w->cfg.vfmt.profile;
+        st->codecpar->format = vp9_pix_fmt(&w->cfg.vfmt);
+        st->codecpar->color_range = w->cfg.vfmt.full_range ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+    }
+    if (!w->cfg.avcc_len)
+        return st;
     st->codecpar->extradata = av_mallocz(w->cfg.avcc_len + AV_INPUT_BUFFER_PADDING_SIZE);
     if (!st->codecpar->extradata)
         return NULL;
@@ -215,7 +276,7 @@ static void quiet_ffmpeg(void)
 int rec_writer_open(struct rec_writer **out, const char *path, const struct rec_writer_cfg *cfg)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    static const char *const fmt_name[] = {"mp4", "ogg", "flv"};
+    static const char *const fmt_name[] = {"mp4", "ogg", "flv", "webm"};
     struct rec_writer *w;
     AVDictionary *opts = NULL;
     uint8_t *iobuf = NULL;
@@ -223,9 +284,15 @@ int rec_writer_open(struct rec_writer **out, const char *path, const struct rec_
 
     *out = NULL;
     pthread_once(&once, quiet_ffmpeg);
-    if ((unsigned)cfg->fmt > REC_FMT_FLV || (cfg->fmt == REC_FMT_OGG && cfg->avcc_len) ||
-        (cfg->fmt != REC_FMT_MP4 && cfg->avcc_len && cfg->audio) ||
-        (!cfg->avcc_len && !cfg->audio) || (cfg->fmt == REC_FMT_FLV && !cfg->avcc_len))
+    bool video = has_video(cfg);
+    if ((unsigned)cfg->fmt > REC_FMT_WEBM || (unsigned)cfg->vcodec > REC_VC_AV1 ||
+        (cfg->fmt == REC_FMT_OGG && video) ||
+        (cfg->fmt != REC_FMT_MP4 && cfg->fmt != REC_FMT_WEBM && video && cfg->audio) ||
+        (!video && !cfg->audio) ||
+        (cfg->fmt == REC_FMT_FLV && (!video || cfg->vcodec != REC_VC_H264)) ||
+        (video && cfg->fmt == REC_FMT_MP4 && cfg->vcodec == REC_VC_VP8) ||
+        (video && cfg->fmt == REC_FMT_WEBM && cfg->vcodec == REC_VC_H264) ||
+        (video && cfg->vcodec == REC_VC_AV1 && !cfg->avcc_len))
         return SE_ERR_UNSUPP;
     w = calloc(1, sizeof(*w));
     if (!w)
@@ -240,6 +307,10 @@ int rec_writer_open(struct rec_writer **out, const char *path, const struct rec_
         w->cfg.channels = 2;
     w->vidx = w->aidx = -1;
     w->path = strdup(path);
+    if (w->path) {
+        const char *slash = strrchr(w->path, '/');
+        w->name = slash ? slash + 1 : w->path;
+    }
     w->sha = EVP_MD_CTX_new();
     w->vheld = av_packet_alloc();
     if (!w->path || !w->sha || !w->vheld || !EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL))
@@ -257,7 +328,7 @@ int rec_writer_open(struct rec_writer **out, const char *path, const struct rec_
     w->pb->seekable = 0;
     w->oc->pb = w->pb;
     w->oc->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_BITEXACT;
-    if (cfg->avcc_len) {
+    if (video) {
         if (!add_video(w))
             goto out;
         w->vidx = 0;
@@ -265,12 +336,16 @@ int rec_writer_open(struct rec_writer **out, const char *path, const struct rec_
     if (cfg->audio) {
         if (!add_audio(w))
             goto out;
-        w->aidx = cfg->avcc_len ? 1 : 0;
+        w->aidx = video ? 1 : 0;
     }
     w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (w->fd < 0) {
         rc = SE_ERR_IO;
         se_err_log("record: cannot create %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (cfg->journal && rec_journal_file(cfg->journal, w->name, cfg->wall_start_us) < 0) {
+        rc = SE_ERR_IO;
         goto out;
     }
     if (cfg->fmt == REC_FMT_MP4)
@@ -376,6 +451,14 @@ static int64_t unleap(struct rec_writer *w, int64_t pts, int64_t ref, int64_t *s
     return pts;
 }
 
+/* Whether pts still comes after prev once in the stream's container time
+ * base (WebM counts milliseconds): the muxers refuse equal timestamps. */
+static bool after_in_tb(const struct rec_writer *w, int idx, int64_t pts, int64_t prev)
+{
+    AVRational in = {1, REC_VIDEO_CLOCK}, tb = w->oc->streams[idx]->time_base;
+    return av_rescale_q(pts, in, tb) > av_rescale_q(prev, in, tb);
+}
+
 int rec_writer_video(struct rec_writer *w, const uint8_t *data, size_t len, int64_t pts, bool key)
 {
     int r;
@@ -384,7 +467,8 @@ int rec_writer_video(struct rec_writer *w, const uint8_t *data, size_t len, int6
         return SE_ERR_IO;
     pts = unleap(w, pts, w->v_any ? w->v_last_pts : 0, &w->v_shift, w->v_any ? 3000 : 0,
                  REC_VIDEO_CLOCK);
-    if (w->vidx < 0 || pts < 0 || (w->v_any && pts <= w->v_last_pts) || len > INT32_MAX)
+    if (w->vidx < 0 || pts < 0 || len > INT32_MAX ||
+        (w->v_any && (pts <= w->v_last_pts || !after_in_tb(w, w->vidx, pts, w->v_last_pts))))
         return SE_ERR_INVAL;
     if (w->v_any && (r = flush_video(w, pts)) < 0)
         return r;
@@ -468,8 +552,10 @@ int rec_writer_close(struct rec_writer *w, struct rec_file_info *info)
         else
             commit(w, true);
     }
-    if (w->error)
+    if (w->error) {
         rc = SE_ERR_IO;
+        (void)fdatasync(w->fd); /* what was kept should reach the disk too */
+    }
     if (close(w->fd) != 0 && !rc) {
         fail(w, errno, "cannot close");
         rc = SE_ERR_IO;

@@ -8,21 +8,19 @@
  * few cache lines. Expiry is checked where a permission or channel is
  * used, and a once-a-second cron removes whole allocations.
  *
- * Relay ports come from the configured range; the kernel's bind() is the
- * arbiter of which are free, so workers share no port map. Reservations
- * (EVEN-PORT with R) and per-user quotas are server-wide and take the
- * server lock; both happen only at Allocate and teardown.
+ * Relay ports, reservations and quotas are in ports.c.
  */
 #include "relay/internal.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "policy/rules.h"
+#include "relay/offload/offload.h"
 #include "relay/stun.h"
 
 #include <errno.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +28,8 @@
 #include <unistd.h>
 
 enum {
-    PORT_SEARCH_MAX = 512,     /* bind attempts before answering 508 */
     DATA_HEADROOM = RELAY_DATA_HEADROOM, /* room to prepend a ChannelData header */
     RELAY_PEER_BATCH = 16,     /* datagrams per recvmmsg on a relay socket */
-    RELAY_SOCK_RCVBUF = 512 * 1024, /* per relay socket (the kernel doubles it) */
     CHANNEL_REUSE_HOLD = 300,  /* RFC 8656 §12: a number stays bound 5 more minutes */
 };
 
@@ -105,172 +101,6 @@ static void htab_remove(struct worker *w, struct allocation *a)
     }
 }
 
-/* ---- quotas ---- */
-
-static int quota_take(struct relay_server *srv, const char *user, unsigned max)
-{
-    struct user_quota *q;
-    int rc = 0;
-
-    pthread_mutex_lock(&srv->lock);
-    for (q = srv->quotas; q && strcmp(q->name, user) != 0; q = q->next)
-        ;
-    if (!q) {
-        q = calloc(1, sizeof(*q));
-        if (!q || !(q->name = strdup(user))) {
-            free(q);
-            rc = SE_ERR_NOMEM;
-            goto out;
-        }
-        q->next = srv->quotas;
-        srv->quotas = q;
-    }
-    if (q->count >= max)
-        rc = SE_ERR_LIMIT;
-    else
-        q->count++;
-out:
-    pthread_mutex_unlock(&srv->lock);
-    return rc;
-}
-
-static void quota_release(struct relay_server *srv, const char *user)
-{
-    pthread_mutex_lock(&srv->lock);
-    for (struct user_quota **pp = &srv->quotas; *pp; pp = &(*pp)->next) {
-        struct user_quota *q = *pp;
-        if (strcmp(q->name, user) == 0) {
-            if (q->count > 0)
-                q->count--;
-            if (q->count == 0) {
-                *pp = q->next;
-                free(q->name);
-                free(q);
-            }
-            break;
-        }
-    }
-    pthread_mutex_unlock(&srv->lock);
-}
-
-/* ---- relay ports ---- */
-
-static int bind_udp(const struct se_addr *ip, uint16_t port)
-{
-    struct se_addr a = *ip;
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    int fd = socket(ip->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-    if (fd < 0)
-        return -1;
-    a.port = port;
-    sl = se_addr_to_sockaddr(&a, &ss);
-    if (ip->family == AF_INET6) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    }
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
-        close(fd);
-        return -1;
-    }
-    /* Room for a video key frame burst (a few hundred datagrams) from a
-     * peer; the kernel charges only what is queued. */
-    int rcv = RELAY_SOCK_RCVBUF;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-    return fd;
-}
-
-/* Bind a relay port on ip; with reserve_next also port+1 into *fd2. */
-static int bind_relay_port(struct relay_server *srv, const struct se_addr *ip, bool even,
-                           bool reserve_next, int *fd, uint16_t *port, int *fd2)
-{
-    const struct se_config *cfg = srv->cfg;
-    unsigned range = (unsigned)cfg->max_port - cfg->min_port + 1;
-    unsigned start = atomic_fetch_add_explicit(&srv->next_port, 1, memory_order_relaxed);
-    unsigned tries = range < PORT_SEARCH_MAX ? range : PORT_SEARCH_MAX;
-
-    for (unsigned i = 0; i < tries; i++) {
-        unsigned p = cfg->min_port + (start + i * 7919u) % range; /* stride: spread probes */
-        if ((even || reserve_next) && (p & 1))
-            p = p + 1 <= cfg->max_port ? p + 1 : p - 1;
-        if (reserve_next && p + 1 > cfg->max_port)
-            continue;
-        int f = bind_udp(ip, (uint16_t)p);
-        if (f < 0)
-            continue;
-        if (reserve_next) {
-            int f2 = bind_udp(ip, (uint16_t)(p + 1));
-            if (f2 < 0) {
-                close(f);
-                continue;
-            }
-            *fd2 = f2;
-        }
-        *fd = f;
-        *port = (uint16_t)p;
-        return 0;
-    }
-    return SE_ERR_LIMIT;
-}
-
-static int take_reservation(struct relay_server *srv, const uint8_t token[8], int *fd,
-                            struct se_addr *addr)
-{
-    int rc = SE_ERR_NOTFOUND;
-
-    pthread_mutex_lock(&srv->lock);
-    for (struct reservation **pp = &srv->resv; *pp; pp = &(*pp)->next) {
-        struct reservation *r = *pp;
-        if (memcmp(r->token, token, 8) == 0) {
-            *fd = r->fd;
-            *addr = r->addr;
-            *pp = r->next;
-            free(r);
-            rc = 0;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&srv->lock);
-    return rc;
-}
-
-static int add_reservation(struct relay_server *srv, int fd, const struct se_addr *addr,
-                           int64_t now, uint8_t token[8])
-{
-    struct reservation *r = calloc(1, sizeof(*r));
-
-    if (!r || RAND_bytes(token, 8) != 1) {
-        free(r);
-        return SE_ERR_NOMEM;
-    }
-    memcpy(r->token, token, 8);
-    r->fd = fd;
-    r->addr = *addr;
-    r->expires = now + RESERVATION_LIFETIME;
-    pthread_mutex_lock(&srv->lock);
-    r->next = srv->resv;
-    srv->resv = r;
-    pthread_mutex_unlock(&srv->lock);
-    return 0;
-}
-
-void alloc_expire_reservations(struct relay_server *srv, int64_t now)
-{
-    pthread_mutex_lock(&srv->lock);
-    for (struct reservation **pp = &srv->resv; *pp;) {
-        struct reservation *r = *pp;
-        if (r->expires <= now) {
-            *pp = r->next;
-            close(r->fd);
-            free(r);
-        } else {
-            pp = &r->next;
-        }
-    }
-    pthread_mutex_unlock(&srv->lock);
-}
-
 /* ---- peer -> client ---- */
 
 static uint32_t xorshift(uint32_t *s)
@@ -337,6 +167,12 @@ bool relay_from_peer(struct worker *w, struct allocation *a, uint8_t *payload, s
 
     if (se_addr_from_sockaddr(&peer, from) < 0)
         return false;
+    if (n == 0) {
+        /* An empty datagram (which also ends an io_uring multishot receive,
+         * uring.c): nothing to relay. */
+        atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
+        return false;
+    }
     struct permission *p = alloc_perm_find(a, peer.ip);
     if (!p || p->expires <= w->now) {
         atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
@@ -443,37 +279,90 @@ struct permission *alloc_perm_find(struct allocation *a, const uint8_t ip[16])
     return NULL;
 }
 
+/* Is ip among ips[0..n)? */
+static bool ip_among(const uint8_t (*ips)[16], int n, const uint8_t ip[16])
+{
+    for (int i = 0; i < n; i++)
+        if (memcmp(ips[i], ip, 16) == 0)
+            return true;
+    return false;
+}
+
+static int perms_grow(struct allocation *a, unsigned want)
+{
+    unsigned cap = a->cap_perms ? a->cap_perms * 2u : 2u;
+
+    if (cap < want)
+        cap = want;
+    if (cap > a->w->snap->max_permissions)
+        cap = a->w->snap->max_permissions;
+    if (cap < want || cap > UINT16_MAX)
+        return SE_ERR_LIMIT;
+    struct permission *np = realloc(a->perms, cap * sizeof(*np));
+    if (!np)
+        return SE_ERR_NOMEM;
+    a->perms = np;
+    a->cap_perms = (uint16_t)cap;
+    return 0;
+}
+
+int alloc_perms_reserve(struct allocation *a, const uint8_t (*ips)[16], int n)
+{
+    unsigned needed = 0, reusable = 0;
+
+    for (int i = 0; i < n; i++)
+        if (!alloc_perm_find(a, ips[i]) && !ip_among(ips, i, ips[i]))
+            needed++; /* new, and not a duplicate within the request */
+    if (needed == 0)
+        return 0;
+    for (uint16_t i = 0; i < a->n_perms; i++)
+        if (a->perms[i].expires <= a->w->now && !ip_among(ips, n, a->perms[i].ip))
+            reusable++; /* expired and not refreshed by this request */
+    unsigned append = needed > reusable ? needed - reusable : 0;
+    if (append == 0)
+        return 0;
+    if (a->n_perms + append > a->w->snap->max_permissions)
+        return SE_ERR_LIMIT;
+    return a->n_perms + append > a->cap_perms ? perms_grow(a, a->n_perms + append) : 0;
+}
+
 int alloc_perm_install(struct allocation *a, const uint8_t ip[16])
 {
     struct permission *p = alloc_perm_find(a, ip);
-    unsigned max = a->w->snap->max_permissions;
 
     if (!p) {
-        if (a->n_perms == a->cap_perms) {
-            /* Reuse an expired slot before growing. */
-            for (uint16_t i = 0; i < a->n_perms && !p; i++)
-                if (a->perms[i].expires <= a->w->now)
-                    p = &a->perms[i];
-            if (!p) {
-                if (a->cap_perms >= max)
-                    return SE_ERR_LIMIT;
-                uint16_t cap = a->cap_perms ? (uint16_t)(a->cap_perms * 2) : 2;
-                if (cap > max)
-                    cap = (uint16_t)max;
-                struct permission *np = realloc(a->perms, cap * sizeof(*np));
-                if (!np)
-                    return SE_ERR_NOMEM;
-                a->perms = np;
-                a->cap_perms = cap;
+        /* Reuse an expired slot before growing. */
+        for (uint16_t i = 0; i < a->n_perms && !p; i++)
+            if (a->perms[i].expires <= a->w->now)
+                p = &a->perms[i];
+        if (!p) {
+            if (a->n_perms >= a->w->snap->max_permissions)
+                return SE_ERR_LIMIT;
+            if (a->n_perms == a->cap_perms) {
+                int rc = perms_grow(a, a->n_perms + 1u);
+                if (rc < 0)
+                    return rc;
             }
-        }
-        if (!p)
             p = &a->perms[a->n_perms++];
+        }
         memcpy(p->ip, ip, 16);
         a->peers_changed = true;
     }
     p->expires = a->w->now + PERMISSION_LIFETIME;
     return 0;
+}
+
+void alloc_perms_install(struct allocation *a, const uint8_t (*ips)[16], int n)
+{
+    /* Refresh the existing ones first: an expired slot this request
+     * renews must not be reused for another peer of the same request. */
+    for (int i = 0; i < n; i++) {
+        struct permission *p = alloc_perm_find(a, ips[i]);
+        if (p)
+            p->expires = a->w->now + PERMISSION_LIFETIME;
+    }
+    for (int i = 0; i < n; i++)
+        (void)alloc_perm_install(a, ips[i]); /* cannot fail after alloc_perms_reserve */
 }
 
 struct channel *alloc_chan_by_number(struct allocation *a, uint16_t number)
@@ -490,6 +379,27 @@ struct channel *alloc_chan_by_peer(struct allocation *a, const struct se_addr *p
         if (se_addr_eq(&a->chans[i].peer, peer))
             return &a->chans[i];
     return NULL;
+}
+
+int alloc_chan_reserve(struct allocation *a, uint16_t number)
+{
+    unsigned max = a->w->snap->max_channels;
+
+    if (alloc_chan_by_number(a, number))
+        return 0;
+    if (a->n_chans >= max)
+        return SE_ERR_LIMIT;
+    if (a->n_chans == a->cap_chans) {
+        unsigned cap = a->cap_chans ? a->cap_chans * 2u : 2u;
+        if (cap > max)
+            cap = max;
+        struct channel *nc = realloc(a->chans, cap * sizeof(*nc));
+        if (!nc)
+            return SE_ERR_NOMEM;
+        a->chans = nc;
+        a->cap_chans = (uint16_t)cap;
+    }
+    return 0;
 }
 
 int alloc_chan_install(struct allocation *a, uint16_t number, const struct se_addr *peer)
@@ -580,34 +490,55 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     int fd = -1, fd2 = -1, fd6 = -1;
     uint16_t port = 0;
     struct se_addr addr;
-    bool quota = false;
+    uint8_t source[16];
+    unsigned held = 0; /* units of holdings_take() this call owns */
 
     *made_token = false;
     *dual_err = 0;
     *stun_err = 508;
-    if (atomic_fetch_add(&srv->n_allocs, 1) >= w->snap->max_allocations) {
-        atomic_fetch_sub(&srv->n_allocs, 1);
-        return NULL;
+    relay_source_key(&c->addr, source);
+    /* How fast one account may churn allocations (each costs a port
+     * search, two log lines and a session row): 486 beyond, like the
+     * user's quota (RFC 8656 §7.2). Checked before anything is taken. */
+    if (w->snap->allocate_rate_per_user) {
+        uint8_t ukey[16];
+        se_ratelimit_key_str(srv->alloc_rate, quota_user, strlen(quota_user), ukey);
+        if (!se_ratelimit_allow(srv->alloc_rate, ukey, relay_now_ms(),
+                                w->snap->allocate_rate_per_user,
+                                w->snap->allocate_burst_per_user)) {
+            static struct se_log_rl rl_rate;
+            atomic_fetch_add_explicit(&w->st.allocs_rate_limited, 1, memory_order_relaxed);
+            se_log_rl(&rl_rate, SE_LOG_WARN,
+                      "Allocate from user=%s refused (486): limits.allocate_rate_per_user (%u/s) "
+                      "reached",
+                      quota_user, w->snap->allocate_rate_per_user);
+            *stun_err = 486;
+            return NULL;
+        }
     }
+    /* A redeemed reservation gives its holdings back first: converting it
+     * must not fail on the quota place it occupies itself. */
+    if (req->token && reservation_take(srv, req->token, &fd, &addr) < 0)
+        goto fail; /* 508 per RFC 8656 §7.2 */
     unsigned per_user = w->snap->max_allocations_per_user;
     if (req->policy && req->policy->max_allocs && req->policy->max_allocs < per_user)
         per_user = req->policy->max_allocs; /* the rule's own quota, if tighter */
-    if (quota_take(srv, quota_user, per_user) < 0) {
-        *stun_err = 486;
+    /* EVEN-PORT with R holds two: this allocation and the reserved port. */
+    unsigned units = req->reserve_next && !req->token ? 2 : 1;
+    int refused = holdings_take(w, quota_user, per_user, source, units);
+    if (refused) {
+        *stun_err = refused;
         goto fail;
     }
-    quota = true;
-    if (req->token) {
-        if (take_reservation(srv, req->token, &fd, &addr) < 0)
-            goto fail; /* 508 per RFC 8656 §7.2 */
-    } else {
+    held = units;
+    if (!req->token) {
         const struct se_addr *ip = req->family == AF_INET6 ? &cfg->relay_v6 : &cfg->relay_v4;
         bool have = req->family == AF_INET6 ? cfg->has_relay_v6 : cfg->has_relay_v4;
         if (!have) {
             *stun_err = 440;
             goto fail;
         }
-        if (bind_relay_port(srv, ip, req->even_port, req->reserve_next, &fd, &port, &fd2) < 0)
+        if (relay_port_bind(srv, ip, req->even_port, req->reserve_next, &fd, &port, &fd2) < 0)
             goto fail;
         addr = *ip;
         addr.port = port;
@@ -615,7 +546,7 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     if (req->dual) {
         if (!cfg->has_relay_v6) {
             *dual_err = 440;
-        } else if (bind_relay_port(srv, &cfg->relay_v6, false, false, &fd6, &port, &fd2) < 0) {
+        } else if (relay_port_bind(srv, &cfg->relay_v6, false, false, &fd6, &port, &fd2) < 0) {
             *dual_err = 508;
         }
     }
@@ -659,13 +590,18 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     if (fd2 >= 0) {
         struct se_addr next = addr;
         next.port = (uint16_t)(addr.port + 1);
-        if (add_reservation(srv, fd2, &next, w->now, out_token) == 0) {
+        if (reservation_add(srv, fd2, &next, w->now, quota_user, source, out_token) == 0) {
             *made_token = true;
             fd2 = -1;
+            held--; /* that unit is the reservation's now */
         }
     }
+    if (held > 1) { /* no reservation after all */
+        holdings_release(srv, quota_user, source, held - 1);
+        held = 1;
+    }
     if (c->transport != SE_TP_UDP)
-        c->conn->alloc = a;
+        stream_conn_busy(c->conn, a);
     a->next = w->allocs;
     if (w->allocs)
         w->allocs->prev = a;
@@ -697,9 +633,8 @@ fail:
         close(fd2);
     if (fd6 >= 0)
         close(fd6);
-    if (quota)
-        quota_release(srv, quota_user);
-    atomic_fetch_sub(&srv->n_allocs, 1);
+    if (held)
+        holdings_release(srv, quota_user, source, held);
     atomic_fetch_add_explicit(&w->st.allocs_refused, 1, memory_order_relaxed);
     return NULL;
 }
@@ -709,6 +644,7 @@ void alloc_free(struct allocation *a, const char *reason)
     struct worker *w = a->w;
     char cs[80], rs[SE_ADDR_STRLEN], peers[512];
 
+    relay_offload_end(a); /* first: its final counters are part of the totals below */
     alloc_peers_str(a, peers, sizeof(peers));
     client_str(&a->client, cs, sizeof(cs));
     se_info("allocation end user=%s client=%s relay=%s peers=%s reason=%s duration=%llds "
@@ -727,7 +663,7 @@ void alloc_free(struct allocation *a, const char *reason)
     if (a->client.transport == SE_TP_UDP)
         htab_remove(w, a);
     else if (a->client.conn)
-        a->client.conn->alloc = NULL;
+        stream_conn_idle(a->client.conn);
     if (a->prev)
         a->prev->next = a->next;
     else
@@ -736,8 +672,9 @@ void alloc_free(struct allocation *a, const char *reason)
         a->next->prev = a->prev;
     for (int i = 0; i < a->n_relay; i++)
         relay_sock_close(&a->relay[i]);
-    quota_release(w->srv, a->quota_user);
-    atomic_fetch_sub(&w->srv->n_allocs, 1);
+    uint8_t source[16];
+    relay_source_key(&a->client.addr, source);
+    holdings_release(w->srv, a->quota_user, source, 1);
     explicit_bzero(a->key, sizeof(a->key));
     free(a->perms);
     free(a->chans);
@@ -746,6 +683,7 @@ void alloc_free(struct allocation *a, const char *reason)
 
 void alloc_cron(struct worker *w)
 {
+    relay_offload_worker_cron(w);
     for (struct allocation *a = w->allocs, *next; a; a = next) {
         next = a->next;
         if (a->expires <= w->now) {
@@ -756,6 +694,7 @@ void alloc_cron(struct worker *w)
             alloc_free(a, "duration limit");
             continue;
         }
+        relay_offload_cron(a); /* offloaded counters in before the session UPDATE */
         alloc_policy_cron(a);
         /* Drop channels past their hold time so numbers can be reused. */
         for (uint16_t i = 0; i < a->n_chans;) {

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 struct event;
 struct event_base;
@@ -29,6 +30,9 @@ struct se_queue;
 struct bufferevent;
 struct evconnlistener;
 struct stun_msg;
+struct proxy_wait;
+struct ofl_alloc;
+struct relay_offload;
 
 enum {
     RELAY_BUF_SIZE = 65536 + 64,  /* largest UDP datagram plus framing */
@@ -36,7 +40,6 @@ enum {
     PERMISSION_LIFETIME = 300,    /* RFC 8656 §9 */
     CHANNEL_LIFETIME = 600,       /* RFC 8656 §12 */
     RESERVATION_LIFETIME = 30,    /* RFC 8656 §7.2: "about 30 seconds" */
-    STREAM_IDLE_TIMEOUT = 60,     /* a TCP/TLS client without an allocation */
     RECENT_REFRESH_SLOTS = 64,    /* remembered Refresh(0)s for retransmits */
     EVENT_QUEUE_LEN = 8192,       /* session events waiting for the control thread */
     MBOX_KILL_MAX = 64,           /* admin kills pending per worker */
@@ -45,6 +48,7 @@ enum {
     RELAY_DATA_HEADROOM = 64,     /* room to prepend a ChannelData header */
     RELAY_GSO_SEGS = 64,          /* datagrams per UDP GSO message (kernel: <= 64) */
     RELAY_GSO_BYTES = 65000,      /* bytes per UDP GSO message (IP datagram limit) */
+    RATE_TABLE_SLOTS = 16384,     /* users / sources whose Allocate / TLS rate is tracked */
 };
 
 /*
@@ -82,10 +86,14 @@ struct relay_snap {
     char software[64];
     bool features;
     unsigned nonce_lifetime;
-    unsigned max_allocations, max_allocations_per_user;
+    unsigned max_allocations, max_allocations_per_user, max_allocations_per_ip;
     unsigned max_permissions, max_channels;
     unsigned default_lifetime, max_lifetime;
     unsigned stream_out_max;
+    unsigned max_connections, max_connections_per_ip; /* TCP/TLS (stream.c) */
+    unsigned tls_handshake_timeout, stream_idle_timeout, stream_stall_timeout;
+    unsigned allocate_rate_per_user, allocate_burst_per_user;
+    unsigned tls_handshake_rate_per_ip, tls_handshake_burst_per_ip;
     unsigned policy_recheck, session_update;
 };
 
@@ -98,7 +106,13 @@ struct worker_stats {
     _Atomic uint64_t peer_denied, challenges_limited;
     _Atomic uint64_t policy_denied, revoked, dropped_rate_limit;
     _Atomic uint64_t loop_lag_us; /* last cron delay past its 1 s period */
-    _Atomic uint64_t uring_on, uring_rx_starved;
+    _Atomic uint64_t uring_on, uring_rx_starved, uring_rx_rearmed;
+    /* TCP/TLS connections (stream.c) */
+    _Atomic uint64_t conns_live, conns_refused_total, conns_refused_source, accept_paused;
+    _Atomic uint64_t conns_closed_handshake, conns_closed_idle, conns_closed_stalled;
+    _Atomic uint64_t conns_evicted, conns_refused_tls_rate;
+    _Atomic uint64_t conns_refused_proxy, conns_closed_proxy; /* PROXY protocol listeners */
+    _Atomic uint64_t allocs_rate_limited;
 };
 
 struct worker;
@@ -113,7 +127,7 @@ struct udp_listener {
     struct event *ev;
 };
 
-/* A TCP or TLS client connection. */
+/* A TCP or TLS client connection (stream.c). */
 struct stream_conn {
     struct worker *w;
     struct bufferevent *bev;
@@ -121,7 +135,11 @@ struct stream_conn {
     struct se_addr remote, local;
     struct allocation *alloc; /* at most one (RFC 8656 §3.1: per 5-tuple) */
     int64_t created;
-    struct stream_conn *prev, *next; /* worker's list */
+    int64_t idle_since;       /* monotonic: accept, or the end of its allocation */
+    bool tls_done;            /* handshake complete (always, for TCP) */
+    bool in_idle;             /* on the worker's idle list */
+    struct stream_conn *prev, *next;   /* worker's list of all */
+    struct stream_conn *iprev, *inext; /* worker's idle list (no allocation), oldest first */
 };
 
 /* Where a client is: what responses and relayed data go back through. */
@@ -173,6 +191,7 @@ struct allocation {
     char *origin;       /* a REST credential's origin (decoded), or NULL */
     struct permission *perms;
     struct channel *chans;
+    struct ofl_alloc *offload; /* channels the kernel forwards (relay/offload/), or NULL */
     int64_t expires, started; /* monotonic */
     int64_t started_wall;
     int64_t deadline;      /* monotonic end of a max-duration limit; 0 = none */
@@ -225,7 +244,16 @@ struct worker {
     struct udp_listener udp[SE_MAX_LISTEN];
     int n_udp;
     struct evconnlistener *tcp[SE_MAX_LISTEN];
+    struct event *resume_ev;  /* re-enables the listeners after an accept pause */
+    const struct timeval *stall_tv; /* stream.c: the write timeout, a common timeout */
+    unsigned stall_s;
+    bool accept_paused;
+    struct stream_conn *idle_head, *idle_tail; /* connections without allocation, oldest first */
+    unsigned conns_freed;     /* since the last malloc_trim (stream.c) */
+    int64_t last_trim;
     int tcp_transport[SE_MAX_LISTEN];
+    int tcp_listen[SE_MAX_LISTEN]; /* index in cfg->listen */
+    struct proxy_wait *proxy_waits; /* stream.c: PROXY headers still arriving */
     int tcp_fd[SE_MAX_LISTEN];
     int n_tcp;
     /* allocations: all in a list; UDP ones also in the 5-tuple hash */
@@ -253,12 +281,17 @@ struct worker {
     uint8_t txbuf[RELAY_BUF_SIZE];
 };
 
+/* A port held for a later Allocate with RESERVATION-TOKEN (RFC 8656
+ * §7.2). It counts as an allocation of its user and its client's source
+ * until it is redeemed or expires. */
 struct reservation {
     uint8_t token[8];
     int fd;
     struct se_addr addr;
     int64_t expires;
+    uint8_t source[16];    /* relay_source_key of the client that made it */
     struct reservation *next;
+    char quota_user[];     /* the user it counts against */
 };
 
 struct user_quota {
@@ -278,13 +311,58 @@ struct relay_server {
      * allocation teardown (never per packet), so a mutex is fine. */
     pthread_mutex_t lock;
     struct reservation *resv;
+    atomic_uint n_resv;
     struct user_quota *quotas;
-    atomic_uint next_port; /* hint where the next port search starts */
+    struct ip_counts *alloc_sources; /* allocations + reservations per source */
+    struct ip_counts *conn_sources;  /* TCP/TLS connections per source */
+    struct se_ratelimit *alloc_rate; /* Allocates per user (limits.allocate_rate_per_user) */
+    struct se_ratelimit *tls_rate;   /* TLS handshakes per source */
+    atomic_uint n_conns;             /* TCP/TLS connections, all workers */
+    atomic_uint conn_cap;            /* effective limit (stream_limits_update) */
+    atomic_uint fd_limit;            /* RLIMIT_NOFILE, as last read */
     struct se_queue *events;   /* session events to the control thread */
     char instance[12];         /* random per process: session ids stay unique */
     atomic_ullong next_sid;
     bool use_uring;            /* relay.io resolved at start (uring.c's probe) */
+    struct relay_offload *offload; /* relay.offload: the kernel fast path, or NULL */
 };
+
+/* ---- ipcount.c: live objects per client source (mutex inside) ---- */
+struct ip_counts;
+struct ip_counts *ipc_new(void);
+void ipc_free(struct ip_counts *t);
+/* Count n more for the source key if the total stays within max (0 = no
+ * limit): 0, SE_ERR_LIMIT or SE_ERR_NOMEM (then nothing is counted). */
+int ipc_take(struct ip_counts *t, const uint8_t key[16], unsigned max, unsigned n);
+void ipc_release(struct ip_counts *t, const uint8_t key[16], unsigned n);
+unsigned ipc_get(struct ip_counts *t, const uint8_t key[16]);
+
+/* The unit that per-source limits and throttles count: an IPv4 address,
+ * or an IPv6 /64 (one subscriber, RFC 6177), as 16 bytes. */
+static inline void relay_source_key(const struct se_addr *a, uint8_t out[16])
+{
+    memcpy(out, a->ip, 16);
+    if (a->family == AF_INET6)
+        memset(out + 8, 0, 8);
+}
+
+/* ---- stream.c: TCP/TLS client connections ---- */
+/* Create the worker's listeners (and its accept-pause timer). */
+int stream_listen(struct worker *w);
+void stream_stop_listening(struct worker *w);
+/* Once a second per worker: handshake and idle timeouts; worker 0 also
+ * recomputes the connection limits from the fd limit. */
+void stream_cron(struct worker *w);
+/* The connection limits from snap and the current fd limit (any thread
+ * before the workers run; then worker 0). */
+void stream_limits_update(struct relay_server *srv, const struct relay_snap *snap);
+unsigned stream_per_source_cap(struct relay_server *srv, const struct relay_snap *snap);
+void stream_conn_free(struct stream_conn *sc, const char *reason);
+/* Its allocation ended (alloc_free): idle from now on. */
+void stream_conn_idle(struct stream_conn *sc);
+/* It got allocation a (alloc_create): no longer idle. */
+void stream_conn_busy(struct stream_conn *sc, struct allocation *a);
+void stream_close_all(struct worker *w);
 
 /* ---- worker.c ---- */
 /* Send to a client (response or relayed data). channel_data pads the
@@ -363,6 +441,14 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
                                 bool *made_token, int *dual_err, int *stun_err);
 void alloc_free(struct allocation *a, const char *reason);
 struct permission *alloc_perm_find(struct allocation *a, const uint8_t ip[16]);
+/* All or nothing (RFC 8656 §9.2, §11.2): reserve room for the
+ * permissions of ips[0..n) (duplicates and existing ones count once;
+ * expired slots are reused) and for a channel number, checking the
+ * limits; after both succeed, the installs below cannot fail.
+ * 0, SE_ERR_LIMIT or SE_ERR_NOMEM; nothing is installed either way. */
+int alloc_perms_reserve(struct allocation *a, const uint8_t (*ips)[16], int n);
+int alloc_chan_reserve(struct allocation *a, uint16_t number);
+void alloc_perms_install(struct allocation *a, const uint8_t (*ips)[16], int n);
 int alloc_perm_install(struct allocation *a, const uint8_t ip[16]);
 struct channel *alloc_chan_by_number(struct allocation *a, uint16_t number);
 struct channel *alloc_chan_by_peer(struct allocation *a, const struct se_addr *peer);
@@ -400,12 +486,36 @@ static inline bool relay_rate_ok(struct rate_limit *r, size_t len)
 {
     return r->bytes_per_s == 0 || relay_rate_take(r, len);
 }
+
+/* ---- ports.c: relay ports, reservations, holdings ---- */
+/* Bind a random relay port on ip (even: an even one); with reserve_next
+ * also port+1 into *fd2. 0, or SE_ERR_LIMIT when none could be bound. */
+int relay_port_bind(struct relay_server *srv, const struct se_addr *ip, bool even,
+                    bool reserve_next, int *fd, uint16_t *port, int *fd2);
+/* Take n places for an allocation or reservation of user (quota per_user)
+ * from source: 0, or the STUN error to answer (508 total, 486 user or
+ * source). holdings_release gives n back. */
+int holdings_take(struct worker *w, const char *user, unsigned per_user, const uint8_t source[16],
+                  unsigned n);
+void holdings_release(struct relay_server *srv, const char *user, const uint8_t source[16],
+                      unsigned n);
+/* Redeem a RESERVATION-TOKEN: its fd (the caller owns it now) and address;
+ * its holdings are given back. SE_ERR_NOTFOUND if unknown or expired. */
+int reservation_take(struct relay_server *srv, const uint8_t token[8], int *fd,
+                     struct se_addr *addr);
+/* Keep fd as a reservation for 30 s; it takes over one place the caller
+ * took with holdings_take for user and source. Writes its token. */
+int reservation_add(struct relay_server *srv, int fd, const struct se_addr *addr, int64_t now,
+                    const char *user, const uint8_t source[16], uint8_t token[8]);
 void alloc_expire_reservations(struct relay_server *srv, int64_t now);
 
 /* ---- turn.c ---- */
 /* A STUN message from a client; a is its allocation (5-tuple) or NULL. */
 void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocation *a,
                   const uint8_t *buf, size_t len);
+/* Once a second, worker 0: report ended throttle blocks, flush the
+ * counts of suppressed log lines. */
+void turn_cron(struct worker *w);
 /* A ChannelData message from a client (whole frame, padding stripped). */
 void turn_on_channel_data(struct worker *w, struct allocation *a, const uint8_t *buf, size_t len);
 
@@ -417,6 +527,14 @@ static inline int64_t relay_now_mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return ts.tv_sec;
+}
+
+/* Monotonic milliseconds, for token buckets at request rate. */
+static inline int64_t relay_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 #endif

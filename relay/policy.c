@@ -33,6 +33,7 @@
 #include "core/queue.h"
 #include "policy/peers.h"
 #include "policy/rules.h"
+#include "relay/offload/offload.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -402,5 +403,6 @@ void alloc_recheck_all(struct worker *w, bool check_creds)
         if (changed)
             post(a, RELAY_EV_UPDATE, NULL, d.rule_name);
         recheck_peers(a);
+        relay_offload_sync(a); /* denied peers' flows go; a new cap takes flows back */
     }
 }

@@ -98,6 +98,7 @@ size_t relay_server_take_events(struct relay_server *srv, struct relay_event **o
 /* Counters summed over workers (relaxed reads; for logs and metrics). */
 struct relay_stats {
     uint64_t allocs_live, allocs_created, allocs_refused;
+    uint64_t reservations_live; /* EVEN-PORT reservations holding a port */
     uint64_t auth_failures, auth_throttled;
     uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
     uint64_t dropped_no_permission, dropped_bad_input, dropped_backpressure;
@@ -105,6 +106,27 @@ struct relay_stats {
     uint64_t policy_denied, revoked, dropped_rate_limit, events_dropped;
     uint64_t uring_workers;    /* workers whose relay sockets use io_uring */
     uint64_t uring_rx_starved; /* relay receives re-armed after the buffers ran out */
+    uint64_t uring_rx_rearmed; /* relay receives ended by an empty datagram (or a full
+                                * completion queue) and re-armed at once */
+    /* TCP/TLS client connections */
+    uint64_t conns_live, conn_limit, fd_limit;
+    uint64_t conns_refused_total;  /* over limits.max_connections (as in force) */
+    uint64_t conns_refused_source; /* over limits.max_connections_per_ip */
+    uint64_t accept_paused;        /* accept() failed for want of fds: paused */
+    uint64_t conns_closed_handshake, conns_closed_idle, conns_closed_stalled;
+    uint64_t conns_evicted; /* idle connections closed to make room at the limit */
+    uint64_t conns_refused_tls_rate; /* over limits.tls_handshake_rate_per_ip */
+    uint64_t conns_refused_proxy;    /* to a PROXY listener from outside its proxy_from */
+    uint64_t conns_closed_proxy;     /* PROXY header bad, missing or late */
+    uint64_t allocs_rate_limited;    /* Allocates over limits.allocate_rate_per_user (486) */
+    /* relay.offload (relay/offload/): */
+    uint64_t offload_on;       /* 1 while the kernel fast path is loaded */
+    uint64_t offload_flows;    /* channels the kernel forwards now */
+    uint64_t offload_refused;  /* channels left in user space (table full, no route) */
+    uint64_t offload_pkts_from_client, offload_bytes_from_client; /* forwarded by the kernel */
+    uint64_t offload_pkts_to_client, offload_bytes_to_client;
+    uint64_t offload_punted;   /* datagrams of offloaded channels handed to user space */
+    uint64_t offload_errors;   /* datagrams dropped half rewritten (a helper failed) */
 };
 void relay_server_stats(struct relay_server *srv, struct relay_stats *out);
 /* Number of workers, and worker i's last event-loop lag in microseconds

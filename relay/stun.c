@@ -24,6 +24,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+_Static_assert(STUN_MAX_MSG <= UINT32_MAX, "stun_attr.off must hold any offset in a message");
+
 static inline uint16_t rd16(const uint8_t *p)
 {
     return (uint16_t)(p[0] << 8 | p[1]);
@@ -217,7 +219,7 @@ int stun_parse(struct stun_msg *m, const uint8_t *buf, size_t len)
             struct stun_attr *a = &m->attrs[m->n_attrs];
             a->type = type;
             a->len = alen;
-            a->off = (uint16_t)(pos + 4);
+            a->off = (uint32_t)(pos + 4); /* pos < len <= STUN_MAX_MSG */
             if (type == STUN_A_MESSAGE_INTEGRITY && m->mi < 0) {
                 if (alen != 20)
                     return SE_ERR_PARSE;
@@ -396,7 +398,9 @@ static uint8_t *put_hdr(struct stun_builder *b, uint16_t type, size_t len)
 
     if (b->err)
         return NULL;
-    if (len > 0xFFFF || b->len + 4 + padded > b->cap || b->len + 4 + padded > 0xFFFF) {
+    /* The body length field is 16 bits; the header is not counted. */
+    if (len > 0xFFFF || b->len + 4 + padded > b->cap ||
+        b->len + 4 + padded - STUN_HEADER_LEN > 0xFFFF) {
         b->err = SE_ERR_TOOBIG;
         return NULL;
     }

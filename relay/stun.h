@@ -18,6 +18,9 @@ struct se_addr;
 
 enum {
     STUN_HEADER_LEN = 20,
+    /* The body length is 16 bits (RFC 8489 §5): a message read from a
+     * stream may be this long, so offsets into it need more than 16 bits. */
+    STUN_MAX_MSG = STUN_HEADER_LEN + 0xFFFF,
     STUN_MAGIC = 0x2112A442,      /* RFC 8489 §5 */
     STUN_FINGERPRINT_XOR = 0x5354554e, /* RFC 8489 §14.7 */
     STUN_MAX_ATTRS = 40,          /* more than any real message carries */
@@ -104,7 +107,8 @@ enum { STUN_PROTO_UDP = 17, STUN_PROTO_TCP = 6 };
 struct stun_attr {
     uint16_t type;
     uint16_t len;   /* value length, without padding */
-    uint16_t off;   /* offset of the value from the start of the message */
+    uint32_t off;   /* offset of the value from the start of the message:
+                     * up to STUN_MAX_MSG, which 16 bits cannot hold */
 };
 
 struct stun_msg {

@@ -8,23 +8,27 @@
  * one place per check, and built by send_error(): on UDP an error
  * response is never larger than the request that caused it (the reason
  * phrase goes first, then the answer), so sedge cannot be used to
- * amplify traffic toward a spoofed source. The 401/438 challenge is the
- * one answer the protocol cannot do without (real clients' first
- * Allocate is 52-60 bytes, a realm and nonce need about 70): it is built
- * minimal when the request is small, and oversized challenges are
- * limited per source address and second (auth.challenge_rate).
+ * amplify traffic toward a spoofed source. Two answers the protocol
+ * cannot do without may exceed their request: the 401/438 challenge (real
+ * clients' first Allocate is 52-60 bytes, a realm and nonce need about
+ * 70) and the Binding success (XOR-MAPPED-ADDRESS alone is 12 bytes over
+ * a bare 20-byte request). Both are built minimal, and for a source that
+ * has not yet completed an authenticated exchange (which proves it is
+ * not spoofed) they are limited per source and second
+ * (auth.challenge_rate, oversized_ok).
  */
 #include "relay/internal.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "policy/peers.h"
 #include "policy/rules.h"
+#include "relay/offload/offload.h"
 #include "relay/stun.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static struct se_log_rl rl_auth, rl_throttle, rl_peer, rl_bad, rl_policy;
+static struct se_log_rl rl_auth, rl_throttle, rl_peer, rl_bad, rl_policy, rl_reflect, rl_stale;
 
 struct req {
     struct worker *w;
@@ -37,6 +41,9 @@ struct req {
     bool fingerprint;  /* request carried FINGERPRINT */
     const char *user;  /* USERNAME bytes, not NUL-terminated */
     size_t user_len;
+    const char *tuser; /* who the password-guess throttle counts: the user part of */
+    size_t tuser_len;  /* a REST name (any expiry), else the USERNAME */
+    uint8_t src[16];   /* relay_source_key of the client */
     char quota_user[AUTH_NAME_MAX];
     char origin[AUTH_ORIGIN_MAX + 1]; /* a REST credential's origin, decoded */
     bool has_origin;
@@ -110,14 +117,15 @@ static const char *method_name(uint16_t method)
     }
 }
 
-/* Answer an error; why says which check refused (logged at debug level). */
-static void send_error_why(struct req *r, int code, const char *why)
+/* Answer an error with a reason phrase; why says which check refused
+ * (logged at debug level). */
+static void send_error_reason(struct req *r, int code, const char *reason, const char *why)
 {
     char as[SE_ADDR_STRLEN];
 
     se_debug("%s from %s: %d %s (%s)", method_name(r->m->method),
-             se_addr_str(&r->c->addr, as, sizeof(as)), code, stun_reason(code), why);
-    int len = build_error(r, code, stun_reason(code));
+             se_addr_str(&r->c->addr, as, sizeof(as)), code, reason, why);
+    int len = build_error(r, code, reason);
 
     if (len > 0 && r->c->transport == SE_TP_UDP && (size_t)len > r->m->len)
         len = build_error(r, code, "");
@@ -131,6 +139,48 @@ static void send_error_why(struct req *r, int code, const char *why)
     relay_send_client(r->w, r->c, r->w->txbuf, (size_t)len, false);
 }
 
+static void send_error_why(struct req *r, int code, const char *why)
+{
+    send_error_reason(r, code, stun_reason(code), why);
+}
+
+/* The source as the throttle counts it: "192.0.2.7" or "2001:db8::/64". */
+static const char *source_str(const uint8_t key[16], char *buf, size_t len)
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    struct se_addr a = {.family = AF_INET6};
+
+    memcpy(a.ip, key, 16);
+    if (memcmp(key, v4mapped, 12) == 0) {
+        a.family = AF_INET;
+        return se_addr_ip_str(&a, buf, len);
+    }
+    se_addr_ip_str(&a, buf, len);
+    size_t n = strlen(buf);
+    if (n + 4 < len)
+        memcpy(buf + n, "/64", 4);
+    return buf;
+}
+
+/*
+ * An answer of answer bytes to r, larger than its UDP request, which a
+ * spoofed source could turn into reflection: allowed for a proven source
+ * (one that completed an authenticated exchange), else at most
+ * auth.challenge_rate per source and second. Counts and logs a refusal.
+ */
+static bool oversized_ok(struct req *r, size_t answer, const char *what)
+{
+    if (r->c->transport != SE_TP_UDP || answer <= r->m->len ||
+        auth_throttle_challenge(r->w->srv->throttle, r->src, relay_now_wall()))
+        return true;
+    char ss[SE_ADDR_STRLEN + 4];
+    atomic_fetch_add_explicit(&r->w->st.challenges_limited, 1, memory_order_relaxed);
+    se_log_rl(&rl_reflect, SE_LOG_INFO,
+              "%s to unproven source %s not sent: %zu-byte answer to a %zu-byte request, "
+              "over auth.challenge_rate",
+              what, source_str(r->src, ss, sizeof(ss)), answer, r->m->len);
+    return false;
+}
 
 static const uint8_t pw_algorithms[] = {0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00};
 
@@ -157,13 +207,10 @@ static void send_challenge(struct req *r, int code)
     size_t answer = b.len + (r->fingerprint ? 8 : 0);
     se_debug("%s challenge %d: request %zu bytes, answer %zu bytes", method_name(r->m->method),
              code, r->m->len, answer);
-    /* The one error answer that may exceed its request: rate-limited per
-     * source, so a spoofed source can reflect only a trickle. */
-    if (r->c->transport == SE_TP_UDP && answer > r->m->len &&
-        !auth_throttle_challenge(r->w->srv->throttle, r->c->addr.ip, relay_now_wall())) {
-        atomic_fetch_add_explicit(&r->w->st.challenges_limited, 1, memory_order_relaxed);
+    /* The one error answer that may exceed its request: limited for
+     * unproven sources, so a spoofed source can reflect only a trickle. */
+    if (!oversized_ok(r, answer, code == 401 ? "401 challenge" : "438 challenge"))
         return;
-    }
     finish(r, &b);
 }
 
@@ -172,18 +219,37 @@ static bool attr_eq(const struct stun_msg *m, const struct stun_attr *a, const c
     return a->len == n && memcmp(stun_attr_value(m, a), s, n) == 0;
 }
 
+/* A failed guess: counted for (user, source) and for the source. */
 static void auth_failed(struct req *r, const char *why)
 {
-    char as[SE_ADDR_STRLEN];
+    char as[SE_ADDR_STRLEN], ss[SE_ADDR_STRLEN + 4];
     int64_t now = relay_now_wall();
 
     atomic_fetch_add_explicit(&r->w->st.auth_failures, 1, memory_order_relaxed);
     se_log_rl(&rl_auth, SE_LOG_WARN, "auth failed: user=%.*s from %s: %s", (int)r->user_len,
               r->user, se_addr_str(&r->c->addr, as, sizeof(as)), why);
-    if (auth_throttle_fail(r->w->srv->throttle, r->c->addr.ip, now))
-        se_warn("auth: throttling %s after repeated failures",
-                se_addr_ip_str(&r->c->addr, as, sizeof(as)));
+    int started =
+        auth_throttle_fail_user(r->w->srv->throttle, r->src, r->tuser, r->tuser_len, now);
+    if (started == AUTH_THROTTLE_USER)
+        se_warn("auth: throttling user=%.*s from %s after repeated failures", (int)r->tuser_len,
+                r->tuser, source_str(r->src, ss, sizeof(ss)));
+    else if (started == AUTH_THROTTLE_SOURCE)
+        se_warn("auth: throttling source %s (all users) after repeated failures",
+                source_str(r->src, ss, sizeof(ss)));
     send_challenge(r, 401);
+}
+
+/* A request refused by a throttle block: a clear error, no key tried. */
+static void throttled(struct req *r, int state)
+{
+    char ss[SE_ADDR_STRLEN + 4];
+
+    atomic_fetch_add_explicit(&r->w->st.auth_throttled, 1, memory_order_relaxed);
+    se_log_rl(&rl_throttle, SE_LOG_WARN, "auth: request from user=%.*s at %s refused: %s throttled",
+              (int)r->user_len, r->user, source_str(r->src, ss, sizeof(ss)),
+              state == AUTH_THROTTLE_SOURCE ? "source" : "user at this source");
+    send_error_reason(r, 403, "Too many failed authentications, retry later",
+                      "password-guess throttle");
 }
 
 /*
@@ -234,13 +300,6 @@ static int authenticate(struct req *r)
         send_challenge(r, 401);
         return -1;
     }
-    if (auth_throttle_blocked(r->w->srv->throttle, r->c->addr.ip, now)) {
-        char as[SE_ADDR_STRLEN];
-        atomic_fetch_add_explicit(&r->w->st.auth_throttled, 1, memory_order_relaxed);
-        se_log_rl(&rl_throttle, SE_LOG_WARN, "auth: request from throttled %s dropped",
-                  se_addr_ip_str(&r->c->addr, as, sizeof(as)));
-        return -1;
-    }
     ua = stun_find(m, STUN_A_USERNAME);
     ra = stun_find(m, STUN_A_REALM);
     na = stun_find(m, STUN_A_NONCE);
@@ -250,6 +309,15 @@ static int authenticate(struct req *r)
     }
     r->user = (const char *)stun_attr_value(m, ua);
     r->user_len = ua->len;
+    bool is_rest = auth_creds_secret_count(s->creds) > 0 &&
+                   auth_rest_parse(r->user, r->user_len, &rest) == 0;
+    r->tuser = is_rest ? rest.user : r->user;
+    r->tuser_len = is_rest ? rest.user_len : r->user_len;
+    int blocked = auth_throttle_check(r->w->srv->throttle, r->src, r->tuser, r->tuser_len, now);
+    if (blocked != AUTH_THROTTLE_OK) {
+        throttled(r, blocked);
+        return -1;
+    }
     const char *nonce = (const char *)stun_attr_value(m, na);
     int nrc = auth_nonce_check(&r->w->srv->nonce_key, &r->c->addr, now, nonce, na->len);
     if (nrc == SE_ERR_STALE) {
@@ -281,10 +349,15 @@ static int authenticate(struct req *r)
     r->mi256 = m->mi256 >= 0;
 
     /* TURN REST credential: "expiry:user[:origin]" signed by a secret. */
-    if (auth_creds_secret_count(s->creds) > 0 &&
-        auth_rest_parse(r->user, r->user_len, &rest) == 0) {
+    if (is_rest) {
         if (rest.expiry < now) {
-            auth_failed(r, "REST credential expired");
+            /* Not a guess (no password is tried): browsers retry stale
+             * credentials, and their address must not be throttled. */
+            char as[SE_ADDR_STRLEN];
+            atomic_fetch_add_explicit(&r->w->st.auth_failures, 1, memory_order_relaxed);
+            se_log_rl(&rl_stale, SE_LOG_INFO, "auth failed: user=%.*s from %s: REST credential expired",
+                      (int)r->user_len, r->user, se_addr_str(&r->c->addr, as, sizeof(as)));
+            send_challenge(r, 401);
             return -1;
         }
         for (size_t i = 0; i < auth_creds_secret_count(s->creds); i++) {
@@ -294,14 +367,18 @@ static int authenticate(struct req *r)
                                    sizeof(pw)) < 0 ||
                 auth_key_derive(sha256, r->user, r->user_len, s->realm, pw, strlen(pw), key) < 0)
                 continue;
-            if (try_key(r, key, sha256 ? AUTH_SHA256_KEY_LEN : AUTH_MD5_KEY_LEN))
+            if (try_key(r, key, sha256 ? AUTH_SHA256_KEY_LEN : AUTH_MD5_KEY_LEN)) {
+                /* Integrity with our address-bound nonce: the source is real. */
+                auth_throttle_prove(r->w->srv->throttle, r->src, now);
                 return rest_accepted(r, &rest);
+            }
         }
     }
     const struct auth_user *u = auth_creds_find_user(s->creds, r->user, r->user_len);
     if (u && (sha256 ? try_key(r, u->key_sha256, AUTH_SHA256_KEY_LEN)
                      : try_key(r, u->key_md5, AUTH_MD5_KEY_LEN))) {
         snprintf(r->quota_user, sizeof(r->quota_user), "%s", u->name);
+        auth_throttle_prove(r->w->srv->throttle, r->src, now);
         return 0;
     }
     auth_failed(r, u ? "wrong password" : "unknown user or bad REST signature");
@@ -380,13 +457,35 @@ static void send_allocate_success(struct req *r, struct allocation *a, const uin
 
 /* ---- methods ---- */
 
+/*
+ * Binding needs no credentials, so its answer is a reflection vector:
+ * over UDP an unproven source gets the smallest answer (no SOFTWARE)
+ * and, when even that exceeds its request (XOR-MAPPED-ADDRESS alone is
+ * 12 or 24 bytes over a bare 20-byte request), only within the
+ * auth.challenge_rate budget. Proven sources get the full answer.
+ */
 static void do_binding(struct req *r)
 {
     struct stun_builder b;
+    bool software = true;
 
-    begin(r, &b, STUN_SUCCESS);
-    stun_put_xor_addr(&b, STUN_A_XOR_MAPPED_ADDRESS, &r->c->addr);
-    put_software(r, &b);
+    for (;;) {
+        begin(r, &b, STUN_SUCCESS);
+        stun_put_xor_addr(&b, STUN_A_XOR_MAPPED_ADDRESS, &r->c->addr);
+        if (software)
+            put_software(r, &b);
+        size_t answer = b.len + (r->fingerprint ? 8 : 0);
+        if (r->c->transport != SE_TP_UDP || answer <= r->m->len ||
+            auth_throttle_proven(r->w->srv->throttle, r->src, relay_now_wall()))
+            break;
+        if (software && r->w->snap->software[0]) {
+            software = false; /* SOFTWARE is optional (RFC 8489 §14.14) */
+            continue;
+        }
+        if (!oversized_ok(r, answer, "Binding answer"))
+            return;
+        break;
+    }
     finish(r, &b);
 }
 
@@ -469,15 +568,19 @@ static void do_allocate(struct req *r)
     if (r->w->snap->rules)
         pol_rules_eval(r->w->snap->rules, &q, &d);
     if (!d.allow) {
-        char as[SE_ADDR_STRLEN];
+        char as[SE_ADDR_STRLEN], rule[160];
         atomic_fetch_add_explicit(&r->w->st.policy_denied, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&r->w->st.allocs_refused, 1, memory_order_relaxed);
+        if (d.rule_id) /* "#7 contractors" */
+            snprintf(rule, sizeof(rule), "#%lld%s%s", (long long)d.rule_id,
+                     d.rule_name[0] ? " " : "", d.rule_name);
+        else
+            snprintf(rule, sizeof(rule), "default");
         se_log_rl(&rl_policy, SE_LOG_INFO,
-                  "allocate denied by policy user=%s origin=%s client=%s:%s rule=%s%lld%s%s",
+                  "allocate denied by policy user=%s origin=%s client=%s:%s rule=%s",
                   r->quota_user, r->has_origin ? r->origin : "-",
                   se_transport_name(r->c->transport), se_addr_str(&r->c->addr, as, sizeof(as)),
-                  d.rule_id ? "#" : "", (long long)d.rule_id, d.rule_id ? "" : "default",
-                  d.rule_name[0] ? d.rule_name : "");
+                  rule);
         send_error_why(r, 403, "refused by policy");
         return;
     }
@@ -593,13 +696,16 @@ static void do_create_permission(struct req *r)
             return;
         }
     }
-    for (int i = 0; i < n; i++) {
-        int rc = alloc_perm_install(r->a, peers[i].ip);
-        if (rc < 0) {
-            send_error_why(r, 508, "permission limit reached");
-            return;
-        }
+    /* All or nothing (RFC 8656 §9.2): room for every peer first. */
+    uint8_t ips[STUN_MAX_ATTRS][16];
+    for (int i = 0; i < n; i++)
+        memcpy(ips[i], peers[i].ip, 16);
+    if (alloc_perms_reserve(r->a, (const uint8_t(*)[16])ips, n) < 0) {
+        send_error_why(r, 508, "permission limit reached");
+        return;
     }
+    alloc_perms_install(r->a, (const uint8_t(*)[16])ips, n);
+    relay_offload_sync(r->a); /* refreshed permissions extend offloaded channels */
     begin(r, &b, STUN_SUCCESS);
     finish(r, &b);
 }
@@ -644,10 +750,15 @@ static void do_channel_bind(struct req *r)
         send_error_why(r, 403, "peer refused by policy");
         return;
     }
-    if (alloc_chan_install(r->a, number, &peer) < 0 || alloc_perm_install(r->a, peer.ip) < 0) {
+    /* All or nothing (RFC 8656 §11.2): the channel and its permission. */
+    const uint8_t(*ip)[16] = (const uint8_t(*)[16])peer.ip;
+    if (alloc_chan_reserve(r->a, number) < 0 || alloc_perms_reserve(r->a, ip, 1) < 0) {
         send_error_why(r, 508, "channel or permission limit reached");
         return;
     }
+    (void)alloc_chan_install(r->a, number, &peer); /* cannot fail after the reserve */
+    alloc_perms_install(r->a, ip, 1);
+    relay_offload_sync(r->a); /* the channel may be forwarded by the kernel from now on */
     begin(r, &b, STUN_SUCCESS);
     finish(r, &b);
 }
@@ -678,6 +789,7 @@ void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocatio
     struct req r = {.w = w, .c = c, .a = a, .m = &m};
     int rc = stun_parse(&m, buf, len);
 
+    relay_source_key(&c->addr, r.src);
     if (rc < 0) {
         atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
         /* A well-framed request with bad contents gets 400; others nothing. */
@@ -724,6 +836,39 @@ void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocatio
     case TURN_CREATE_PERMISSION: do_create_permission(&r); break;
     case TURN_CHANNEL_BIND: do_channel_bind(&r); break;
     }
+}
+
+void turn_cron(struct worker *w)
+{
+    struct auth_throttle_end ended[32];
+    size_t n;
+
+    /* Blocks that ended, with what they refused (most of it unlogged:
+     * the per-request line is rate-limited). */
+    while ((n = auth_throttle_report(w->srv->throttle, relay_now_wall(), ended, 32)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            char ss[SE_ADDR_STRLEN + 4];
+            source_str(ended[i].src, ss, sizeof(ss));
+            if (ended[i].whole_source)
+                se_info("auth: throttle on source %s ended: %llu request%s refused", ss,
+                        (unsigned long long)ended[i].refused, ended[i].refused == 1 ? "" : "s");
+            else
+                se_info("auth: throttle on user=%s from %s ended: %llu request%s refused",
+                        ended[i].user, ss, (unsigned long long)ended[i].refused,
+                        ended[i].refused == 1 ? "" : "s");
+        }
+        if (n < 32)
+            break;
+    }
+    /* Counts of rate-limited lines are printed even when no later line
+     * of the same kind comes (docs/admin.md, Logs). */
+    se_log_rl_flush(&rl_auth, SE_LOG_WARN, "auth failed");
+    se_log_rl_flush(&rl_throttle, SE_LOG_WARN, "auth: request refused, throttled");
+    se_log_rl_flush(&rl_reflect, SE_LOG_INFO, "oversized answer to an unproven source not sent");
+    se_log_rl_flush(&rl_stale, SE_LOG_INFO, "REST credential expired");
+    se_log_rl_flush(&rl_peer, SE_LOG_INFO, "peer denied");
+    se_log_rl_flush(&rl_bad, SE_LOG_INFO, "allocate refused");
+    se_log_rl_flush(&rl_policy, SE_LOG_INFO, "allocate denied by policy");
 }
 
 void turn_on_channel_data(struct worker *w, struct allocation *a, const uint8_t *buf, size_t len)

@@ -20,7 +20,9 @@
  *    the queue's sendmmsg (relay_uring_recycle). When the buffers run
  *    out, the kernel ends that socket's multishot with ENOBUFS (the
  *    datagram stays in the socket); the socket is re-armed once buffers
- *    are back.
+ *    are back. A multishot also ends after an empty datagram (anyone can
+ *    send one to a relay port) or a full completion queue: re-armed in
+ *    the same wake-up (on_rx_end lists every cause).
  *  - send: the queue toward peers (datagrams from several relay sockets)
  *    becomes one SENDMSG per run of the same socket and destination (UDP
  *    GSO as in txq.c) on a second ring and leaves with one io_uring_enter.
@@ -164,6 +166,54 @@ static void unlist(uint32_t *list, uint32_t *n, uint32_t slot)
     }
 }
 
+/* A completion's result for the log: an errno name, or the byte count a
+ * successful receive returns (positive results are not errors). */
+static const char *res_str(int res, char *buf, size_t len)
+{
+    if (res < 0)
+        return strerror(-res);
+    snprintf(buf, len, "result %d, not an error", res);
+    return buf;
+}
+
+/*
+ * A socket's multishot receive ended (a completion without
+ * IORING_CQE_F_MORE). Every cause but an unexpected error is re-armed in
+ * this same wake-up (rx_cb's rearm_pending), so datagrams waiting in the
+ * socket are read at once:
+ *  - res >= 0: the kernel ends a multishot after a receive of 0 bytes (an
+ *    empty datagram, which anyone can send to a relay port) or when it
+ *    could not post a completion (a full completion queue). Its buffer,
+ *    if any, is handled like any datagram's;
+ *  - -ENOBUFS: no provided buffer was free (the datagram waits in the
+ *    socket); armed again once buffers come back;
+ *  - -ECANCELED: our own cancel (relay_uring_del), which also retired
+ *    the slot's generation, so it never reaches here;
+ *  - any other error: retried by the cron once a second, so that an
+ *    error that persists cannot spin the loop.
+ */
+static void on_rx_end(struct worker *w, struct relay_sock *rs, uint32_t slot, int res)
+{
+    struct relay_uring *u = w->ur;
+
+    rs->ur_armed = false;
+    if (res >= 0) {
+        atomic_fetch_add_explicit(&w->st.uring_rx_rearmed, 1, memory_order_relaxed);
+        u->rearm[u->n_rearm++] = slot;
+    } else if (res == -ENOBUFS) {
+        atomic_fetch_add_explicit(&w->st.uring_rx_starved, 1, memory_order_relaxed);
+        se_log_rl(&rl_starved, SE_LOG_DEBUG,
+                  "io_uring receive buffers exhausted (relay.io_buffers = %u): re-arming",
+                  u->nbufs);
+        u->rearm[u->n_rearm++] = slot;
+    } else {
+        char as[SE_ADDR_STRLEN], rb[48];
+        se_log_rl(&rl_uring, SE_LOG_WARN, "relay socket %s: receive ended (%s), retrying in 1 s",
+                  se_addr_str(&rs->addr, as, sizeof(as)), res_str(res, rb, sizeof(rb)));
+        u->retry[u->n_retry++] = slot;
+    }
+}
+
 static void on_rx_cqe(struct worker *w, const struct io_uring_cqe *cqe)
 {
     struct relay_uring *u = w->ur;
@@ -177,25 +227,8 @@ static void on_rx_cqe(struct worker *w, const struct io_uring_cqe *cqe)
         u->held++;
     if (ud != UD_IGNORE && slot < u->n_slots && u->gen[slot] == (uint32_t)(ud >> 32))
         rs = u->socks[slot];
-    if (rs && !(cqe->flags & IORING_CQE_F_MORE)) {
-        /* The multishot ended: out of buffers (the datagram waits in the
-         * socket), or an error. Arm again once buffers are back. */
-        rs->ur_armed = false;
-        if (cqe->res == -ENOBUFS) {
-            atomic_fetch_add_explicit(&w->st.uring_rx_starved, 1, memory_order_relaxed);
-            se_log_rl(&rl_starved, SE_LOG_DEBUG,
-                      "io_uring receive buffers exhausted (relay.io_buffers = %u): re-arming",
-                      u->nbufs);
-            u->rearm[u->n_rearm++] = slot;
-        } else {
-            /* Not expected on an unconnected UDP socket; retried once a
-             * second so a persistent error cannot spin the loop. */
-            char as[SE_ADDR_STRLEN];
-            se_log_rl(&rl_uring, SE_LOG_WARN, "relay socket %s: receive ended (%s), retrying",
-                      se_addr_str(&rs->addr, as, sizeof(as)), strerror(-cqe->res));
-            u->retry[u->n_retry++] = slot;
-        }
-    }
+    if (rs && !(cqe->flags & IORING_CQE_F_MORE))
+        on_rx_end(w, rs, slot, cqe->res);
     if (!has_buf)
         return;
     if (!rs || cqe->res <= 0) {
@@ -214,6 +247,7 @@ static void on_rx_cqe(struct worker *w, const struct io_uring_cqe *cqe)
         relay_txq_send(w, q); /* gives its buffers back */
     uint8_t *payload = io_uring_recvmsg_payload(o, &u->rmsg);
     size_t n = io_uring_recvmsg_payload_length(o, cqe->res, &u->rmsg);
+    /* An empty datagram is data (dropped by relay_from_peer), not an end. */
     if (!relay_from_peer(w, rs->alloc, payload, n, io_uring_recvmsg_name(o), -1, (int)bid))
         buf_give(u, bid);
 }
@@ -300,7 +334,7 @@ uint64_t relay_uring_send(struct worker *w, struct msghdr *const *msg, const int
         if (res == -EAGAIN || res == -ENOBUFS) {
             lost += (uint64_t)count[g];
         } else {
-            se_log_rl(&rl_uring, SE_LOG_DEBUG, "udp send to peer failed: %s", strerror(-res));
+            se_log_rl(&rl_uring, SE_LOG_DEBUG, "udp send to peer failed: %s", strerror(-res)); /* res < 0 */
             lost += relay_send_each(fd[g], msg[g], count[g]);
         }
     }

@@ -8,10 +8,9 @@
  * needed on the packet path.
  *
  * Packets are classified on their first byte (RFC 7983): 0-3 STUN, 64-127
- * ChannelData (RFC 5766's channel range, see stun.h); anything else is dropped and counted. TCP and TLS share one
- * framer over libevent bufferevents (OpenSSL filters TLS below it); a
- * stream whose framing breaks is closed, since no resynchronisation is
- * possible.
+ * ChannelData (RFC 5766's channel range, see stun.h); anything else is dropped and counted. TCP and TLS
+ * clients (one framer over libevent bufferevents, and the limits on what
+ * connections may hold) are in stream.c.
  *
  * The control thread talks to a worker only through its mailbox (a new
  * snapshot, a drain request) and event_active(); each worker's cron runs
@@ -49,6 +48,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/queue.h"
+#include "core/ratelimit.h"
+#include "relay/offload/offload.h"
 #include "relay/stun.h"
 
 #include <errno.h>
@@ -66,11 +67,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-static struct se_log_rl rl_stream, rl_send;
+static struct se_log_rl rl_send;
 
 int64_t relay_now_wall(void)
 {
@@ -257,139 +259,7 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* ---- TCP / TLS streams ---- */
-
-static void conn_free(struct stream_conn *sc, const char *reason)
-{
-    struct worker *w = sc->w;
-
-    if (sc->alloc)
-        alloc_free(sc->alloc, reason); /* clears sc->alloc */
-    if (sc->prev)
-        sc->prev->next = sc->next;
-    else
-        w->conns = sc->next;
-    if (sc->next)
-        sc->next->prev = sc->prev;
-    if (sc->bev) {
-        SSL *ssl = bufferevent_openssl_get_ssl(sc->bev);
-        if (ssl)
-            SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify wait */
-        bufferevent_free(sc->bev);
-    }
-    free(sc);
-}
-
-static void stream_read_cb(struct bufferevent *bev, void *arg)
-{
-    struct stream_conn *sc = arg;
-    struct worker *w = sc->w;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    struct client_ref c = {.transport = sc->transport, .conn = sc, .addr = sc->remote};
-
-    w->now = relay_now_mono();
-    for (;;) {
-        uint8_t hdr[4];
-        size_t have = evbuffer_get_length(in), frame, payload;
-
-        if (have < 4)
-            return;
-        evbuffer_copyout(in, hdr, 4);
-        int kind = stun_frame(hdr, &payload, &frame);
-        if (kind < 0) {
-            char as[SE_ADDR_STRLEN];
-            se_log_rl(&rl_stream, SE_LOG_WARN, "%s client %s: not STUN or ChannelData, closing",
-                      se_transport_name(sc->transport), se_addr_str(&sc->remote, as, sizeof(as)));
-            atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
-            conn_free(sc, "bad framing");
-            return;
-        }
-        if (have < frame)
-            return;
-        evbuffer_remove(in, w->rxbuf, frame);
-        if (kind == STUN_FRAME_STUN)
-            turn_on_stun(w, &c, sc->alloc, w->rxbuf, payload);
-        else if (sc->alloc)
-            turn_on_channel_data(w, sc->alloc, w->rxbuf, payload);
-        else
-            atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
-    }
-}
-
-static void stream_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    struct stream_conn *sc = arg;
-
-    (void)bev;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        unsigned long e = bufferevent_get_openssl_error(bev);
-        if (e)
-            se_debug("tls: %s", ERR_reason_error_string(e));
-        conn_free(sc, what & BEV_EVENT_EOF ? "client closed" : "connection error");
-    }
-}
-
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg)
-{
-    struct worker *w = arg;
-    int idx = -1, one = 1;
-    struct stream_conn *sc;
-
-    (void)salen;
-    for (int i = 0; i < w->n_tcp; i++)
-        if (w->tcp[i] == l)
-            idx = i;
-    if (idx < 0 || w->draining) {
-        close(fd);
-        return;
-    }
-    w->now = relay_now_mono();
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    sc = calloc(1, sizeof(*sc));
-    if (!sc) {
-        close(fd);
-        return;
-    }
-    sc->w = w;
-    sc->transport = w->tcp_transport[idx];
-    sc->created = w->now;
-    se_addr_from_sockaddr(&sc->remote, sa);
-    if (sc->transport == SE_TP_TLS) {
-        SSL *ssl = w->snap->tls ? SSL_new(w->snap->tls) : NULL;
-        if (ssl)
-            sc->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                     BEV_OPT_CLOSE_ON_FREE);
-        else
-            SSL_free(ssl);
-    } else {
-        sc->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    }
-    if (!sc->bev) {
-        close(fd);
-        free(sc);
-        return;
-    }
-    sc->next = w->conns;
-    if (w->conns)
-        w->conns->prev = sc;
-    w->conns = sc;
-    /* Bound what a client can make us buffer: one max frame plus slack. */
-    bufferevent_setwatermark(sc->bev, EV_READ, 0, 256 * 1024);
-    bufferevent_setcb(sc->bev, stream_read_cb, NULL, stream_event_cb, sc);
-    bufferevent_enable(sc->bev, EV_READ | EV_WRITE);
-}
-
 /* ---- mailbox, cron ---- */
-
-static void stop_listening(struct worker *w)
-{
-    for (int i = 0; i < w->n_tcp; i++) {
-        if (w->tcp[i])
-            evconnlistener_free(w->tcp[i]); /* closes the fd */
-        w->tcp[i] = NULL;
-    }
-}
 
 static void mbox_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -430,7 +300,7 @@ static void mbox_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (drain && !w->draining) {
         w->draining = true;
-        stop_listening(w);
+        stream_stop_listening(w);
     }
 }
 
@@ -455,14 +325,11 @@ static void cron_cb(evutil_socket_t fd, short what, void *arg)
     w->cron_last_us = us;
     alloc_cron(w);
     relay_uring_cron(w);
-    if (w->id == 0)
+    if (w->id == 0) {
         alloc_expire_reservations(w->srv, w->now);
-    /* Close TCP/TLS clients that never allocated. */
-    for (struct stream_conn *sc = w->conns, *next; sc; sc = next) {
-        next = sc->next;
-        if (!sc->alloc && w->now - sc->created > STREAM_IDLE_TIMEOUT)
-            conn_free(sc, "idle");
+        turn_cron(w);
     }
+    stream_cron(w);
     if (w->draining && (!w->allocs || w->now >= w->drain_deadline))
         event_base_loopexit(w->base, NULL);
 }
@@ -479,8 +346,7 @@ static void *worker_main(void *arg)
     }
     event_base_dispatch(w->base);
     /* Tear down in the owning thread. */
-    while (w->conns)
-        conn_free(w->conns, "shutdown");
+    stream_close_all(w);
     while (w->allocs)
         alloc_free(w->allocs, "shutdown");
     relay_uring_free(w);
@@ -488,6 +354,24 @@ static void *worker_main(void *arg)
 }
 
 /* ---- server ---- */
+
+/* Every allocation and connection costs a descriptor: use what the hard
+ * limit allows (the soft limit is often 1 024). The connection limits
+ * follow whatever limit is in force (stream.c). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            se_info("fd limit raised from %llu to %llu", (unsigned long long)was,
+                    (unsigned long long)rl.rlim_cur);
+    }
+}
 
 int relay_server_new(const struct se_config *cfg, struct relay_server **out, char *err,
                      size_t errlen)
@@ -503,15 +387,21 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
     pthread_mutex_init(&srv->lock, NULL);
     srv->throttle = auth_throttle_new(cfg->auth_fail_limit, cfg->auth_fail_window,
                                       cfg->auth_block_time);
-    if (srv->throttle)
+    if (srv->throttle) {
+        auth_throttle_set_source_limit(srv->throttle, cfg->auth_source_fail_limit);
         auth_throttle_set_challenge_rate(srv->throttle, cfg->challenge_rate);
+    }
+    srv->alloc_sources = ipc_new();
+    srv->conn_sources = ipc_new();
+    srv->alloc_rate = se_ratelimit_new(RATE_TABLE_SLOTS);
+    srv->tls_rate = se_ratelimit_new(RATE_TABLE_SLOTS);
     srv->n_workers = cfg->workers;
     srv->workers = calloc((size_t)srv->n_workers, sizeof(*srv->workers));
-    if (!srv->throttle || !srv->workers || auth_nonce_key_init(&srv->nonce_key) < 0) {
+    if (!srv->throttle || !srv->workers || !srv->alloc_sources || !srv->conn_sources ||
+        !srv->alloc_rate || !srv->tls_rate || auth_nonce_key_init(&srv->nonce_key) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    atomic_init(&srv->next_port, (unsigned)(cfg->min_port + (unsigned)getpid() % 97));
     {
         uint8_t rnd[4];
         if (RAND_bytes(rnd, sizeof(rnd)) != 1 || !(srv->events = se_queue_new(EVENT_QUEUE_LEN))) {
@@ -533,6 +423,9 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
         }
     }
     se_info("relay sockets: %s", srv->use_uring ? "io_uring" : "epoll");
+    raise_fd_limit();
+    if (relay_offload_open(cfg, srv->n_workers, &srv->offload, err, errlen) < 0)
+        goto fail;
     for (int k = 0; k < cfg->n_listen; k++) {
         char what[64];
         snprintf(what, sizeof(what), "listen[%d] (%s)", k,
@@ -567,6 +460,7 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
                     goto fail;
                 w->tcp_fd[w->n_tcp] = fd;
                 w->tcp_transport[w->n_tcp] = ls->transport;
+                w->tcp_listen[w->n_tcp] = k;
                 w->n_tcp++;
             }
         }
@@ -583,6 +477,7 @@ int relay_server_start(struct relay_server *srv, struct relay_snap *snap)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, (void (*)(void))evthread_use_pthreads);
 
+    stream_limits_update(srv, snap); /* before any accept */
     for (int i = 0; i < srv->n_workers; i++) {
         struct worker *w = &srv->workers[i];
         struct timeval one_s = {1, 0};
@@ -605,13 +500,8 @@ int relay_server_start(struct relay_server *srv, struct relay_snap *snap)
             if (!ul->ev || event_add(ul->ev, NULL) < 0)
                 return SE_ERR_NOMEM;
         }
-        for (int k = 0; k < w->n_tcp; k++) {
-            w->tcp[k] = evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1,
-                                           w->tcp_fd[k]);
-            if (!w->tcp[k])
-                return SE_ERR_NOMEM;
-            w->tcp_fd[k] = -1; /* owned by the listener now */
-        }
+        if (stream_listen(w) < 0)
+            return SE_ERR_NOMEM;
         w->mbox_ev = event_new(w->base, -1, 0, mbox_cb, w);
         w->cron_ev = event_new(w->base, -1, EV_PERSIST, cron_cb, w);
         w->flush_ev = event_new(w->base, -1, 0, flush_cb, w);
@@ -654,6 +544,7 @@ void relay_server_reconfigure(struct relay_server *srv, const struct se_config *
 {
     auth_throttle_set(srv->throttle, cfg->auth_fail_limit, cfg->auth_fail_window,
                       cfg->auth_block_time);
+    auth_throttle_set_source_limit(srv->throttle, cfg->auth_source_fail_limit);
     auth_throttle_set_challenge_rate(srv->throttle, cfg->challenge_rate);
 }
 
@@ -728,7 +619,7 @@ void relay_server_free(struct relay_server *srv)
             if (w->udp[k].fd >= 0)
                 close(w->udp[k].fd);
         }
-        stop_listening(w);
+        stream_stop_listening(w);
         for (int k = 0; k < w->n_tcp; k++)
             if (w->tcp_fd[k] >= 0)
                 close(w->tcp_fd[k]);
@@ -761,7 +652,12 @@ void relay_server_free(struct relay_server *srv)
         free(q->name);
         free(q);
     }
+    relay_offload_free(srv->offload); /* the workers are gone: no flow is left */
     auth_throttle_free(srv->throttle);
+    ipc_free(srv->alloc_sources);
+    ipc_free(srv->conn_sources);
+    se_ratelimit_free(srv->alloc_rate);
+    se_ratelimit_free(srv->tls_rate);
     if (srv->events) {
         struct relay_event *ev[64];
         size_t n;
@@ -811,7 +707,24 @@ void relay_server_stats(struct relay_server *srv, struct relay_stats *o)
         ADD(dropped_rate_limit);
         o->uring_workers += atomic_load_explicit(&s->uring_on, memory_order_relaxed);
         ADD(uring_rx_starved);
+        ADD(uring_rx_rearmed);
+        ADD(conns_live);
+        ADD(conns_refused_total);
+        ADD(conns_refused_source);
+        ADD(accept_paused);
+        ADD(conns_closed_handshake);
+        ADD(conns_closed_idle);
+        ADD(conns_closed_stalled);
+        ADD(conns_evicted);
+        ADD(conns_refused_tls_rate);
+        ADD(conns_refused_proxy);
+        ADD(conns_closed_proxy);
+        ADD(allocs_rate_limited);
 #undef ADD
     }
     o->events_dropped = srv->events ? se_queue_dropped(srv->events) : 0;
+    relay_offload_stats(srv->offload, o);
+    o->reservations_live = atomic_load_explicit(&srv->n_resv, memory_order_relaxed);
+    o->conn_limit = atomic_load_explicit(&srv->conn_cap, memory_order_relaxed);
+    o->fd_limit = atomic_load_explicit(&srv->fd_limit, memory_order_relaxed);
 }

@@ -18,16 +18,20 @@ set -eu
 
 set_name=${1:-test}
 
-RUNTIME_PKGS="build-essential pkg-config
+# The daemon's build includes the kernel fast path (relay/offload): clang
+# compiles its BPF program (-target bpf), bpftool makes the skeleton that
+# embeds it, libbpf-dev links the loader; at run time that is libbpf1,
+# which libbpf-dev pulls in. faketime and ethtool are for its tests only.
+RUNTIME_PKGS="build-essential pkg-config clang
 libevent-dev libssl-dev openssl libconfig-dev libsqlite3-dev sqlite3 libjansson-dev
 libavformat-dev libavcodec-dev libavutil-dev
-libnice-dev libsrtp2-dev liburing-dev libgstreamer-plugins-base1.0-dev"
+libnice-dev libsrtp2-dev liburing-dev libbpf-dev bpftool libgstreamer-plugins-base1.0-dev"
 
-TEST_PKGS="clang libclang-rt-14-dev llvm ffmpeg
-coturn python3 python3-aiortc iproute2 util-linux curl procps
+TEST_PKGS="libclang-rt-14-dev llvm ffmpeg
+coturn python3 python3-aiortc iproute2 util-linux curl procps faketime ethtool
 chromium nodejs
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly janus-tools systemd nftables python3-yaml python3-cryptography"
+gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly janus-tools systemd nftables python3-yaml haproxy python3-cryptography"
 
 case "$set_name" in
 runtime) PKGS=$RUNTIME_PKGS ;;
@@ -61,6 +65,7 @@ if [ -n "$missing" ]; then
     # tests start their own reference instance when they need one.
     if command -v systemctl >/dev/null 2>&1; then
         $SUDO systemctl disable --now coturn >/dev/null 2>&1 || true
+        $SUDO systemctl disable --now haproxy >/dev/null 2>&1 || true
     fi
 fi
 

@@ -5,7 +5,9 @@
 #
 # Suites:
 #   unit   build/tests/test_*          table-driven unit tests (RFC vectors)
-#   fuzz   build/fuzz/fuzz_*           libFuzzer, FUZZ_SECONDS each (default 15)
+#   fuzz   build/fuzz/fuzz_*           libFuzzer, FUZZ_SECONDS each (default 15), with
+#                                      -max_len from tests/fuzz/NAME.options and the
+#                                      corpus plus large seeds (tests/fuzz/seeds.py)
 #   integ  tests/integ/*.sh, *.py      the real binary with real clients
 #
 # Each case runs under a timeout with its output in build/test-logs/; a
@@ -68,12 +70,20 @@ if [ -z "$only" ] || [ "$only" = fuzz ]; then
         [ -d "tests/fuzz/corpus/$n" ] && cp -r "tests/fuzz/corpus/$n/." "$work/"
         dict=()
         [ -f "tests/fuzz/$n.dict" ] && dict=(-dict="tests/fuzz/$n.dict")
-        # A target's real maximum input size, where the seeds alone do not set it.
-        [ -f "tests/fuzz/$n.max_len" ] && dict+=(-max_len="$(cat "tests/fuzz/$n.max_len")")
+        # Every target declares the largest input its parser really sees
+        # (libFuzzer's default is 4 KiB) and gets seeds of that size.
+        max_len=$(sed -n 's/^max_len *= *\([0-9]*\)$/\1/p' "tests/fuzz/$n.options" 2>/dev/null)
+        if [ -z "$max_len" ]; then
+            run_case fuzz "$n" sh -c "echo 'tests/fuzz/$n.options: no max_len'; exit 1"
+            rm -rf "$work"
+            continue
+        fi
+        /usr/bin/python3 tests/fuzz/seeds.py "$n" "$work" ||
+            { run_case fuzz "$n" sh -c "echo 'tests/fuzz/seeds.py $n failed'; exit 1"; rm -rf "$work"; continue; }
         mkdir -p "$BUILD/fuzz-artifacts"
         # libFuzzer's own exit code for a crash is 77, our "skipped": make it 1.
         run_case fuzz "$n" "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 \
-            -error_exitcode=1 -timeout_exitcode=1 \
+            -max_len="$max_len" -error_exitcode=1 -timeout_exitcode=1 \
             -print_final_stats=1 -artifact_prefix="$BUILD/fuzz-artifacts/$n-" "${dict[@]}" "$work"
         rm -rf "$work"
     done

@@ -47,6 +47,7 @@ enum {
     ANCHOR_EARLY_DTLS = 4,        /* datagrams of a first flight kept per leg */
     ANCHOR_DTLS_EARLY_MAX = 1500,
     ANCHOR_SCTP_HELD = 8,
+    ANCHOR_SOCKET_BUF = 1 << 20,  /* SO_RCVBUF/SO_SNDBUF of a leg's selected socket */
     ANCHOR_SCTP_HELD_MAX = 1500,
 };
 
@@ -135,6 +136,7 @@ struct anchor_session {
     int ctl_offer_side;
     char *ctl_answer;                 /* the latest answer (for the recorder) */
     bool ctl_counted;                 /* counted in the per-user and global limits */
+    int ctl_rec_seq;                  /* recordings opened for this call so far */
 };
 
 struct anchor_thread {
@@ -239,7 +241,7 @@ void anchor_recorder_free(struct anchor_recorder *r);
 bool anchor_recorder_ready(const struct anchor_recorder *r);
 /* Open the session's recording from the negotiated description (control
  * thread). 0 and *out, or SE_ERR_* with err. */
-int anchor_rec_open(struct anchor_recorder *r, const struct anchor_session *s, const char *sdp,
+int anchor_rec_open(struct anchor_recorder *r, struct anchor_session *s, const char *sdp,
                     const char *inside, const char *outside, struct anchor_rec **out,
                     char *err, size_t errlen);
 /* Its id (the recording directory's name). */
@@ -252,5 +254,9 @@ void anchor_rec_tick(struct anchor_rec *r, struct anchor_session *s, int64_t now
 void anchor_rec_close(struct anchor_recorder *r, struct anchor_rec *rec, struct anchor_event *end);
 /* A recording opened but never attached (control thread). */
 void anchor_rec_discard(struct anchor_recorder *r, struct anchor_rec *rec);
+/* Would a recording of new_sdp hold the same streams as one of old_sdp?
+ * (A renegotiation that adds or changes recordable streams starts the
+ * call's next recording.) */
+bool anchor_rec_same_streams(const char *old_sdp, const char *new_sdp);
 
 #endif

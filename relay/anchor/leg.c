@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static struct se_log_rl rl_cand;
 
@@ -76,13 +77,18 @@ static void on_pair(NiceAgent *agent, guint stream, guint comp, NiceCandidate *l
     struct anchor_leg *l = arg;
     char ip[NICE_ADDRESS_STRING_LEN];
 
-    (void)agent;
-    (void)stream;
-    (void)comp;
     (void)lc;
     nice_address_to_string(&rc->addr, ip);
     snprintf(l->remote_addr, sizeof(l->remote_addr), strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip,
              nice_address_get_port(&rc->addr));
+    /* A keyframe arrives as a burst of a hundred datagrams or more while
+     * the thread may be busy with the other leg: give the socket room. */
+    GSocket *gs = nice_agent_get_selected_socket(agent, stream, comp);
+    if (gs) {
+        g_socket_set_option(gs, SOL_SOCKET, SO_RCVBUF, ANCHOR_SOCKET_BUF, NULL);
+        g_socket_set_option(gs, SOL_SOCKET, SO_SNDBUF, ANCHOR_SOCKET_BUF, NULL);
+        g_object_unref(gs);
+    }
 }
 
 static void on_recv(NiceAgent *agent, guint stream, guint comp, guint len, gchar *buf,

@@ -327,7 +327,7 @@ static int open_part(struct anchor_recorder *r, const struct anchor_session *s,
     return rc;
 }
 
-int anchor_rec_open(struct anchor_recorder *r, const struct anchor_session *s, const char *sdp,
+int anchor_rec_open(struct anchor_recorder *r, struct anchor_session *s, const char *sdp,
                     const char *inside, const char *outside, struct anchor_rec **out,
                     char *err, size_t errlen)
 {
@@ -357,7 +357,12 @@ int anchor_rec_open(struct anchor_recorder *r, const struct anchor_session *s, c
     time_t now = time(NULL);
     struct tm tm;
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
-    put(rec->id, sizeof(rec->id), "%s-%s", stamp, s->id);
+    /* A renegotiation that changes the streams starts the call's next
+     * recording: numbered, as it may open within the same second. */
+    if (s->ctl_rec_seq++ == 0)
+        put(rec->id, sizeof(rec->id), "%s-%s", stamp, s->id);
+    else
+        put(rec->id, sizeof(rec->id), "%s-%s-%d", stamp, s->id, s->ctl_rec_seq);
     for (int side = 0; side < 2; side++)
         if ((rc = open_part(r, s, rs, side, rec->id, parties, &rec->part[side], err, errlen)) < 0)
             goto fail;
@@ -368,6 +373,25 @@ fail:
     free(rs);
     anchor_rec_close(r, rec, NULL); /* parts already opened are sealed, empty */
     return rc;
+}
+
+bool anchor_rec_same_streams(const char *old_sdp, const char *new_sdp)
+{
+    struct rec_sdp *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+    char e[200];
+    bool same = false;
+
+    if (a && b) {
+        int ra = old_sdp ? rec_sdp_parse(old_sdp, strlen(old_sdp), a, e, sizeof(e)) : -1;
+        int rb = rec_sdp_parse(new_sdp, strlen(new_sdp), b, e, sizeof(e));
+        same = (ra < 0 && rb < 0) || (ra == 0 && rb == 0 && a->n == b->n);
+        for (int i = 0; same && ra == 0 && i < a->n; i++)
+            same = a->m[i].cfg.media == b->m[i].cfg.media && a->m[i].cfg.pt == b->m[i].cfg.pt &&
+                   strcmp(a->m[i].cfg.label, b->m[i].cfg.label) == 0;
+    }
+    free(a);
+    free(b);
+    return same;
 }
 
 /* ---- the media path ---- */

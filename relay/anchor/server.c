@@ -638,6 +638,38 @@ out:
     return rc;
 }
 
+/* A renegotiation of a recorded call changed its recordable streams (a
+ * track added, a codec changed): the call's recording goes on in a new
+ * one with the new streams, the old one is sealed. */
+static void next_recording(struct anchor_server *a, struct anchor_session *s, const char *old)
+{
+    struct anchor_rec *rec = NULL;
+    char err[256];
+
+    if (!anchor_can_record(a) || anchor_rec_same_streams(old, s->ctl_answer) ||
+        anchor_call(s, anchor_job_recording, NULL) != 1)
+        return;
+    struct anchor_info *in = calloc(1, sizeof(*in));
+    if (!in || anchor_call(s, anchor_job_info, in) < 0) {
+        free(in);
+        return;
+    }
+    char inside[80], outside[80];
+    snprintf(inside, sizeof(inside), "udp:%s", in->leg[ANCHOR_INSIDE].remote);
+    snprintf(outside, sizeof(outside), "udp:%s", in->leg[ANCHOR_OUTSIDE].remote);
+    free(in);
+    if (anchor_rec_open(a->recorder, s, s->ctl_answer, inside, outside, &rec, err,
+                        sizeof(err)) < 0) {
+        char why[300];
+        se_err_log("anchor: %s: cannot record the renegotiated streams: %s", s->id, err);
+        snprintf(why, sizeof(why), "recording failed: %s", err);
+        anchor_kill(a, s->id, why); /* fail closed */
+        return;
+    }
+    if (anchor_call(s, anchor_job_swap, rec) < 0)
+        anchor_rec_discard(a->recorder, rec);
+}
+
 static int describe(struct anchor_server *a, const char *id, const char *user, int side,
                     bool is_offer, const char *sdp, size_t len, char **sdp_out, char *err,
                     size_t errlen)
@@ -694,11 +726,14 @@ static int describe(struct anchor_server *a, const char *id, const char *user, i
         s->ctl_offer_side = side;
         desc = NULL;
     } else {
-        free(s->ctl_answer);
+        char *old = s->ctl_answer;
         s->ctl_answer = anchor_sdp_text(desc);
         anchor_sdp_free(s->ctl_offer);
         s->ctl_offer = NULL;
         s->ctl_offer_side = -1;
+        if (old && s->ctl_answer)
+            next_recording(a, s, old);
+        free(old);
     }
     rc = 0;
 out:

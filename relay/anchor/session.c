@@ -353,6 +353,25 @@ int anchor_job_attach(struct anchor_session *s, void *arg)
     return 0;
 }
 
+int anchor_job_recording(struct anchor_session *s, void *arg)
+{
+    (void)arg;
+    return s->rec ? 1 : 0;
+}
+
+int anchor_job_swap(struct anchor_session *s, void *arg)
+{
+    struct anchor_rec *old = s->rec;
+
+    if (!old)
+        return SE_ERR_INVAL;
+    s->rec = arg; /* the next packet goes to the new one: no gap */
+    se_info("anchor: %s: the streams changed: recording %s continues as %s", s->id,
+            anchor_rec_id(old), anchor_rec_id(s->rec));
+    anchor_rec_close(s->srv->recorder, old, NULL);
+    return 0;
+}
+
 static void leg_info(const struct anchor_session *s, const struct anchor_leg *l,
                      struct anchor_leg_info *o)
 {

@@ -64,6 +64,11 @@ struct anchor_policy_job {
 int anchor_job_policy(struct anchor_session *s, void *arg);
 /* arg: the struct anchor_rec * to attach (taken on success). */
 int anchor_job_attach(struct anchor_session *s, void *arg);
+/* Is s recording now? (0 or 1; SE_ERR_NOTFOUND once ending) */
+int anchor_job_recording(struct anchor_session *s, void *arg);
+/* arg: the call's next recording: it replaces the attached one, which is
+ * sealed (taken on success). SE_ERR_INVAL when none is attached. */
+int anchor_job_swap(struct anchor_session *s, void *arg);
 
 /* Tear s down now (anchor thread): legs closed, recording handed to be
  * sealed, END posted, the thread's reference dropped. */

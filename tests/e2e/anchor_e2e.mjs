@@ -291,6 +291,35 @@ try {
     report("h264-recorded", problems.length === 0, { id: call.id, problems, sent, st, recording: info.body && info.body.recording });
     report("delete-recorded", (await call.close()) === 204, { id: call.id });
   }
+
+  // 3. A recorded call whose streams change: a track added mid-call starts
+  //    the call's next recording (the session row names the latest).
+  {
+    const call = new Call(context, args.rec, true);
+    await call.open();
+    await call.negotiate(true);
+    const up = await call.waitConnected(20000);
+    await call.run(3000);
+    const first = (await api(args.rec, "GET", `/v1/anchor/${call.id}`)).body;
+    await call.a.evaluate(() => addCanvasTrack());
+    const problems = [];
+    try {
+      await call.negotiate(false);
+      await call.run(3000);
+    } catch (e) {
+      problems.push(String(e));
+    }
+    const second = (await api(args.rec, "GET", `/v1/anchor/${call.id}`)).body;
+    if (!up) problems.push("not connected");
+    if (!first || !first.recording) problems.push("no first recording");
+    if (!second || !second.recording || second.recording === first.recording)
+      problems.push(`the recording did not move on: ${first && first.recording} -> ${second && second.recording}`);
+    const st = await call.stats();
+    if (Object.keys(st.b.video).length < 2) problems.push(`B decodes ${JSON.stringify(st.b.video)}`);
+    report("recorded-renegotiation", problems.length === 0, {
+      id: call.id, problems, first: first && first.recording, second: second && second.recording });
+    report("delete-renegotiated", (await call.close()) === 204, { id: call.id });
+  }
   await browser.close().catch(() => {});
 } catch (e) {
   report("driver", false, { error: String(e && e.stack || e), browser: browserLog.slice(-1500) });

@@ -9,7 +9,7 @@
  * tests/tools/anchor_seeds.c carry valid SRTP/SRTCP under the fixed keys
  * and a real ClientHello, so mutations reach past authentication. A leg
  * that fails (a DTLS alert) ends the session through the real teardown.
- * max_len (fuzz_anchor_demux.max_len) is 65536: a full UDP datagram, or
+ * max_len (tests/fuzz/anchor_demux.options) is 65536: a full UDP datagram, or
  * many small ones.
  */
 #include "core/err.h"

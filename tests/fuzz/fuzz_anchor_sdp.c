@@ -4,7 +4,7 @@
  * checked and parsed; when it parses, its transport must be bounded, it
  * is rewritten with sedge's transport, and the rewrite must parse again
  * with sedge's transport in it (the other party will read it) and still
- * answer the original. max_len (fuzz_anchor_sdp.max_len) is one byte
+ * answer the original. max_len (tests/fuzz/anchor_sdp.options) is one byte
  * past ANCHOR_SDP_MAX, so the size bound itself is exercised; the seeds
  * are real Chromium and aiortc offers and descriptions near the bound.
  */

@@ -32,8 +32,18 @@ wait_log "api: listening" 5 || fail "api not listening"
 # party that never trickles any, so ICE neither starts nor fails.
 OFFER="$T/offer.sdp"
 grep -vE '^a=(candidate|end-of-candidates)' "$SEDGE_ROOT/tests/fuzz/corpus/anchor_sdp/aiortc-offer" >"$OFFER"
-anchor_ports() { ss -uan 2>/dev/null | awk '{print $4}' | grep -c "^127\.0\.0\.3:" || true; }
-metric() { curl -sk --max-time 5 "$API/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+# UDP sockets on this test's anchor range (other tests may use 127.0.0.3).
+anchor_ports() {
+    ss -uan 2>/dev/null | awk -v lo="$ANCHOR_MIN" -v hi="$ANCHOR_MAX" '
+        { n = split($4, a, ":"); p = a[n] + 0; ip = substr($4, 1, length($4) - length(a[n]) - 1)
+          if (ip == "127.0.0.3" && p >= lo && p <= hi) c++ } END { print c + 0 }'
+}
+ports_closed() { # wait (bounded) for the anchor's sockets to be gone
+    for _ in $(seq 30); do [ "$(anchor_ports)" = 0 ] && return 0; sleep 0.1; done
+    return 1
+}
+METRICS=$(sedge_cli token add --role metrics --name scrape 2>/dev/null) || fail "token add metrics"
+metric() { curl -sk --max-time 5 -H "Authorization: Bearer $METRICS" "$API/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
 # ---- hostile descriptions ----
 $PY - "$API" "$T/cert.pem" "$OFFER" <<'PY' || fail "hostile descriptions"
@@ -84,7 +94,7 @@ except (ssl.SSLError, ConnectionError) as e:
     print("ok: too large -> connection closed by the server:", type(e).__name__)
 PY
 [ "$(metric sedge_anchor_sessions_live)" = 0 ] || fail "a refused description left a session"
-[ "$(anchor_ports)" = 0 ] || fail "a refused description left a port open: $(ss -uan | grep 127.0.0.3)"
+ports_closed || fail "a refused description left a port open: $(ss -uan | grep 127.0.0.3)"
 ok "hostile descriptions refused with a reason; no session, no port"
 
 # ---- wrong fingerprints ----
@@ -143,7 +153,8 @@ kill -9 "$CALL" 2>/dev/null
 wait "$CALL" 2>/dev/null
 wait_log "anchor: $ID ended user=carol: ICE failed on the (inside|outside) leg \(the party vanished: consent lost\)" 45 ||
     fail "a vanished party did not end the call by consent freshness"
-ok "a party that vanished ends its leg by consent freshness"
+ports_closed || fail "the ended calls kept ports: $(ss -uan | grep 127.0.0.3)"
+ok "a party that vanished ends its leg by consent freshness; no call left a port open"
 
 # ---- sessions never completed ----
 $PY - "$API" "$T/cert.pem" "$OFFER" 3 <<'PY' || fail "creating sessions"
@@ -162,7 +173,7 @@ PY
 wait_log "ended user=alice: setup timed out: the legs did not connect within 10 s" 14 || fail "no expiry"
 sleep 1
 [ "$(metric sedge_anchor_sessions_live)" = 0 ] || fail "expired sessions still counted"
-[ "$(anchor_ports)" = 0 ] || fail "expired sessions kept ports: $(ss -uan | grep 127.0.0.3)"
+ports_closed || fail "expired sessions kept ports: $(ss -uan | grep 127.0.0.3)"
 ok "sessions never completed expire after anchor.setup_timeout and free their ports"
 
 # ---- 10 000 sessions from one user ----
@@ -209,5 +220,5 @@ PY
 sleep 1
 [ "$(metric sedge_anchor_sessions_live)" = 0 ] || fail "sessions left after the limits test"
 [ "$(metric sedge_anchor_sessions_refused_total)" -ge 9997 ] || fail "refusals not counted"
-[ "$(anchor_ports)" = 0 ] || fail "ports left after the limits test"
+ports_closed || fail "ports left after the limits test: $(ss -uan | grep 127.0.0.3)"
 ok "10 000 requests from one user: 5 sessions (per-user limit), 9 995 x 429; global limit 429; freed again"

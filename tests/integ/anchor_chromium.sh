@@ -68,3 +68,16 @@ print(f'$side: {vf}/{sv} video frames, {ap}/{sa} audio packets recorded')
 sys.exit(0 if vf >= 0.9 * sv and ap >= 0.9 * sa else 1)" || fail "the $side party's recording lacks frames"
 done
 ok "the recorded Chromium call decodes from the recording in both directions and verifies"
+
+# A recorded call whose streams changed mid-call: two recordings, both sealed and verified.
+line=$(grep '^CASE recorded-renegotiation ok' "$T/e2e.log" | cut -d' ' -f4-)
+second=$(echo "$line" | $PY -c 'import json,sys; print(json.load(sys.stdin)["second"])')
+wait_log "anchor: recording $second-from-outside sealed" 15 || fail "the second recording was not sealed"
+n=0
+for d in "$T/rec/"*"$(echo "$line" | $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])')"*; do
+    "$SEDGE_BIN" record verify "$d" --key-file "$T/rec.key" >"$T/verify.log" 2>&1 ||
+        { cat "$T/verify.log"; fail "record verify $d"; }
+    n=$((n + 1))
+done
+[ "$n" = 4 ] || { ls "$T/rec"; fail "expected two recordings (4 directories) of the renegotiated call, found $n"; }
+ok "a track added to a recorded call starts its next recording; both verify"

@@ -5,7 +5,7 @@
 #     POST /v1/credentials  (JWT RS256/ES256, Basic)  -> REST credential
 #   turnutils_uclient --credential--> sedge TURN 127.0.0.1:$PORT -> peer
 #     admin endpoints with admin / compliance / auditor role tokens
-#     /metrics parsed strictly, counters compared before and after traffic
+#     /metrics (role token) parsed strictly, counters compared before and after traffic
 #
 # Test JWTs are signed with fresh RSA and EC P-256 keys (tests/lib/jwt.py).
 . "$(dirname "$0")/../lib/sedge.sh"
@@ -68,7 +68,8 @@ claims() { echo "{\"iss\": \"https://idp.example.com\", \"aud\": ${2:-\"sedge\"}
 # --- probes and metrics before traffic
 req GET /healthz; expect 200 "" "healthz"
 req GET /readyz; expect 200 "" "readyz"
-req GET /metrics; expect 200 "" "metrics"
+req GET /metrics; expect 401 "role token" "/metrics without a token"
+req GET /metrics -H "Authorization: Bearer $ADMIN"; expect 200 "" "metrics"
 $PROM "$T/body" >"$T/m0" || { cat "$T/m0"; fail "/metrics does not parse"; }
 ok "/metrics parses strictly ($(wc -l <"$T/m0") samples)"
 
@@ -210,7 +211,7 @@ req GET /v1/admin/audit -H "Authorization: Bearer $COMPLIANCE"
 expect 401 "unknown or deleted token" "a deleted token is refused at once"
 
 # --- metrics move with traffic
-req GET /metrics; $PROM "$T/body" >"$T/m1" || { cat "$T/m1"; fail "/metrics does not parse"; }
+req GET /metrics -H "Authorization: Bearer $ADMIN"; $PROM "$T/body" >"$T/m1" || { cat "$T/m1"; fail "/metrics does not parse"; }
 val() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
 for k in 'sedge_allocations_created_total' 'sedge_relayed_packets_total{direction="from_client"}' \
          'sedge_relayed_bytes_total{direction="to_client"}' 'sedge_api_credentials_issued_total' \
@@ -230,7 +231,7 @@ ok "metrics counters grew with traffic; lag per worker and RSS present"
 # --- slow clients and rate limits
 exec 3<>/dev/tcp/127.0.0.1/$API_PORT || fail "connect"
 sleep 3.5
-req GET /metrics
+req GET /metrics -H "Authorization: Bearer $ADMIN"
 [ "$(val sedge_api_connections <($PROM "$T/body"))" = 1.0 ] || fail "idle connection not closed after api.timeout"
 exec 3>&-
 ok "idle connection closed after api.timeout"

@@ -21,16 +21,28 @@ sedge_start
 wait_log "api: listening" 2 || fail "api not listening"
 code() { curl -sk --max-time "${2:-5}" -o "$T/body" -w '%{http_code}' "$@" 2>/dev/null; }
 
-# Connections: three idle ones fill api.max_connections; a fourth waits
-# in the backlog (curl times out) until the idle ones are closed.
+# Connections: three idle ones fill api.max_connections; past it a reserve
+# of 8 more serves health checks only (anything else: 503 busy); with the
+# reserve full too, accepting pauses (curl times out in the backlog) until
+# the idle ones are closed.
 exec 3<>/dev/tcp/127.0.0.1/$API_PORT 4<>/dev/tcp/127.0.0.1/$API_PORT 5<>/dev/tcp/127.0.0.1/$API_PORT ||
     fail "connect"
-wait_log 'api: 3 connections open \(api.max_connections\): pausing accept' 2 ||
-    fail "no pause at the limit"
+wait_log 'api: 3 connections open on the public listener \(its limit\)' 2 ||
+    fail "the limit is not logged"
+c=$(curl -sk --max-time 2 -o /dev/null -w '%{http_code}' "$API/healthz")
+[ "$c" = 200 ] || fail "/healthz past max_connections: $c"
+c=$(curl -sk --max-time 2 -o "$T/body" -w '%{http_code}' -u alice:pw -H 'Content-Type: application/json' \
+    -d '{"origin": "https://a.example"}' "$API/v1/credentials")
+[ "$c" = 503 ] && grep -q '"busy"' "$T/body" || fail "credentials past max_connections: $c"
+ok "past api.max_connections: health checks served, other requests 503 busy"
+held=()
+for _ in 1 2 3 4 5 6 7 8; do exec {fd}<>/dev/tcp/127.0.0.1/$API_PORT || fail "connect"; held+=("$fd"); done
+sleep 0.3
 c=$(curl -sk --max-time 1 -o /dev/null -w '%{http_code}' "$API/healthz")
-[ "$c" = 000 ] || fail "a fourth connection was served ($c) past max_connections"
-ok "accepting pauses at api.max_connections"
+[ "$c" = 000 ] || fail "a connection was served ($c) with the probe reserve full"
+ok "accepting pauses once the probe reserve is full too"
 exec 3>&- 4>&- 5>&-
+for fd in "${held[@]}"; do exec {fd}>&-; done
 c=$(curl -sk --max-time 5 -o /dev/null -w '%{http_code}' "$API/healthz")
 [ "$c" = 200 ] || fail "accepting did not resume ($c)"
 ok "accepting resumes when connections close"

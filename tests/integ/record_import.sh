@@ -29,7 +29,7 @@ run_case() { # NAME MODE INJECT-ARGS...
     exp=$(json "$T/$name.json" "d['frames_expected']")
     got=$(frames "$f")
     [ "$got" = "$exp" ] || fail "$name: $got frames decoded, $exp expected"
-    ends=$(av_agree "$f")
+    ends=$(av_agree "$f") || fail "$ends"
     lost_inj=$(json "$T/$name.json" "d['lost_observable']")
     lost_meta=$(json "$T/$name/metadata.json" "sum(s['rtp']['lost'] for s in d['streams'])")
     [ "$lost_meta" = "$lost_inj" ] || fail "$name: metadata says $lost_meta lost, injector dropped $lost_inj"
@@ -68,6 +68,34 @@ rm "$T/tampered/metadata.json"
 "$SEDGE_BIN" record verify "$T/tampered" >/dev/null 2>&1 && fail "verify passed a missing file"
 ok "verify detects a wrong key and a missing file"
 
+# issue 11 #16, forged recordings: delete manifest.sig, edit the media and
+# re-hash the manifest. With the key this must fail (signature required
+# or not); unsigned passes only with --allow-unsigned.
+cp -r "$d" "$T/forged"
+rm "$T/forged/manifest.sig"
+flip_byte "$T/forged/segment-000.mp4" 6000
+$PY - "$T/forged" <<'PY'
+import hashlib, os, sys
+d = sys.argv[1]
+lines = ["# sedge recording manifest v1"]  # the forger's own, without the key line
+for line in open(os.path.join(d, "manifest.sha256")).read().splitlines()[1:]:
+    if not line.startswith("sha256 "):
+        continue
+    name = line.split(" ")[3]
+    b = open(os.path.join(d, name), "rb").read()
+    lines.append("sha256 %s %d %s" % (hashlib.sha256(b).hexdigest(), len(b), name))
+open(os.path.join(d, "manifest.sha256"), "w").write("\n".join(lines) + "\n")
+PY
+out=$("$SEDGE_BIN" record verify "$T/forged" --key-file "$T/key" 2>&1) &&
+    fail "verify --key-file passed a forged recording without manifest.sig: $out"
+echo "$out" | grep -q "not signed" || fail "forged: verify should say it is not signed: $out"
+"$SEDGE_BIN" record verify "$T/forged" --key-file "$T/key" --require-signature >/dev/null 2>&1 &&
+    fail "verify --require-signature passed a forged recording"
+"$SEDGE_BIN" record verify "$T/forged" >/dev/null 2>&1 && fail "verify without key passed an unsigned recording"
+"$SEDGE_BIN" record verify "$T/forged" --allow-unsigned >/dev/null ||
+    fail "--allow-unsigned: the re-hashed manifest matches, so this should pass"
+ok "forged (signature deleted, media edited, manifest re-hashed): refused with the key; unsigned only with --allow-unsigned"
+
 # audio only: Ogg Opus
 $PY "$INJECT" make --audio "$T/a.rtp" --pcap "$T/ao.pcap" --sdp "$T/ao.sdp" --report "$T/ao.json" \
     --seed 5 --loss 0.02 >/dev/null
@@ -87,7 +115,7 @@ $PY "$INJECT" make --video "$T/v1.rtp" --audio "$T/a.rtp" --pcap "$T/flv.pcap" -
     fail "import --flv"
 media_clean "$T/flv/segment-000.flv"
 [ "$(frames "$T/flv/segment-000.flv")" = 300 ] || fail "FLV frames: $(frames "$T/flv/segment-000.flv")"
-"$SEDGE_BIN" record verify "$T/flv" >/dev/null || fail "verify with FLV"
+"$SEDGE_BIN" record verify "$T/flv" --allow-unsigned >/dev/null || fail "verify with FLV"
 ok "FLV export: 300 frames, AVC sequence header + NALUs, in the manifest"
 
 # hostile input: garbage datagrams on the ports change nothing that is written
@@ -125,7 +153,7 @@ s1=$(ffprobe -v error -select_streams v -show_entries stream=width,height -of cs
 [ "$s0" = 320,240 ] && [ "$s1" = 640,480 ] || fail "segment sizes $s0 / $s1"
 [ "$(frames "$T/res/segment-000.mp4")" = 300 ] && [ "$(frames "$T/res/segment-001.mp4")" = 90 ] ||
     fail "segment frames $(frames "$T/res/segment-000.mp4") / $(frames "$T/res/segment-001.mp4")"
-"$SEDGE_BIN" record verify "$T/res" >/dev/null || fail "verify after a resolution change"
+"$SEDGE_BIN" record verify "$T/res" --allow-unsigned >/dev/null || fail "verify after a resolution change"
 ok "SPS change 320x240 -> 640x480: two clean segments of 300 and 90 frames, verified"
 
 # Ed25519: sign with the private key, verify with the public key alone

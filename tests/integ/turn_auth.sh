@@ -42,13 +42,14 @@ wait_log 'auth failed: user=carol .*unknown user' 2 || fail "deleted user not lo
 ok "deleted user refused"
 sleep 3.5
 
-# Wrong password: 401s, then the source address is throttled and its
-# requests are dropped; after block_time the right password works again.
+# Wrong password: 401s, then alice is throttled at this address and her
+# requests get 403; after block_time the right password works again.
 timeout 4 turnutils_uclient -p "$PORT" -e 127.0.0.1 -r "$PEER_PORT" $C -u alice -w wrong \
     -c 127.0.0.1 >"$T/uclient.log" 2>&1
 wait_log 'auth failed: user=alice from 127.0.0.1:[0-9]+: wrong password' 1 || fail "no 401 log"
-wait_log 'auth: throttling 127.0.0.1 after repeated failures' 1 || fail "no throttling"
-wait_log 'auth: request from throttled 127.0.0.1 dropped' 1 || fail "throttled requests answered"
-ok "wrong password: 401, then throttled"
+wait_log 'auth: throttling user=alice from 127.0.0.1 after repeated failures' 1 || fail "no throttling"
+wait_log 'auth: request from user=alice at 127.0.0.1 refused: user at this source throttled' 1 ||
+    fail "throttled requests not refused"
+ok "wrong password: 401, then throttled (403)"
 sleep 3.5
 uclient $C -u alice -w pw-alice -c; uclient_lossless "block lifted after auth.block_time"

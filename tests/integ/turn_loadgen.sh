@@ -43,7 +43,8 @@ stop_sedge() {
 for io in io_uring epoll; do
     SEDGE_RELAY_IO=$io write_config 'auth = { security_features = false; challenge_rate = 0; };
 limits = { drain_timeout = 1; };'
-    [ -f "$T/sedge.db" ] || { sedge_cli user add bench --password bench >/dev/null || fail "user add"; }
+    sedge_cli user list | grep -q '^bench ' ||
+        { sedge_cli user add bench --password bench >/dev/null || fail "user add"; }
     "$SEDGE_BIN" serve --config "$T/sedge.conf" >>"$T/sedge.log" 2>&1 &
     SEDGE_PID=$!
     PIDS+=("$SEDGE_PID")

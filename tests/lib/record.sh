@@ -61,17 +61,28 @@ frames() {
         -of csv=p=0 "$1"
 }
 
-# stream_end FILE v|a: start_time + duration of the first such stream.
+# stream_end FILE v|a: start_time + duration of the first such stream; from
+# its last packet where the container has no duration (live WebM).
 stream_end() {
-    ffprobe -v error -select_streams "$2:0" -show_entries stream=start_time,duration -of csv=p=0 "$1" |
-        awk -F, '{ printf "%.3f\n", $1 + $2 }'
+    local se
+    se=$(ffprobe -v error -select_streams "$2:0" -show_entries stream=start_time,duration \
+        -of csv=p=0 "$1")
+    case "$se" in
+    *N/A*) ffprobe -v error -select_streams "$2:0" -show_entries packet=pts_time,duration_time \
+        -of csv=p=0 "$1" | awk -F, 'END { printf "%.3f\n", $1 + $2 }' ;;
+    *) echo "$se" | awk -F, '{ printf "%.3f\n", $1 + $2 }' ;;
+    esac
 }
 
-# av_agree FILE: video and audio end within 100 ms of each other.
+# av_agree FILE: video and audio end within 100 ms of each other. Prints
+# both ends; returns 1 (printing why) if not: callers run it in $(...), so
+# they must check: ends=$(av_agree F) || fail "$ends".
 av_agree() {
     local v a
     v=$(stream_end "$1" v); a=$(stream_end "$1" a)
-    awk -v v="$v" -v a="$a" 'BEGIN { d = v - a; if (d < 0) d = -d; exit !(d <= 0.1) }' ||
-        fail "A/V ends differ by more than 100 ms in $1: video $v, audio $a"
+    awk -v v="$v" -v a="$a" 'BEGIN { d = v - a; if (d < 0) d = -d; exit !(d <= 0.1) }' || {
+        echo "A/V ends differ by more than 100 ms in $1: video $v, audio $a"
+        return 1
+    }
     echo "$v $a"
 }

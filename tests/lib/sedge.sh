@@ -57,26 +57,33 @@ make_cert() {
 # write_config [extra libconfig lines...]
 # PEERS overrides the peers line (default: allow loopback, which the
 # built-in policy would refuse, so tests can reach their local peers).
+# The database is created with `sedge init` unless NO_INIT is set.
+# SEDGE_LOG_LEVEL sets log_level (default debug; suites that count log
+# bytes use info, as production does).
 write_config() {
     local peers=${PEERS:-'peers = { allow = [ "127.0.0.0/8", "::1/128" ]; };'}
     [ -f "$T/cert.pem" ] || make_cert
     cat >"$T/sedge.conf" <<CONF
 realm = "sedge.test";
 database = "$T/sedge.db";
-log_level = "debug";
+log_level = "${SEDGE_LOG_LEVEL:-debug}";
 listen = (
   { transport = "udp"; address = "127.0.0.1"; port = $PORT; },
   { transport = "tcp"; address = "127.0.0.1"; port = $PORT; },
   { transport = "tls"; address = "127.0.0.1"; port = $TLS_PORT; }
 );
 relay = { address = "127.0.0.2"; address6 = "::1"; min_port = $RELAY_MIN; max_port = $RELAY_MAX;
-          io = "${SEDGE_RELAY_IO:-auto}"; io_buffers = ${SEDGE_RELAY_IO_BUFFERS:-512}; };
+          io = "${SEDGE_RELAY_IO:-auto}"; io_buffers = ${SEDGE_RELAY_IO_BUFFERS:-512};
+          offload = "${SEDGE_RELAY_OFFLOAD:-off}"; };
 tls = { cert = "$T/cert.pem"; key = "$T/key.pem"; };
 $peers
 workers = 2;
 CONF
     local line
     for line in "$@"; do echo "$line" >>"$T/sedge.conf"; done
+    # Nothing creates the database implicitly (`sedge init` does, once).
+    [ -n "${NO_INIT:-}" ] || "$SEDGE_BIN" init --config "$T/sedge.conf" >/dev/null ||
+        fail "sedge init"
 }
 
 sedge_cli() { "$SEDGE_BIN" "$@" --config "$T/sedge.conf"; }
@@ -108,21 +115,61 @@ peer_start() {
 }
 
 # uclient ARGS... : run turnutils_uclient (bounded) against this sedge.
+# Over TLS (-S) it runs verbose, which logs the size of every TLS read:
+# uclient_lossless needs them (see there).
 uclient() {
+    local verbose=()
+    [[ " $* " == *" -S "* ]] && verbose=(-v)
     # -p first: a TLS run passes its own -p later, and the last one wins.
-    timeout 60 turnutils_uclient -p "$PORT" -e 127.0.0.1 -r "$PEER_PORT" "$@" 127.0.0.1 >"$T/uclient.log" 2>&1
+    timeout 60 turnutils_uclient "${verbose[@]}" -p "$PORT" -e 127.0.0.1 -r "$PEER_PORT" "$@" \
+        127.0.0.1 >"$T/uclient.log" 2>&1
+}
+
+# Bytes the last (verbose, TLS) uclient run read in its data phase: the
+# sizes of its TLS reads after "Total connect time" (allocations, channel
+# binds and their refresh answers come before it).
+uclient_tls_data_bytes() {
+    awk '/Total connect time/ { data = 1; next }
+         data && /response received: size=[0-9]+/ {
+             match($0, /size=[0-9]+/); n += substr($0, RSTART + 5, RLENGTH - 5) }
+         END { print n + 0 }' "$T/uclient.log"
 }
 
 # Assert the last uclient run relayed everything it sent.
+#
+# Over TLS uclient's own count is not the measure: it takes one TURN
+# message per TLS record (SSL_read) and silently drops the rest of the
+# record (coturn's stun_is_channel_message_str cuts the buffer to the first
+# frame). Over TCP and TLS a TURN message is framed by its own length
+# field, not by records (RFC 8656), and sedge, like any libevent-based
+# server, puts every frame queued for a
+# connection since its last write into one record: when echoes pile up
+# for a few milliseconds (a loaded machine) uclient "loses" them although
+# every byte arrived. So over TLS the test counts the ChannelData bytes
+# uclient read off the TLS connection, which must be every frame it sent.
 uclient_lossless() {
+    local sent recv totals
+    grep -q "Total lost packets" "$T/uclient.log" || {
+        tail -n 15 "$T/uclient.log"; fail "$1: the run did not complete"; }
+    totals=$(grep -oE 'tot_send_msgs=[0-9]+, tot_recv_msgs=[0-9]+$' "$T/uclient.log" | tail -1)
+    [ -n "$totals" ] || fail "$1: no totals"
+    recv=${totals##*tot_recv_msgs=}
+    sent=${totals#tot_send_msgs=}; sent=${sent%%,*}
+    [ "$sent" -gt 0 ] || fail "$1: nothing sent"
+    if grep -q 'response received: size=' "$T/uclient.log"; then
+        local bytes frame data
+        bytes=$(grep -oE 'tot_send_bytes ~ [0-9]+' "$T/uclient.log" | tail -1 | grep -oE '[0-9]+$')
+        frame=$(((bytes / sent + 4 + 3) / 4 * 4)) # ChannelData header, padded to 4 over streams
+        data=$(uclient_tls_data_bytes)
+        [ "$data" = $((sent * frame)) ] || {
+            grep -oE 'response received: size=[0-9]+' "$T/uclient.log" | sort | uniq -c | sort -rn | head
+            fail "$1: $data bytes of ChannelData came back over TLS, expected $sent x $frame"; }
+        ok "$1: $sent sent, all $sent frames came back over TLS (uclient counted $recv: it reads one TURN message per TLS record)"
+        return
+    fi
     grep -q "Total lost packets 0 (0.000000%)" "$T/uclient.log" || {
-        tail -n 15 "$T/uclient.log"; fail "$1: packets lost or run failed"; }
-    local sent recv
-    sent=$(grep -oE 'tot_send_msgs=[0-9]+, tot_recv_msgs=[0-9]+$' "$T/uclient.log" | tail -1)
-    [ -n "$sent" ] || fail "$1: no totals"
-    recv=${sent##*tot_recv_msgs=}
-    sent=${sent#tot_send_msgs=}; sent=${sent%%,*}
-    [ "$sent" -gt 0 ] && [ "$sent" = "$recv" ] || fail "$1: sent $sent, received $recv"
+        tail -n 15 "$T/uclient.log"; fail "$1: packets lost"; }
+    [ "$sent" = "$recv" ] || fail "$1: sent $sent, received $recv"
     ok "$1: $sent sent, $recv echoed back, 0 lost"
 }
 

@@ -4,9 +4,11 @@ and RTX, into a pcap file or over UDP, and compute what a correct recorder
 must write.
 
 Input: RFC 4571 framed RTP as GStreamer's `rtpstreampay ! filesink` writes
-it (one H.264 video file, one Opus audio file). Each stream's packets are
+it (one video file: H.264, or with --vcodec VP8, VP9 or AV1; one Opus audio
+file). Each stream's packets are
 timed by their RTP timestamps from a common start (packets of one video
-frame 0.2 ms apart), so the two streams line up as they did at the encoder.
+frame 0.2 ms apart, never before the packet sent ahead of them), so the two
+streams line up as they did at the encoder.
 
     rtpinject.py make  --video V --audio A [impairments] --pcap OUT [--pcapng] --sdp OUT --report OUT
     rtpinject.py send  --video V --audio A [impairments] --to HOST --sdp OUT --report OUT
@@ -16,7 +18,10 @@ lost video packets retransmitted as RFC 4588 RTX 30 ms later)
              --loss-after S (no loss in the first S seconds)
 
 The report (JSON) says: video frames sent, frames a correct recorder writes,
-audio packets and duration, and the packets dropped. A frame is written iff
+audio packets and duration, and the packets dropped. For VP8, VP9 and AV1
+(one frame per RTP timestamp, no temporal layers from these encoders) a
+frame is written iff no packet of it was lost and it is a key frame or the
+frame before it was written. For H.264 a frame is written iff
   - no packet of it was lost from its first slice on (a receiver cannot tell
     a lost slice from a lost copy of a parameter set, so such a frame cannot
     be vouched for), and
@@ -98,12 +103,16 @@ def timeline(video, audio, video_delay=0.0):
     """[(time_s, kind, index)] for every packet, in send order."""
     ev = []
     if video:
-        ts0, last_ts, k = rtp_fields(video[0])["ts"], None, 0
+        ts0, last_ts, k, last_t = rtp_fields(video[0])["ts"], None, 0, -1.0
         for i, p in enumerate(video):
             ts = rtp_fields(p)["ts"]
             k = k + 1 if ts == last_ts else 0
             last_ts = ts
-            ev.append((((ts - ts0) & 0xffffffff) / 90000.0 + k * 0.0002 + video_delay, "v", i))
+            # a sender paces in sequence order: a frame too large for its
+            # interval (a 1080p key frame) delays the next, never overtakes
+            t = max(((ts - ts0) & 0xffffffff) / 90000.0 + k * 0.0002 + video_delay, last_t + 0.00005)
+            last_t = t
+            ev.append((t, "v", i))
     if audio:
         ts0 = rtp_fields(audio[0])["ts"]
         for i, p in enumerate(audio):
@@ -139,10 +148,52 @@ def rtx_packet(orig, rtx_seq):
     return hdr + struct.pack(">H", f["seq"]) + f["payload"]
 
 
-def analyse(video, lost_v, audio, lost_a):
+def vpx_key(codec, pl):
+    """Whether a frame whose first packet has payload pl is a key frame."""
+    if codec == "vp8":  # RFC 7741 §4.2 descriptor, then the frame tag's P bit
+        off = 1
+        if pl[0] & 0x80:
+            x, off = pl[1], 2
+            if x & 0x80:
+                off += 2 if pl[off] & 0x80 else 1
+            off += (1 if x & 0x40 else 0) + (1 if x & 0x30 else 0)
+        return bool(pl[0] & 0x10) and not pl[off] & 1
+    if codec == "vp9":  # RFC 9628: B set, P (inter-picture predicted) clear
+        return bool(pl[0] & 0x08) and not pl[0] & 0x40
+    return bool(pl[0] & 0x08)  # AV1: N, a new coded video sequence
+
+
+def analyse_vpx(codec, video, lost_v):
+    frames = []
+    for i, p in enumerate(video):
+        f = rtp_fields(p)
+        if not frames or frames[-1]["ts"] != f["ts"]:
+            frames.append({"ts": f["ts"], "pkts": [], "key": vpx_key(codec, f["payload"])})
+        frames[-1]["pkts"].append(i)
+    ok_prev, written, keys = False, 0, 0
+    for fr in frames:
+        ok = not any(i in lost_v for i in fr["pkts"]) and (fr["key"] or ok_prev)
+        written += ok
+        keys += fr["key"]
+        ok_prev = ok
+    return len(frames), keys, written, tail(frames, lost_v, ok_prev)
+
+
+def tail(frames, lost_v, last_ok):
+    """What a receiver can know of the video's end: whether any packet of
+    the last frame arrived, and whether that frame was written."""
+    seen = bool(frames) and any(i not in lost_v for i in frames[-1]["pkts"])
+    return {"last_frame_seen": seen, "last_frame_written": bool(frames) and last_ok}
+
+
+def analyse(video, lost_v, audio, lost_a, codec="h264"):
     """The frames a correct recorder writes, and sprop-parameter-sets."""
     frames, sps, pps = [], None, None
-    for i, p in enumerate(video):
+    if codec != "h264":
+        video_for_h264 = []
+    else:
+        video_for_h264 = video
+    for i, p in enumerate(video_for_h264):
         f = rtp_fields(p)
         if not frames or frames[-1]["ts"] != f["ts"]:
             frames.append({"ts": f["ts"], "pkts": [], "first_vcl": None, "idr": False})
@@ -164,6 +215,9 @@ def analyse(video, lost_v, audio, lost_a):
         written += ok
         idr += fr["idr"]
         ok_prev = ok
+    n_frames, end = len(frames), tail(frames, lost_v, ok_prev)
+    if codec != "h264":
+        n_frames, idr, written, end = analyse_vpx(codec, video, lost_v)
     dur = 0
     for p in audio:
         pl = rtp_fields(p)["payload"]
@@ -176,18 +230,20 @@ def analyse(video, lost_v, audio, lost_a):
         got = [i for i in range(n) if i not in lost]
         return sum(1 for i in lost if got and got[0] < i < got[-1])
     sprop = ",".join(base64.b64encode(x).decode() for x in (sps, pps) if x)
-    return {"frames_sent": len(frames), "idr_sent": idr, "frames_expected": written,
-            "video_duration": len(frames) / 30.0, "audio_packets": len(audio),
+    return {"frames_sent": n_frames, "idr_sent": idr, "frames_expected": written,
+            "video_duration": n_frames / 30.0, "audio_packets": len(audio),
             "audio_duration": dur / 48000.0, "video_lost": sorted(lost_v),
             "audio_lost": sorted(lost_a),
-            "lost_observable": observable(lost_v, len(video)) + observable(lost_a, len(audio))}, sprop
+            "lost_observable": observable(lost_v, len(video)) + observable(lost_a, len(audio)),
+            **end}, sprop
 
 
-def sdp_text(addr, vport, aport, sprop, mode, rtx):
+def sdp_text(addr, vport, aport, sprop, mode, rtx, codec="h264"):
     v = [f"m=video {vport} RTP/AVP {VPT}" + (f" {RTXPT}" if rtx else ""),
-         f"a=rtpmap:{VPT} H264/90000",
-         f"a=fmtp:{VPT} packetization-mode={mode};profile-level-id=42c01f"
-         + (f";sprop-parameter-sets={sprop}" if sprop else "")]
+         f"a=rtpmap:{VPT} {codec.upper()}/90000"]
+    if codec == "h264":
+        v.append(f"a=fmtp:{VPT} packetization-mode={mode};profile-level-id=42c01f"
+                 + (f";sprop-parameter-sets={sprop}" if sprop else ""))
     if rtx:
         v += [f"a=rtpmap:{RTXPT} rtx/90000", f"a=fmtp:{RTXPT} apt={VPT}"]
     a = [f"m=audio {aport} RTP/AVP {APT}", f"a=rtpmap:{APT} opus/48000/2",
@@ -225,6 +281,7 @@ def main():
     ap.add_argument("--dup", type=float, default=0.0)
     ap.add_argument("--rtx", type=float, default=0.0)
     ap.add_argument("--mode", type=int, default=1)
+    ap.add_argument("--vcodec", choices=["h264", "vp8", "vp9", "av1"], default="h264")
     ap.add_argument("--no-sprop", action="store_true")
     ap.add_argument("--pcap")
     ap.add_argument("--pcapng", action="store_true", help="write pcapng (ns timestamps)")
@@ -247,12 +304,12 @@ def main():
         amax = max([i for _, k, i in ev if k == "a"], default=-1)
         video, audio = video[:vmax + 1], audio[:amax + 1]
     ev, lost_v, lost_a = impair(ev, video, args)
-    report, sprop = analyse(video, lost_v, audio, lost_a)
+    report, sprop = analyse(video, lost_v, audio, lost_a, args.vcodec)
     report["rtx_sent"] = sum(1 for e in ev if e[1] == "rtx")
     if args.sdp:
         with open(args.sdp, "w") as f:
             f.write(sdp_text(args.to, args.vport, args.aport, "" if args.no_sprop else sprop,
-                             args.mode, args.rtx > 0))
+                             args.mode, args.rtx > 0, args.vcodec))
     if args.cmd == "make":
         with open(args.pcap, "wb") as f:
             if args.pcapng:  # section header, one Ethernet interface in ns (if_tsresol 9)

@@ -9,6 +9,7 @@
 #include "auth/auth.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/ratelimit.h"
 #include "tests/unit/check.h"
 
 #include <openssl/ec.h>
@@ -90,6 +91,36 @@ static void test_headers(void)
     CHECK_EQ_INT(api_parse_bearer("Bearer a b", &tok, &len), SE_ERR_PARSE);
 }
 
+static void test_media_type(void)
+{
+    static const char *const good[] = {
+        "application/json", "APPLICATION/JSON", "Application/Json", " application/json ",
+        "application/json; charset=utf-8", "application/json;charset=\"UTF-8\"",
+        "application/json ; foo=bar", "application/json;", "application/json; a=b; c=\"d;e\"",
+        "application/json; q=\"a\\\"b\"",
+    };
+    static const char *const bad[] = {
+        "", "application/jsonp", "application/json-seq", "application/json, text/plain",
+        "application/json garbage", "application/json; charset=latin1", "text/json",
+        "application/x-www-form-urlencoded", "application/json;charset", "application/json; a=\"b",
+        "application/json; =b", "application/json; a b=c", "application/json; a=b c",
+        "application/json/x", "application/json\x01", "application/json; a=\"b\\",
+        "application/", "json",
+    };
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!api_media_type_json(good[i])) {
+            printf("    refused good media type \"%s\"\n", good[i]);
+            CHECK(0);
+        }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (api_media_type_json(bad[i])) {
+            printf("    accepted bad media type \"%s\"\n", bad[i]);
+            CHECK(0);
+        }
+    CHECK(!api_media_type_json(NULL));
+}
+
 static void test_paths_cors_query(void)
 {
     char pr[API_MAX_PARAMS][API_PARAM_MAX];
@@ -129,18 +160,42 @@ static void test_paths_cors_query(void)
 
 static void test_ratelimit(void)
 {
-    struct api_ratelimit *rl = api_ratelimit_new();
+    struct se_ratelimit *rl = se_ratelimit_new(API_RL_SLOTS);
     uint8_t a[16] = {1}, b[16] = {2};
     int ok = 0;
 
     for (int i = 0; i < 10; i++)
-        ok += api_ratelimit_allow(rl, a, 1000, 2, 5);
+        ok += se_ratelimit_allow(rl, a, 1000, 2, 5);
     CHECK_EQ_INT(ok, 5); /* the burst */
-    CHECK(api_ratelimit_allow(rl, b, 1000, 2, 5)); /* other sources unaffected */
-    CHECK(api_ratelimit_allow(rl, a, 1500, 2, 5)); /* one token per 500 ms */
-    CHECK(!api_ratelimit_allow(rl, a, 1500, 2, 5));
-    CHECK(api_ratelimit_allow(rl, a, 1500, 0, 5)); /* rate 0: unlimited */
-    api_ratelimit_free(rl);
+    CHECK(se_ratelimit_allow(rl, b, 1000, 2, 5)); /* other sources unaffected */
+    CHECK(se_ratelimit_allow(rl, a, 1500, 2, 5)); /* one token per 500 ms */
+    CHECK(!se_ratelimit_allow(rl, a, 1500, 2, 5));
+    CHECK(se_ratelimit_allow(rl, a, 1500, 0, 5)); /* rate 0: unlimited */
+    se_ratelimit_free(rl);
+
+    /* Fractions of a token are kept between calls: 3 per second is one
+     * every 333.3 ms, not one every 334 ms rounded away. */
+    rl = se_ratelimit_new(64);
+    CHECK(se_ratelimit_allow(rl, a, 1000, 3, 1));
+    CHECK(!se_ratelimit_allow(rl, a, 1333, 3, 1));
+    CHECK(se_ratelimit_allow(rl, a, 1334, 3, 1));
+    for (int i = 0; i < 3; i++) /* three 111 ms steps add up to one token */
+        CHECK(!se_ratelimit_allow(rl, a, 1334 + 111 * (i + 1) - (i == 2 ? 1 : 0), 3, 1));
+    CHECK(se_ratelimit_allow(rl, a, 1668, 3, 1));
+    /* A flood of keys costs no memory and never fails: the table recycles. */
+    for (uint32_t i = 1000; i < 101000; i++) { /* keys other than a and b */
+        uint8_t k[16] = {0};
+        memcpy(k, &i, sizeof(i));
+        CHECK(se_ratelimit_allow(rl, k, 2000, 1, 1));
+    }
+    /* Names map to keys of their own. */
+    uint8_t k1[16], k2[16], k3[16];
+    se_ratelimit_key_str(rl, "alice", 5, k1);
+    se_ratelimit_key_str(rl, "alice", 5, k2);
+    se_ratelimit_key_str(rl, "alicf", 5, k3);
+    CHECK_MEM(k1, k2, 16);
+    CHECK(memcmp(k1, k3, 16) != 0);
+    se_ratelimit_free(rl);
 }
 
 /* ---- JWT ---- */
@@ -312,6 +367,28 @@ static void test_config(void)
     CHECK(strstr(err, "api.cors_origins") != NULL);
     CHECK_EQ_INT(load("api = { max_body = 10; };", &c, err), SE_ERR_CONFIG);
     CHECK(strstr(err, ":5: api.max_body") != NULL);
+    /* api.management: a second listener, defaults, and its mistakes */
+    CHECK_EQ_INT(load("api = { port = 9443; management = { port = 9444; }; };", &c, err), 0);
+    if (c) {
+        CHECK(c->api.mgmt_enabled);
+        CHECK_EQ_INT(c->api.mgmt_addr.port, 9444);
+        CHECK_EQ_INT(c->api.mgmt_max_connections, 16);
+        se_config_free(c);
+    }
+    CHECK_EQ_INT(load("api = { port = 9443; };", &c, err), 0);
+    if (c) {
+        CHECK(!c->api.mgmt_enabled);
+        se_config_free(c);
+    }
+    CHECK_EQ_INT(load("api = { port = 9443; management = { port = 9443; }; };", &c, err),
+                 SE_ERR_CONFIG);
+    CHECK(strstr(err, "api.management: must differ") != NULL);
+    CHECK_EQ_INT(load("api = { management = { prot = 1; }; };", &c, err), SE_ERR_CONFIG);
+    CHECK(strstr(err, "unknown setting \"prot\"") != NULL);
+    CHECK_EQ_INT(load("api = { management = { address = \"x\"; }; };", &c, err), SE_ERR_CONFIG);
+    CHECK(strstr(err, "api.management.address") != NULL);
+    CHECK_EQ_INT(auth_role_parse("metrics"), AUTH_ROLE_METRICS);
+    CHECK_STR(auth_role_name(AUTH_ROLE_METRICS), "metrics");
 }
 
 int main(void)
@@ -320,6 +397,7 @@ int main(void)
     RUN(test_origin_id);
     RUN(test_tokens);
     RUN(test_headers);
+    RUN(test_media_type);
     RUN(test_paths_cors_query);
     RUN(test_ratelimit);
     RUN(test_jwt);

@@ -51,6 +51,7 @@ static void test_minimal_and_defaults(void)
     CHECK_EQ_INT(c->default_lifetime, 600);
     CHECK_EQ_INT(c->max_lifetime, 3600);
     CHECK(c->workers >= 1);
+    CHECK_EQ_INT(c->relay_offload, SE_OFFLOAD_AUTO); /* the fast path where the kernel allows it */
     se_config_free(c);
 }
 
@@ -112,6 +113,64 @@ static void test_errors(void)
     expect_error(text, "tls.cert: cannot read \"/nonexistent.pem\"");
     snprintf(text, sizeof(text), "%slimits = { default_lifetime = 7200; };\n", base);
     expect_error(text, "limits.default_lifetime: is above limits.max_lifetime");
+    /* PROXY protocol: TCP/TLS only, and never without the balancers' addresses. */
+    expect_error("listen = ( { transport = \"tcp\"; address = \"127.0.0.1\"; proxy_protocol = true; } );\n"
+                 "relay = { address = \"127.0.0.2\"; };",
+                 "listen[0].proxy_protocol: proxy_protocol needs the load balancers' addresses");
+    expect_error("listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; proxy_protocol = true;\n"
+                 " proxy_from = [ \"10.0.0.5\" ]; } );\nrelay = { address = \"127.0.0.2\"; };",
+                 "listen[0].proxy_protocol: PROXY protocol is for tcp and tls listeners");
+    expect_error("listen = ( { transport = \"tcp\"; address = \"127.0.0.1\";\n"
+                 " proxy_from = [ \"10.0.0.5\" ]; } );\nrelay = { address = \"127.0.0.2\"; };",
+                 ":2: listen[0].proxy_from: only with proxy_protocol = true");
+    expect_error("listen = ( { transport = \"tcp\"; address = \"127.0.0.1\"; proxy_protocol = true;\n"
+                 " proxy_from = [ \"10.0.0.5/40\" ]; } );\nrelay = { address = \"127.0.0.2\"; };",
+                 "listen[0].proxy_from: \"10.0.0.5/40\" is not a CIDR");
+    expect_error("listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; } );\n"
+                 "relay = { address = \"127.0.0.2\";\n offload = \"xdp\"; };",
+                 ":3: relay.offload: \"xdp\": must be \"auto\", \"bpf\" or \"off\"");
+}
+
+static void test_proxy_listen(void)
+{
+    struct se_config *c;
+    char err[512];
+
+    CHECK_EQ_INT(load("listen = ( { transport = \"tcp\"; address = \"127.0.0.1\"; },\n"
+                      " { transport = \"tcp\"; address = \"127.0.0.1\"; port = 3479;\n"
+                      "   proxy_protocol = true; proxy_from = [ \"10.0.0.5\", \"10.9.0.0/24\" ]; } );\n"
+                      "relay = { address = \"127.0.0.2\"; };",
+                      &c, err, sizeof(err)),
+                 0);
+    if (!c) {
+        printf("    %s\n", err);
+        return;
+    }
+    CHECK(!c->listen[0].proxy_protocol && c->listen[0].proxy_from == NULL);
+    CHECK(c->listen[1].proxy_protocol);
+    CHECK_EQ_INT(se_cidr_set_count(c->listen[1].proxy_from), 2);
+    se_config_free(c);
+}
+
+static void test_offload_modes(void)
+{
+    static const struct {
+        const char *text;
+        int mode;
+    } cases[] = {{"bpf", SE_OFFLOAD_BPF}, {"off", SE_OFFLOAD_OFF}, {"auto", SE_OFFLOAD_AUTO}};
+    char text[512], err[512];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct se_config *c = NULL;
+        snprintf(text, sizeof(text),
+                 "listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; } );\n"
+                 "relay = { address = \"127.0.0.2\"; offload = \"%s\"; };\n",
+                 cases[i].text);
+        CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+        if (c)
+            CHECK_EQ_INT(c->relay_offload, cases[i].mode);
+        se_config_free(c);
+    }
 }
 
 static void test_recording(void)
@@ -141,6 +200,55 @@ static void test_recording(void)
     expect_error(text, ":5: recording.sign_key_file: cannot read");
     snprintf(text, sizeof(text), "%s recording = { fsync_interval = -1; };\n", base);
     expect_error(text, "recording.fsync_interval");
+    /* the catalog settings, the default key beside the database, the alias */
+    snprintf(text, sizeof(text),
+             "%sdatabase = \"/var/lib/sedge/sedge.db\";\n"
+             "record = { dir = \"/srv/rec\"; retention = 90; on_failure = \"end_call\";\n"
+             "  purge_interval = 60; };\n",
+             base);
+    CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+    if (c) {
+        CHECK_STR(c->rec_dir, "/srv/rec");
+        CHECK_EQ_INT(c->rec_retention, 90);
+        CHECK(se_config_rec_end_call(c, false)); /* "end_call": the alias of "terminate" */
+        CHECK_EQ_INT(c->rec_purge_interval, 60);
+        CHECK(c->rec_key_default);
+        CHECK_STR(c->rec_sign_key_file, "/var/lib/sedge/recording-key.pem");
+        CHECK_STR(c->rec_keyring_dir, "/var/lib/sedge/recording-keys");
+        se_config_free(c);
+    }
+    snprintf(text, sizeof(text), "%s recording = { dir = \"/a\"; };\nrecord = { dir = \"/b\"; };\n",
+             base);
+    expect_error(text, "record: is another name for the recording group");
+    snprintf(text, sizeof(text), "%s recording = { dir = \"/a\"; on_failure = \"stop\"; };\n", base);
+    expect_error(text, "recording.on_failure: must be");
+    /* recording.on_failure: issue 12's values, and the default that
+     * depends on whether policy requires the recording */
+    static const struct {
+        const char *value;
+        bool end_required, end_other;
+    } onf[] = {
+        {NULL, true, false},
+        {"terminate", true, true},
+        {"continue", false, false},
+    };
+    for (size_t i = 0; i < sizeof(onf) / sizeof(onf[0]); i++) {
+        char v[64] = "";
+        if (onf[i].value)
+            snprintf(v, sizeof(v), "on_failure = \"%s\";", onf[i].value);
+        snprintf(text, sizeof(text), "%s recording = { dir = \"/a\"; %s };\n", base, v);
+        c = NULL;
+        CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+        if (c) {
+            CHECK(se_config_rec_end_call(c, true) == onf[i].end_required);
+            CHECK(se_config_rec_end_call(c, false) == onf[i].end_other);
+            se_config_free(c);
+        }
+    }
+    snprintf(text, sizeof(text), "%s recording = { dir = \"relative\"; };\n", base);
+    expect_error(text, "recording.dir: must be an absolute path");
+    snprintf(text, sizeof(text), "%s recording = { dir = \"/a\"; purge_interval = 0; };\n", base);
+    expect_error(text, "recording.purge_interval");
 }
 
 static void test_anchor(void)
@@ -197,6 +305,8 @@ int main(void)
     RUN(test_minimal_and_defaults);
     RUN(test_full);
     RUN(test_errors);
+    RUN(test_proxy_listen);
+    RUN(test_offload_modes);
     RUN(test_recording);
     RUN(test_anchor);
     unlink(path);

@@ -140,11 +140,11 @@ static void test_manifest(void)
         CHECK_EQ_INT(rec_sha256_file(p, e[i].sha256, &e[i].bytes), 0);
     }
     CHECK_EQ_INT(rec_manifest_write(dir, e, 2, key, sizeof(key) - 1), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, (const uint8_t *)"another-key-0123", 16, true, null),
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, (const uint8_t *)"another-key-0123", 16, REC_VERIFY_REQUIRE_SIG, null),
                  SE_ERR_AUTH);
-    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, false, null), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, true, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, 0, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_AUTH);
     /* flip one byte of a.mp4 */
     snprintf(p, sizeof(p), "%s/a.mp4", dir);
     FILE *f = fopen(p, "r+b");
@@ -153,22 +153,22 @@ static void test_manifest(void)
     fseek(f, 1000, SEEK_SET);
     fputc(c ^ 0x01, f);
     fclose(f);
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_AUTH);
     f = fopen(p, "r+b");
     fseek(f, 1000, SEEK_SET);
     fputc(c, f);
     fclose(f);
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), 0);
     /* an unlisted file */
     write_file("extra.txt", "x");
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_AUTH);
     snprintf(p, sizeof(p), "%s/extra.txt", dir);
     unlink(p);
     /* a manifest pointing outside, or rewritten without the key */
     write_file(REC_MANIFEST_NAME, "# sedge recording manifest v1\nsha256 "
                                   "0000000000000000000000000000000000000000000000000000000000000000"
                                   " 1 ../etc/passwd\n");
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), SE_ERR_PARSE);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_PARSE);
     /* a changed file with a manifest recomputed without the key: hashes
      * match, the old signature does not */
     snprintf(p, sizeof(p), "%s/a.mp4", dir);
@@ -178,8 +178,26 @@ static void test_manifest(void)
     fclose(f);
     CHECK_EQ_INT(rec_sha256_file(p, e[0].sha256, &e[0].bytes), 0);
     CHECK_EQ_INT(rec_manifest_write(dir, e, 2, NULL, 0), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, false, null), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, true, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, 0, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_AUTH);
+    /* issue 11 #16: the same forgery with manifest.sig deleted. With a key
+     * (signature required or not) it must fail; an unsigned recording
+     * passes only when that is asked for explicitly. */
+    snprintf(p, sizeof(p), "%s/%s", dir, REC_SIGNATURE_NAME);
+    CHECK_EQ_INT(unlink(p), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, 0, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_REQUIRE_SIG, null),
+                 SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, 0, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, NULL, 0, REC_VERIFY_ALLOW_UNSIGNED, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_ALLOW_UNSIGNED, null),
+                 0);
+    /* a signature line of the right form but wrong bytes fails even then */
+    write_file(REC_SIGNATURE_NAME, "hmac-sha256 "
+                                   "00000000000000000000000000000000"
+                                   "00000000000000000000000000000000\n");
+    CHECK_EQ_INT(rec_manifest_verify(dir, key, sizeof(key) - 1, REC_VERIFY_ALLOW_UNSIGNED, null),
+                 SE_ERR_AUTH);
     fclose(null);
     CHECK(!rec_name_ok("../x") && !rec_name_ok(".hidden") && !rec_name_ok("a/b") &&
           rec_name_ok("segment-000.mp4"));
@@ -223,11 +241,42 @@ static void test_ed25519(void)
     snprintf(p, sizeof(p), "%s/full.mp4", dir);
     unlink(p); /* only a.mp4 in this manifest */
     CHECK_EQ_INT(rec_manifest_write(dir, &e, 1, priv, lp), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, pub, lu, true, null), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, priv, lp, true, null), 0);
-    CHECK_EQ_INT(rec_manifest_verify(dir, pub2, lu2, true, null), SE_ERR_AUTH);
-    CHECK_EQ_INT(rec_manifest_verify(dir, (const uint8_t *)"0123456789abcdef", 16, true, null),
+    CHECK_EQ_INT(rec_manifest_verify(dir, pub, lu, REC_VERIFY_REQUIRE_SIG, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, priv, lp, REC_VERIFY_REQUIRE_SIG, null), 0);
+    CHECK_EQ_INT(rec_manifest_verify(dir, pub2, lu2, REC_VERIFY_REQUIRE_SIG, null), SE_ERR_AUTH);
+    CHECK_EQ_INT(rec_manifest_verify(dir, (const uint8_t *)"0123456789abcdef", 16, REC_VERIFY_REQUIRE_SIG, null),
                  SE_ERR_AUTH);
+    /* key ids: the same for the private and the public PEM, named in the
+     * manifest; rotation: a keyring holding old and new keys verifies a
+     * manifest signed by the old one, the new key alone does not */
+    char id1[REC_KEY_ID_LEN + 1], id1p[REC_KEY_ID_LEN + 1], id2[REC_KEY_ID_LEN + 1];
+    CHECK_EQ_INT(rec_key_id(priv, lp, id1), 0);
+    CHECK_EQ_INT(rec_key_id(pub, lu, id1p), 0);
+    CHECK_EQ_INT(rec_key_id(pub2, lu2, id2), 0);
+    CHECK(!strcmp(id1, id1p) && strcmp(id1, id2) && strlen(id1) == REC_KEY_ID_LEN);
+    struct rec_manifest m;
+    char err[128];
+    CHECK_EQ_INT(rec_manifest_read(dir, &m, err, sizeof(err)), 0);
+    CHECK(!strcmp(m.key_alg, "ed25519") && !strcmp(m.key_id, id1));
+    rec_manifest_release(&m);
+    struct rec_keyring *kr = rec_keyring_new();
+    struct rec_verify v;
+    CHECK_EQ_INT(rec_keyring_add(kr, pub2, lu2), 0);
+    CHECK_EQ_INT(rec_manifest_check(dir, kr, REC_VERIFY_REQUIRE_SIG, &v), SE_ERR_AUTH);
+    CHECK(!strcmp(v.sig, "unknown_key") && v.sig_error && !strcmp(v.key_id, id1));
+    rec_verify_free(&v);
+    CHECK_EQ_INT(rec_keyring_add(kr, pub, lu), 0);
+    CHECK_EQ_INT(rec_keyring_add(kr, priv, lp), 0); /* same id: not added twice */
+    CHECK_EQ_INT(rec_keyring_count(kr), 2);
+    CHECK_EQ_INT(rec_manifest_check(dir, kr, REC_VERIFY_REQUIRE_SIG, &v), 0);
+    CHECK(v.ok && !strcmp(v.sig, "ok") && !strcmp(v.key_id, id1) && v.n_files == 1 &&
+          v.files[0].state == REC_FILE_OK);
+    rec_verify_free(&v);
+    rec_keyring_free(kr);
+    char *pem_pub = rec_key_public_pem(priv, lp);
+    CHECK(pem_pub && !strncmp(pem_pub, "-----BEGIN PUBLIC KEY-----", 26));
+    free(pem_pub);
+    CHECK(rec_key_public_pem((const uint8_t *)"0123456789abcdef", 16) == NULL);
     fclose(null);
     EVP_PKEY_free(k);
     EVP_PKEY_free(k2);
@@ -254,8 +303,15 @@ static void test_sdp(void)
     CHECK_EQ_INT(s.m[0].cfg.channels, 2);
     CHECK_STR(s.m[0].cfg.label, "0");
     CHECK_STR(s.m[0].addr, "10.0.0.1");
-    CHECK_EQ_INT(s.m[1].cfg.pt, 96);
-    CHECK_EQ_INT(s.m[1].cfg.rtx_pt, 97);
+    /* VP8 comes first in m= order: the sender's choice; H.264 is an
+     * alternative it may switch to, with its RTX and parameters */
+    CHECK_EQ_INT(s.m[1].cfg.pt, 100);
+    CHECK_EQ_INT(s.m[1].cfg.codec, REC_CODEC_VP8);
+    CHECK_EQ_INT(s.m[1].cfg.rtx_pt, -1);
+    CHECK(s.m[1].cfg.n_alt_pt == 1 && s.m[1].cfg.alt_pt[0] == 96 &&
+          s.m[1].cfg.alt_codec[0] == REC_CODEC_H264);
+    CHECK(s.m[1].cfg.n_alt_rtx == 1 && s.m[1].cfg.alt_rtx[0] == 97 &&
+          s.m[1].cfg.alt_rtx_for[0] == 96 + 1);
     CHECK_EQ_INT(s.m[1].cfg.packetization_mode, 1);
     CHECK_STR(s.m[1].cfg.sprop, "Z0I,aM4=");
     CHECK_STR(s.m[1].addr, "10.0.0.2");
@@ -270,15 +326,44 @@ static void test_sdp(void)
         "a=rtpmap:105 rtx/90000\r\na=fmtp:105 apt=104\r\n";
     CHECK_EQ_INT(rec_sdp_parse(offer, sizeof(offer) - 1, &s, err, sizeof(err)), 0);
     CHECK_EQ_INT(s.n, 1);
-    CHECK_EQ_INT(s.m[0].cfg.pt, 102);
-    CHECK_EQ_INT(s.m[0].cfg.rtx_pt, 103);
-    CHECK(s.m[0].cfg.n_alt_pt == 1 && s.m[0].cfg.alt_pt[0] == 104);
-    CHECK(s.m[0].cfg.n_alt_rtx == 1 && s.m[0].cfg.alt_rtx[0] == 105);
-    CHECK(rec_sdp_has_pt(&s.m[0].cfg, 104) && !rec_sdp_has_pt(&s.m[0].cfg, 96));
-    CHECK(rec_sdp_has_rtx_pt(&s.m[0].cfg, 105) && !rec_sdp_has_rtx_pt(&s.m[0].cfg, 97));
-    CHECK_EQ_INT(rec_sdp_parse("v=0\nm=audio 1 RTP/AVP 0\n", 24, &s, err, sizeof(err)),
+    CHECK_EQ_INT(s.m[0].cfg.pt, 96);
+    CHECK_EQ_INT(s.m[0].cfg.codec, REC_CODEC_VP8);
+    CHECK_EQ_INT(s.m[0].cfg.rtx_pt, 97);
+    CHECK(s.m[0].cfg.n_alt_pt == 2 && s.m[0].cfg.alt_pt[0] == 102 && s.m[0].cfg.alt_pt[1] == 104);
+    CHECK(s.m[0].cfg.n_alt_rtx == 2 && s.m[0].cfg.alt_rtx[0] == 103 &&
+          s.m[0].cfg.alt_rtx[1] == 105);
+    CHECK(rec_sdp_has_pt(&s.m[0].cfg, 104) && !rec_sdp_has_pt(&s.m[0].cfg, 97));
+    CHECK(rec_sdp_has_rtx_pt(&s.m[0].cfg, 105) && !rec_sdp_has_rtx_pt(&s.m[0].cfg, 96));
+    /* Chromium's video m-line: every codec mapped, RTX to its own codec */
+    static const char chrome[] =
+        "v=0\r\nc=IN IP4 127.0.0.1\r\nm=video 9 UDP/TLS/RTP/SAVPF 98 99 96 97 45 46 102 103 116 "
+        "117\r\na=rtpmap:98 VP9/90000\r\na=fmtp:98 profile-id=0\r\na=rtpmap:99 rtx/90000\r\n"
+        "a=fmtp:99 apt=98\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n"
+        "a=fmtp:97 apt=96\r\na=rtpmap:45 AV1/90000\r\na=rtpmap:46 rtx/90000\r\n"
+        "a=fmtp:46 apt=45\r\na=rtpmap:102 H264/90000\r\n"
+        "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n"
+        "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\na=rtpmap:116 red/90000\r\n"
+        "a=rtpmap:117 ulpfec/90000\r\n";
+    CHECK_EQ_INT(rec_sdp_parse(chrome, sizeof(chrome) - 1, &s, err, sizeof(err)), 0);
+    CHECK(s.m[0].cfg.codec == REC_CODEC_VP9 && s.m[0].cfg.pt == 98 && s.m[0].cfg.rtx_pt == 99);
+    CHECK_EQ_INT(s.m[0].cfg.n_alt_pt, 3);
+    CHECK(s.m[0].cfg.alt_pt[0] == 96 && s.m[0].cfg.alt_codec[0] == REC_CODEC_VP8);
+    CHECK(s.m[0].cfg.alt_pt[1] == 45 && s.m[0].cfg.alt_codec[1] == REC_CODEC_AV1);
+    CHECK(s.m[0].cfg.alt_pt[2] == 102 && s.m[0].cfg.alt_codec[2] == REC_CODEC_H264);
+    CHECK_EQ_INT(s.m[0].cfg.packetization_mode, 1);
+    CHECK_EQ_INT(s.m[0].cfg.n_alt_rtx, 3);
+    CHECK(s.m[0].cfg.alt_rtx[0] == 97 && s.m[0].cfg.alt_rtx_for[0] == 96 + 1);
+    CHECK(s.m[0].cfg.alt_rtx[1] == 46 && s.m[0].cfg.alt_rtx_for[1] == 45 + 1);
+    CHECK(s.m[0].cfg.alt_rtx[2] == 103 && s.m[0].cfg.alt_rtx_for[2] == 102 + 1);
+    CHECK(!rec_sdp_has_pt(&s.m[0].cfg, 116) && !rec_sdp_has_pt(&s.m[0].cfg, 117));
+    /* an audio m-line without Opus: a stream listed as not recorded */
+    CHECK_EQ_INT(rec_sdp_parse("v=0\nm=audio 1 RTP/AVP 0\n", 24, &s, err, sizeof(err)), 0);
+    CHECK(s.n == 1 && s.m[0].cfg.codec == REC_CODEC_UNKNOWN && s.m[0].cfg.pt == 0);
+    CHECK_STR(s.m[0].cfg.codec_name, "payload type 0");
+    CHECK_EQ_INT(rec_sdp_parse("v=0\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\n", 53, &s,
+                               err, sizeof(err)),
                  SE_ERR_PARSE);
-    CHECK(strstr(err, "no H264") != NULL);
+    CHECK(strstr(err, "no audio or video") != NULL);
     CHECK_EQ_INT(rec_sdp_parse("v=0\nbogus\n", 10, &s, err, sizeof(err)), SE_ERR_PARSE);
     CHECK(strstr(err, "line 2") != NULL);
 }

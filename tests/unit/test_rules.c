@@ -344,6 +344,26 @@ static void test_disabled(void)
     CHECK(pol_rules_user_disabled(r, "eve:x", 3));
     CHECK(!pol_rules_user_disabled(r, "mall", 4));
     CHECK(!pol_rules_user_disabled(r, "alice", 5));
+    /* Lengths first: a NUL inside the name must not match "mallory". */
+    CHECK(!pol_rules_user_disabled(r, "mallory\0", 8));
+    CHECK(!pol_rules_user_disabled(r, "eve\0trailing-bytes", 19));
+    pol_rules_free(r);
+}
+
+/* A user condition never matches a name with a NUL inside it. */
+static void test_user_nul(void)
+{
+    struct pol_rules *r = pol_rules_new(true);
+    struct pol_query q = Q("alice");
+    bool allow;
+
+    CHECK_EQ_INT(add(r, 1, 10, "deny", (struct pol_rule_spec){.users = "alice"}), 0);
+    pol_rules_freeze(r);
+    CHECK_EQ_INT(decide(r, &q, &allow), 1);
+    q.user = "alice\0";
+    q.user_len = 6;
+    CHECK_EQ_INT(decide(r, &q, &allow), 0);
+    CHECK(allow);
     pol_rules_free(r);
 }
 
@@ -386,6 +406,7 @@ int main(void)
     RUN(test_time_across_midnight);
     RUN(test_malformed);
     RUN(test_disabled);
+    RUN(test_user_nul);
     RUN(test_origin_id);
     return check_done();
 }

@@ -9,6 +9,7 @@
 #include "tests/unit/check.h"
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 
 /* RFC 5769 §2.1: short-term credential, password is the key. */
 static const uint8_t req_5769[] = {
@@ -226,6 +227,93 @@ static void test_hostile(void)
     CHECK(!stun_is_stun(buf, 24));
 }
 
+
+/*
+ * Messages at the size limit: a stream frame may carry a 65 555-byte
+ * message (16-bit body length plus the header), so attribute offsets
+ * pass 65 535. Issue 11: a 16-bit offset wrapped to 0 and FINGERPRINT's
+ * CRC then ran over 4 GiB, and MESSAGE-INTEGRITY-SHA256 (16 bytes) at
+ * the end sent the HMAC past the buffer. Heap copies so ASan sees any
+ * read past the end.
+ */
+static uint8_t *big_msg(size_t opt_len, uint16_t tail_type, size_t tail_len, size_t *total)
+{
+    size_t body = 4 + opt_len + 4 + tail_len;
+    uint8_t *b = calloc(1, STUN_HEADER_LEN + body);
+    size_t p = STUN_HEADER_LEN;
+
+    b[1] = 0x01; /* Binding request */
+    b[2] = (uint8_t)(body >> 8);
+    b[3] = (uint8_t)body;
+    b[4] = 0x21; b[5] = 0x12; b[6] = 0xa4; b[7] = 0x42;
+    memset(b + 8, 0x5a, 12);
+    b[p] = 0x80; b[p + 1] = 0x30; /* comprehension-optional, unknown */
+    b[p + 2] = (uint8_t)(opt_len >> 8);
+    b[p + 3] = (uint8_t)opt_len;
+    memset(b + p + 4, 'x', opt_len);
+    p += 4 + opt_len;
+    b[p] = (uint8_t)(tail_type >> 8);
+    b[p + 1] = (uint8_t)tail_type;
+    b[p + 3] = (uint8_t)tail_len;
+    p += 4 + tail_len;
+    if (tail_type == STUN_A_FINGERPRINT) {
+        uint32_t crc = stun_crc32(b, p - 8) ^ STUN_FINGERPRINT_XOR;
+        b[p - 4] = (uint8_t)(crc >> 24);
+        b[p - 3] = (uint8_t)(crc >> 16);
+        b[p - 2] = (uint8_t)(crc >> 8);
+        b[p - 1] = (uint8_t)crc;
+    }
+    *total = p;
+    return b;
+}
+
+static void test_max_size(void)
+{
+    static const uint8_t key[16] = "0123456789abcdef";
+    struct stun_msg m;
+    size_t n;
+    uint8_t *b;
+
+    /* 65 508-byte attribute + FINGERPRINT: FINGERPRINT's value at 65 536. */
+    b = big_msg(65508, STUN_A_FINGERPRINT, 4, &n);
+    CHECK_EQ_INT(n, 65540);
+    CHECK_EQ_INT(stun_parse(&m, b, n), 0);
+    CHECK(m.fp >= 0);
+    CHECK_EQ_INT(m.attrs[m.fp].off, 65536);
+    b[n - 1] ^= 1;
+    CHECK_EQ_INT(stun_parse(&m, b, n), SE_ERR_PARSE); /* the CRC is really checked */
+    free(b);
+
+    /* MESSAGE-INTEGRITY-SHA256 of 16 bytes whose value starts at 65 536:
+     * the largest message there is (a body of 65 532 bytes, the largest
+     * multiple of 4). */
+    b = big_msg(65508, STUN_A_MESSAGE_INTEGRITY_SHA256, 16, &n);
+    CHECK_EQ_INT(n, 65552);
+    CHECK_EQ_INT(stun_parse(&m, b, n), 0);
+    CHECK(m.mi256 >= 0);
+    CHECK_EQ_INT(m.attrs[m.mi256].off, 65536);
+    CHECK_EQ_INT(stun_check_integrity(&m, key, sizeof(key)), SE_ERR_AUTH);
+    free(b);
+
+    /* The builder reaches the same limit: a 65 552-byte message
+     * round-trips with integrity and FINGERPRINT; a longer one is refused. */
+    uint8_t *out = malloc(STUN_MAX_MSG + 64), *val = calloc(1, 65535);
+    uint8_t tid[12] = {9};
+    struct stun_builder sb;
+    stun_build_begin(&sb, out, STUN_MAX_MSG + 64, STUN_BINDING, STUN_SUCCESS, tid);
+    stun_put_attr(&sb, 0x8030, val, 65496);
+    stun_put_integrity(&sb, key, sizeof(key));
+    stun_put_fingerprint(&sb);
+    CHECK_EQ_INT(stun_build_end(&sb), 65552);
+    CHECK_EQ_INT(stun_parse(&m, out, (size_t)stun_build_end(&sb)), 0);
+    CHECK_EQ_INT(stun_check_integrity(&m, key, sizeof(key)), 0);
+    stun_build_begin(&sb, out, STUN_MAX_MSG + 64, STUN_BINDING, STUN_SUCCESS, tid);
+    stun_put_attr(&sb, 0x8030, val, 65532);
+    CHECK_EQ_INT(stun_build_end(&sb), SE_ERR_TOOBIG);
+    free(out);
+    free(val);
+}
+
 int main(void)
 {
     RUN(test_5769_request);
@@ -235,5 +323,6 @@ int main(void)
     RUN(test_fingerprint);
     RUN(test_build_roundtrip);
     RUN(test_hostile);
+    RUN(test_max_size);
     return check_done();
 }
