@@ -178,3 +178,10 @@ uclient_lossless() {
     [ "$sent" = "$recv" ] || fail "$1: sent $sent, received $recv"
     ok "$1: $sent sent, $recv echoed back, 0 lost"
 }
+
+# spki_hash CERT: base64 SHA-256 of the certificate's public key, what
+# Chromium's --ignore-certificate-errors-spki-list pins.
+spki_hash() {
+    openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der |
+        openssl dgst -sha256 -binary | base64
+}
