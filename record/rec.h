@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 enum {
-    REC_MAX_STREAMS = 8,
+    REC_MAX_STREAMS = 16, /* an anchored call: 8 m-lines, each party's stream of each */
     REC_MAX_PARTICIPANTS = 8,
     REC_MAX_PARTIES = 4,
     REC_ALT_PT_MAX = 16,  /* = RTP_ALT_PT_MAX */
