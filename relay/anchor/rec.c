@@ -369,6 +369,8 @@ int anchor_rec_open(struct anchor_recorder *r, struct anchor_session *s, const c
         if (rec->rtcp_feed[side] < 0)
             rec->rtcp_feed[side] = (int8_t)i;
         map_pt(rec->has_pt[side], sc->pt, i);
+        if (sc->red) /* RED carries media (or FEC): the recorder unwraps it */
+            map_pt(rec->has_pt[side], sc->red - 1, i);
         map_pt(rec->has_rtx[side], sc->rtx_pt, i);
         for (int k = 0; k < sc->n_alt_pt; k++)
             map_pt(rec->has_pt[side], sc->alt_pt[k], i);
