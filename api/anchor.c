@@ -141,6 +141,10 @@ void api_h_anchor_create(struct api_req *r)
 
     if (!begin(r, user, sizeof(user), &body, fields))
         return;
+    if (!api->ready) { /* draining (SIGTERM): calls in progress go on, no new ones */
+        api_reply_error(r, 503, "not_ready", "sedge is draining for shutdown: no new calls");
+        goto out;
+    }
     if (!(origin = string_field(body, "origin", &olen)) ||
         auth_origin_id(origin, olen, oid, sizeof(oid)) < 0) {
         api_reply_error(r, 400, "bad_request",

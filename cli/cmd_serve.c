@@ -68,6 +68,9 @@ struct control {
     struct event *ev_anchor;      /* the anchor queued events */
     int64_t next_anchor_recheck;  /* monotonic seconds */
     struct rec_catalog *cat; /* NULL without recording.dir */
+    bool draining;           /* SIGTERM came */
+    int64_t drain_deadline;  /* monotonic seconds */
+    struct event *ev_drain;  /* on_drain_poll while draining */
     struct serve_journal *journal; /* session events on their way to the database */
     struct event *ev_events_now;   /* on_events again, at once */
     int64_t data_version;
@@ -78,6 +81,7 @@ enum {
     EVENT_POLL_MS = 250,
     DB_BUSY_MS = 100,     /* the longest the control thread waits for another's lock */
     EXIT_DB_WAIT_MS = 3000, /* at exit, for the last session events */
+    DRAIN_POLL_MS = 100,    /* how often a drain looks whether it is done */
 };
 
 static void usage(FILE *out)
@@ -372,7 +376,11 @@ static bool same_sockets(const struct se_config *a, const struct se_config *b)
     if (a->n_listen != b->n_listen || a->workers != b->workers || a->min_port != b->min_port ||
         a->max_port != b->max_port || a->has_relay_v4 != b->has_relay_v4 ||
         a->has_relay_v6 != b->has_relay_v6 || !se_addr_ip_eq(&a->relay_v4, &b->relay_v4) ||
-        !se_addr_ip_eq(&a->relay_v6, &b->relay_v6) || strcmp(a->database, b->database) != 0)
+        !se_addr_ip_eq(&a->relay_v6, &b->relay_v6) || strcmp(a->database, b->database) != 0 ||
+        a->has_relay_ext_v4 != b->has_relay_ext_v4 || a->has_relay_ext_v6 != b->has_relay_ext_v6 ||
+        !se_addr_ip_eq(&a->relay_ext_v4, &b->relay_ext_v4) ||
+        !se_addr_ip_eq(&a->relay_ext_v6, &b->relay_ext_v6) ||
+        strcmp(a->run_user, b->run_user) != 0 || strcmp(a->run_group, b->run_group) != 0)
         return false;
     /* The anchor's addresses, ports and threads are bound at start too. */
     const struct se_anchor_config *x = &a->anchor, *y = &b->anchor;
@@ -405,9 +413,9 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
     if (strcmp(n->policy_timezone, ctl->boot_cfg->policy_timezone) != 0)
         se_warn("reload: policy.timezone changes take effect only after a restart");
     if (!same_sockets(ctl->boot_cfg, n))
-        se_warn("reload: listen, relay, workers, database, the anchor's addresses, ports and "
-                "threads, and recording.dir take effect only after a restart; other settings "
-                "apply now");
+        se_warn("reload: listen, relay, workers, database, user, group, the anchor's addresses, "
+                "ports and threads, and recording.dir take effect only after a restart; other "
+                "settings apply now");
     se_log_set_level(n->log_level);
     se_log_set_format(n->log_format);
     relay_server_reconfigure(ctl->srv, n);
@@ -434,17 +442,66 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     se_sdnotify("WATCHDOG=1");
 }
 
+/* While draining (every DRAIN_POLL_MS): done when every worker has ended
+ * its allocations (their END events are queued, the loop writes them on
+ * the way out), or at the deadline for the anchor's calls. */
+static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ctl = arg;
+    struct timespec now;
+
+    (void)fd;
+    (void)what;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    bool anchor_busy = false;
+    if (ctl->anchor && now.tv_sec < ctl->drain_deadline) {
+        struct anchor_stats as;
+        anchor_server_stats(ctl->anchor, &as);
+        anchor_busy = as.live > 0;
+    }
+    if (relay_server_running(ctl->srv) == 0 && !anchor_busy) {
+        se_info("drain: done, exiting");
+        event_base_loopexit(ctl->base, NULL);
+    }
+}
+
+/*
+ * SIGTERM/SIGINT: drain. The control loop keeps running (session rows,
+ * revocations, the API and /readyz, which answers 503 now) while the
+ * workers refuse new Allocates (300 ALTERNATE-SERVER with drain.alternate,
+ * else 508), end allocations idle for drain.idle seconds and serve the
+ * rest until they end or drain.timeout passes. A second signal stops at
+ * once.
+ */
 static void on_term(evutil_socket_t fd, short what, void *arg)
 {
     struct control *ctl = arg;
+    struct timespec now;
 
     (void)what;
-    se_info("signal %d: draining (up to %us), no new allocations", (int)fd,
-            ctl->cfg->drain_timeout);
+    if (ctl->draining) {
+        se_info("signal %d again: stopping now", (int)fd);
+        relay_server_drain(ctl->srv, 0);
+        ctl->drain_deadline = 0;
+        return;
+    }
+    ctl->draining = true;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ctl->drain_deadline = now.tv_sec + ctl->cfg->drain_timeout;
+    se_info("signal %d: draining (up to %us; allocations idle for %us are not waited for), "
+            "no new allocations%s",
+            (int)fd, ctl->cfg->drain_timeout, ctl->cfg->drain_idle,
+            ctl->cfg->has_drain_alternate ? ", Allocates sent to drain.alternate" : "");
     se_sdnotify("STOPPING=1\nSTATUS=draining");
     api_server_set_ready(ctl->api, false);
     relay_server_drain(ctl->srv, ctl->cfg->drain_timeout);
-    event_base_loopexit(ctl->base, NULL);
+    struct timeval poll = {0, DRAIN_POLL_MS * 1000};
+    if (!(ctl->ev_drain = event_new(ctl->base, -1, EV_PERSIST, on_drain_poll, ctl)) ||
+        event_add(ctl->ev_drain, &poll) < 0) {
+        se_err_log("drain: cannot set up its timer: stopping now");
+        relay_server_drain(ctl->srv, 0);
+        event_base_loopexit(ctl->base, NULL);
+    }
 }
 
 int cmd_serve(int argc, char **argv)
@@ -484,6 +541,13 @@ int cmd_serve(int argc, char **argv)
     se_log_set_level(ctl.cfg->log_level);
     se_log_set_format(ctl.cfg->log_format);
     signal(SIGPIPE, SIG_IGN);
+    /* Before anything is opened: descriptors while root may raise the
+     * hard limit, then the service user (cmd_serve_os.c says why first). */
+    serve_fd_limit(ctl.cfg);
+    if (serve_drop_privileges(ctl.cfg, err, sizeof(err)) < 0) {
+        se_err_log("%s", err);
+        goto out;
+    }
     if ((c = pol_db_open(ctl.cfg->database, false, &ctl.db, err, sizeof(err))) < 0) {
         se_err_log("%s", err);
         if (c == SE_ERR_NOTFOUND)
@@ -574,6 +638,7 @@ int cmd_serve(int argc, char **argv)
         }
         event_active(ev_purge, EV_TIMEOUT, 0); /* once at start */
     }
+    serve_drop_bind_cap(ctl.cfg); /* every listener is bound */
     api_server_set_ready(ctl.api, true);
     for (int i = 0; i < ctl.cfg->n_listen; i++) {
         char as[SE_ADDR_STRLEN];
@@ -633,6 +698,8 @@ out:
         event_free(ev_term);
     if (ev_int)
         event_free(ev_int);
+    if (ctl.ev_drain)
+        event_free(ctl.ev_drain);
     if (ctl.base)
         event_base_free(ctl.base);
     pol_db_close(ctl.db);

@@ -97,6 +97,12 @@ struct se_config {
     int n_listen;
     struct se_addr relay_v4, relay_v6;
     bool has_relay_v4, has_relay_v6;
+    /* relay.external_address / external_address6: what XOR-RELAYED-ADDRESS
+     * says behind a 1:1 NAT (the sockets stay bound to relay_v4/v6) */
+    struct se_addr relay_ext_v4, relay_ext_v6;
+    bool has_relay_ext_v4, has_relay_ext_v6;
+    /* user / group: who `sedge serve` runs as after start ("" = unchanged) */
+    char run_user[64], run_group[64];
     uint16_t min_port, max_port;
     int relay_io; /* enum se_relay_io: how relay sockets are read and written */
     unsigned relay_io_buffers; /* io_uring receive buffers per worker (power of two) */
@@ -118,7 +124,10 @@ struct se_config {
     unsigned auth_fail_limit, auth_fail_window, auth_block_time;
     unsigned auth_source_fail_limit; /* failures for any users that block a whole source */
     unsigned challenge_rate; /* oversized 401/438 per source per second */
-    unsigned drain_timeout;
+    unsigned drain_timeout; /* drain.timeout (also limits.drain_timeout) */
+    unsigned drain_idle;    /* drain.idle: allocations quiet this long are not waited for */
+    struct se_addr drain_alternate; /* drain.alternate: 300 ALTERNATE-SERVER while draining */
+    bool has_drain_alternate;
     unsigned stream_out_max; /* bytes queued to a TCP/TLS client before dropping */
     unsigned max_connections;        /* TCP/TLS client connections in all */
     unsigned max_connections_per_ip; /* per IPv4 address / IPv6 /64; 0 = no limit */

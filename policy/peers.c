@@ -58,7 +58,7 @@ struct pol_peers {
     struct se_cidr_set *allow, *deny;
     uint8_t (*own)[16]; /* own IPs that are not relay addresses */
     size_t n_own;
-    uint8_t relay_ips[2][16];
+    uint8_t relay_ips[4][16]; /* relay.address(6) and their external_address(6) */
     int n_relay;
     uint16_t min_port, max_port;
     uint8_t anchor_ips[4][16]; /* inside, outside and their advertised forms */
@@ -159,6 +159,10 @@ struct pol_peers *pol_peers_new(const struct se_config *cfg)
         memcpy(p->relay_ips[p->n_relay++], cfg->relay_v4.ip, 16);
     if (cfg->has_relay_v6)
         memcpy(p->relay_ips[p->n_relay++], cfg->relay_v6.ip, 16);
+    if (cfg->has_relay_ext_v4)
+        memcpy(p->relay_ips[p->n_relay++], cfg->relay_ext_v4.ip, 16);
+    if (cfg->has_relay_ext_v6)
+        memcpy(p->relay_ips[p->n_relay++], cfg->relay_ext_v6.ip, 16);
     p->min_port = cfg->min_port;
     p->max_port = cfg->max_port;
     if (cfg->anchor.enabled) {

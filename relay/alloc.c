@@ -572,6 +572,7 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     a->keylen = (uint8_t)keylen;
     memcpy(a->tid, tid, 12);
     a->started = w->now;
+    a->active_at = w->now;
     a->started_wall = relay_now_wall();
     a->granted_lifetime = req->lifetime;
     a->expires = w->now + req->lifetime;
@@ -606,6 +607,7 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     if (w->allocs)
         w->allocs->prev = a;
     w->allocs = a;
+    atomic_fetch_add(&w->srv->n_live, 1);
     atomic_fetch_add_explicit(&w->st.allocs_created, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->st.allocs_live, 1, memory_order_relaxed);
     {
@@ -670,6 +672,7 @@ void alloc_free(struct allocation *a, const char *reason)
         w->allocs = a->next;
     if (a->next)
         a->next->prev = a->prev;
+    atomic_fetch_sub(&w->srv->n_live, 1);
     for (int i = 0; i < a->n_relay; i++)
         relay_sock_close(&a->relay[i]);
     uint8_t source[16];
@@ -679,6 +682,18 @@ void alloc_free(struct allocation *a, const char *reason)
     free(a->perms);
     free(a->chans);
     free(a);
+}
+
+void alloc_drain_idle(struct worker *w, unsigned idle_s)
+{
+    if (!idle_s)
+        return;
+    for (struct allocation *a = w->allocs, *next; a; a = next) {
+        next = a->next;
+        if (a->pkts_from_client + a->pkts_to_client == a->seen_pkts &&
+            w->now - a->active_at >= (int64_t)idle_s)
+            alloc_free(a, "drained (idle)");
+    }
 }
 
 void alloc_cron(struct worker *w)
@@ -695,6 +710,10 @@ void alloc_cron(struct worker *w)
             continue;
         }
         relay_offload_cron(a); /* offloaded counters in before the session UPDATE */
+        if (a->pkts_from_client + a->pkts_to_client != a->seen_pkts) {
+            a->seen_pkts = a->pkts_from_client + a->pkts_to_client;
+            a->active_at = w->now;
+        }
         alloc_policy_cron(a);
         /* Drop channels past their hold time so numbers can be reused. */
         for (uint16_t i = 0; i < a->n_chans;) {

@@ -198,6 +198,8 @@ struct allocation {
     int64_t next_update;   /* monotonic time of the next session UPDATE */
     uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
     uint64_t reported_pkts;
+    uint64_t seen_pkts;    /* packets both ways at the last cron */
+    int64_t active_at;     /* monotonic: the last cron that saw packets move */
     uint64_t sid;          /* session id (relay_event.sid) */
     int64_t rule_id;       /* the rule that allowed it; 0 = default action */
     struct rate_limit rl_out, rl_in; /* client->peer, peer->client */
@@ -307,6 +309,8 @@ struct relay_server {
     struct auth_nonce_key nonce_key;
     struct auth_throttle *throttle;
     atomic_uint n_allocs;
+    atomic_int n_running; /* worker threads not yet finished (drain) */
+    atomic_int n_live;    /* allocations in the workers' lists, all workers */
     /* Reservations and per-user quotas are touched only by Allocate and
      * allocation teardown (never per packet), so a mutex is fine. */
     pthread_mutex_t lock;
@@ -459,6 +463,9 @@ void alloc_send_to_peer(struct allocation *a, const struct se_addr *peer, const 
                         size_t len);
 /* Housekeeping: expire allocations, permissions, channels. */
 void alloc_cron(struct worker *w);
+/* Draining: end the allocations that moved no packet for idle_s seconds
+ * (they would hold the exit for nothing). 0 = keep them. */
+void alloc_drain_idle(struct worker *w, unsigned idle_s);
 /* ---- policy.c ---- */
 /* Apply the Allocate decision to a new allocation and post its START. */
 void alloc_policy_start(struct allocation *a, const struct alloc_request *req);

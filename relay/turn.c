@@ -94,6 +94,9 @@ static int build_error(struct req *r, int code, const char *reason)
         }
         stun_put_attr(&b, STUN_A_UNKNOWN_ATTRIBUTES, v, (size_t)r->m->n_unknown * 2);
     }
+    /* RFC 8489 §10: only after authentication (the caller's check) */
+    if (code == 300 && r->w->srv->cfg->has_drain_alternate)
+        stun_put_addr(&b, STUN_A_ALTERNATE_SERVER, &r->w->srv->cfg->drain_alternate);
     if (r->key) {
         if (r->mi256)
             stun_put_integrity_sha256(&b, r->key, r->keylen);
@@ -443,8 +446,17 @@ static void send_allocate_success(struct req *r, struct allocation *a, const uin
     struct stun_builder b;
 
     begin(r, &b, STUN_SUCCESS);
-    for (int i = 0; i < a->n_relay; i++)
-        stun_put_xor_addr(&b, STUN_A_XOR_RELAYED_ADDRESS, &a->relay[i].addr);
+    const struct se_config *cfg = r->w->srv->cfg;
+    for (int i = 0; i < a->n_relay; i++) {
+        /* Behind a 1:1 NAT (relay.external_address): the public address
+         * with the port the socket is bound to. */
+        struct se_addr adv = a->relay[i].addr;
+        if (adv.family == AF_INET && cfg->has_relay_ext_v4)
+            memcpy(adv.ip, cfg->relay_ext_v4.ip, 16);
+        else if (adv.family == AF_INET6 && cfg->has_relay_ext_v6)
+            memcpy(adv.ip, cfg->relay_ext_v6.ip, 16);
+        stun_put_xor_addr(&b, STUN_A_XOR_RELAYED_ADDRESS, &adv);
+    }
     stun_put_u32(&b, STUN_A_LIFETIME, (uint32_t)(a->expires - r->w->now));
     if (token)
         stun_put_attr(&b, STUN_A_RESERVATION_TOKEN, token, 8);
@@ -507,7 +519,13 @@ static void do_allocate(struct req *r)
         return;
     }
     if (r->w->draining) {
-        send_error_why(r, 508, "draining for shutdown");
+        /* Another server takes new allocations while this one drains
+         * (drain.alternate); without one, 508 (the client tries its next
+         * server, as for a full one). */
+        if (r->w->srv->cfg->has_drain_alternate)
+            send_error_why(r, 300, "draining for shutdown: try the alternate server");
+        else
+            send_error_why(r, 508, "draining for shutdown");
         return;
     }
     rt = stun_find(m, STUN_A_REQUESTED_TRANSPORT);

@@ -261,6 +261,14 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- mailbox, cron ---- */
 
+/* A draining worker stops when no worker has an allocation left (not
+ * when its own list is empty: until the whole server stops, its share of
+ * the UDP listeners must keep answering 300/508), or at the deadline. */
+static bool drained(struct worker *w, int64_t now)
+{
+    return atomic_load(&w->srv->n_live) == 0 || now >= w->drain_deadline;
+}
+
 static void mbox_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -301,7 +309,13 @@ static void mbox_cb(evutil_socket_t fd, short what, void *arg)
     if (drain && !w->draining) {
         w->draining = true;
         stream_stop_listening(w);
+        w->now = relay_now_mono();
+        alloc_drain_idle(w, w->srv->cfg->drain_idle);
     }
+    /* Nothing left to wait for (or the deadline moved to now: a second
+     * signal): stop at once, not at the next cron. */
+    if (w->draining && drained(w, relay_now_mono()))
+        event_base_loopexit(w->base, NULL);
 }
 
 static void cron_cb(evutil_socket_t fd, short what, void *arg)
@@ -330,8 +344,11 @@ static void cron_cb(evutil_socket_t fd, short what, void *arg)
         turn_cron(w);
     }
     stream_cron(w);
-    if (w->draining && (!w->allocs || w->now >= w->drain_deadline))
-        event_base_loopexit(w->base, NULL);
+    if (w->draining) {
+        alloc_drain_idle(w, w->srv->cfg->drain_idle);
+        if (drained(w, w->now))
+            event_base_loopexit(w->base, NULL);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -350,6 +367,7 @@ static void *worker_main(void *arg)
     while (w->allocs)
         alloc_free(w->allocs, "shutdown");
     relay_uring_free(w);
+    atomic_fetch_sub(&w->srv->n_running, 1); /* its END events are queued */
     return NULL;
 }
 
@@ -517,9 +535,13 @@ int relay_server_start(struct relay_server *srv, struct relay_snap *snap)
             w->to_client.buf[k] = w->tx_slots + (size_t)k * RELAY_BUF_SIZE;
         w->gso = relay_gso_supported();
     }
-    for (int i = 0; i < srv->n_workers; i++)
-        if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0)
+    for (int i = 0; i < srv->n_workers; i++) {
+        atomic_fetch_add(&srv->n_running, 1);
+        if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
+            atomic_fetch_sub(&srv->n_running, 1);
             return SE_ERR_IO;
+        }
+    }
     return 0;
 }
 
@@ -561,6 +583,11 @@ void relay_server_drain(struct relay_server *srv, unsigned timeout_s)
         if (w->mbox_ev)
             event_active(w->mbox_ev, EV_READ, 0);
     }
+}
+
+int relay_server_running(struct relay_server *srv)
+{
+    return srv ? atomic_load(&srv->n_running) : 0;
 }
 
 void relay_server_join(struct relay_server *srv)

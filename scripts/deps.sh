@@ -31,7 +31,7 @@ TEST_PKGS="libclang-rt-14-dev llvm ffmpeg
 coturn python3 python3-aiortc iproute2 util-linux curl procps faketime ethtool
 chromium nodejs
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly janus-tools systemd nftables python3-yaml haproxy"
+gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly janus-tools systemd nftables python3-yaml haproxy python3-cryptography"
 
 case "$set_name" in
 runtime) PKGS=$RUNTIME_PKGS ;;

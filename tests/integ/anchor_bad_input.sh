@@ -42,7 +42,8 @@ ports_closed() { # wait (bounded) for the anchor's sockets to be gone
     for _ in $(seq 30); do [ "$(anchor_ports)" = 0 ] && return 0; sleep 0.1; done
     return 1
 }
-metric() { curl -sk --max-time 5 "$API/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+METRICS=$(sedge_cli token add --role metrics --name scrape 2>/dev/null) || fail "token add metrics"
+metric() { curl -sk --max-time 5 -H "Authorization: Bearer $METRICS" "$API/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
 # ---- hostile descriptions ----
 $PY - "$API" "$T/cert.pem" "$OFFER" <<'PY' || fail "hostile descriptions"

@@ -37,7 +37,13 @@ cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do
-        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+        for i in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$p" 2>/dev/null || break
+            # sedge drains live allocations on the first SIGTERM; a second
+            # one stops it at once.
+            [ "$i" = 3 ] && kill "$p" 2>/dev/null
+            sleep 0.2
+        done
         kill -9 "$p" 2>/dev/null
     done
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
@@ -171,4 +177,11 @@ uclient_lossless() {
         tail -n 15 "$T/uclient.log"; fail "$1: packets lost"; }
     [ "$sent" = "$recv" ] || fail "$1: sent $sent, received $recv"
     ok "$1: $sent sent, $recv echoed back, 0 lost"
+}
+
+# spki_hash CERT: base64 SHA-256 of the certificate's public key, what
+# Chromium's --ignore-certificate-errors-spki-list pins.
+spki_hash() {
+    openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der |
+        openssl dgst -sha256 -binary | base64
 }
