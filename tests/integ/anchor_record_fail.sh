@@ -11,21 +11,11 @@
 #     the catalog row is "failed" and verifies, the session ends normally.
 . "$(dirname "$0")/../lib/sedge.sh"
 /usr/bin/python3 -c 'import aiortc' 2>/dev/null || skip "aiortc not installed"
-[ "$(id -u)" = 0 ] || skip "needs root (mount -t tmpfs)"
 
 API_PORT=$((BASE + 3))
-mkdir -p "$T/small"
 # 256 KiB of it is the reserve a recording takes when it starts; the rest
 # (about 160 KiB) fills within 2 s of an aiortc call sending noise (--noise).
-mount -t tmpfs -o size=420k,mode=0750 sedge-test "$T/small" || skip "cannot mount a tmpfs"
-unmount_small() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.5
-    umount "$T/small" 2>/dev/null || umount -l "$T/small"
-    cleanup
-}
-trap unmount_small EXIT
+small_tmpfs "$T/small" 420k
 
 conf() { # ON_FAILURE
     write_config "api = { address = \"127.0.0.1\"; port = $API_PORT; turn_host = \"127.0.0.1\"; };" \
@@ -56,12 +46,21 @@ check_failed() { # ID
     [ "$(field "$T/small/rec/$id/metadata.json" 'd["state"]')" = failed ] || fail "metadata state of $id"
     R verify "$id" >"$T/verify.log" 2>&1 || { cat "$T/verify.log"; fail "recordings verify $id (failed recordings verify)"; }
 }
-session_row() { # ID -> $T/session.json
+# the session row names the recording, ended with a reason starting with
+# PREFIX (and containing WORDS), within MAX seconds
+session_row() { # ID RECORDING PREFIX WORDS MAX
     sleep 1.5
     sedge_cli sessions --json >"$T/sessions.json"
-    $PY - "$T/sessions.json" "$1" >"$T/session.json" <<'PY' || fail "no session row $1: $(cat "$T/sessions.json")"
+    $PY - "$T/sessions.json" "$@" <<'PY' || fail "session row of $1: $(cat "$T/sessions.json")"
 import json, sys
-print(json.dumps({x["id"]: x for x in json.load(open(sys.argv[1]))}[sys.argv[2]]))
+rows, sid, rec, prefix, words, most = sys.argv[1:7]
+r = {x["id"]: x for x in json.load(open(rows))}[sid]
+assert r["recording"] == rec, r
+reason = r.get("end_reason") or r.get("reason") or ""
+assert reason.startswith(prefix) and words in reason, r
+took = r["ended_unix"] - r["started_unix"]
+assert took <= int(most), f"the call lasted {took} s"
+print(f"session ended after {took} s: {reason}")
 PY
 }
 
@@ -75,24 +74,14 @@ wait_log "anchor: $ID: recording rec-[^ ]* failed: .*; ending the call \(recordi
 wait_log "anchor: $ID ended user=alice: recording failed: .*No space left on device" 5 || fail "no end reason"
 REC=$(grep -oE "anchor: $ID: recording rec-[^ ]* failed" "$T/sedge.log" | awk '{print $4}')
 check_failed "$REC"
-session_row "$ID"
-$PY - "$T/session.json" "$REC" <<'PY' || fail "session row: $(cat "$T/session.json")"
-import json, sys
-r = json.load(open(sys.argv[1]))
-assert r["recording"] == sys.argv[2], r
-reason = r.get("end_reason") or r.get("reason") or ""
-assert reason.startswith("recording failed: ") and "No space left on device" in reason, r
-took = r["ended_unix"] - r["started_unix"]
-assert took < 10, f"the call lasted {took} s of 14"
-print(f"ended after {took} s: {reason}")
-PY
+session_row "$ID" "$REC" "recording failed: " "No space left on device" 9
 sedge_cli audit --json 2>/dev/null | grep -q "recording failed" || sedge_cli audit 2>/dev/null | grep -q "recording failed" ||
     fail "no audit row naming the failure"
 ok "on_failure = terminate: a full recording.dir ends the call (recording failed: No space left on device), recording sealed failed, audited, verifies"
 
 # ---- continue ----
 kill "$SEDGE_PID"; for _ in $(seq 50); do kill -0 "$SEDGE_PID" 2>/dev/null || break; sleep 0.1; done
-rm -rf "$T/small/rec/$REC" # room again; the catalog marks the row's directory gone at the next start
+R purge "$REC" --force --reason "room on the small disk for the next case" >/dev/null || fail "purge $REC"
 conf continue
 : >"$T/sedge.log"
 sedge_start
@@ -110,12 +99,5 @@ for k in ("a", "b"):  # 10 s of media decoded, though the disk filled after 2-3 
     assert f[k + "_video"] >= 0.8 * f[("b" if k == "a" else "a") + "_sent_video"] > 150, (k, f)
 PY
 check_failed "$CREC"
-session_row "$CID"
-$PY - "$T/session.json" "$CREC" <<'PY' || fail "session row: $(cat "$T/session.json")"
-import json, sys
-r = json.load(open(sys.argv[1]))
-assert r["recording"] == sys.argv[2], r
-reason = r.get("end_reason") or r.get("reason") or ""
-assert reason == "ended through the API", r
-PY
+session_row "$CID" "$CREC" "ended through the API" "" 30
 ok "on_failure = continue: the call goes on unrecorded to its end, the failure logged, the recording sealed failed and verifies"
