@@ -248,7 +248,9 @@ async function part2(extId) {
     const o = await h.context.newPage();
     await o.setViewportSize({ width: 760, height: 900 });
     await o.goto(H.ext("options.html"));
-    await o.waitForFunction(() => document.getElementById("redirectUri").textContent !== "", null, { timeout: 10000 });
+    // The redirect URI is filled at once, the account after a round trip to the service worker.
+    await o.waitForFunction(() => document.getElementById("redirectUri").textContent !== ""
+      && document.getElementById("accountText").textContent !== "…", null, { timeout: 10000 });
     const opt = await o.evaluate(() => ({
       disabled: ["apiUrl", "tokenSource", "oidcIssuer", "oidcClientId"].filter((k) => document.getElementById(k).disabled),
       bypass: [...document.querySelectorAll("#bypass li")].map((li) => li.textContent),
