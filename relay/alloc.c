@@ -10,7 +10,15 @@
  *
  * Relay ports, reservations and quotas are in ports.c.
  */
-#include "relay/internal.h"
+#include "relay/alloc.h"
+#include "relay/clock.h"
+#include "relay/ipcount.h"
+#include "relay/ports.h"
+#include "relay/server.h"
+#include "relay/snap.h"
+#include "relay/stream.h"
+#include "relay/txq.h"
+#include "relay/uring.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
@@ -178,7 +186,7 @@ bool relay_from_peer(struct worker *w, struct allocation *a, uint8_t *payload, s
         atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
         return false;
     }
-    if (!relay_rate_ok(&a->rl_in, n)) {
+    if (!bwcap_ok(&a->rl_in, n)) {
         atomic_fetch_add_explicit(&w->st.dropped_rate_limit, 1, memory_order_relaxed);
         return false;
     }
@@ -235,7 +243,7 @@ void alloc_send_to_peer(struct allocation *a, const struct se_addr *peer, const 
 
     if (!rs)
         return;
-    if (!relay_rate_ok(&a->rl_out, len)) {
+    if (!bwcap_ok(&a->rl_out, len)) {
         atomic_fetch_add_explicit(&w->st.dropped_rate_limit, 1, memory_order_relaxed);
         return;
     }

@@ -14,7 +14,7 @@
  * never per packet. The hash seed is random, so clients cannot aim their
  * addresses at one chain.
  */
-#include "relay/internal.h"
+#include "relay/ipcount.h"
 #include "core/err.h"
 
 #include <openssl/rand.h>

@@ -23,11 +23,12 @@
  * such permissions are removed when a policy change starts to require
  * recording. Without an anchor such allocations are refused outright.
  *
- * The bandwidth cap is a token bucket per direction, in nano-bytes so a
- * refill of a few microseconds is not rounded away; its burst is 200 ms
- * of the rate (at least a few full-size packets).
+ * The bandwidth cap is a token bucket per direction (bwcap.c).
  */
-#include "relay/internal.h"
+#include "relay/alloc.h"
+#include "relay/clock.h"
+#include "relay/server.h"
+#include "relay/snap.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/queue.h"
@@ -40,54 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    NS_PER_S = 1000000000,
-    BURST_MIN = 6000,       /* bytes: four 1500-byte packets */
-    BURST_DIVISOR = 5,      /* burst = 1/5 s of the rate */
-};
-
 static struct se_log_rl rl_events, rl_revoke, rl_peer_policy, rl_record;
-
-/* ---- bandwidth ---- */
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
-static void rate_set(struct rate_limit *r, uint32_t kbps)
-{
-    uint32_t bps = kbps * 125u; /* 1000 / 8 */
-
-    if (bps == r->bytes_per_s)
-        return;
-    r->bytes_per_s = bps;
-    r->burst = bps / BURST_DIVISOR > BURST_MIN ? bps / BURST_DIVISOR : BURST_MIN;
-    r->tokens = (int64_t)r->burst * NS_PER_S; /* start full */
-    r->last_ns = now_ns();
-}
-
-bool relay_rate_take(struct rate_limit *r, size_t len)
-{
-    int64_t t = now_ns(), el = t - r->last_ns;
-    int64_t cap = (int64_t)r->burst * NS_PER_S, need = (int64_t)len * NS_PER_S;
-
-    if (el > NS_PER_S)
-        el = NS_PER_S; /* the bucket is full after a second anyway */
-    if (el > 0) {
-        r->tokens += el * (int64_t)r->bytes_per_s;
-        r->last_ns = t;
-        if (r->tokens > cap)
-            r->tokens = cap;
-    }
-    if (r->tokens < need)
-        return false;
-    r->tokens -= need;
-    return true;
-}
 
 /* ---- session events ---- */
 
@@ -188,8 +142,8 @@ static void apply_decision(struct allocation *a, const struct pol_decision *d)
 {
     a->rule_id = d->rule_id;
     a->record = d->record;
-    rate_set(&a->rl_out, d->max_kbps);
-    rate_set(&a->rl_in, d->max_kbps);
+    bwcap_set(&a->rl_out, d->max_kbps);
+    bwcap_set(&a->rl_in, d->max_kbps);
     a->deadline = d->max_duration ? a->started + (int64_t)d->max_duration : 0;
 }
 

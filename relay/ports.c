@@ -17,8 +17,12 @@
  * lock; both happen only at Allocate, teardown and the 1 s cron, never
  * per packet.
  */
-#include "relay/internal.h"
+#include "relay/ports.h"
 #include "core/err.h"
+#include "relay/ipcount.h"
+#include "relay/server.h"
+#include "relay/snap.h"
+#include "relay/worker.h"
 
 #include <errno.h>
 #include <openssl/rand.h>
@@ -31,6 +35,26 @@ enum {
     PORT_SEARCH_MAX = 512,     /* bind attempts before answering 508 */
     PORT_RANDOM_TRIES = 16,    /* of those, independent random picks */
     RELAY_SOCK_RCVBUF = 512 * 1024, /* per relay socket (the kernel doubles it) */
+    RESERVATION_LIFETIME = 30, /* RFC 8656 §7.2: "about 30 seconds" */
+};
+
+/* A port held for a later Allocate with RESERVATION-TOKEN (RFC 8656
+ * §7.2). It counts as an allocation of its user and its client's source
+ * until it is redeemed or expires. */
+struct reservation {
+    uint8_t token[8];
+    int fd;
+    struct se_addr addr;
+    int64_t expires;
+    uint8_t source[16];    /* relay_source_key of the client that made it */
+    struct reservation *next;
+    char quota_user[];     /* the user it counts against */
+};
+
+struct user_quota {
+    char *name;
+    unsigned count;
+    struct user_quota *next;
 };
 
 /* ---- quotas ---- */
@@ -282,5 +306,21 @@ void alloc_expire_reservations(struct relay_server *srv, int64_t now)
         gone = r->next;
         close(r->fd);
         reservation_free(srv, r);
+    }
+}
+
+void relay_ports_free(struct relay_server *srv)
+{
+    while (srv->resv) {
+        struct reservation *r = srv->resv;
+        srv->resv = r->next;
+        close(r->fd);
+        free(r);
+    }
+    while (srv->quotas) {
+        struct user_quota *q = srv->quotas;
+        srv->quotas = q->next;
+        free(q->name);
+        free(q);
     }
 }

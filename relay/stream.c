@@ -37,7 +37,14 @@
  * The per-source counts are server-wide (relay/ipcount.c, a mutex at
  * accept and close); the rest is per worker. Worker thread only.
  */
-#include "relay/internal.h"
+#include "relay/stream.h"
+#include "relay/alloc.h"
+#include "relay/clock.h"
+#include "relay/ipcount.h"
+#include "relay/server.h"
+#include "relay/snap.h"
+#include "relay/turn.h"
+#include "relay/worker.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
@@ -70,6 +77,21 @@ enum {
     FD_RESERVE = 64,               /* fds kept for listeners, rings, files, the API */
     KEEPALIVE_INTERVAL = 10,       /* s between keepalive probes... */
     KEEPALIVE_PROBES = 3,          /* ...and how many go unanswered */
+};
+
+/* A TCP or TLS client connection. */
+struct stream_conn {
+    struct worker *w;
+    struct bufferevent *bev;
+    int transport;
+    struct se_addr remote, local;
+    struct allocation *alloc; /* at most one (RFC 8656 §3.1: per 5-tuple) */
+    int64_t created;
+    int64_t idle_since;       /* monotonic: accept, or the end of its allocation */
+    bool tls_done;            /* handshake complete (always, for TCP) */
+    bool in_idle;             /* on the worker's idle list */
+    struct stream_conn *prev, *next;   /* worker's list of all */
+    struct stream_conn *iprev, *inext; /* worker's idle list (no allocation), oldest first */
 };
 
 static struct se_log_rl rl_stream, rl_refuse, rl_accept, rl_close;
@@ -175,6 +197,24 @@ static void conn_free(struct stream_conn *sc, const char *reason)
 void stream_conn_free(struct stream_conn *sc, const char *reason)
 {
     conn_free(sc, reason);
+}
+
+int stream_conn_send(struct stream_conn *sc, const uint8_t *buf, size_t len, bool channel_data)
+{
+    static const uint8_t pad[3];
+    struct worker *w = sc->w;
+    struct evbuffer *out = bufferevent_get_output(sc->bev);
+
+    /* Backpressure: a client that does not read loses relayed datagrams
+     * rather than growing our memory. */
+    if (evbuffer_get_length(out) > w->snap->stream_out_max) {
+        atomic_fetch_add_explicit(&w->st.dropped_backpressure, 1, memory_order_relaxed);
+        return SE_ERR_FULL;
+    }
+    bufferevent_write(sc->bev, buf, len);
+    if (channel_data && (len & 3))
+        bufferevent_write(sc->bev, pad, 4 - (len & 3));
+    return 0;
 }
 
 void stream_conn_idle(struct stream_conn *sc)

@@ -17,7 +17,13 @@
  * not spoofed) they are limited per source and second
  * (auth.challenge_rate, oversized_ok).
  */
-#include "relay/internal.h"
+#include "relay/turn.h"
+#include "relay/alloc.h"
+#include "relay/clock.h"
+#include "relay/ipcount.h"
+#include "relay/server.h"
+#include "relay/snap.h"
+#include "relay/worker.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "policy/peers.h"

@@ -1,5 +1,5 @@
 /*
- * txq.c - the relay's UDP send queues (struct relay_txq, internal.h).
+ * txq.c - the relay's UDP send queues (struct relay_txq, txq.h).
  *
  * Datagrams are queued with their destination and sent by relay_txq_send
  * with one sendmmsg per run of entries on the same socket; worker.c's head
@@ -13,7 +13,10 @@
  * datagram). Drops count as dropped_backpressure. Worker thread only; no
  * allocation, no lock.
  */
-#include "relay/internal.h"
+#include "relay/txq.h"
+#include "relay/server.h"
+#include "relay/uring.h"
+#include "relay/worker.h"
 #include "core/log.h"
 
 #include <errno.h>

@@ -41,7 +41,12 @@
  * (relay_uring_probe); "auto" falls back to epoll, "io_uring" refuses to
  * start. Worker thread only, except the probe.
  */
-#include "relay/internal.h"
+#include "relay/uring.h"
+#include "relay/alloc.h"
+#include "relay/clock.h"
+#include "relay/server.h"
+#include "relay/txq.h"
+#include "relay/worker.h"
 #include "core/err.h"
 #include "core/log.h"
 

@@ -44,7 +44,17 @@
  * Data indications and TCP/TLS clients keep the plain one-call-per-
  * message path.
  */
-#include "relay/internal.h"
+#include "relay/worker.h"
+#include "relay/alloc.h"
+#include "relay/clock.h"
+#include "relay/ipcount.h"
+#include "relay/ports.h"
+#include "relay/server.h"
+#include "relay/snap.h"
+#include "relay/stream.h"
+#include "relay/turn.h"
+#include "relay/txq.h"
+#include "relay/uring.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/queue.h"
@@ -72,12 +82,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct se_log_rl rl_send;
+enum {
+    EVENT_QUEUE_LEN = 8192,       /* session events waiting for the control thread */
+    RATE_TABLE_SLOTS = 16384,     /* users / sources whose Allocate / TLS rate is tracked */
+};
 
-int64_t relay_now_wall(void)
-{
-    return (int64_t)time(NULL);
-}
+static struct se_log_rl rl_send;
 
 /* ---- sockets ---- */
 
@@ -168,19 +178,7 @@ int relay_send_client(struct worker *w, const struct client_ref *c, const uint8_
         }
         return 0;
     }
-    struct stream_conn *sc = c->conn;
-    struct evbuffer *out = bufferevent_get_output(sc->bev);
-    /* Backpressure: a client that does not read loses relayed datagrams
-     * rather than growing our memory. */
-    if (evbuffer_get_length(out) > w->snap->stream_out_max) {
-        atomic_fetch_add_explicit(&w->st.dropped_backpressure, 1, memory_order_relaxed);
-        return SE_ERR_FULL;
-    }
-    static const uint8_t pad[3];
-    bufferevent_write(sc->bev, buf, len);
-    if (channel_data && (len & 3))
-        bufferevent_write(sc->bev, pad, 4 - (len & 3));
-    return 0;
+    return stream_conn_send(c->conn, buf, len, channel_data);
 }
 
 /* ---- batched UDP sends (relay/txq.c) ---- */
@@ -667,18 +665,7 @@ void relay_server_free(struct relay_server *srv)
         pthread_mutex_destroy(&w->mbox_lock);
     }
     free(srv->workers);
-    while (srv->resv) {
-        struct reservation *r = srv->resv;
-        srv->resv = r->next;
-        close(r->fd);
-        free(r);
-    }
-    while (srv->quotas) {
-        struct user_quota *q = srv->quotas;
-        srv->quotas = q->next;
-        free(q->name);
-        free(q);
-    }
+    relay_ports_free(srv);
     relay_offload_free(srv->offload); /* the workers are gone: no flow is left */
     auth_throttle_free(srv->throttle);
     ipc_free(srv->alloc_sources);

@@ -1,0 +1,161 @@
+/*
+ * alloc.h - TURN allocations (RFC 8656 §7-§12) and their lifecycle
+ * (alloc.c): creation, permissions, channels, expiry, re-checks, the end.
+ *
+ * An allocation belongs to the worker that created it (a->w) and is only
+ * touched on that worker's thread. Its fields are visible to the relay's
+ * own files because the packet path (peer.c, turn.c, uring.c, offload/)
+ * reads counters, channels and permissions inline; only alloc.c creates,
+ * changes the lifecycle of, or frees one.
+ */
+#ifndef SE_RELAY_ALLOC_H
+#define SE_RELAY_ALLOC_H
+
+#include "auth/auth.h"
+#include "core/addr.h"
+#include "relay/bwcap.h"
+#include "relay/worker.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event;
+struct pol_decision;
+struct ofl_alloc;
+
+enum {
+    PERMISSION_LIFETIME = 300,    /* RFC 8656 §9 */
+    CHANNEL_LIFETIME = 600,       /* RFC 8656 §12 */
+};
+
+struct permission {
+    uint8_t ip[16];
+    int64_t expires; /* monotonic seconds */
+};
+
+struct channel {
+    uint16_t number;
+    struct se_addr peer;
+    int64_t expires;
+};
+
+struct relay_sock {
+    struct allocation *alloc;
+    struct event *ev;  /* epoll path; NULL with io_uring */
+    int fd;
+    uint32_t ur_slot;  /* io_uring path (uring.c) */
+    struct se_addr addr;
+    bool ur_armed;
+};
+
+struct allocation {
+    /* Ordered by size, so the compiler adds no padding: an idle
+     * allocation's memory is a benchmark target (docs/benchmark.md). */
+    struct worker *w;
+    struct allocation *hnext;       /* UDP 5-tuple hash chain */
+    struct allocation *prev, *next; /* worker's list */
+    struct client_ref client;
+    struct relay_sock relay[2]; /* IPv4 and/or IPv6 (RFC 8656 §7.2 dual) */
+    char *user;         /* the USERNAME as sent (REST: "expiry:user[:origin]") */
+    char *quota_user;   /* the user the per-user quota counts against */
+    char *origin;       /* a REST credential's origin (decoded), or NULL */
+    struct permission *perms;
+    struct channel *chans;
+    struct ofl_alloc *offload; /* channels the kernel forwards (relay/offload/), or NULL */
+    int64_t expires, started; /* monotonic */
+    int64_t started_wall;
+    int64_t deadline;      /* monotonic end of a max-duration limit; 0 = none */
+    int64_t next_update;   /* monotonic time of the next session UPDATE */
+    uint64_t pkts_from_client, bytes_from_client, pkts_to_client, bytes_to_client;
+    uint64_t reported_pkts;
+    uint64_t seen_pkts;    /* packets both ways at the last cron */
+    int64_t active_at;     /* monotonic: the last cron that saw packets move */
+    uint64_t sid;          /* session id (relay_event.sid) */
+    int64_t rule_id;       /* the rule that allowed it; 0 = default action */
+    struct bwcap rl_out, rl_in; /* client->peer, peer->client */
+    uint32_t granted_lifetime;
+    uint16_t user_len;     /* STUN attributes are < 64 KiB */
+    uint16_t n_perms, cap_perms;
+    uint16_t n_chans, cap_chans;
+    uint8_t key[AUTH_SHA256_KEY_LEN];
+    uint8_t keylen;
+    uint8_t tid[12];       /* the Allocate that created it, for retransmits */
+    int8_t record;         /* enum pol_record */
+    uint8_t n_relay;
+    bool peers_changed;
+    char text[]; /* user, quota_user and origin point here */
+};
+
+/* A datagram from a peer on one of a's relay sockets. Epoll path: it lies
+ * in to_client.buf[slot] behind RELAY_DATA_HEADROOM (bid = -1); io_uring
+ * path: in receive buffer bid with at least 4 bytes free before payload.
+ * Returns true if it was queued toward the client (the queue owns the
+ * buffer now). */
+bool relay_from_peer(struct worker *w, struct allocation *a, uint8_t *payload, size_t n,
+                     const struct sockaddr *from, int slot, int bid);
+struct allocation *alloc_find_udp(struct worker *w, const struct udp_listener *ul,
+                                  const struct se_addr *client);
+/* Create an allocation; on failure returns NULL and *stun_err is the STUN
+ * error code to answer with. */
+struct alloc_request {
+    int family;           /* AF_INET or AF_INET6 */
+    bool dual;            /* also allocate IPv6 (ADDITIONAL-ADDRESS-FAMILY) */
+    bool even_port, reserve_next;
+    const uint8_t *token; /* RESERVATION-TOKEN or NULL */
+    bool dont_fragment;
+    uint32_t lifetime;
+    const char *origin;   /* decoded REST origin or NULL */
+    const struct pol_decision *policy; /* the Allocate decision (allowed) */
+};
+struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
+                                const struct alloc_request *req, const char *user,
+                                size_t user_len, const char *quota_user, const uint8_t *key,
+                                size_t keylen, const uint8_t tid[12], uint8_t out_token[8],
+                                bool *made_token, int *dual_err, int *stun_err);
+void alloc_free(struct allocation *a, const char *reason);
+struct permission *alloc_perm_find(struct allocation *a, const uint8_t ip[16]);
+/* All or nothing (RFC 8656 §9.2, §11.2): reserve room for the
+ * permissions of ips[0..n) (duplicates and existing ones count once;
+ * expired slots are reused) and for a channel number, checking the
+ * limits; after both succeed, the installs below cannot fail.
+ * 0, SE_ERR_LIMIT or SE_ERR_NOMEM; nothing is installed either way. */
+int alloc_perms_reserve(struct allocation *a, const uint8_t (*ips)[16], int n);
+int alloc_chan_reserve(struct allocation *a, uint16_t number);
+void alloc_perms_install(struct allocation *a, const uint8_t (*ips)[16], int n);
+int alloc_perm_install(struct allocation *a, const uint8_t ip[16]);
+struct channel *alloc_chan_by_number(struct allocation *a, uint16_t number);
+struct channel *alloc_chan_by_peer(struct allocation *a, const struct se_addr *peer);
+int alloc_chan_install(struct allocation *a, uint16_t number, const struct se_addr *peer);
+struct relay_sock *alloc_relay_for(struct allocation *a, int family);
+/* Send data from the client to a peer through the relay socket. */
+void alloc_send_to_peer(struct allocation *a, const struct se_addr *peer, const uint8_t *data,
+                        size_t len);
+/* Housekeeping: expire allocations, permissions, channels. */
+void alloc_cron(struct worker *w);
+/* Draining: end the allocations that moved no packet for idle_s seconds
+ * (they would hold the exit for nothing). 0 = keep them. */
+void alloc_drain_idle(struct worker *w, unsigned idle_s);
+/* ---- policy.c ---- */
+/* Apply the Allocate decision to a new allocation and post its START. */
+void alloc_policy_start(struct allocation *a, const struct alloc_request *req);
+/* Post the END event (from alloc_free). */
+void alloc_policy_end(struct allocation *a, const char *reason);
+/* Comma-separated permission IPs of a, truncated to len. */
+void alloc_peers_str(const struct allocation *a, char *buf, size_t len);
+/* Per-second housekeeping for one allocation: session UPDATE events. */
+void alloc_policy_cron(struct allocation *a);
+/* Re-check every allocation of w against its current snapshot: revoked
+ * credentials (with check_creds: after a snapshot swap), disabled users
+ * and denied rules end it ("revoked"); newly denied peers lose their
+ * permissions and channels; limits follow the rule that now decides. */
+void alloc_recheck_all(struct worker *w, bool check_creds);
+/* Evaluate the rules for a peer of a (CreatePermission/ChannelBind). */
+bool alloc_peer_policy_ok(struct allocation *a, const struct se_addr *peer);
+/* Fail closed for recording: where the allocation's rule (or the peer's)
+ * says `record always`, only the anchor's addresses (with_port: and its
+ * port range) may be reached. log: count and log a refusal. */
+bool alloc_record_peer_ok(struct allocation *a, const struct se_addr *peer, bool with_port,
+                          bool log);
+
+#endif
