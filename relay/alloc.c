@@ -11,6 +11,8 @@
  * Relay ports, reservations and quotas are in ports.c.
  */
 #include "relay/alloc.h"
+#include "relay/events.h"
+#include "relay/verdict.h"
 #include "relay/clock.h"
 #include "relay/ipcount.h"
 #include "relay/ports.h"
@@ -41,7 +43,7 @@ enum {
     CHANNEL_REUSE_HOLD = 300,  /* RFC 8656 §12: a number stays bound 5 more minutes */
 };
 
-static struct se_log_rl rl_peer_send;
+static struct se_log_rl rl_peer_send, rl_revoke;
 
 /* ---- the UDP 5-tuple table ---- */
 
@@ -436,6 +438,107 @@ int alloc_chan_install(struct allocation *a, uint16_t number, const struct se_ad
     return 0;
 }
 
+static void peer_of(const struct permission *p, struct se_addr *out)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    memset(out, 0, sizeof(*out));
+    memcpy(out->ip, p->ip, 16);
+    out->family = memcmp(p->ip, mapped, 12) == 0 ? AF_INET : AF_INET6;
+}
+
+void alloc_peers_str(const struct allocation *a, char *buf, size_t len)
+{
+    size_t pl = 0;
+
+    buf[0] = '\0';
+    for (uint16_t i = 0; i < a->n_perms && pl + SE_ADDR_STRLEN < len; i++) {
+        struct se_addr p;
+        char ip[SE_ADDR_STRLEN];
+        peer_of(&a->perms[i], &p);
+        int n = snprintf(buf + pl, len - pl, "%s%s", pl ? "," : "",
+                         se_addr_ip_str(&p, ip, sizeof(ip)));
+        if (n > 0)
+            pl += (size_t)n;
+    }
+}
+
+/* ---- policy re-checks (verdict.c answers, this file acts) ---- */
+
+/* The decision that governs a: its rule, record flag, caps, duration. */
+static void apply_decision(struct allocation *a, const struct pol_decision *d)
+{
+    a->rule_id = d->rule_id;
+    a->record = d->record;
+    bwcap_set(&a->rl_out, d->max_kbps);
+    bwcap_set(&a->rl_in, d->max_kbps);
+    a->deadline = d->max_duration ? a->started + (int64_t)d->max_duration : 0;
+}
+
+static void revoke_alloc(struct allocation *a, const char *why)
+{
+    char cs[SE_ADDR_STRLEN];
+
+    atomic_fetch_add_explicit(&a->w->st.revoked, 1, memory_order_relaxed);
+    se_log_rl(&rl_revoke, SE_LOG_INFO, "allocation revoked user=%s client=%s: %s", a->user,
+              se_addr_str(&a->client.addr, cs, sizeof(cs)), why);
+    alloc_free(a, "revoked");
+}
+
+/* Remove channels and permissions (with their channels) that policy no
+ * longer allows. */
+static void recheck_peers(struct allocation *a)
+{
+    for (uint16_t k = 0; k < a->n_chans;) {
+        if (verdict_keep_channel(a, &a->chans[k].peer)) {
+            k++;
+            continue;
+        }
+        a->chans[k] = a->chans[--a->n_chans];
+        atomic_fetch_add_explicit(&a->w->st.revoked, 1, memory_order_relaxed);
+    }
+    for (uint16_t i = 0; i < a->n_perms;) {
+        struct se_addr p;
+        peer_of(&a->perms[i], &p);
+        if (verdict_keep_permission(a, &p)) {
+            i++;
+            continue;
+        }
+        char ps[SE_ADDR_STRLEN];
+        se_log_rl(&rl_revoke, SE_LOG_INFO, "permission revoked user=%s peer=%s", a->user,
+                  se_addr_ip_str(&p, ps, sizeof(ps)));
+        atomic_fetch_add_explicit(&a->w->st.revoked, 1, memory_order_relaxed);
+        for (uint16_t k = 0; k < a->n_chans;) {
+            if (memcmp(a->chans[k].peer.ip, p.ip, 16) == 0)
+                a->chans[k] = a->chans[--a->n_chans];
+            else
+                k++;
+        }
+        a->perms[i] = a->perms[--a->n_perms];
+        a->peers_changed = true;
+    }
+}
+
+void alloc_recheck_all(struct worker *w, bool check_creds)
+{
+    for (struct allocation *a = w->allocs, *next; a; a = next) {
+        struct pol_decision d;
+        char why[160];
+
+        next = a->next;
+        if (verdict_alloc(a, check_creds, &d, why, sizeof(why)) == VERDICT_REVOKE) {
+            revoke_alloc(a, why);
+            continue;
+        }
+        bool changed = d.rule_id != a->rule_id || d.record != a->record;
+        apply_decision(a, &d);
+        if (changed)
+            events_rule_changed(a, d.rule_name);
+        recheck_peers(a);
+        relay_offload_sync(a); /* denied peers' flows go; a new cap takes flows back */
+    }
+}
+
 /* ---- create / free ---- */
 
 static void client_str(const struct client_ref *c, char *buf, size_t len)
@@ -629,7 +732,9 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
                 cs, se_addr_str(&a->relay[0].addr, rs, sizeof(rs)), rs6, req->lifetime,
                 a->origin ? a->origin : "-");
     }
-    alloc_policy_start(a, req);
+    if (req->policy)
+        apply_decision(a, req->policy);
+    events_start(a, req->policy ? req->policy->rule_name : "");
     return a;
 fail:
     if (a) {
@@ -669,7 +774,7 @@ void alloc_free(struct allocation *a, const char *reason)
     atomic_fetch_add_explicit(&w->st.pkts_to_client, a->pkts_to_client, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->st.bytes_to_client, a->bytes_to_client, memory_order_relaxed);
     atomic_fetch_sub_explicit(&w->st.allocs_live, 1, memory_order_relaxed);
-    alloc_policy_end(a, reason);
+    events_end(a, reason);
     if (a->client.transport == SE_TP_UDP)
         htab_remove(w, a);
     else if (a->client.conn)
@@ -722,7 +827,7 @@ void alloc_cron(struct worker *w)
             a->seen_pkts = a->pkts_from_client + a->pkts_to_client;
             a->active_at = w->now;
         }
-        alloc_policy_cron(a);
+        events_cron(a);
         /* Drop channels past their hold time so numbers can be reused. */
         for (uint16_t i = 0; i < a->n_chans;) {
             if (a->chans[i].expires + CHANNEL_REUSE_HOLD <= w->now)

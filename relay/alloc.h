@@ -136,26 +136,13 @@ void alloc_cron(struct worker *w);
 /* Draining: end the allocations that moved no packet for idle_s seconds
  * (they would hold the exit for nothing). 0 = keep them. */
 void alloc_drain_idle(struct worker *w, unsigned idle_s);
-/* ---- policy.c ---- */
-/* Apply the Allocate decision to a new allocation and post its START. */
-void alloc_policy_start(struct allocation *a, const struct alloc_request *req);
-/* Post the END event (from alloc_free). */
-void alloc_policy_end(struct allocation *a, const char *reason);
 /* Comma-separated permission IPs of a, truncated to len. */
 void alloc_peers_str(const struct allocation *a, char *buf, size_t len);
-/* Per-second housekeeping for one allocation: session UPDATE events. */
-void alloc_policy_cron(struct allocation *a);
-/* Re-check every allocation of w against its current snapshot: revoked
- * credentials (with check_creds: after a snapshot swap), disabled users
- * and denied rules end it ("revoked"); newly denied peers lose their
- * permissions and channels; limits follow the rule that now decides. */
+/* Re-check every allocation of w against its current snapshot
+ * (verdict.h): revoked credentials (with check_creds: after a snapshot
+ * swap), disabled users and denied rules end it ("revoked"); newly
+ * denied peers lose their permissions and channels; limits follow the
+ * rule that now decides. */
 void alloc_recheck_all(struct worker *w, bool check_creds);
-/* Evaluate the rules for a peer of a (CreatePermission/ChannelBind). */
-bool alloc_peer_policy_ok(struct allocation *a, const struct se_addr *peer);
-/* Fail closed for recording: where the allocation's rule (or the peer's)
- * says `record always`, only the anchor's addresses (with_port: and its
- * port range) may be reached. log: count and log a refusal. */
-bool alloc_record_peer_ok(struct allocation *a, const struct se_addr *peer, bool with_port,
-                          bool log);
 
 #endif

@@ -18,6 +18,7 @@
  * (auth.challenge_rate, oversized_ok).
  */
 #include "relay/turn.h"
+#include "relay/verdict.h"
 #include "relay/alloc.h"
 #include "relay/clock.h"
 #include "relay/ipcount.h"
@@ -714,8 +715,8 @@ static void do_create_permission(struct req *r)
             send_error_why(r, 403, "peer address denied");
             return;
         }
-        if (!alloc_peer_policy_ok(r->a, &peers[i]) ||
-            !alloc_record_peer_ok(r->a, &peers[i], false, true)) {
+        if (!verdict_peer(r->a, &peers[i], true) ||
+            !verdict_record_peer(r->a, &peers[i], false, true)) {
             send_error_why(r, 403, "peer refused by policy");
             return;
         }
@@ -770,7 +771,7 @@ static void do_channel_bind(struct req *r)
         send_error_why(r, 403, "peer address denied");
         return;
     }
-    if (!alloc_peer_policy_ok(r->a, &peer) || !alloc_record_peer_ok(r->a, &peer, true, true)) {
+    if (!verdict_peer(r->a, &peer, true) || !verdict_record_peer(r->a, &peer, true, true)) {
         send_error_why(r, 403, "peer refused by policy");
         return;
     }
