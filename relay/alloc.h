@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct event;
 struct pol_decision;
@@ -87,13 +88,6 @@ struct allocation {
     char text[]; /* user, quota_user and origin point here */
 };
 
-/* A datagram from a peer on one of a's relay sockets. Epoll path: it lies
- * in to_client.buf[slot] behind RELAY_DATA_HEADROOM (bid = -1); io_uring
- * path: in receive buffer bid with at least 4 bytes free before payload.
- * Returns true if it was queued toward the client (the queue owns the
- * buffer now). */
-bool relay_from_peer(struct worker *w, struct allocation *a, uint8_t *payload, size_t n,
-                     const struct sockaddr *from, int slot, int bid);
 struct allocation *alloc_find_udp(struct worker *w, const struct udp_listener *ul,
                                   const struct se_addr *client);
 /* Create an allocation; on failure returns NULL and *stun_err is the STUN
@@ -114,7 +108,6 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
                                 size_t keylen, const uint8_t tid[12], uint8_t out_token[8],
                                 bool *made_token, int *dual_err, int *stun_err);
 void alloc_free(struct allocation *a, const char *reason);
-struct permission *alloc_perm_find(struct allocation *a, const uint8_t ip[16]);
 /* All or nothing (RFC 8656 §9.2, §11.2): reserve room for the
  * permissions of ips[0..n) (duplicates and existing ones count once;
  * expired slots are reused) and for a channel number, checking the
@@ -124,13 +117,8 @@ int alloc_perms_reserve(struct allocation *a, const uint8_t (*ips)[16], int n);
 int alloc_chan_reserve(struct allocation *a, uint16_t number);
 void alloc_perms_install(struct allocation *a, const uint8_t (*ips)[16], int n);
 int alloc_perm_install(struct allocation *a, const uint8_t ip[16]);
-struct channel *alloc_chan_by_number(struct allocation *a, uint16_t number);
-struct channel *alloc_chan_by_peer(struct allocation *a, const struct se_addr *peer);
 int alloc_chan_install(struct allocation *a, uint16_t number, const struct se_addr *peer);
 struct relay_sock *alloc_relay_for(struct allocation *a, int family);
-/* Send data from the client to a peer through the relay socket. */
-void alloc_send_to_peer(struct allocation *a, const struct se_addr *peer, const uint8_t *data,
-                        size_t len);
 /* Housekeeping: expire allocations, permissions, channels. */
 void alloc_cron(struct worker *w);
 /* Draining: end the allocations that moved no packet for idle_s seconds
@@ -144,5 +132,31 @@ void alloc_peers_str(const struct allocation *a, char *buf, size_t len);
  * denied peers lose their permissions and channels; limits follow the
  * rule that now decides. */
 void alloc_recheck_all(struct worker *w, bool check_creds);
+
+/* Lookups of the packet path (both directions, every datagram): short
+ * linear scans, inline so that peer.c and turn.c pay no call for them. */
+static inline struct permission *alloc_perm_find(struct allocation *a, const uint8_t ip[16])
+{
+    for (uint16_t i = 0; i < a->n_perms; i++)
+        if (memcmp(a->perms[i].ip, ip, 16) == 0)
+            return &a->perms[i];
+    return NULL;
+}
+
+static inline struct channel *alloc_chan_by_number(struct allocation *a, uint16_t number)
+{
+    for (uint16_t i = 0; i < a->n_chans; i++)
+        if (a->chans[i].number == number)
+            return &a->chans[i];
+    return NULL;
+}
+
+static inline struct channel *alloc_chan_by_peer(struct allocation *a, const struct se_addr *peer)
+{
+    for (uint16_t i = 0; i < a->n_chans; i++)
+        if (se_addr_eq(&a->chans[i].peer, peer))
+            return &a->chans[i];
+    return NULL;
+}
 
 #endif

@@ -18,6 +18,7 @@
  * (auth.challenge_rate, oversized_ok).
  */
 #include "relay/turn.h"
+#include "relay/peer.h"
 #include "relay/verdict.h"
 #include "relay/alloc.h"
 #include "relay/clock.h"
@@ -804,7 +805,7 @@ static void do_send(struct worker *w, struct allocation *a, const struct stun_ms
         atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
         return;
     }
-    alloc_send_to_peer(a, &peer, stun_attr_value(m, da), da->len);
+    peer_send(a, &peer, stun_attr_value(m, da), da->len);
 }
 
 void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocation *a,
@@ -916,5 +917,5 @@ void turn_on_channel_data(struct worker *w, struct allocation *a, const uint8_t 
         atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
         return;
     }
-    alloc_send_to_peer(a, &ch->peer, buf + CHANNEL_HEADER_LEN, dlen);
+    peer_send(a, &ch->peer, buf + CHANNEL_HEADER_LEN, dlen);
 }

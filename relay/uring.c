@@ -42,6 +42,7 @@
  * start. Worker thread only, except the probe.
  */
 #include "relay/uring.h"
+#include "relay/peer.h"
 #include "relay/alloc.h"
 #include "relay/clock.h"
 #include "relay/server.h"
@@ -252,8 +253,8 @@ static void on_rx_cqe(struct worker *w, const struct io_uring_cqe *cqe)
         relay_txq_send(w, q); /* gives its buffers back */
     uint8_t *payload = io_uring_recvmsg_payload(o, &u->rmsg);
     size_t n = io_uring_recvmsg_payload_length(o, cqe->res, &u->rmsg);
-    /* An empty datagram is data (dropped by relay_from_peer), not an end. */
-    if (!relay_from_peer(w, rs->alloc, payload, n, io_uring_recvmsg_name(o), -1, (int)bid))
+    /* An empty datagram is data (dropped by peer_datagram), not an end. */
+    if (!peer_datagram(w, rs->alloc, payload, n, io_uring_recvmsg_name(o), -1, (int)bid))
         buf_give(u, bid);
 }
 
