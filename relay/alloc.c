@@ -404,12 +404,11 @@ static int add_relay_sock(struct allocation *a, int fd, const struct se_addr *ad
     return 0;
 }
 
-struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
-                                const struct alloc_request *req, const char *user,
-                                size_t user_len, const char *quota_user, const uint8_t *key,
-                                size_t keylen, const uint8_t tid[12], uint8_t out_token[8],
-                                bool *made_token, int *dual_err, int *stun_err)
+struct allocation *alloc_create(struct worker *w, const struct alloc_request *req,
+                                struct alloc_outcome *out)
 {
+    const struct client_ref *c = req->client;
+    const char *quota_user = req->quota_user;
     struct relay_server *srv = w->srv;
     const struct se_config *cfg = srv->cfg;
     struct allocation *a = NULL;
@@ -419,9 +418,7 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     uint8_t source[16];
     unsigned held = 0; /* units of holdings_take() this call owns */
 
-    *made_token = false;
-    *dual_err = 0;
-    *stun_err = 508;
+    *out = (struct alloc_outcome){.stun_err = 508};
     relay_source_key(&c->addr, source);
     /* How fast one account may churn allocations (each costs a port
      * search, two log lines and a session row): 486 beyond, like the
@@ -438,7 +435,7 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
                       "Allocate from user=%s refused (486): limits.allocate_rate_per_user (%u/s) "
                       "reached",
                       quota_user, w->snap->allocate_rate_per_user);
-            *stun_err = 486;
+            out->stun_err = 486;
             return NULL;
         }
     }
@@ -453,7 +450,7 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     unsigned units = req->reserve_next && !req->token ? 2 : 1;
     int refused = holdings_take(w, quota_user, per_user, source, units);
     if (refused) {
-        *stun_err = refused;
+        out->stun_err = refused;
         goto fail;
     }
     held = units;
@@ -461,7 +458,7 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
         const struct se_addr *ip = req->family == AF_INET6 ? &cfg->relay_v6 : &cfg->relay_v4;
         bool have = req->family == AF_INET6 ? cfg->has_relay_v6 : cfg->has_relay_v4;
         if (!have) {
-            *stun_err = 440;
+            out->stun_err = 440;
             goto fail;
         }
         if (relay_port_bind(srv, ip, req->even_port, req->reserve_next, &fd, &port, &fd2) < 0)
@@ -471,19 +468,20 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     }
     if (req->dual) {
         if (!cfg->has_relay_v6) {
-            *dual_err = 440;
+            out->dual_err = 440;
         } else if (relay_port_bind(srv, &cfg->relay_v6, false, false, &fd6, &port, &fd2) < 0) {
-            *dual_err = 508;
+            out->dual_err = 508;
         }
     }
     /* The strings live in the allocation's own block: at 10 000 idle
      * allocations every malloc chunk counts (docs/benchmark.md). */
     size_t qlen = strlen(quota_user), olen = req->origin ? strlen(req->origin) : 0;
+    size_t user_len = req->user_len;
     a = calloc(1, sizeof(*a) + user_len + 1 + qlen + 1 + (req->origin ? olen + 1 : 0));
     if (!a)
         goto fail;
     a->user = a->text;
-    memcpy(a->user, user, user_len);
+    memcpy(a->user, req->user, user_len);
     a->user[user_len] = '\0';
     a->quota_user = a->user + user_len + 1;
     memcpy(a->quota_user, quota_user, qlen + 1);
@@ -494,9 +492,9 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     a->user_len = user_len;
     a->w = w;
     a->client = *c;
-    memcpy(a->key, key, keylen);
-    a->keylen = (uint8_t)keylen;
-    memcpy(a->tid, tid, 12);
+    memcpy(a->key, req->key, req->keylen);
+    a->keylen = (uint8_t)req->keylen;
+    memcpy(a->tid, req->tid, 12);
     a->started = w->now;
     a->active_at = w->now;
     a->started_wall = relay_now_wall();
@@ -517,8 +515,8 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     if (fd2 >= 0) {
         struct se_addr next = addr;
         next.port = (uint16_t)(addr.port + 1);
-        if (reservation_add(srv, fd2, &next, w->now, quota_user, source, out_token) == 0) {
-            *made_token = true;
+        if (reservation_add(srv, fd2, &next, w->now, quota_user, source, out->token) == 0) {
+            out->has_token = true;
             fd2 = -1;
             held--; /* that unit is the reservation's now */
         }

@@ -90,9 +90,16 @@ struct allocation {
 
 struct allocation *alloc_find_udp(struct worker *w, const struct udp_listener *ul,
                                   const struct se_addr *client);
-/* Create an allocation; on failure returns NULL and *stun_err is the STUN
- * error code to answer with. */
+/* What an Allocate asks for, already parsed and authorised (turn.c).
+ * Every pointer is borrowed for the call. */
 struct alloc_request {
+    const struct client_ref *client;
+    const char *user;     /* USERNAME as sent, user_len bytes */
+    size_t user_len;
+    const char *quota_user; /* the user the per-user quota counts against */
+    const uint8_t *key;   /* the long-term key it authenticated with */
+    size_t keylen;
+    const uint8_t *tid;   /* 12 bytes: the Allocate's transaction ID */
     int family;           /* AF_INET or AF_INET6 */
     bool dual;            /* also allocate IPv6 (ADDITIONAL-ADDRESS-FAMILY) */
     bool even_port, reserve_next;
@@ -102,11 +109,17 @@ struct alloc_request {
     const char *origin;   /* decoded REST origin or NULL */
     const struct pol_decision *policy; /* the Allocate decision (allowed) */
 };
-struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
-                                const struct alloc_request *req, const char *user,
-                                size_t user_len, const char *quota_user, const uint8_t *key,
-                                size_t keylen, const uint8_t tid[12], uint8_t out_token[8],
-                                bool *made_token, int *dual_err, int *stun_err);
+/* What the answer to it says besides the allocation. */
+struct alloc_outcome {
+    int stun_err;         /* no allocation: the STUN error to answer with */
+    int dual_err;         /* the IPv6 half was refused (440 or 508), or 0 */
+    bool has_token;       /* EVEN-PORT R: token reserves the next port */
+    uint8_t token[8];
+};
+/* Create an allocation for req: returns it (owned by w, ended with
+ * alloc_free), or NULL with out->stun_err set. */
+struct allocation *alloc_create(struct worker *w, const struct alloc_request *req,
+                                struct alloc_outcome *out);
 void alloc_free(struct allocation *a, const char *reason);
 /* All or nothing (RFC 8656 §9.2, §11.2): reserve room for the
  * permissions of ips[0..n) (duplicates and existing ones count once;

@@ -514,9 +514,8 @@ static void do_allocate(struct req *r)
     const struct stun_msg *m = r->m;
     struct alloc_request ar = {.family = AF_INET};
     const struct stun_attr *rt, *raf, *aaf, *ep, *tok;
-    uint8_t token[8];
-    bool made_token, zero;
-    int dual_err, stun_err;
+    struct alloc_outcome out;
+    bool zero;
 
     if (r->a) {
         /* RFC 8656 §7.2: a retransmitted Allocate gets the same success. */
@@ -623,16 +622,21 @@ static void do_allocate(struct req *r)
     }
     ar.policy = &d;
     ar.origin = r->has_origin ? r->origin : NULL;
-    struct allocation *a =
-        alloc_create(r->w, r->c, &ar, r->user, r->user_len, r->quota_user, r->key, r->keylen,
-                     m->tid, token, &made_token, &dual_err, &stun_err);
+    ar.client = r->c;
+    ar.user = r->user;
+    ar.user_len = r->user_len;
+    ar.quota_user = r->quota_user;
+    ar.key = r->key;
+    ar.keylen = r->keylen;
+    ar.tid = m->tid;
+    struct allocation *a = alloc_create(r->w, &ar, &out);
     if (!a) {
         se_log_rl(&rl_bad, SE_LOG_INFO, "allocate refused user=%.*s: %d %s", (int)r->user_len,
-                  r->user, stun_err, stun_reason(stun_err));
-        send_error_why(r, stun_err, "allocation refused");
+                  r->user, out.stun_err, stun_reason(out.stun_err));
+        send_error_why(r, out.stun_err, "allocation refused");
         return;
     }
-    send_allocate_success(r, a, made_token ? token : NULL, dual_err);
+    send_allocate_success(r, a, out.has_token ? out.token : NULL, out.dual_err);
 }
 
 static void do_refresh(struct req *r)
