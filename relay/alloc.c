@@ -368,7 +368,7 @@ static void relay_sock_close(struct relay_sock *rs)
     if (rs->ev)
         event_free(rs->ev);
     else if (rs->alloc->w->ur)
-        relay_uring_del(rs->alloc->w, rs); /* cancels the receive first */
+        uring_del(rs->alloc->w, rs); /* cancels the receive first */
     close(rs->fd);
 }
 
@@ -388,7 +388,7 @@ static int add_relay_sock(struct allocation *a, int fd, const struct se_addr *ad
             setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
     }
     if (a->w->ur) {
-        if (relay_uring_add(a->w, rs) < 0)
+        if (uring_add(a->w, rs) < 0)
             return SE_ERR_NOMEM;
         a->n_relay++;
         return 0;
@@ -416,10 +416,10 @@ struct allocation *alloc_create(struct worker *w, const struct alloc_request *re
     uint16_t port = 0;
     struct se_addr addr;
     uint8_t source[16];
-    unsigned held = 0; /* units of holdings_take() this call owns */
+    unsigned held = 0; /* units of ports_hold() this call owns */
 
     *out = (struct alloc_outcome){.stun_err = 508};
-    relay_source_key(&c->addr, source);
+    ipc_source_key(&c->addr, source);
     /* How fast one account may churn allocations (each costs a port
      * search, two log lines and a session row): 486 beyond, like the
      * user's quota (RFC 8656 §7.2). Checked before anything is taken. */
@@ -441,14 +441,14 @@ struct allocation *alloc_create(struct worker *w, const struct alloc_request *re
     }
     /* A redeemed reservation gives its holdings back first: converting it
      * must not fail on the quota place it occupies itself. */
-    if (req->token && reservation_take(srv, req->token, &fd, &addr) < 0)
+    if (req->token && ports_resv_take(srv, req->token, &fd, &addr) < 0)
         goto fail; /* 508 per RFC 8656 §7.2 */
     unsigned per_user = w->snap->max_allocations_per_user;
     if (req->policy && req->policy->max_allocs && req->policy->max_allocs < per_user)
         per_user = req->policy->max_allocs; /* the rule's own quota, if tighter */
     /* EVEN-PORT with R holds two: this allocation and the reserved port. */
     unsigned units = req->reserve_next && !req->token ? 2 : 1;
-    int refused = holdings_take(w, quota_user, per_user, source, units);
+    int refused = ports_hold(w, quota_user, per_user, source, units);
     if (refused) {
         out->stun_err = refused;
         goto fail;
@@ -461,7 +461,7 @@ struct allocation *alloc_create(struct worker *w, const struct alloc_request *re
             out->stun_err = 440;
             goto fail;
         }
-        if (relay_port_bind(srv, ip, req->even_port, req->reserve_next, &fd, &port, &fd2) < 0)
+        if (ports_bind(srv, ip, req->even_port, req->reserve_next, &fd, &port, &fd2) < 0)
             goto fail;
         addr = *ip;
         addr.port = port;
@@ -469,7 +469,7 @@ struct allocation *alloc_create(struct worker *w, const struct alloc_request *re
     if (req->dual) {
         if (!cfg->has_relay_v6) {
             out->dual_err = 440;
-        } else if (relay_port_bind(srv, &cfg->relay_v6, false, false, &fd6, &port, &fd2) < 0) {
+        } else if (ports_bind(srv, &cfg->relay_v6, false, false, &fd6, &port, &fd2) < 0) {
             out->dual_err = 508;
         }
     }
@@ -515,14 +515,14 @@ struct allocation *alloc_create(struct worker *w, const struct alloc_request *re
     if (fd2 >= 0) {
         struct se_addr next = addr;
         next.port = (uint16_t)(addr.port + 1);
-        if (reservation_add(srv, fd2, &next, w->now, quota_user, source, out->token) == 0) {
+        if (ports_resv_add(srv, fd2, &next, w->now, quota_user, source, out->token) == 0) {
             out->has_token = true;
             fd2 = -1;
             held--; /* that unit is the reservation's now */
         }
     }
     if (held > 1) { /* no reservation after all */
-        holdings_release(srv, quota_user, source, held - 1);
+        ports_release(srv, quota_user, source, held - 1);
         held = 1;
     }
     if (c->transport != SE_TP_UDP)
@@ -562,7 +562,7 @@ fail:
     if (fd6 >= 0)
         close(fd6);
     if (held)
-        holdings_release(srv, quota_user, source, held);
+        ports_release(srv, quota_user, source, held);
     atomic_fetch_add_explicit(&w->st.allocs_refused, 1, memory_order_relaxed);
     return NULL;
 }
@@ -602,8 +602,8 @@ void alloc_free(struct allocation *a, const char *reason)
     for (int i = 0; i < a->n_relay; i++)
         relay_sock_close(&a->relay[i]);
     uint8_t source[16];
-    relay_source_key(&a->client.addr, source);
-    holdings_release(w->srv, a->quota_user, source, 1);
+    ipc_source_key(&a->client.addr, source);
+    ports_release(w->srv, a->quota_user, source, 1);
     explicit_bzero(a->key, sizeof(a->key));
     free(a->perms);
     free(a->chans);

@@ -23,7 +23,7 @@ unsigned ipc_get(struct ip_counts *t, const uint8_t key[16]);
 
 /* The unit that per-source limits and throttles count: an IPv4 address,
  * or an IPv6 /64 (one subscriber, RFC 6177), as 16 bytes. */
-static inline void relay_source_key(const struct se_addr *a, uint8_t out[16])
+static inline void ipc_source_key(const struct se_addr *a, uint8_t out[16])
 {
     memcpy(out, a->ip, 16);
     if (a->family == AF_INET6)

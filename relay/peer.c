@@ -58,7 +58,7 @@ void peer_on_readable(evutil_socket_t fd, short what, void *arg)
     w->now = relay_now_mono();
     for (int round = 0; round < RELAY_UDP_BURST / RELAY_PEER_BATCH; round++) {
         if (q->n + RELAY_PEER_BATCH > RELAY_TXQ_MAX)
-            relay_txq_send(w, q);
+            txq_send(w, q);
         int base = q->n;
         for (int i = 0; i < RELAY_PEER_BATCH; i++) {
             iov[i].iov_base = q->buf[base + i] + RELAY_DATA_HEADROOM;
@@ -124,11 +124,11 @@ bool peer_datagram(struct worker *w, struct allocation *a, uint8_t *payload, siz
                 q->buf[q->n] = q->buf[slot];
                 q->buf[slot] = t;
             }
-            relay_queue_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN, bid);
+            txq_to_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN, bid);
             queued = true;
             rc = 0; /* counted as sent; a full socket counts dropped_backpressure */
         } else {
-            rc = relay_send_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN, true);
+            rc = worker_send_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN, true);
         }
     } else {
         struct stun_builder b;
@@ -140,7 +140,7 @@ bool peer_datagram(struct worker *w, struct allocation *a, uint8_t *payload, siz
         stun_put_xor_addr(&b, STUN_A_XOR_PEER_ADDRESS, &peer);
         stun_put_attr(&b, STUN_A_DATA, payload, n);
         int len = stun_build_end(&b);
-        rc = len < 0 ? len : relay_send_client(w, &a->client, w->txbuf, (size_t)len, false);
+        rc = len < 0 ? len : worker_send_client(w, &a->client, w->txbuf, (size_t)len, false);
     }
     if (rc == 0) {
         a->pkts_to_client++;
@@ -169,8 +169,8 @@ void peer_send(struct allocation *a, const struct se_addr *peer, const uint8_t *
         /* data lies in the listener's receive slots, which stay put until
          * udp_read_cb sends this queue (worker.c). */
         if (w->to_peer.n == RELAY_TXQ_MAX)
-            relay_txq_send(w, &w->to_peer);
-        relay_txq_add(&w->to_peer, rs->fd, peer, (uint8_t *)data, len);
+            txq_send(w, &w->to_peer);
+        txq_add(&w->to_peer, rs->fd, peer, (uint8_t *)data, len);
         a->pkts_from_client++; /* as for the client queue: drops count as backpressure */
         a->bytes_from_client += len;
         return;

@@ -27,7 +27,7 @@
  *    long as its allocation (lifetime, refreshes);
  *  - how much memory: reads stop at a high-water mark past one frame,
  *    and what is queued toward the client is capped by
- *    limits.stream_out_max (relay_send_client drops beyond it); after a
+ *    limits.stream_out_max (worker_send_client drops beyond it); after a
  *    wave of closed connections the cron hands free heap pages back
  *    (malloc_trim), so the process returns to its size before a flood;
  *  - when accept() itself fails for want of descriptors (EMFILE, ENFILE,
@@ -186,7 +186,7 @@ static void conn_free(struct stream_conn *sc, const char *reason)
             SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify wait */
         bufferevent_free(sc->bev);
     }
-    relay_source_key(&sc->remote, key);
+    ipc_source_key(&sc->remote, key);
     ipc_release(w->srv->conn_sources, key, 1);
     atomic_fetch_sub_explicit(&w->srv->n_conns, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&w->st.conns_live, 1, memory_order_relaxed);
@@ -356,7 +356,7 @@ static bool source_admit(struct worker *w, evutil_socket_t fd, int transport,
     struct relay_server *srv = w->srv;
     unsigned per = stream_per_source_cap(srv, w->snap);
 
-    relay_source_key(remote, key);
+    ipc_source_key(remote, key);
     if (ipc_take(srv->conn_sources, key, per, 1) < 0) {
         atomic_fetch_sub_explicit(&srv->n_conns, 1, memory_order_relaxed);
         refuse(w, fd, transport, remote, &w->st.conns_refused_source,

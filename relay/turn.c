@@ -51,7 +51,7 @@ struct req {
     size_t user_len;
     const char *tuser; /* who the password-guess throttle counts: the user part of */
     size_t tuser_len;  /* a REST name (any expiry), else the USERNAME */
-    uint8_t src[16];   /* relay_source_key of the client */
+    uint8_t src[16];   /* ipc_source_key of the client */
     char quota_user[AUTH_NAME_MAX];
     char origin[AUTH_ORIGIN_MAX + 1]; /* a REST credential's origin, decoded */
     bool has_origin;
@@ -78,7 +78,7 @@ static void finish(struct req *r, struct stun_builder *b)
         stun_put_fingerprint(b);
     len = stun_build_end(b);
     if (len > 0)
-        relay_send_client(r->w, r->c, r->w->txbuf, (size_t)len, false);
+        worker_send_client(r->w, r->c, r->w->txbuf, (size_t)len, false);
 }
 
 static void put_software(struct req *r, struct stun_builder *b)
@@ -147,7 +147,7 @@ static void send_error_reason(struct req *r, int code, const char *reason, const
         atomic_fetch_add_explicit(&r->w->st.dropped_bad_input, 1, memory_order_relaxed);
         return;
     }
-    relay_send_client(r->w, r->c, r->w->txbuf, (size_t)len, false);
+    worker_send_client(r->w, r->c, r->w->txbuf, (size_t)len, false);
 }
 
 static void send_error_why(struct req *r, int code, const char *why)
@@ -819,7 +819,7 @@ void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocatio
     struct req r = {.w = w, .c = c, .a = a, .m = &m};
     int rc = stun_parse(&m, buf, len);
 
-    relay_source_key(&c->addr, r.src);
+    ipc_source_key(&c->addr, r.src);
     if (rc < 0) {
         atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
         /* A well-framed request with bad contents gets 400; others nothing. */

@@ -11,7 +11,7 @@
  *    sends that queue before the slots are read into again and before any
  *    STUN message of the batch is handled (a Refresh may close a relay
  *    socket). With io_uring the send completes inside the submit
- *    (MSG_DONTWAIT), so the slots are free when relay_txq_send returns.
+ *    (MSG_DONTWAIT), so the slots are free when txq_send returns.
  *  - The queue toward clients (w->to_client) owns RELAY_TXQ_MAX buffers
  *    (w->tx_slots). Entries i < n hold queued datagrams in buf[i];
  *    buf[n..RELAY_TXQ_MAX) are free. The epoll path (relay/alloc.c) reads
@@ -23,7 +23,7 @@
  *    a completion hands one to the worker. A datagram queued toward a
  *    client records its buffer id in bid[i] (the header is written over
  *    the tail of the address area before the payload) and the buffer goes
- *    back to the kernel after the queue is sent (relay_uring_recycle); a
+ *    back to the kernel after the queue is sent (uring_recycle); a
  *    datagram not queued gives its buffer back at once.
  *  - w->rxbuf / w->txbuf are the worker's scratch for one message at a
  *    time (stream frames, PROXY headers; responses and Data indications):
@@ -73,22 +73,21 @@ struct relay_txq {
 
 /* Send everything queued in q; what the kernel refused counts as
  * backpressure drops. q is empty on return. */
-void relay_txq_send(struct worker *w, struct relay_txq *q);
+void txq_send(struct worker *w, struct relay_txq *q);
 /* Queue the ChannelData frame for UDP client c; sent at the end of this
  * event-loop pass. Epoll path (bid < 0): frame lies in to_client.buf[n],
  * a free buffer the caller filled. io_uring path: frame lies in receive
  * buffer bid, given back to the kernel once sent. */
-void relay_queue_client(struct worker *w, const struct client_ref *c, uint8_t *frame, size_t len,
-                        int bid);
+void txq_to_client(struct worker *w, const struct client_ref *c, uint8_t *frame, size_t len,
+                   int bid);
 /* Append one datagram to q (the caller checked q->n < RELAY_TXQ_MAX);
  * data is borrowed until q is sent. */
-void relay_txq_add(struct relay_txq *q, int fd, const struct se_addr *to, uint8_t *data,
-                   size_t len);
+void txq_add(struct relay_txq *q, int fd, const struct se_addr *to, uint8_t *data, size_t len);
 /* A message of count datagrams failed as a whole (a GSO message refused
  * for its size, or a pending ICMP error): send its datagrams one by one.
  * A single datagram is not retried. Returns how many were lost. */
-uint64_t relay_send_each(int fd, const struct msghdr *m, int count);
+uint64_t txq_send_each(int fd, const struct msghdr *m, int count);
 /* Does this kernel take UDP_SEGMENT (Linux >= 4.18)? Probed once per worker. */
-bool relay_gso_supported(void);
+bool txq_gso_supported(void);
 
 #endif

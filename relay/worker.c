@@ -162,8 +162,8 @@ static int open_socket(int type, const struct se_addr *a, char *err, size_t errl
 
 /* ---- sending to clients ---- */
 
-int relay_send_client(struct worker *w, const struct client_ref *c, const uint8_t *buf,
-                      size_t len, bool channel_data)
+int worker_send_client(struct worker *w, const struct client_ref *c, const uint8_t *buf, size_t len,
+                       bool channel_data)
 {
     if (c->transport == SE_TP_UDP) {
         struct sockaddr_storage ss;
@@ -189,7 +189,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    relay_txq_send(w, &w->to_client);
+    txq_send(w, &w->to_client);
 }
 
 /* ---- UDP listeners ---- */
@@ -208,7 +208,7 @@ static void udp_dispatch(struct worker *w, struct udp_listener *ul, uint8_t *buf
         /* A STUN request may free an allocation (Refresh 0) and with it a
          * relay socket that queued datagrams name: send them first. */
         w->to_peer_batching = false;
-        relay_txq_send(w, &w->to_peer);
+        txq_send(w, &w->to_peer);
         turn_on_stun(w, &c, alloc_find_udp(w, ul, &c.addr), buf, n);
         w->to_peer_batching = true;
     } else if (b0 < 0x80) {
@@ -251,7 +251,7 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
         for (int i = 0; i < k; i++)
             udp_dispatch(w, ul, iov[i].iov_base, m[i].msg_len, &from[i].sa);
         w->to_peer_batching = false;
-        relay_txq_send(w, &w->to_peer); /* before the slots are read into again */
+        txq_send(w, &w->to_peer); /* before the slots are read into again */
         if (k < RELAY_RX_BATCH)
             break; /* drained: no extra call just to see EAGAIN */
     }
@@ -336,9 +336,9 @@ static void cron_cb(evutil_socket_t fd, short what, void *arg)
                               memory_order_relaxed);
     w->cron_last_us = us;
     alloc_cron(w);
-    relay_uring_cron(w);
+    uring_cron(w);
     if (w->id == 0) {
-        alloc_expire_reservations(w->srv, w->now);
+        ports_resv_expire(w->srv, w->now);
         turn_cron(w);
     }
     stream_cron(w);
@@ -356,7 +356,7 @@ static void *worker_main(void *arg)
     /* The rings belong to this thread (IORING_SETUP_SINGLE_ISSUER). */
     if (w->srv->use_uring) {
         char err[256];
-        if (relay_uring_init(w, err, sizeof(err)) < 0)
+        if (uring_init(w, err, sizeof(err)) < 0)
             se_warn("worker %d: %s; its relay sockets use epoll", w->id, err);
     }
     event_base_dispatch(w->base);
@@ -364,7 +364,7 @@ static void *worker_main(void *arg)
     stream_close_all(w);
     while (w->allocs)
         alloc_free(w->allocs, "shutdown");
-    relay_uring_free(w);
+    uring_free(w);
     atomic_fetch_sub(&w->srv->n_running, 1); /* its END events are queued */
     return NULL;
 }
@@ -429,7 +429,7 @@ int relay_server_new(const struct se_config *cfg, struct relay_server **out, cha
     }
     if (cfg->relay_io != SE_IO_EPOLL) {
         char why[200];
-        if (relay_uring_probe(why, sizeof(why)) == 0) {
+        if (uring_probe(why, sizeof(why)) == 0) {
             srv->use_uring = true;
         } else if (cfg->relay_io == SE_IO_URING) {
             snprintf(err, errlen, "relay.io = \"io_uring\": this kernel cannot: %s", why);
@@ -531,7 +531,7 @@ int relay_server_start(struct relay_server *srv, struct relay_snap *snap)
             return SE_ERR_NOMEM;
         for (int k = 0; k < RELAY_TXQ_MAX; k++)
             w->to_client.buf[k] = w->tx_slots + (size_t)k * RELAY_BUF_SIZE;
-        w->gso = relay_gso_supported();
+        w->gso = txq_gso_supported();
     }
     for (int i = 0; i < srv->n_workers; i++) {
         atomic_fetch_add(&srv->n_running, 1);
@@ -654,7 +654,7 @@ void relay_server_free(struct relay_server *srv)
             event_free(w->cron_ev);
         if (w->flush_ev)
             event_free(w->flush_ev);
-        relay_uring_free(w); /* a worker whose thread never ran */
+        uring_free(w); /* a worker whose thread never ran */
         free(w->rx_slots);
         free(w->tx_slots);
         free(w->htab);
@@ -665,7 +665,7 @@ void relay_server_free(struct relay_server *srv)
         pthread_mutex_destroy(&w->mbox_lock);
     }
     free(srv->workers);
-    relay_ports_free(srv);
+    ports_free(srv);
     relay_offload_free(srv->offload); /* the workers are gone: no flow is left */
     auth_throttle_free(srv->throttle);
     ipc_free(srv->alloc_sources);

@@ -145,7 +145,7 @@ struct worker {
  * stream connection's output. channel_data pads the frame to 4 bytes on
  * stream transports (RFC 8656 §12.5). 0, or a negative SE_ERR_* (the
  * drop is counted). */
-int relay_send_client(struct worker *w, const struct client_ref *c, const uint8_t *buf,
-                      size_t len, bool channel_data);
+int worker_send_client(struct worker *w, const struct client_ref *c, const uint8_t *buf, size_t len,
+                       bool channel_data);
 
 #endif
