@@ -148,4 +148,14 @@ struct worker {
 int worker_send_client(struct worker *w, const struct client_ref *c, const uint8_t *buf, size_t len,
                        bool channel_data);
 
+/* Give w its loop, events, slots and first snapshot (a reference of its
+ * own): 0, or SE_ERR_NOMEM / SE_ERR_CRYPTO. Control thread, before the
+ * worker's thread runs (server.c). */
+int worker_start(struct worker *w, struct relay_snap *snap);
+/* The worker thread's body (pthread_create's start routine, arg = w). */
+void *worker_main(void *arg);
+/* Close w's sockets and free what worker_start set up; its thread is
+ * joined (or never ran). */
+void worker_release(struct worker *w);
+
 #endif
