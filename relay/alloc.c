@@ -11,6 +11,7 @@
  * Relay ports, reservations and quotas are in ports.c.
  */
 #include "relay/alloc.h"
+#include "relay/client.h"
 #include "relay/events.h"
 #include "relay/peer.h"
 #include "relay/verdict.h"
@@ -43,72 +44,6 @@ enum {
 };
 
 static struct se_log_rl rl_revoke;
-
-/* ---- the UDP 5-tuple table ---- */
-
-static size_t bucket(const struct worker *w, const struct udp_listener *ul,
-                     const struct se_addr *addr)
-{
-    return (se_addr_hash(addr, w->hseed) ^ (uint32_t)ul->index * 0x9E3779B1u) & (w->hsize - 1);
-}
-
-struct allocation *alloc_find_udp(struct worker *w, const struct udp_listener *ul,
-                                  const struct se_addr *client)
-{
-    if (!w->hsize)
-        return NULL;
-    for (struct allocation *a = w->htab[bucket(w, ul, client)]; a; a = a->hnext)
-        if (a->client.udp == ul && se_addr_eq(&a->client.addr, client))
-            return a;
-    return NULL;
-}
-
-static int htab_grow(struct worker *w)
-{
-    size_t nsize = w->hsize ? w->hsize * 2 : 64;
-    struct allocation **n = calloc(nsize, sizeof(*n));
-
-    if (!n)
-        return SE_ERR_NOMEM;
-    struct allocation **old = w->htab;
-    size_t osize = w->hsize;
-    w->htab = n;
-    w->hsize = nsize;
-    for (size_t i = 0; i < osize; i++) {
-        for (struct allocation *a = old[i], *next; a; a = next) {
-            next = a->hnext;
-            size_t b = bucket(w, a->client.udp, &a->client.addr);
-            a->hnext = n[b];
-            n[b] = a;
-        }
-    }
-    free(old);
-    return 0;
-}
-
-static int htab_insert(struct worker *w, struct allocation *a)
-{
-    if (w->hcount >= w->hsize && htab_grow(w) < 0)
-        return SE_ERR_NOMEM;
-    size_t b = bucket(w, a->client.udp, &a->client.addr);
-    a->hnext = w->htab[b];
-    w->htab[b] = a;
-    w->hcount++;
-    return 0;
-}
-
-static void htab_remove(struct worker *w, struct allocation *a)
-{
-    struct allocation **pp = &w->htab[bucket(w, a->client.udp, &a->client.addr)];
-
-    for (; *pp; pp = &(*pp)->hnext) {
-        if (*pp == a) {
-            *pp = a->hnext;
-            w->hcount--;
-            return;
-        }
-    }
-}
 
 /* ---- permissions and channels ---- */
 
@@ -510,7 +445,7 @@ struct allocation *alloc_create(struct worker *w, const struct alloc_request *re
             goto fail;
         fd6 = -1;
     }
-    if (c->transport == SE_TP_UDP && htab_insert(w, a) < 0)
+    if (client_ops(c)->attach(a) < 0)
         goto fail;
     if (fd2 >= 0) {
         struct se_addr next = addr;
@@ -525,8 +460,6 @@ struct allocation *alloc_create(struct worker *w, const struct alloc_request *re
         ports_release(srv, quota_user, source, held - 1);
         held = 1;
     }
-    if (c->transport != SE_TP_UDP)
-        stream_conn_busy(c->conn, a);
     a->next = w->allocs;
     if (w->allocs)
         w->allocs->prev = a;
@@ -588,10 +521,7 @@ void alloc_free(struct allocation *a, const char *reason)
     atomic_fetch_add_explicit(&w->st.bytes_to_client, a->bytes_to_client, memory_order_relaxed);
     atomic_fetch_sub_explicit(&w->st.allocs_live, 1, memory_order_relaxed);
     events_end(a, reason);
-    if (a->client.transport == SE_TP_UDP)
-        htab_remove(w, a);
-    else if (a->client.conn)
-        stream_conn_idle(a->client.conn);
+    client_ops(&a->client)->detach(a);
     if (a->prev)
         a->prev->next = a->next;
     else

@@ -14,6 +14,7 @@
 #include "auth/auth.h"
 #include "core/addr.h"
 #include "relay/bwcap.h"
+#include "relay/client.h"
 #include "relay/worker.h"
 
 #include <stdbool.h>

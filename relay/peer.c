@@ -16,6 +16,7 @@
  * reach the worker's totals when it ends. Worker thread only.
  */
 #include "relay/peer.h"
+#include "relay/client.h"
 #include "core/log.h"
 #include "relay/alloc.h"
 #include "relay/clock.h"
@@ -116,7 +117,7 @@ bool peer_datagram(struct worker *w, struct allocation *a, uint8_t *payload, siz
         frame[1] = (uint8_t)ch->number;
         frame[2] = (uint8_t)(n >> 8);
         frame[3] = (uint8_t)n;
-        if (a->client.transport == SE_TP_UDP) {
+        if (client_is_datagram(&a->client)) {
             if (bid < 0) {
                 /* Its buffer trades places with the first free one
                  * (slot >= q->n, and every buffer in between is free). */
@@ -128,7 +129,7 @@ bool peer_datagram(struct worker *w, struct allocation *a, uint8_t *payload, siz
             queued = true;
             rc = 0; /* counted as sent; a full socket counts dropped_backpressure */
         } else {
-            rc = worker_send_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN, true);
+            rc = client_send(w, &a->client, frame, n + CHANNEL_HEADER_LEN, true);
         }
     } else {
         struct stun_builder b;
@@ -140,7 +141,7 @@ bool peer_datagram(struct worker *w, struct allocation *a, uint8_t *payload, siz
         stun_put_xor_addr(&b, STUN_A_XOR_PEER_ADDRESS, &peer);
         stun_put_attr(&b, STUN_A_DATA, payload, n);
         int len = stun_build_end(&b);
-        rc = len < 0 ? len : worker_send_client(w, &a->client, w->txbuf, (size_t)len, false);
+        rc = len < 0 ? len : client_send(w, &a->client, w->txbuf, (size_t)len, false);
     }
     if (rc == 0) {
         a->pkts_to_client++;

@@ -27,7 +27,7 @@
  *    long as its allocation (lifetime, refreshes);
  *  - how much memory: reads stop at a high-water mark past one frame,
  *    and what is queued toward the client is capped by
- *    limits.stream_out_max (worker_send_client drops beyond it); after a
+ *    limits.stream_out_max (stream_send drops beyond it); after a
  *    wave of closed connections the cron hands free heap pages back
  *    (malloc_trim), so the process returns to its size before a flood;
  *  - when accept() itself fails for want of descriptors (EMFILE, ENFILE,
@@ -39,6 +39,7 @@
  */
 #include "relay/stream.h"
 #include "relay/alloc.h"
+#include "relay/client.h"
 #include "relay/clock.h"
 #include "relay/ipcount.h"
 #include "relay/server.h"
@@ -199,10 +200,11 @@ void stream_conn_free(struct stream_conn *sc, const char *reason)
     conn_free(sc, reason);
 }
 
-int stream_conn_send(struct stream_conn *sc, const uint8_t *buf, size_t len, bool channel_data)
+static int stream_send(struct worker *w, const struct client_ref *c, const uint8_t *buf, size_t len,
+                       bool channel_data)
 {
     static const uint8_t pad[3];
-    struct worker *w = sc->w;
+    struct stream_conn *sc = c->conn;
     struct evbuffer *out = bufferevent_get_output(sc->bev);
 
     /* Backpressure: a client that does not read loses relayed datagrams
@@ -217,18 +219,38 @@ int stream_conn_send(struct stream_conn *sc, const uint8_t *buf, size_t len, boo
     return 0;
 }
 
-void stream_conn_idle(struct stream_conn *sc)
+static void stream_conn_idle(struct stream_conn *sc)
 {
     sc->alloc = NULL;
     sc->idle_since = sc->w->now;
     idle_append(sc);
 }
 
-void stream_conn_busy(struct stream_conn *sc, struct allocation *a)
+static void stream_conn_busy(struct stream_conn *sc, struct allocation *a)
 {
     sc->alloc = a;
     idle_remove(sc);
 }
+
+/* An allocation of this connection's client began / ended. */
+static int stream_attach(struct allocation *a)
+{
+    stream_conn_busy(a->client.conn, a);
+    return 0;
+}
+
+static void stream_detach(struct allocation *a)
+{
+    if (a->client.conn)
+        stream_conn_idle(a->client.conn);
+}
+
+const struct client_ops stream_client_ops = {
+    .send = stream_send,
+    .attach = stream_attach,
+    .detach = stream_detach,
+    .datagram = false,
+};
 
 /* Close with a reason worth counting and logging (timeouts). */
 static void conn_close(struct stream_conn *sc, _Atomic uint64_t *counter, const char *reason)

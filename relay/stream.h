@@ -1,7 +1,9 @@
 /*
  * stream.h - TCP and TLS client connections of one worker (stream.c):
  * listeners, the framer, and the limits on what connections hold.
- * Worker thread only, except stream_limits_update before the workers run.
+ * Sending to a stream client and tying an allocation to its connection go
+ * through stream_client_ops (client.h). Worker thread only, except
+ * stream_limits_update before the workers run.
  */
 #ifndef SE_RELAY_STREAM_H
 #define SE_RELAY_STREAM_H
@@ -26,16 +28,7 @@ void stream_cron(struct worker *w);
  * before the workers run; then worker 0). */
 void stream_limits_update(struct relay_server *srv, const struct relay_snap *snap);
 unsigned stream_per_source_cap(struct relay_server *srv, const struct relay_snap *snap);
-/* Write a STUN message or ChannelData frame (buf borrowed, copied into
- * the connection's output). channel_data pads it to 4 bytes (RFC 8656
- * §12.5). 0, or SE_ERR_FULL when limits.stream_out_max is queued already
- * (dropped: backpressure, counted). */
-int stream_conn_send(struct stream_conn *sc, const uint8_t *buf, size_t len, bool channel_data);
 void stream_conn_free(struct stream_conn *sc, const char *reason);
-/* Its allocation ended (alloc_free): idle from now on. */
-void stream_conn_idle(struct stream_conn *sc);
-/* It got allocation a (alloc_create): no longer idle. */
-void stream_conn_busy(struct stream_conn *sc, struct allocation *a);
 void stream_close_all(struct worker *w);
 
 #endif

@@ -18,6 +18,7 @@
  * (auth.challenge_rate, oversized_ok).
  */
 #include "relay/turn.h"
+#include "relay/client.h"
 #include "relay/peer.h"
 #include "relay/verdict.h"
 #include "relay/alloc.h"
@@ -78,7 +79,7 @@ static void finish(struct req *r, struct stun_builder *b)
         stun_put_fingerprint(b);
     len = stun_build_end(b);
     if (len > 0)
-        worker_send_client(r->w, r->c, r->w->txbuf, (size_t)len, false);
+        client_send(r->w, r->c, r->w->txbuf, (size_t)len, false);
 }
 
 static void put_software(struct req *r, struct stun_builder *b)
@@ -138,16 +139,16 @@ static void send_error_reason(struct req *r, int code, const char *reason, const
              se_addr_str(&r->c->addr, as, sizeof(as)), code, reason, why);
     int len = build_error(r, code, reason);
 
-    if (len > 0 && r->c->transport == SE_TP_UDP && (size_t)len > r->m->len)
+    if (len > 0 && client_is_datagram(r->c) && (size_t)len > r->m->len)
         len = build_error(r, code, "");
     if (len <= 0)
         return;
-    if (r->c->transport == SE_TP_UDP && (size_t)len > r->m->len) {
+    if (client_is_datagram(r->c) && (size_t)len > r->m->len) {
         /* Would amplify: answer nothing. */
         atomic_fetch_add_explicit(&r->w->st.dropped_bad_input, 1, memory_order_relaxed);
         return;
     }
-    worker_send_client(r->w, r->c, r->w->txbuf, (size_t)len, false);
+    client_send(r->w, r->c, r->w->txbuf, (size_t)len, false);
 }
 
 static void send_error_why(struct req *r, int code, const char *why)
@@ -181,7 +182,7 @@ static const char *source_str(const uint8_t key[16], char *buf, size_t len)
  */
 static bool oversized_ok(struct req *r, size_t answer, const char *what)
 {
-    if (r->c->transport != SE_TP_UDP || answer <= r->m->len ||
+    if (!client_is_datagram(r->c) || answer <= r->m->len ||
         auth_throttle_challenge(r->w->srv->throttle, r->src, relay_now_wall()))
         return true;
     char ss[SE_ADDR_STRLEN + 4];
@@ -201,7 +202,7 @@ static void send_challenge(struct req *r, int code)
     struct relay_snap *s = r->w->snap;
     char nonce[AUTH_NONCE_MAX];
     struct stun_builder b;
-    bool small = r->c->transport == SE_TP_UDP && r->m->len < 80;
+    bool small = client_is_datagram(r->c) && r->m->len < 80;
     bool features = s->features && !small;
     int n = auth_nonce_make(&r->w->srv->nonce_key, &r->c->addr, relay_now_wall(),
                             s->nonce_lifetime, features, nonce, sizeof(nonce));
@@ -495,7 +496,7 @@ static void do_binding(struct req *r)
         if (software)
             put_software(r, &b);
         size_t answer = b.len + (r->fingerprint ? 8 : 0);
-        if (r->c->transport != SE_TP_UDP || answer <= r->m->len ||
+        if (!client_is_datagram(r->c) || answer <= r->m->len ||
             auth_throttle_proven(r->w->srv->throttle, r->src, relay_now_wall()))
             break;
         if (software && r->w->snap->software[0]) {

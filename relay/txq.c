@@ -14,6 +14,7 @@
  * allocation, no lock.
  */
 #include "relay/txq.h"
+#include "relay/client.h"
 #include "relay/server.h"
 #include "relay/uring.h"
 #include "relay/worker.h"

@@ -10,7 +10,7 @@
  *
  * Packets are classified on their first byte (RFC 7983): 0-3 STUN, 64-127
  * ChannelData (RFC 5766's channel range, see stun.h); anything else is
- * dropped and counted. TCP and TLS clients (one framer over libevent
+ * dropped and counted. The UDP listeners are in udp.c, TCP and TLS clients (one framer over libevent
  * bufferevents, and the limits on what connections may hold) are in
  * stream.c; STUN requests in turn.c; relayed data toward and from peers
  * in peer.c (with uring.c for relay sockets over io_uring).
@@ -30,7 +30,7 @@
  * after the pass's other ready events; runs of equal-sized datagrams to
  * one destination leave as one UDP GSO message (txq.c). Which buffer
  * belongs to whom on the way is told once, in txq.h. Lookups are the
- * 5-tuple hash (alloc_find_udp) and short arrays inside the allocation;
+ * 5-tuple hash (udp.c) and short arrays inside the allocation;
  * nothing on this path allocates memory or takes a lock. STUN requests,
  * Data indications and TCP/TLS clients keep the plain one-call-per-message
  * path.
@@ -45,6 +45,7 @@
 #include "relay/stream.h"
 #include "relay/turn.h"
 #include "relay/txq.h"
+#include "relay/udp.h"
 #include "relay/uring.h"
 
 #include <errno.h>
@@ -55,105 +56,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static struct se_log_rl rl_send;
-
-/* ---- sending to clients ---- */
-
-int worker_send_client(struct worker *w, const struct client_ref *c, const uint8_t *buf, size_t len,
-                       bool channel_data)
-{
-    if (c->transport == SE_TP_UDP) {
-        struct sockaddr_storage ss;
-        socklen_t sl = se_addr_to_sockaddr(&c->addr, &ss);
-        if (sendto(c->udp->fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) {
-            if (errno == EAGAIN || errno == ENOBUFS)
-                atomic_fetch_add_explicit(&w->st.dropped_backpressure, 1, memory_order_relaxed);
-            else
-                se_log_rl(&rl_send, SE_LOG_WARN, "udp send to client failed: %s",
-                          strerror(errno));
-            return SE_ERR_IO;
-        }
-        return 0;
-    }
-    return stream_conn_send(c->conn, buf, len, channel_data);
-}
-
-/* ---- batched UDP sends (relay/txq.c) ---- */
-
-static void flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct worker *w = arg;
-
-    (void)fd;
-    (void)what;
-    txq_send(w, &w->to_client);
-}
-
-/* ---- UDP listeners ---- */
-
-static void udp_dispatch(struct worker *w, struct udp_listener *ul, uint8_t *buf, size_t n,
-                         const struct sockaddr *from)
-{
-    struct client_ref c = {.transport = SE_TP_UDP, .udp = ul};
-
-    if (se_addr_from_sockaddr(&c.addr, from) < 0 || n < 4) {
-        atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
-        return;
-    }
-    uint8_t b0 = buf[0];
-    if (b0 < 0x40) {
-        /* A STUN request may free an allocation (Refresh 0) and with it a
-         * relay socket that queued datagrams name: send them first. */
-        w->to_peer_batching = false;
-        txq_send(w, &w->to_peer);
-        turn_on_stun(w, &c, alloc_find_udp(w, ul, &c.addr), buf, n);
-        w->to_peer_batching = true;
-    } else if (b0 < 0x80) {
-        struct allocation *a = alloc_find_udp(w, ul, &c.addr);
-        if (a)
-            turn_on_channel_data(w, a, buf, n);
-        else
-            atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
-    } else {
-        atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
-    }
-}
-
-static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct udp_listener *ul = arg;
-    struct worker *w = ul->w;
-    struct mmsghdr m[RELAY_RX_BATCH];
-    struct iovec iov[RELAY_RX_BATCH];
-    union relay_sockaddr from[RELAY_RX_BATCH];
-
-    (void)what;
-    w->now = relay_now_mono();
-    for (int round = 0; round < RELAY_UDP_BURST / RELAY_RX_BATCH; round++) {
-        for (int i = 0; i < RELAY_RX_BATCH; i++) {
-            iov[i].iov_base = w->rx_slots + (size_t)i * RELAY_BUF_SIZE;
-            iov[i].iov_len = RELAY_BUF_SIZE;
-            m[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
-                                           .msg_namelen = sizeof(from[i]),
-                                           .msg_iov = &iov[i],
-                                           .msg_iovlen = 1};
-        }
-        int k = recvmmsg(fd, m, RELAY_RX_BATCH, MSG_DONTWAIT, NULL);
-        if (k < 0) {
-            if (errno == EINTR || errno == ECONNREFUSED)
-                continue;
-            break; /* EAGAIN or a real error: wait for the next readiness */
-        }
-        w->to_peer_batching = true;
-        for (int i = 0; i < k; i++)
-            udp_dispatch(w, ul, iov[i].iov_base, m[i].msg_len, &from[i].sa);
-        w->to_peer_batching = false;
-        txq_send(w, &w->to_peer); /* before the slots are read into again */
-        if (k < RELAY_RX_BATCH)
-            break; /* drained: no extra call just to see EAGAIN */
-    }
-}
 
 /* ---- mailbox, cron ---- */
 
@@ -287,7 +189,7 @@ int worker_start(struct worker *w, struct relay_snap *snap)
     w->rng |= 1;
     for (int k = 0; k < w->n_udp; k++) {
         struct udp_listener *ul = &w->udp[k];
-        ul->ev = event_new(w->base, ul->fd, EV_READ | EV_PERSIST, udp_read_cb, ul);
+        ul->ev = event_new(w->base, ul->fd, EV_READ | EV_PERSIST, udp_on_readable, ul);
         if (!ul->ev || event_add(ul->ev, NULL) < 0)
             return SE_ERR_NOMEM;
     }
@@ -295,7 +197,7 @@ int worker_start(struct worker *w, struct relay_snap *snap)
         return SE_ERR_NOMEM;
     w->mbox_ev = event_new(w->base, -1, 0, mbox_cb, w);
     w->cron_ev = event_new(w->base, -1, EV_PERSIST, cron_cb, w);
-    w->flush_ev = event_new(w->base, -1, 0, flush_cb, w);
+    w->flush_ev = event_new(w->base, -1, 0, udp_on_flush, w);
     if (!w->mbox_ev || !w->cron_ev || !w->flush_ev || event_add(w->cron_ev, &one_s) < 0)
         return SE_ERR_NOMEM;
     /* Slot memory is only reserved here: the kernel backs the pages a

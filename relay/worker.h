@@ -67,14 +67,6 @@ struct udp_listener {
     struct event *ev;
 };
 
-/* Where a client is: what responses and relayed data go back through. */
-struct client_ref {
-    struct udp_listener *udp;  /* UDP: the socket it wrote to */
-    struct stream_conn *conn;  /* TCP/TLS */
-    struct se_addr addr;       /* client's address */
-    int transport;             /* enum se_transport */
-};
-
 struct recent_refresh {
     uint8_t tid[12];
     struct se_addr client;
@@ -139,14 +131,6 @@ struct worker {
     uint8_t rxbuf[RELAY_BUF_SIZE];
     uint8_t txbuf[RELAY_BUF_SIZE];
 };
-
-/* Send to a client (a response, a Data indication or relayed data, buf
- * borrowed for the call) at once: sendto on its UDP listener, or its
- * stream connection's output. channel_data pads the frame to 4 bytes on
- * stream transports (RFC 8656 §12.5). 0, or a negative SE_ERR_* (the
- * drop is counted). */
-int worker_send_client(struct worker *w, const struct client_ref *c, const uint8_t *buf, size_t len,
-                       bool channel_data);
 
 /* Give w its loop, events, slots and first snapshot (a reference of its
  * own): 0, or SE_ERR_NOMEM / SE_ERR_CRYPTO. Control thread, before the
