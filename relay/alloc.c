@@ -8,7 +8,11 @@
  * few cache lines. Expiry is checked where a permission or channel is
  * used, and a once-a-second cron removes whole allocations.
  *
- * Relay ports, reservations and quotas are in ports.c.
+ * This file owns the lifecycle: alloc_create (request in, outcome out),
+ * alloc_free, expiry and policy re-checks (it acts on verdict.c's
+ * answers). Relay ports, reservations and quotas are in ports.c, the
+ * packet path in peer.c, session events in events.c, and how a client
+ * is reached (UDP 5-tuple table or stream connection) in client.h.
  */
 #include "relay/alloc.h"
 #include "relay/client.h"

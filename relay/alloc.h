@@ -89,8 +89,6 @@ struct allocation {
     char text[]; /* user, quota_user and origin point here */
 };
 
-struct allocation *alloc_find_udp(struct worker *w, const struct udp_listener *ul,
-                                  const struct se_addr *client);
 /* What an Allocate asks for, already parsed and authorised (turn.c).
  * Every pointer is borrowed for the call. */
 struct alloc_request {

@@ -168,7 +168,7 @@ void peer_send(struct allocation *a, const struct se_addr *peer, const uint8_t *
     }
     if (w->to_peer_batching) {
         /* data lies in the listener's receive slots, which stay put until
-         * udp_read_cb sends this queue (worker.c). */
+         * udp_on_readable sends this queue (udp.c, txq.h). */
         if (w->to_peer.n == RELAY_TXQ_MAX)
             txq_send(w, &w->to_peer);
         txq_add(&w->to_peer, rs->fd, peer, (uint8_t *)data, len);

@@ -2,7 +2,7 @@
  * txq.c - the relay's UDP send queues (struct relay_txq, txq.h).
  *
  * Datagrams are queued with their destination and sent by txq_send
- * with one sendmmsg per run of entries on the same socket; worker.c's head
+ * with one sendmmsg per run of entries on the same socket; txq.h's head
  * comment says when each queue fills and empties. Within a run, datagrams
  * of one size to one destination become one UDP GSO message (UDP_SEGMENT,
  * Linux 4.18), which the kernel cuts into datagrams at the end of its

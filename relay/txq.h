@@ -6,15 +6,15 @@
  * per packet; a buffer always has exactly one owner:
  *
  *  - Listener receive slots (w->rx_slots, RELAY_RX_BATCH x RELAY_BUF_SIZE,
- *    worker.c) are owned by the listener. ChannelData read into them is
- *    queued toward peers in w->to_peer by pointer, borrowed: worker.c
+ *    udp.c) are owned by the listener. ChannelData read into them is
+ *    queued toward peers in w->to_peer by pointer, borrowed: udp.c
  *    sends that queue before the slots are read into again and before any
  *    STUN message of the batch is handled (a Refresh may close a relay
  *    socket). With io_uring the send completes inside the submit
  *    (MSG_DONTWAIT), so the slots are free when txq_send returns.
  *  - The queue toward clients (w->to_client) owns RELAY_TXQ_MAX buffers
  *    (w->tx_slots). Entries i < n hold queued datagrams in buf[i];
- *    buf[n..RELAY_TXQ_MAX) are free. The epoll path (relay/alloc.c) reads
+ *    buf[n..RELAY_TXQ_MAX) are free. The epoll path (relay/peer.c) reads
  *    a relay socket with recvmmsg straight into free buffers, behind
  *    RELAY_DATA_HEADROOM bytes, and queues a datagram by swapping its
  *    buffer pointer with buf[n] (the ChannelData header is written into

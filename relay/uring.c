@@ -14,11 +14,8 @@
  *    the datagram into it and posts a completion; nothing is submitted per
  *    datagram. The ring's fd sits in the worker's event_base, so one
  *    wake-up reads every datagram that arrived on any relay socket.
- *    A datagram for a UDP client is queued toward it in place (the
- *    ChannelData header is written over the tail of the address area in
- *    front of the payload) and its buffer goes back to the kernel after
- *    the queue's sendmmsg (uring_recycle). When the buffers run
- *    out, the kernel ends that socket's multishot with ENOBUFS (the
+ *    Each datagram goes to peer_datagram (peer.c); who owns its buffer
+ *    from then on is told in txq.h. When the buffers run out, the kernel ends that socket's multishot with ENOBUFS (the
  *    datagram stays in the socket); the socket is re-armed once buffers
  *    are back. A multishot also ends after an empty datagram (anyone can
  *    send one to a relay port) or a full completion queue: re-armed in
@@ -27,9 +24,8 @@
  *    becomes one SENDMSG per run of the same socket and destination (UDP
  *    GSO as in txq.c) on a second ring and leaves with one io_uring_enter.
  *    MSG_DONTWAIT makes every send complete during the submit (a full
- *    socket answers EAGAIN instead of waiting), so the buffers, which lie
- *    in the listener's receive slots, are free when uring_send
- *    returns.
+ *    socket answers EAGAIN instead of waiting), so the buffers are free
+ *    when uring_send returns (txq.h).
  *
  * A completion names its socket by a slot number and a generation
  * (user_data), never by pointer: a completion that arrives after its

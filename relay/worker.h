@@ -117,10 +117,11 @@ struct worker {
     struct recent_refresh recent[RECENT_REFRESH_SLOTS];
     unsigned recent_next;
     struct worker_stats st;
-    /* batched UDP I/O (worker.c): listener receive slots, the queue of
-     * ChannelData to clients (flushed by flush_ev at the end of a loop
-     * pass) and the queue to peers (flushed at the end of a receive
-     * batch; to_peer_batching says it may be used) */
+    /* batched UDP I/O (udp.c, peer.c; who owns which buffer: txq.h):
+     * listener receive slots, the queue of ChannelData to clients
+     * (flushed by flush_ev at the end of a loop pass) and the queue to
+     * peers (flushed at the end of a receive batch; to_peer_batching
+     * says it may be used) */
     uint8_t *rx_slots;       /* RELAY_RX_BATCH x RELAY_BUF_SIZE */
     uint8_t *tx_slots;       /* RELAY_TXQ_MAX x RELAY_BUF_SIZE */
     struct relay_txq to_client, to_peer;
