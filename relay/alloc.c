@@ -343,6 +343,79 @@ static int add_relay_sock(struct allocation *a, int fd, const struct se_addr *ad
     return 0;
 }
 
+/*
+ * How fast one account may churn allocations (each costs a port search,
+ * two log lines and a session row): 486 beyond, like the user's quota
+ * (RFC 8656 §7.2). Checked before anything is taken; a refusal is
+ * counted and logged here.
+ */
+static bool allocate_rate_ok(struct worker *w, const char *quota_user)
+{
+    struct relay_server *srv = w->srv;
+    static struct se_log_rl rl_rate;
+    uint8_t ukey[16];
+
+    if (!w->snap->allocate_rate_per_user)
+        return true;
+    se_ratelimit_key_str(srv->alloc_rate, quota_user, strlen(quota_user), ukey);
+    if (se_ratelimit_allow(srv->alloc_rate, ukey, relay_now_ms(), w->snap->allocate_rate_per_user,
+                           w->snap->allocate_burst_per_user))
+        return true;
+    atomic_fetch_add_explicit(&w->st.allocs_rate_limited, 1, memory_order_relaxed);
+    se_log_rl(&rl_rate, SE_LOG_WARN,
+              "Allocate from user=%s refused (486): limits.allocate_rate_per_user (%u/s) reached",
+              quota_user, w->snap->allocate_rate_per_user);
+    return false;
+}
+
+/* The allocation object for req, without sockets: NULL if out of memory. */
+static struct allocation *alloc_object_new(struct worker *w, const struct alloc_request *req)
+{
+    /* The strings live in the allocation's own block: at 10 000 idle
+     * allocations every malloc chunk counts (docs/benchmark.md). */
+    size_t qlen = strlen(req->quota_user), olen = req->origin ? strlen(req->origin) : 0;
+    size_t user_len = req->user_len;
+    struct allocation *a =
+        calloc(1, sizeof(*a) + user_len + 1 + qlen + 1 + (req->origin ? olen + 1 : 0));
+    if (!a)
+        return NULL;
+    a->user = a->text;
+    memcpy(a->user, req->user, user_len);
+    a->user[user_len] = '\0';
+    a->quota_user = a->user + user_len + 1;
+    memcpy(a->quota_user, req->quota_user, qlen + 1);
+    if (req->origin) {
+        a->origin = a->quota_user + qlen + 1;
+        memcpy(a->origin, req->origin, olen + 1);
+    }
+    a->user_len = user_len;
+    a->w = w;
+    a->client = *req->client;
+    memcpy(a->key, req->key, req->keylen);
+    a->keylen = (uint8_t)req->keylen;
+    memcpy(a->tid, req->tid, 12);
+    a->started = w->now;
+    a->active_at = w->now;
+    a->started_wall = relay_now_wall();
+    a->granted_lifetime = req->lifetime;
+    a->expires = w->now + req->lifetime;
+    return a;
+}
+
+static void log_start(const struct allocation *a)
+{
+    char cs[80], rs[SE_ADDR_STRLEN], rs6[SE_ADDR_STRLEN + 8] = "";
+
+    client_str(&a->client, cs, sizeof(cs));
+    if (a->n_relay > 1) {
+        char t[SE_ADDR_STRLEN];
+        snprintf(rs6, sizeof(rs6), " relay6=%s", se_addr_str(&a->relay[1].addr, t, sizeof(t)));
+    }
+    se_info("allocation start user=%s client=%s relay=%s%s lifetime=%u origin=%s", a->user, cs,
+            se_addr_str(&a->relay[0].addr, rs, sizeof(rs)), rs6, a->granted_lifetime,
+            a->origin ? a->origin : "-");
+}
+
 struct allocation *alloc_create(struct worker *w, const struct alloc_request *req,
                                 struct alloc_outcome *out)
 {
@@ -359,24 +432,9 @@ struct allocation *alloc_create(struct worker *w, const struct alloc_request *re
 
     *out = (struct alloc_outcome){.stun_err = 508};
     ipc_source_key(&c->addr, source);
-    /* How fast one account may churn allocations (each costs a port
-     * search, two log lines and a session row): 486 beyond, like the
-     * user's quota (RFC 8656 §7.2). Checked before anything is taken. */
-    if (w->snap->allocate_rate_per_user) {
-        uint8_t ukey[16];
-        se_ratelimit_key_str(srv->alloc_rate, quota_user, strlen(quota_user), ukey);
-        if (!se_ratelimit_allow(srv->alloc_rate, ukey, relay_now_ms(),
-                                w->snap->allocate_rate_per_user,
-                                w->snap->allocate_burst_per_user)) {
-            static struct se_log_rl rl_rate;
-            atomic_fetch_add_explicit(&w->st.allocs_rate_limited, 1, memory_order_relaxed);
-            se_log_rl(&rl_rate, SE_LOG_WARN,
-                      "Allocate from user=%s refused (486): limits.allocate_rate_per_user (%u/s) "
-                      "reached",
-                      quota_user, w->snap->allocate_rate_per_user);
-            out->stun_err = 486;
-            return NULL;
-        }
+    if (!allocate_rate_ok(w, quota_user)) {
+        out->stun_err = 486;
+        return NULL;
     }
     /* A redeemed reservation gives its holdings back first: converting it
      * must not fail on the quota place it occupies itself. */
@@ -412,33 +470,9 @@ struct allocation *alloc_create(struct worker *w, const struct alloc_request *re
             out->dual_err = 508;
         }
     }
-    /* The strings live in the allocation's own block: at 10 000 idle
-     * allocations every malloc chunk counts (docs/benchmark.md). */
-    size_t qlen = strlen(quota_user), olen = req->origin ? strlen(req->origin) : 0;
-    size_t user_len = req->user_len;
-    a = calloc(1, sizeof(*a) + user_len + 1 + qlen + 1 + (req->origin ? olen + 1 : 0));
+    a = alloc_object_new(w, req);
     if (!a)
         goto fail;
-    a->user = a->text;
-    memcpy(a->user, req->user, user_len);
-    a->user[user_len] = '\0';
-    a->quota_user = a->user + user_len + 1;
-    memcpy(a->quota_user, quota_user, qlen + 1);
-    if (req->origin) {
-        a->origin = a->quota_user + qlen + 1;
-        memcpy(a->origin, req->origin, olen + 1);
-    }
-    a->user_len = user_len;
-    a->w = w;
-    a->client = *c;
-    memcpy(a->key, req->key, req->keylen);
-    a->keylen = (uint8_t)req->keylen;
-    memcpy(a->tid, req->tid, 12);
-    a->started = w->now;
-    a->active_at = w->now;
-    a->started_wall = relay_now_wall();
-    a->granted_lifetime = req->lifetime;
-    a->expires = w->now + req->lifetime;
     if (add_relay_sock(a, fd, &addr, req->dont_fragment) < 0)
         goto fail;
     fd = -1;
@@ -471,17 +505,7 @@ struct allocation *alloc_create(struct worker *w, const struct alloc_request *re
     atomic_fetch_add(&w->srv->n_live, 1);
     atomic_fetch_add_explicit(&w->st.allocs_created, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->st.allocs_live, 1, memory_order_relaxed);
-    {
-        char cs[80], rs[SE_ADDR_STRLEN], rs6[SE_ADDR_STRLEN + 8] = "";
-        client_str(c, cs, sizeof(cs));
-        if (a->n_relay > 1) {
-            char t[SE_ADDR_STRLEN];
-            snprintf(rs6, sizeof(rs6), " relay6=%s", se_addr_str(&a->relay[1].addr, t, sizeof(t)));
-        }
-        se_info("allocation start user=%s client=%s relay=%s%s lifetime=%u origin=%s", a->user,
-                cs, se_addr_str(&a->relay[0].addr, rs, sizeof(rs)), rs6, req->lifetime,
-                a->origin ? a->origin : "-");
-    }
+    log_start(a);
     if (req->policy)
         apply_decision(a, req->policy);
     events_start(a, req->policy ? req->policy->rule_name : "");
