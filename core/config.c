@@ -270,7 +270,7 @@ static int load_drain(struct loader *l, config_t *cf, struct se_config *c)
     if (!alt[0])
         return 0;
     /* "1.2.3.4", "1.2.3.4:3478", "2001:db8::1", "[2001:db8::1]:3478" */
-    char ip[64] = "";
+    char ip[sizeof(alt)] = "";
     unsigned long port = 3478;
     const char *colon = strrchr(alt, ':');
     if (alt[0] == '[') {
