@@ -129,7 +129,8 @@ fuzz: deps
 	$(MAKE) fuzz-build
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} tests/run.sh --only fuzz
 
-bench: deps
+bench:
+	scripts/deps.sh bench
 	$(MAKE) all
 	bench/run.sh
 

@@ -22,6 +22,12 @@
  *   anchorgen --api HOST:PORT --ca CERT --user U --password P -n CALLS
  *             [-d SECONDS] [--video F --audio F | --video-kbps K]
  *             [--server-pid PID] [--bind 127.0.0.5]
+ *   --video-only: one m-line per call (video), no BUNDLE, for peers
+ *   without BUNDLE (rtpengine 10.5 puts each m-line on its own port)
+ *   anchorgen --ng HOST:PORT -n CALLS ...   the same calls through rtpengine
+ *             (its ng control protocol: offer from A, answer from B, with
+ *             DTLS-SRTP terminated and re-encrypted on both legs), for the
+ *             side-by-side figures in docs/benchmark.md
  */
 #include "core/err.h"
 #include "relay/anchor/dtls.h"
@@ -91,12 +97,13 @@ struct party {
 };
 
 static struct {
-    char api_host[64];
-    int api_port;
+    char api_host[64], ng_host[64];
+    int api_port, ng_port; /* ng_port: drive rtpengine instead of sedge (--ng) */
     const char *ca, *user, *password, *video, *audio, *bind;
     int calls, spid;
+    int n_media; /* m-lines per call: 2 (video + audio, BUNDLE), or 1 (--video-only) */
     double seconds, video_kbps;
-} opt = {.bind = "127.0.0.5", .calls = 1, .seconds = 10, .video_kbps = 2500};
+} opt = {.bind = "127.0.0.5", .calls = 1, .seconds = 10, .video_kbps = 2500, .n_media = 2};
 
 static struct anchor_cert *cert;
 static struct track video, audio;
@@ -237,7 +244,7 @@ static gboolean tick(gpointer arg)
         return G_SOURCE_CONTINUE;
     for (int i = 0; i < opt.calls; i++)
         for (int k = 0; calls[i].up && k < 2; k++)
-            for (int m = 0; m < 2; m++)
+            for (int m = 0; m < opt.n_media; m++)
                 pump_stream(calls[i].p[k], &calls[i].p[k]->s[m], now);
     return G_SOURCE_CONTINUE;
 }
@@ -364,9 +371,9 @@ static char *describe(const struct party *p, const char *setup)
 {
     GString *s = g_string_new(NULL);
     const char *fp = anchor_cert_fingerprint(cert);
-    g_string_append_printf(s, "v=0\r\no=- %d 1 IN IP4 %s\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n",
-                           p->c->idx + 1, opt.bind);
-    for (int m = 0; m < 2; m++) {
+    g_string_append_printf(s, "v=0\r\no=- %d 1 IN IP4 %s\r\ns=-\r\nt=0 0\r\n%s", p->c->idx + 1,
+                           opt.bind, opt.n_media == 2 ? "a=group:BUNDLE 0 1\r\n" : "");
+    for (int m = 0; m < opt.n_media; m++) {
         const struct track *t = m == 0 ? &video : &audio;
         g_string_append_printf(s, "m=%s 9 UDP/TLS/RTP/SAVPF %u\r\nc=IN IP4 %s\r\na=mid:%d\r\n"
                                   "a=sendrecv\r\na=rtcp-mux\r\n",
@@ -462,11 +469,87 @@ static json_t *post(const char *path, json_t *body)
     return out;
 }
 
+/* ---- rtpengine's ng control protocol (bencode over UDP), --ng ---- */
+
+static void bstr(GString *g, const char *k, const char *v)
+{
+    g_string_append_printf(g, "%zu:%s%zu:%s", strlen(k), k, strlen(v), v);
+}
+
+/* One ng command; returns the "sdp" of a result "ok" (g_free), else NULL. */
+static char *ng(const char *command, const char *call_id, const char *to_tag, const char *sdp)
+{
+    static int fd = -1;
+    static unsigned cookie;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.ng_port)};
+    inet_pton(AF_INET, opt.ng_host, &sa.sin_addr);
+    if (fd < 0) {
+        fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct timeval tv = {5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
+    char ck[32];
+    snprintf(ck, sizeof(ck), "%u_%u ", (unsigned)getpid(), ++cookie);
+    GString *g = g_string_new(ck);
+    g_string_append_c(g, 'd');
+    bstr(g, "command", command);
+    bstr(g, "call-id", call_id);
+    bstr(g, "from-tag", "a");
+    if (to_tag)
+        bstr(g, "to-tag", to_tag);
+    bstr(g, "sdp", sdp);
+    /* WebRTC on both sides: rtpengine terminates DTLS-SRTP on each leg
+     * (its own fingerprint), runs ICE, re-encrypts between them. */
+    bstr(g, "transport-protocol", "UDP/TLS/RTP/SAVPF");
+    bstr(g, "ICE", "force");
+    g_string_append(g, "8:rtcp-muxl7:requiree");
+    g_string_append_c(g, 'e');
+    char *out = NULL;
+    if (sendto(fd, g->str, g->len, 0, (struct sockaddr *)&sa, sizeof(sa)) == (ssize_t)g->len) {
+        static char buf[65536];
+        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+        if (n > 0) {
+            buf[n] = 0;
+            const char *k = strstr(buf, "3:sdp");
+            if (strstr(buf, "6:result2:ok") && k) {
+                char *end;
+                unsigned long len = strtoul(k + 5, &end, 10);
+                if (*end == ':' && end + 1 + len <= buf + n)
+                    out = g_strndup(end + 1, len);
+            }
+            if (!out)
+                fprintf(stderr, "anchorgen: rtpengine %s -> %.300s\n", command, buf);
+        }
+    }
+    g_string_free(g, TRUE);
+    return out;
+}
+
+static int setup_call_ng(struct call *c)
+{
+    char *offer = describe(c->p[0], "actpass"), *sdp;
+    snprintf(c->id, sizeof(c->id), "bench-%d-%d", (int)getpid(), c->idx);
+    sdp = ng("offer", c->id, NULL, offer);
+    g_free(offer);
+    if (!sdp || apply(c->p[1], sdp) < 0)
+        return -1;
+    g_free(sdp);
+    char *answer = describe(c->p[1], "active");
+    sdp = ng("answer", c->id, "b", answer);
+    g_free(answer);
+    if (!sdp || apply(c->p[0], sdp) < 0)
+        return -1;
+    g_free(sdp);
+    return 0;
+}
+
 static int setup_call(struct call *c)
 {
     char path[128];
     c->p[0] = party_new(c, 0);
     c->p[1] = party_new(c, 1);
+    if (opt.ng_port)
+        return setup_call_ng(c);
     char *offer = describe(c->p[0], "actpass");
     json_t *r = post("/v1/anchor", json_pack("{s:s, s:s, s:s}", "origin", "https://bench.example",
                                              "side", "inside", "offer", offer));
@@ -512,6 +595,7 @@ int main(int argc, char **argv)
         {"api", 1, 0, 'a'},   {"ca", 1, 0, 'c'},         {"user", 1, 0, 'u'},
         {"password", 1, 0, 'p'}, {"video", 1, 0, 'V'},   {"audio", 1, 0, 'A'},
         {"video-kbps", 1, 0, 'k'}, {"server-pid", 1, 0, 'P'}, {"bind", 1, 0, 'b'},
+        {"ng", 1, 0, 'g'}, {"video-only", 0, 0, 'O'},
         {0, 0, 0, 0}};
     char err[256];
     int o;
@@ -527,6 +611,8 @@ int main(int argc, char **argv)
         case 'k': opt.video_kbps = atof(optarg); break;
         case 'P': opt.spid = atoi(optarg); break;
         case 'b': opt.bind = optarg; break;
+        case 'O': opt.n_media = 1; break;
+        case 'g': sscanf(optarg, "%63[^:]:%d", opt.ng_host, &opt.ng_port); break;
         case 'n': opt.calls = atoi(optarg); break;
         case 'd': opt.seconds = atof(optarg); break;
         default:
@@ -536,7 +622,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!opt.api_port || !opt.ca || !opt.user || !opt.password || opt.calls < 1)
+    if ((!opt.ng_port && (!opt.api_port || !opt.ca || !opt.user || !opt.password)) ||
+        opt.calls < 1)
         return 2;
     if (opt.video && opt.audio) {
         load_track(&video, opt.video, 90000);

@@ -20,8 +20,14 @@
 # "pkts/CPU-s" is datagrams forwarded (anchor) or relayed (TURN) per
 # second of sedge CPU time.
 #
+# Then, where Debian's rtpengine-daemon is installed, the same calls
+# (one video m-line each: rtpengine 10.5 does not bundle) through sedge's
+# anchor and through rtpengine side by side.
+#
 # Environment: BENCH_CALLS ("1 50 200"), BENCH_SECONDS (10), ANCHOR_THREADS
-# (2), BENCH_KEEP=1 keeps the work directory.
+# (2), BENCH_RECORD ("0 1": without and with recording; "" skips the
+# anchor/TURN runs), BENCH_RTPENGINE (1; 0 skips rtpengine), BENCH_KEEP=1
+# keeps the work directory.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${SEDGE_BUILD:-build}
@@ -89,7 +95,9 @@ anchor = { inside_address = "127.0.0.3"; outside_address = "127.0.0.3"; min_port
 $rec
 CONF
     rm -rf "$W/sedge.db" "$W/rec"
+    "$SEDGE" init --config "$W/sedge.conf" >/dev/null
     "$SEDGE" user add bench --password pw --config "$W/sedge.conf" >/dev/null
+    METRICS=$("$SEDGE" token add --role metrics --name bench --config "$W/sedge.conf" 2>/dev/null)
     [ "$1" = 1 ] && "$SEDGE" rule add allow --user bench --record always --config "$W/sedge.conf" >/dev/null
     "$SEDGE" serve --config "$W/sedge.conf" >"$W/sedge.log" 2>&1 &
     SPID=$!
@@ -107,7 +115,7 @@ kv() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
 printf "%-28s %8s %10s %9s %12s %12s %8s\n" "run" "calls" "fwd pps" "sedge %" "ms/call-s" "pkts/CPU-s" "loss %"
 echo "(sedge % is of one CPU; loss is sent by the parties and not received; results below also"
 echo " give sedge_dropped, the datagrams sedge itself dropped)"
-for rec in 0 1; do
+for rec in ${BENCH_RECORD-0 1}; do
     for n in $CALLS; do
         start_sedge $rec
         out=$(timeout $((SECS + 200)) "$GEN" --api "127.0.0.1:$API_PORT" --ca "$W/cert.pem" --user bench \
@@ -115,7 +123,7 @@ for rec in 0 1; do
             --server-pid "$SPID" 2>"$W/gen.err")
         # What sedge itself dropped (loss elsewhere is the load generator's
         # or the kernel's socket buffers).
-        sdrop=$(curl -sk --max-time 5 "https://127.0.0.1:$API_PORT/metrics" |
+        sdrop=$(curl -sk --max-time 5 -H "Authorization: Bearer $METRICS" "https://127.0.0.1:$API_PORT/metrics" |
             awk '$1 == "sedge_anchor_dropped_total" || $1 == "sedge_anchor_srtp_auth_failures_total" { s += $2 } END { print s + 0 }')
         stop_sedge
         [ -n "$out" ] || { echo "anchorgen failed: $(tail -3 "$W/gen.err")"; continue; }
@@ -141,5 +149,36 @@ for rec in 0 1; do
         fi
     done
 done
+# Side by side with rtpengine (Debian's rtpengine-daemon, user-space
+# forwarding: --table=-1), the well-known peer that bridges DTLS-SRTP: it
+# terminates DTLS on both legs with its own fingerprint and re-encrypts,
+# as sedge's anchor does. rtpengine 10.5 does not bundle (one port per
+# m-line), so both run the same one-m-line video call (--video-only).
+RTPE_NG=17623
+if [ "${BENCH_RTPENGINE:-1}" = 1 ] && command -v rtpengine >/dev/null; then
+    for n in $CALLS; do
+        for who in sedge rtpengine; do
+            if [ $who = sedge ]; then
+                start_sedge 0
+                PID=$SPID GEN_ARGS=(--api "127.0.0.1:$API_PORT" --ca "$W/cert.pem" --user bench --password pw)
+            else
+                rtpengine --interface=127.0.0.3 --listen-ng=127.0.0.1:$RTPE_NG --foreground --log-stderr \
+                    --table=-1 --port-min=45000 --port-max=49999 --num-threads="$THREADS" -L 4 \
+                    >"$W/rtpengine.log" 2>&1 &
+                PID=$!; PIDS+=("$PID"); SPID=$PID
+                for _ in $(seq 50); do grep -q "Startup complete" "$W/rtpengine.log" && break; sleep 0.1; done
+                GEN_ARGS=(--ng "127.0.0.1:$RTPE_NG")
+            fi
+            out=$(timeout $((SECS + 200)) "$GEN" "${GEN_ARGS[@]}" -n "$n" -d "$SECS" --video-only \
+                --video "$W/video.rtp" --audio "$W/audio.rtp" --server-pid "$PID" 2>"$W/gen.err")
+            stop_sedge
+            [ -n "$out" ] || { echo "anchorgen ($who) failed: $(tail -3 "$W/gen.err")"; continue; }
+            printf "%-28s %8s %10s %9s %12s %12s %8s\n" "$who (video only)" "$(kv "$out" up)/$n" \
+                "$(kv "$out" forwarded_pps)" "$(kv "$out" server_cpu_pct)" "$(kv "$out" cpu_ms_per_call_s)" \
+                "$(kv "$out" pkts_per_cpu_s)" "$(kv "$out" loss_pct)"
+            echo "$who-video-only n=$n $out" >>"$W/results"
+        done
+    done
+fi
 echo
 cat "$W/results"

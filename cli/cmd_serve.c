@@ -616,6 +616,7 @@ int cmd_serve(int argc, char **argv)
     if (ctl.cfg->anchor.enabled) {
         struct anchor_config ac;
         anchor_config_from(ctl.cfg, &ac);
+        ac.catalog = ctl.cat; /* borrowed: freed after the anchor */
         if (!(ctl.ev_anchor = event_new(ctl.base, -1, 0, on_events, &ctl)) ||
             anchor_server_new(&ac, anchor_notify, &ctl, &ctl.anchor, err, sizeof(err)) < 0) {
             se_err_log("%s", ctl.ev_anchor ? err : "cannot set up the control loop");

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 struct anchor_server;
+struct rec_catalog;
 struct se_config;
 struct se_addr;
 
@@ -46,17 +47,22 @@ struct anchor_config {
     unsigned setup_timeout; /* seconds for both legs to connect */
     unsigned threads;
     unsigned session_update; /* seconds between UPDATE events */
-    char rec_dir[512], rec_key_file[512];
-    unsigned rec_fsync_ms;
+    /* recording: the serve loop's catalog (borrowed; NULL without
+     * recording.dir: calls that must be recorded are refused), and
+     * recording.on_failure for calls a rule requires to be recorded and
+     * for others (se_config_rec_end_call) */
+    struct rec_catalog *catalog;
+    bool rec_end_required, rec_end_optional;
 };
+/* Everything but catalog, which the caller sets. */
 void anchor_config_from(const struct se_config *cfg, struct anchor_config *out);
 
 /* Something worth the control thread's attention was queued (any thread). */
 typedef void (*anchor_notify_fn)(void *arg);
 
 /*
- * Start the anchor: certificate, threads, recorder (if recording.dir is
- * set). 0, or SE_ERR_* with a message in err. Control thread.
+ * Start the anchor: certificate, threads, recorder (records into
+ * c->catalog, which must outlive the server). 0, or SE_ERR_* with a message in err. Control thread.
  */
 int anchor_server_new(const struct anchor_config *c, anchor_notify_fn notify, void *arg,
                       struct anchor_server **out, char *err, size_t errlen);

@@ -134,9 +134,9 @@ struct anchor_session {
     /* ctl: control thread only */
     struct anchor_sdp *ctl_offer;     /* the offer waiting for an answer */
     int ctl_offer_side;
-    char *ctl_answer;                 /* the latest answer (for the recorder) */
+    char *ctl_desc[2];                /* the latest description each party wrote, once
+                                       * answered (the recorder's streams) */
     bool ctl_counted;                 /* counted in the per-user and global limits */
-    int ctl_rec_seq;                  /* recordings opened for this call so far */
 };
 
 struct anchor_thread {
@@ -238,25 +238,35 @@ void anchor_media_keyframe(struct anchor_leg *l, uint32_t ssrc, bool fir, uint8_
 int anchor_recorder_new(const struct anchor_config *c, struct anchor_server *srv,
                         struct anchor_recorder **out, char *err, size_t errlen);
 void anchor_recorder_free(struct anchor_recorder *r);
+/* Is there a catalog (recording.dir) to record into? */
 bool anchor_recorder_ready(const struct anchor_recorder *r);
-/* Open the session's recording from the negotiated description (control
- * thread). 0 and *out, or SE_ERR_* with err. */
-int anchor_rec_open(struct anchor_recorder *r, struct anchor_session *s, const char *sdp,
+/* recording.dir, or NULL when not ready. */
+const char *anchor_recorder_dir(const struct anchor_recorder *r);
+/* Open the session's recording (control thread): one recording in the
+ * catalog holding both parties, its streams from the latest description
+ * each party wrote (desc[ANCHOR_INSIDE], desc[ANCHOR_OUTSIDE]; what a
+ * party sends is described by the other's); inside and outside are the
+ * parties' addresses ("udp:IP:PORT" or ""). 0 and *out, or SE_ERR_* with
+ * err. */
+int anchor_rec_open(struct anchor_recorder *r, struct anchor_session *s, const char *const desc[2],
                     const char *inside, const char *outside, struct anchor_rec **out,
                     char *err, size_t errlen);
-/* Its id (the recording directory's name). */
+/* Its id: the catalog's recording id (the directory's name). */
 const char *anchor_rec_id(const struct anchor_rec *r);
-/* One decrypted RTP packet from side's party (anchor thread, per packet). */
-void anchor_rec_tap(struct anchor_rec *r, int side, const uint8_t *buf, size_t len);
-/* Keyframe requests the recorder made, or a new stream (anchor thread). */
+/* One decrypted RTP packet, or RTCP compound packet, from side's party
+ * (anchor thread, per packet; never blocks). */
+void anchor_rec_tap(struct anchor_rec *r, int side, bool rtcp, const uint8_t *buf, size_t len);
+/* Keyframe requests the recorder made, a new stream, a failure the
+ * recorder reported (recording.on_failure: the call may end here)
+ * (anchor thread). */
 void anchor_rec_tick(struct anchor_rec *r, struct anchor_session *s, int64_t now_ms);
 /* Close and seal it off the media threads, then post end (takes both). */
 void anchor_rec_close(struct anchor_recorder *r, struct anchor_rec *rec, struct anchor_event *end);
 /* A recording opened but never attached (control thread). */
 void anchor_rec_discard(struct anchor_recorder *r, struct anchor_rec *rec);
-/* Would a recording of new_sdp hold the same streams as one of old_sdp?
- * (A renegotiation that adds or changes recordable streams starts the
- * call's next recording.) */
-bool anchor_rec_same_streams(const char *old_sdp, const char *new_sdp);
+/* Would a recording of the new descriptions hold the same streams as one
+ * of the old? (A renegotiation that adds or changes recordable streams
+ * starts the call's next recording.) */
+bool anchor_rec_same_streams(const char *const old_desc[2], const char *const new_desc[2]);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * media.c - the anchor's packet path: demultiplex what a party sends
  * (RFC 7983), DTLS to the leg's handshake, SRTP/SRTCP decrypted with the
- * leg's keys, RTP handed to the recorder, then encrypted with the other
+ * leg.s keys, RTP and RTCP handed to the recorder, then encrypted with the other
  * leg's keys and sent to the other party; and the RTCP sedge writes
  * itself (PLI/FIR when the recorder needs a keyframe).
  *
@@ -119,8 +119,8 @@ static void srtp_in(struct anchor_leg *in, int kind, const uint8_t *buf, size_t 
         in->ssrcs[idx] = ssrc;
         in->held[idx] = false;
     }
-    if (!rtcp && s->rec)
-        anchor_rec_tap(s->rec, in->side, p, (size_t)n);
+    if (s->rec) /* RTP, and RTCP for the sender reports (A/V sync) */
+        anchor_rec_tap(s->rec, in->side, rtcp, p, (size_t)n);
     if (!out->srtp || (s->record && !s->rec)) {
         in->held[idx] = !rtcp;
         count(&in->dropped);

@@ -53,9 +53,8 @@ void anchor_config_from(const struct se_config *cfg, struct anchor_config *out)
     out->setup_timeout = a->setup_timeout;
     out->threads = a->threads;
     out->session_update = cfg->session_update;
-    snprintf(out->rec_dir, sizeof(out->rec_dir), "%s", cfg->rec_dir);
-    snprintf(out->rec_key_file, sizeof(out->rec_key_file), "%s", cfg->rec_sign_key_file);
-    out->rec_fsync_ms = cfg->rec_fsync_interval;
+    out->rec_end_required = se_config_rec_end_call(cfg, true);
+    out->rec_end_optional = se_config_rec_end_call(cfg, false);
 }
 
 /* ---- jobs ---- */
@@ -156,7 +155,8 @@ void anchor_session_unref(struct anchor_session *s)
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
     anchor_sdp_free(s->ctl_offer);
-    free(s->ctl_answer);
+    free(s->ctl_desc[0]);
+    free(s->ctl_desc[1]);
     free(s);
 }
 
@@ -410,7 +410,8 @@ int anchor_server_new(const struct anchor_config *c, anchor_notify_fn notify, vo
             strcmp(c->outside, c->outside_adv) ? " advertised " : "",
             strcmp(c->outside, c->outside_adv) ? c->outside_adv : "", c->min_port, c->max_port,
             a->n_threads, a->n_threads == 1 ? "" : "s", anchor_cert_fingerprint(a->cert),
-            anchor_recorder_ready(a->recorder) ? c->rec_dir : "off (recording.dir not set)");
+            anchor_recorder_ready(a->recorder) ? anchor_recorder_dir(a->recorder)
+                                               : "off (recording.dir not set)");
     *out = a;
     return 0;
 fail:
@@ -480,6 +481,8 @@ void anchor_server_reconfigure(struct anchor_server *a, const struct anchor_conf
     a->conf.max_sessions_per_user = c->max_sessions_per_user;
     a->conf.setup_timeout = c->setup_timeout;
     a->conf.session_update = c->session_update;
+    a->conf.rec_end_required = c->rec_end_required;
+    a->conf.rec_end_optional = c->rec_end_optional;
     g_mutex_unlock(&a->lock);
 }
 
@@ -641,12 +644,13 @@ out:
 /* A renegotiation of a recorded call changed its recordable streams (a
  * track added, a codec changed): the call's recording goes on in a new
  * one with the new streams, the old one is sealed. */
-static void next_recording(struct anchor_server *a, struct anchor_session *s, const char *old)
+static void next_recording(struct anchor_server *a, struct anchor_session *s,
+                           const char *const old[2])
 {
     struct anchor_rec *rec = NULL;
     char err[256];
 
-    if (!anchor_can_record(a) || anchor_rec_same_streams(old, s->ctl_answer) ||
+    if (!anchor_can_record(a) || anchor_rec_same_streams(old, (const char *const *)s->ctl_desc) ||
         anchor_call(s, anchor_job_recording, NULL) != 1)
         return;
     struct anchor_info *in = calloc(1, sizeof(*in));
@@ -658,8 +662,8 @@ static void next_recording(struct anchor_server *a, struct anchor_session *s, co
     snprintf(inside, sizeof(inside), "udp:%s", in->leg[ANCHOR_INSIDE].remote);
     snprintf(outside, sizeof(outside), "udp:%s", in->leg[ANCHOR_OUTSIDE].remote);
     free(in);
-    if (anchor_rec_open(a->recorder, s, s->ctl_answer, inside, outside, &rec, err,
-                        sizeof(err)) < 0) {
+    if (anchor_rec_open(a->recorder, s, (const char *const *)s->ctl_desc, inside, outside, &rec,
+                        err, sizeof(err)) < 0) {
         char why[300];
         se_err_log("anchor: %s: cannot record the renegotiated streams: %s", s->id, err);
         snprintf(why, sizeof(why), "recording failed: %s", err);
@@ -726,14 +730,17 @@ static int describe(struct anchor_server *a, const char *id, const char *user, i
         s->ctl_offer_side = side;
         desc = NULL;
     } else {
-        char *old = s->ctl_answer;
-        s->ctl_answer = anchor_sdp_text(desc);
+        /* Both parties' descriptions of this exchange: the recorder's. */
+        char *old[2] = {s->ctl_desc[0], s->ctl_desc[1]};
+        s->ctl_desc[s->ctl_offer_side] = anchor_sdp_text(s->ctl_offer);
+        s->ctl_desc[side] = anchor_sdp_text(desc);
         anchor_sdp_free(s->ctl_offer);
         s->ctl_offer = NULL;
         s->ctl_offer_side = -1;
-        if (old && s->ctl_answer)
-            next_recording(a, s, old);
-        free(old);
+        if (old[0] && old[1] && s->ctl_desc[0] && s->ctl_desc[1])
+            next_recording(a, s, (const char *const *)old);
+        free(old[0]);
+        free(old[1]);
     }
     rc = 0;
 out:
@@ -852,10 +859,10 @@ void anchor_handle_event(struct anchor_server *a, const struct anchor_event *e)
 
     if (!a || e->type != ANCHOR_EV_RECORD || !(s = lookup(a, e->sid, NULL)))
         return;
-    if (!s->ctl_answer) {
+    if (!s->ctl_desc[0] || !s->ctl_desc[1]) {
         anchor_kill(a, s->id, "recording required but no description to record from");
-    } else if (anchor_rec_open(a->recorder, s, s->ctl_answer, e->inside, e->outside, &rec, err,
-                               sizeof(err)) < 0) {
+    } else if (anchor_rec_open(a->recorder, s, (const char *const *)s->ctl_desc, e->inside,
+                               e->outside, &rec, err, sizeof(err)) < 0) {
         se_err_log("anchor: %s: cannot record: %s", s->id, err);
         char why[300];
         snprintf(why, sizeof(why), "recording failed: %s", err);

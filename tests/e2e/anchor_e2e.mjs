@@ -292,10 +292,12 @@ try {
     report("delete-recorded", (await call.close()) === 204, { id: call.id });
   }
 
-  // 3. A recorded call whose streams change: a track added mid-call starts
-  //    the call's next recording (the session row names the latest).
+  // 3. A recorded call in VP8 (the browser's default) whose streams
+  //    change: a track added mid-call starts the call's next recording
+  //    (the session row names the latest), in which the inside party
+  //    sends two video streams of the same payload type.
   {
-    const call = new Call(context, args.rec, true);
+    const call = new Call(context, args.rec, false);
     await call.open();
     await call.negotiate(true);
     const up = await call.waitConnected(20000);

@@ -19,8 +19,9 @@
 # a data channel, hang-up from each side, aiortc as the remote party;
 # each with media both ways, a connected pair, sedge's DTLS certificate
 # on both sides, and sedge's session gone within 2 s of the hang-up; one
-# recording per call, both directions decodable (>= 90 % of the frames
-# and audio packets sent) and verified. A page navigating away or its tab
+# recording per call holding both parties (VP8 and H.264), each party's
+# media decodable (>= 90 % of the frames and audio packets it sent) and
+# verified. A page navigating away or its tab
 # closed ends the session within 2 s. No frame escapes the wrapper
 # (iframes of any kind, popups; workers have no RTCPeerConnection).
 # The remote party uses its own STUN server (127.0.0.10); the employee's
@@ -76,39 +77,46 @@ grep -E '^(CASE|CALL|page)' "$T/e2e.log" | cut -c1-1500
 [ $rc -eq 0 ] || { tail -n 30 "$T/e2e.log" | cut -c1-3000; fail "browser cases failed (exit $rc)"; }
 ok "anchored calls: both directions, trickle and not, renegotiation, glare, hang-up from each side, aiortc; fail closed"
 
-# One recording per call; each direction decodes what its party sent.
+# One recording per call holding both parties (a renegotiation that
+# changes the streams continues it in the call's next recording); each
+# party's segments, over the call's recordings, decode what it sent.
 grep '^CALL ' "$T/e2e.log" | while read -r _ name json; do
     ID=$(echo "$json" | $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-    wait_log "anchor: recording .*$ID-from-outside sealed" 15 || fail "$name: the recording was not sealed"
-    [ "$(ls "$T/rec" | grep -c "$ID")" = 2 ] || fail "$name: expected one recording (two directions) of $ID: $(ls "$T/rec")"
-    for side in inside outside; do
-        d=$(ls -d "$T/rec/"*"$ID-from-$side")
+    wait_log "anchor: recording rec-[^ ]* of $ID sealed" 15 || fail "$name: the recording was not sealed"
+    for _ in $(seq 1 75); do # every part sealed
+        [ -z "$(grep -l "\"$ID\"" "$T/rec"/*/metadata.json | xargs -r grep -l '"state": *"recording"')" ] && break
+        sleep 0.2
+    done
+    recs=$(grep -l "\"session_id\": *\"$ID\"" "$T/rec"/*/metadata.json | xargs -r -n1 dirname)
+    [ -n "$recs" ] || fail "$name: no recording of $ID: $(ls "$T/rec")"
+    for d in $recs; do
         "$SEDGE_BIN" record verify "$d" --key-file "$T/rec.key" >"$T/verify.log" 2>&1 ||
             { cat "$T/verify.log"; fail "$name: record verify $d"; }
-        k=$([ $side = inside ] && echo a || echo b)
-        $PY - "$d" "$k" "$name" "$json" <<'PY' || fail "$name: the $side party's recording lacks frames"
-import glob, json, subprocess, sys
-d, k, name, call = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-sent = call["sent"]
-def count(kind, what):
-    n = 0
-    for f in sorted(glob.glob(d + "/*.mp4") + glob.glob(d + "/*.ogg")):
-        out = subprocess.run(["ffprobe", "-v", "error", f"-count_{what}s", "-select_streams", kind,
-                              "-show_entries", f"stream=nb_read_{what}s", "-of", "csv=p=0", f],
-                             capture_output=True, text=True).stdout.split()
-        n += sum(int(x) for x in out if x.isdigit())
-    return n
-vf, ap = count("v", "frame"), count("a", "packet")
-sv, sa = sent[k + "_video"], sent[k + "_audio"]
-who = "employee" if k == "a" else "remote party"
-if call.get("video") == "vp8":
-    # sedge's recorder has no VP8 depacketizer yet: audio only.
-    print(f"{name} {who}: {ap}/{sa} audio packets recorded (VP8 video relayed, not recordable yet)")
-    sys.exit(0 if sa > 0 and ap >= 0.9 * sa else 1)
-print(f"{name} {who}: {vf}/{sv} video frames, {ap}/{sa} audio packets recorded")
-sys.exit(0 if sv > 0 and sa > 0 and vf >= 0.9 * sv and ap >= 0.9 * sa else 1)
-PY
     done
+    $PY - "$name" "$json" $recs <<'PY' || fail "$name: the recording lacks frames"
+import json, os, subprocess, sys
+name, call, dirs = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+sent = call["sent"]
+def count(party, kind, what):
+    n = 0
+    for d in dirs:
+        m = json.load(open(os.path.join(d, "metadata.json")))
+        for g in m["segments"]:
+            if g.get("party") != party:
+                continue
+            out = subprocess.run(["ffprobe", "-v", "error", f"-count_{what}s", "-select_streams", kind,
+                                  "-show_entries", f"stream=nb_read_{what}s", "-of", "csv=p=0",
+                                  os.path.join(d, g["file"])], capture_output=True, text=True).stdout.split()
+            n += sum(int(x) for x in out if x.isdigit())
+    return n
+ok = True
+for party, k, who in (("inside", "a", "employee"), ("outside", "b", "remote party")):
+    vf, ap = count(party, "v", "frame"), count(party, "a", "packet")
+    sv, sa = sent[k + "_video"], sent[k + "_audio"]
+    print(f"{name} {who}: {vf}/{sv} video frames, {ap}/{sa} audio packets recorded in {len(dirs)} recording(s)")
+    ok = ok and sv > 0 and sa > 0 and vf >= 0.9 * sv and ap >= 0.9 * sa
+sys.exit(0 if ok else 1)
+PY
 done || exit 1
 ok "one recording per anchored call, both directions decodable and verified"
 

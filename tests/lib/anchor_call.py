@@ -42,6 +42,7 @@ aioice.ice.get_host_addresses = (
 
 SEEN = {}  # id(dtls transport) -> peer certificate fingerprint
 RELAY_ONLY = {"on": False, "cafile": None}
+NOISE = {"on": False}
 
 
 class MaybeRelayOnly(aioice.Connection):
@@ -116,12 +117,23 @@ class Api:
 
 
 class Counting(VideoStreamTrack):
+    """aiortc's synthetic video (a still green frame, a few kbit/s), or
+    with NOISE["on"] 320x240 random pictures (about 1 Mbit/s: fills a
+    small disk fast)."""
+
     def __init__(self, counts, key):
         super().__init__()
         self.counts, self.key = counts, key
 
     async def recv(self):
         f = await super().recv()
+        if NOISE["on"]:
+            import av  # noqa: PLC0415 - only with --noise
+            import numpy  # noqa: PLC0415
+            img = numpy.random.randint(0, 256, (240, 320, 3), dtype=numpy.uint8)
+            n = av.VideoFrame.from_ndarray(img, format="rgb24")
+            n.pts, n.time_base = f.pts, f.time_base
+            f = n
         self.counts[self.key] += 1
         return f
 
@@ -293,6 +305,7 @@ def main():
     ap.add_argument("--origin", default="https://meet.example.com")
     ap.add_argument("--seconds", type=float, default=6)
     ap.add_argument("--h264", action="store_true")
+    ap.add_argument("--noise", action="store_true", help="send random pictures (a high bitrate)")
     ap.add_argument("--keep", action="store_true", help="do not DELETE the session at the end")
     ap.add_argument("--then-rule", help="a command to run a third into the call (a policy change)")
     ap.add_argument("--turn", help="party A reaches the anchor relay-only through this TURN URI")
@@ -300,6 +313,7 @@ def main():
     ap.add_argument("--turn-password", help="TURN password for --turn")
     ap.add_argument("--tamper", choices=["none", "offer-fp", "answer-fp"], default="none")
     args = ap.parse_args()
+    NOISE["on"] = args.noise
     try:
         r = asyncio.run(asyncio.wait_for(call(args), timeout=args.seconds + 40))
     except Exception as e:  # noqa: BLE001 - report any failure as the test result

@@ -46,9 +46,21 @@ cleanup() {
         done
         kill -9 "$p" 2>/dev/null
     done
+    for p in "${SMALL_MOUNTS[@]}"; do umount "$p" 2>/dev/null || umount -l "$p"; done
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
+SMALL_MOUNTS=()
+
+# small_tmpfs DIR SIZE: mount a tmpfs of SIZE (e.g. 420k) on DIR, a disk
+# that really fills (ENOSPC); unmounted at exit after the processes end.
+# Skips the test without root or tmpfs.
+small_tmpfs() {
+    [ "$(id -u)" = 0 ] || skip "the disk-full case needs root (mount -t tmpfs)"
+    mkdir -p "$1"
+    mount -t tmpfs -o "size=$2,mode=0750" sedge-test "$1" || skip "cannot mount a tmpfs"
+    SMALL_MOUNTS+=("$1")
+}
 
 fail() { echo "FAIL: $*"; [ -f "$T/sedge.log" ] && { echo "--- sedge log (tail)"; tail -n 30 "$T/sedge.log"; }; exit 1; }
 ok() { echo "ok: $*"; }
