@@ -16,7 +16,7 @@
  * recorded, and where this sedge cannot record, 503 recording_unavailable
  * (fail closed). Creating and ending are audited under the user.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "auth/auth.h"
 #include "core/err.h"
 #include "core/log.h"

@@ -20,7 +20,7 @@
  * before a request exists (headers past api.max_headers, bodies past
  * 4 x api.max_body, unparseable request lines).
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "core/ratelimit.h"
 #include "api/jwt.h"
 #include "auth/auth.h"

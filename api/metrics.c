@@ -8,7 +8,7 @@
  * admin token is needed; on the management listener (api.management)
  * none (http.c decides).
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "relay/anchor/anchor.h"
 #include "policy/recordings.h"
 #include "record/catalog.h"

@@ -10,7 +10,7 @@
  * is a 400 naming it and nothing is written. Lists in request bodies may
  * be JSON arrays of strings or comma-separated strings.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "core/addr.h"
 #include "core/config.h"
 #include "core/err.h"

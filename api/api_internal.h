@@ -1,10 +1,10 @@
 /*
- * internal.h - what the api/ files share: the server object, the
+ * api_internal.h - what the api/ files share: the server object, the
  * per-request context, reply helpers and the pure request parsers (also
  * driven by tests/fuzz/fuzz_api.c). Private to api/.
  */
-#ifndef SE_API_INTERNAL_H
-#define SE_API_INTERNAL_H
+#ifndef SE_API_API_INTERNAL_H
+#define SE_API_API_INTERNAL_H
 
 #include "api/api.h"
 #include "core/addr.h"
@@ -176,7 +176,7 @@ void api_h_anchor_offer(struct api_req *r);
 void api_h_anchor_candidate(struct api_req *r);
 void api_h_anchor_get(struct api_req *r);
 void api_h_anchor_delete(struct api_req *r);
-/* creds.c: authenticate the enterprise user of a browser-facing call
+/* credentials.c: authenticate the enterprise user of a browser-facing call
  * (Bearer JWT or Basic, as POST /v1/credentials). On false a response
  * has been sent. how: "jwt" or "basic". */
 bool api_authenticate_user(struct api_req *r, char *user, size_t ulen, const char **how);
@@ -228,7 +228,7 @@ void api_h_console(struct api_req *r);
 bool api_rec_grant_auth(struct api_req *r);
 
 
-/* ---- policy (creds.c) ----
+/* ---- policy (credentials.c) ----
  * The media mode for a user, origin and client, decided by the policy
  * the control thread hands over (api_server_set_policy): *mode = "turn",
  * or "anchor" where a rule requires recording (reason then says which

@@ -1,5 +1,5 @@
 /*
- * creds.c - POST /v1/credentials: TURN REST credentials for the browser
+ * credentials.c - POST /v1/credentials: TURN REST credentials for the browser
  * extension, bound to the authenticated user and the web origin.
  *
  * The user is authenticated one of two ways: a bearer JWT from the
@@ -12,7 +12,7 @@
  *     password = base64(HMAC-SHA1(newest secret, username))
  * which the relay verifies like any REST credential, with every secret.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "api/jwt.h"
 #include "auth/auth.h"
 #include "core/err.h"
