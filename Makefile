@@ -20,7 +20,7 @@ BUILD    ?= build
 CC       ?= cc
 FUZZ_CC  ?= clang
 PKGS      = libevent libevent_pthreads libevent_openssl openssl libconfig sqlite3 jansson \
-            libavformat libavcodec libavutil liburing libbpf
+            libavformat libavcodec libavutil liburing libbpf nice libsrtp2 gstreamer-sdp-1.0 glib-2.0
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
@@ -30,7 +30,7 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-pa
 LDLIBS   += $(PKG_LIBS) -lpthread -lm
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC  := $(filter-out %.bpf.c,$(wildcard core/*.c auth/*.c policy/*.c relay/*.c relay/offload/*.c record/*.c api/*.c))
+LIB_SRC  := $(filter-out %.bpf.c,$(wildcard core/*.c auth/*.c policy/*.c relay/*.c relay/offload/*.c relay/anchor/*.c record/*.c api/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c bench/*.c)
@@ -131,7 +131,8 @@ fuzz: deps
 	$(MAKE) fuzz-build
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} tests/run.sh --only fuzz
 
-bench: deps
+bench:
+	scripts/deps.sh bench
 	$(MAKE) all
 	bench/run.sh
 

@@ -9,7 +9,7 @@
  * at once. Secrets are never returned in full except the one this call
  * generated.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "auth/auth.h"
 #include "core/err.h"
 #include "core/log.h"

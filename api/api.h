@@ -50,6 +50,18 @@ struct pol_decision;
 struct pol_query;
 typedef void (*api_policy_fn)(void *arg, const struct pol_query *q, struct pol_decision *d);
 void api_server_set_policy(struct api_server *api, api_policy_fn fn, void *arg);
+/*
+ * The decision for q over any transport, as a credential or an anchored
+ * call is decided: the first transport (UDP, TCP, TLS) that policy allows,
+ * else UDP's refusal. q->transport is overwritten.
+ */
+void api_policy_any(api_policy_fn fn, void *arg, struct pol_query *q, struct pol_decision *out);
+
+/* The anchor (relay/anchor/anchor.h) behind /v1/anchor, and what
+ * /v1/credentials may answer mode "anchor" for; NULL (the default): no
+ * anchor, /v1/anchor answers 503 and record-always credentials 403. */
+struct anchor_server;
+void api_server_set_anchor(struct api_server *api, struct anchor_server *anchor);
 
 /* The recordings catalog behind /v1/recordings (borrowed; must outlive
  * the server). Without it those endpoints answer 503 not_configured

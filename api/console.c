@@ -9,7 +9,7 @@
  * only sedge's own origin (scripts, styles, media, fetches) and no
  * framing, so nothing from the catalog can run as code in the page.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 
 #include <event2/http.h>
 #include <string.h>

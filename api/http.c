@@ -20,7 +20,7 @@
  * before a request exists (headers past api.max_headers, bodies past
  * 4 x api.max_body, unparseable request lines).
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "core/ratelimit.h"
 #include "api/jwt.h"
 #include "auth/auth.h"
@@ -78,6 +78,12 @@ static const struct route routes[] = {
     {"/readyz", M_GET, 0, RF_UNLIMITED | RF_PROBE, api_h_readyz},
     {"/metrics", M_GET, R_METRICS, RF_UNLIMITED | RF_MGMT | RF_SCRAPE, api_h_metrics},
     {"/v1/credentials", M_POST, 0, RF_CORS | RF_PUBLIC, api_h_credentials},
+    {"/v1/anchor", M_POST, 0, RF_CORS | RF_PUBLIC, api_h_anchor_create},
+    {"/v1/anchor/*", M_GET, 0, RF_CORS | RF_PUBLIC, api_h_anchor_get},
+    {"/v1/anchor/*", M_DELETE, 0, RF_CORS | RF_PUBLIC, api_h_anchor_delete},
+    {"/v1/anchor/*/answer", M_POST, 0, RF_CORS | RF_PUBLIC, api_h_anchor_answer},
+    {"/v1/anchor/*/offer", M_POST, 0, RF_CORS | RF_PUBLIC, api_h_anchor_offer},
+    {"/v1/anchor/*/candidate", M_POST, 0, RF_CORS | RF_PUBLIC, api_h_anchor_candidate},
     {"/v1/admin/users", M_GET, R_ADMIN, RF_MGMT, api_h_users_list},
     {"/v1/admin/users", M_POST, R_ADMIN, RF_MGMT, api_h_users_add},
     {"/v1/admin/users/*", M_DELETE, R_ADMIN, RF_MGMT, api_h_users_del},
@@ -246,6 +252,11 @@ void api_reply_db_error(struct api_req *r)
 
 json_t *api_body_object(struct api_req *r)
 {
+    return api_body_object_max(r, r->api->conf.max_body);
+}
+
+json_t *api_body_object_max(struct api_req *r, size_t max)
+{
     struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type");
     size_t len = evbuffer_get_length(in);
@@ -258,9 +269,9 @@ json_t *api_body_object(struct api_req *r)
                         ct ? ct : "a missing Content-Type");
         return NULL;
     }
-    if (len > r->api->conf.max_body) {
-        api_reply_error(r, 413, "body_too_large", "the body is %zu bytes, at most %u allowed",
-                        len, r->api->conf.max_body);
+    if (len > max) {
+        api_reply_error(r, 413, "body_too_large", "the body is %zu bytes, at most %zu allowed",
+                        len, max);
         return NULL;
     }
     const char *p = (const char *)evbuffer_pullup(in, -1);
@@ -337,7 +348,7 @@ static void cors_headers(struct api_req *r, const char *origin)
     evhttp_add_header(h, "Vary", "Origin");
 }
 
-static void preflight(struct api_req *r, const struct route *rt, const char *origin)
+static void preflight(struct api_req *r, const char *allow, const char *origin)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 
@@ -347,7 +358,7 @@ static void preflight(struct api_req *r, const struct route *rt, const char *ori
         return;
     }
     cors_headers(r, origin);
-    evhttp_add_header(h, "Access-Control-Allow-Methods", method_name(rt->method));
+    evhttp_add_header(h, "Access-Control-Allow-Methods", allow); /* every method of the path */
     evhttp_add_header(h, "Access-Control-Allow-Headers", "Authorization, Content-Type");
     evhttp_add_header(h, "Access-Control-Max-Age", "600");
     api_reply_text(r, 204, "text/plain", "", 0);
@@ -387,6 +398,7 @@ static const struct route *find_route(struct api_req *r, char *allow, size_t all
 {
     const struct route *found = NULL;
     size_t used = 0;
+    bool cors = false;
 
     allow[0] = '\0';
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -394,17 +406,19 @@ static const struct route *find_route(struct api_req *r, char *allow, size_t all
         if (!served_here(r, &routes[i]) || !api_path_match(routes[i].pattern, r->path, params))
             continue;
         /* At most two methods per path in this table: allowlen is ample. */
-        used += (size_t)snprintf(allow + used, allowlen - used, "%s%s%s", used ? ", " : "",
-                                 method_name(routes[i].method),
-                                 (routes[i].flags & RF_CORS) ? ", OPTIONS" : "");
+        used += (size_t)snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "",
+                                 method_name(routes[i].method));
         if (used >= allowlen)
             used = allowlen - 1;
+        cors = cors || (routes[i].flags & RF_CORS);
         if (!found && (routes[i].method == r->method ||
                        (r->method == EVHTTP_REQ_OPTIONS && (routes[i].flags & RF_CORS)))) {
             found = &routes[i];
             memcpy(r->params, params, sizeof(params));
         }
     }
+    if (cors && used + 10 < allowlen)
+        snprintf(allow + used, allowlen - used, ", OPTIONS");
     return found;
 }
 
@@ -497,7 +511,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     roles = (rt->flags & RF_SCRAPE) && lis->management ? 0 : rt->roles;
     if (rt->flags & RF_CORS) {
         if (r.method == EVHTTP_REQ_OPTIONS) {
-            preflight(&r, rt, origin);
+            preflight(&r, allow, origin);
             goto out;
         }
         if (origin && !api_cors_allowed(&api->conf, origin)) {
@@ -693,6 +707,12 @@ int api_server_reload(struct api_server *api, const struct se_config *cfg, char 
     if (!cfg->api.enabled)
         return 0;
     return apply(api, cfg, err, errlen);
+}
+
+void api_server_set_anchor(struct api_server *api, struct anchor_server *anchor)
+{
+    if (api)
+        api->anchor = anchor;
 }
 
 void api_server_set_recordings(struct api_server *api, struct rec_catalog *cat)

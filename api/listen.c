@@ -26,7 +26,7 @@
  * response (a recording's file or export, stream.c) has no request
  * deadline until the stream ends; evhttp's write timeout still applies.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "core/err.h"
 #include "core/log.h"
 

@@ -8,7 +8,8 @@
  * admin token is needed; on the management listener (api.management)
  * none (http.c decides).
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
+#include "relay/anchor/anchor.h"
 #include "policy/recordings.h"
 #include "record/catalog.h"
 #include "relay/relay.h"
@@ -282,6 +283,27 @@ void api_h_metrics(struct api_req *r)
         "API connections closed for not sending a complete request within api.timeout.",
         api->ctr.slow_closed);
     recording_metrics(&b, api);
+    if (api->anchor) {
+        struct anchor_stats as;
+        anchor_server_stats(api->anchor, &as);
+        one(&b, "sedge_anchor_sessions_live", "gauge", "Anchored calls now open.", as.live);
+        one(&b, "sedge_anchor_sessions_created_total", "counter", "Anchored calls created.",
+            as.created);
+        one(&b, "sedge_anchor_sessions_refused_total", "counter",
+            "Anchored calls refused by anchor.max_sessions(_per_user).", as.refused);
+        one(&b, "sedge_anchor_sessions_ended_total", "counter", "Anchored calls ended.", as.ended);
+        one(&b, "sedge_anchor_packets_forwarded_total", "counter",
+            "Packets the anchor sent to parties (media, RTCP, DTLS).", as.pkts_out);
+        one(&b, "sedge_anchor_srtp_auth_failures_total", "counter",
+            "SRTP/SRTCP packets that failed authentication (dropped).", as.auth_failures);
+        one(&b, "sedge_anchor_srtp_replays_total", "counter",
+            "SRTP/SRTCP packets replayed or too old (dropped).", as.replays);
+        one(&b, "sedge_anchor_dropped_total", "counter",
+            "Datagrams the anchor dropped (other leg not ready, unknown kind, SSRC bound).",
+            as.dropped);
+        one(&b, "sedge_anchor_events_dropped_total", "counter",
+            "Anchor session events lost to a full queue.", as.events_dropped);
+    }
     if (!b.p || b.len >= b.cap)
         api_reply_error(r, 500, "internal", "metrics buffer");
     else

@@ -7,7 +7,7 @@
  * fuzz target can drive them directly. Anything not exactly in the
  * expected form is refused rather than repaired.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "core/err.h"
 
 #include <stdlib.h>

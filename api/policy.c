@@ -10,12 +10,13 @@
  * is a 400 naming it and nothing is written. Lists in request bodies may
  * be JSON arrays of strings or comma-separated strings.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "core/addr.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "policy/db.h"
 #include "policy/rules.h"
+#include "relay/anchor/anchor.h"
 #include "relay/relay.h"
 
 #include <stdio.h>
@@ -447,6 +448,9 @@ void api_h_sessions_list(struct api_req *r)
 void api_h_sessions_kill(struct api_req *r)
 {
     int rc = r->api->relay ? relay_server_kill(r->api->relay, r->params[0]) : SE_ERR_NOTFOUND;
+
+    if (rc == SE_ERR_NOTFOUND && r->api->anchor) /* an anchored call */
+        rc = anchor_kill(r->api->anchor, r->params[0], "killed by admin");
 
     if (rc == SE_ERR_NOTFOUND)
         api_reply_error(r, 404, "not_found", "no live session %s in this process", r->params[0]);

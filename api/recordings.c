@@ -21,7 +21,7 @@
  * per-process key of (expiry, actor, id, file), valid GRANT_TTL seconds,
  * audited under the token that asked for it.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "auth/auth.h"
 #include "core/err.h"
 #include "core/log.h"

@@ -17,7 +17,7 @@
  * dropped: the client sees a short body, never wrong bytes). Each end
  * writes one audit row with the bytes actually handed to the connection.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "policy/db.h"

@@ -48,7 +48,7 @@ static int classify(const struct rec_sdp *sdp, const struct pcap_udp *u)
     pt = u->payload[1] & 0x7f;
     for (int i = 0; i < sdp->n; i++)
         if ((n_port == 0 || sdp->m[i].port == u->dport) &&
-            (rec_sdp_has_pt(&sdp->m[i].cfg, pt) || rec_sdp_has_rtx_pt(&sdp->m[i].cfg, pt)))
+            rec_sdp_takes_pt(&sdp->m[i].cfg, pt))
             return i;
     return -1;
 }

@@ -152,8 +152,7 @@ static int classify(const struct rec_sdp *sdp, const int *sock_of, int k, const 
     if (count <= 1 || n < 2)
         return only;
     for (int i = 0; i < sdp->n; i++)
-        if (sock_of[i] == k && (rec_sdp_has_pt(&sdp->m[i].cfg, b[1] & 0x7f) ||
-                                rec_sdp_has_rtx_pt(&sdp->m[i].cfg, b[1] & 0x7f)))
+        if (sock_of[i] == k && rec_sdp_takes_pt(&sdp->m[i].cfg, b[1] & 0x7f))
             return i;
     return -1;
 }

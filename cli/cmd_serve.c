@@ -22,6 +22,10 @@
  *     logged, and makes /readyz 503 if it lasts.
  *   - with an `api` block, the HTTPS control API (api/) serves on this
  *     same loop and database connection; its writes republish at once.
+ *   - with an `anchor` block, the anchor (relay/anchor/) runs its own
+ *     media threads; this loop writes its session events, attaches the
+ *     recorder when a recorded call comes up, and re-checks its calls
+ *     against every new policy.
  *   - with recording.dir, it owns the recordings catalog: at start it
  *     seals what a crash left (record/recover.c), and with the session
  *     events it writes the recorder's catalog events.
@@ -39,6 +43,7 @@
 #include "policy/db.h"
 #include "policy/peers.h"
 #include "policy/rules.h"
+#include "relay/anchor/anchor.h"
 #include "record/catalog.h"
 #include "relay/relay.h"
 
@@ -59,7 +64,13 @@ struct control {
     struct relay_server *srv;
     struct relay_snap *snap;    /* the newest published (one reference) */
     struct api_server *api; /* NULL without an api block */
+    struct anchor_server *anchor; /* NULL without an anchor block */
+    struct event *ev_anchor;      /* the anchor queued events */
+    int64_t next_anchor_recheck;  /* monotonic seconds */
     struct rec_catalog *cat; /* NULL without recording.dir */
+    bool draining;           /* SIGTERM came */
+    int64_t drain_deadline;  /* monotonic seconds */
+    struct event *ev_drain;  /* on_drain_poll while draining */
     struct serve_journal *journal; /* session events on their way to the database */
     struct event *ev_events_now;   /* on_events again, at once */
     int64_t data_version;
@@ -70,6 +81,7 @@ enum {
     EVENT_POLL_MS = 250,
     DB_BUSY_MS = 100,     /* the longest the control thread waits for another's lock */
     EXIT_DB_WAIT_MS = 3000, /* at exit, for the last session events */
+    DRAIN_POLL_MS = 100,    /* how often a drain looks whether it is done */
 };
 
 static void usage(FILE *out)
@@ -125,6 +137,9 @@ static struct relay_snap *build_snap(struct control *ctl, const struct se_config
     return snap;
 }
 
+static void anchor_policy(void *arg, const char *user, const char *origin,
+                          const struct se_addr *client, struct anchor_verdict *v);
+
 static void publish(struct control *ctl, const struct se_config *cfg)
 {
     struct relay_snap *snap = build_snap(ctl, cfg);
@@ -136,6 +151,7 @@ static void publish(struct control *ctl, const struct se_config *cfg)
     relay_server_publish(ctl->srv, snap);
     relay_snap_unref(ctl->snap); /* keep the newest for the API's decisions */
     ctl->snap = snap;
+    anchor_recheck(ctl->anchor, anchor_policy, ctl);
 }
 
 /* The API asks what the relay will decide: the same layers, the same
@@ -160,6 +176,47 @@ static void api_policy(void *arg, const struct pol_query *q, struct pol_decision
     pol_rules_eval(rules, q, d);
 }
 
+/* Policy for a live anchored call, decided as /v1/anchor decided it: the
+ * call may go on if any transport is allowed for its user, origin and the
+ * address that created it. */
+static void anchor_policy(void *arg, const char *user, const char *origin,
+                          const struct se_addr *client, struct anchor_verdict *v)
+{
+    struct pol_decision d;
+    struct pol_query q = {
+        .user = user,
+        .user_len = strlen(user),
+        .origin = origin,
+        .origin_len = origin ? strlen(origin) : 0,
+        .client = client,
+        .at = (int64_t)time(NULL),
+    };
+
+    api_policy_any(api_policy, arg, &q, &d);
+    v->allow = d.allow;
+    v->record = d.record == POL_RECORD_ALWAYS;
+    v->rule_id = d.rule_id;
+    v->rule_name = d.rule_name;
+}
+
+/* The anchor's session events into the journal (which writes them with
+ * the relay's); a RECORD event is acted on here: the recorder attaches. */
+static void take_anchor_events(struct control *ctl)
+{
+    struct anchor_event *ev[256];
+    size_t n;
+
+    while ((n = anchor_take_events(ctl->anchor, ev, 256)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            if (ev[i]->type == ANCHOR_EV_RECORD) {
+                anchor_handle_event(ctl->anchor, ev[i]);
+                free(ev[i]);
+            } else {
+                serve_journal_push_anchor(ctl->journal, ev[i]);
+            }
+        }
+}
+
 /* Session events into the database; when the journal has more that the
  * database would take now, come back at once (after other events). */
 static void on_events(evutil_socket_t fd, short what, void *arg)
@@ -168,6 +225,8 @@ static void on_events(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (ctl->anchor)
+        take_anchor_events(ctl);
     if (serve_journal_flush(ctl->journal, ctl->srv))
         event_active(ctl->ev_events_now, EV_TIMEOUT, 0);
     if (ctl->cat)
@@ -244,6 +303,13 @@ static int catalog_start(struct control *ctl)
     return 0;
 }
 
+/* Any thread: the anchor queued something (a call is ready to record). */
+static void anchor_notify(void *arg)
+{
+    struct control *ctl = arg;
+    event_active(ctl->ev_anchor, EV_READ, 0);
+}
+
 /* The API changed users or secrets through our own connection, which
  * does not move PRAGMA data_version: publish now. */
 static void on_api_change(void *arg)
@@ -260,6 +326,8 @@ static void kill_requested(const char *sid, void *arg)
     struct control *ctl = arg;
     int rc = relay_server_kill(ctl->srv, sid);
 
+    if (rc == SE_ERR_NOTFOUND && ctl->anchor) /* an anchored call's row */
+        rc = anchor_kill(ctl->anchor, sid, "killed by admin");
     if (rc == 0)
         se_info("sessions: ending session %s (sedge sessions kill)", sid);
     else
@@ -279,6 +347,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         se_info("database changed: publishing new users, secrets and policy");
         publish(ctl, ctl->cfg);
         pol_db_session_kills(ctl->db, kill_requested, ctl);
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (ctl->anchor && now.tv_sec >= ctl->next_anchor_recheck) {
+        /* Time windows of rules: the relay re-checks on its own cron. */
+        ctl->next_anchor_recheck = now.tv_sec + ctl->cfg->policy_recheck;
+        anchor_recheck(ctl->anchor, anchor_policy, ctl);
     }
     if (++ctl->stats_tick % 60 == 0) {
         struct relay_stats st;
@@ -301,7 +376,19 @@ static bool same_sockets(const struct se_config *a, const struct se_config *b)
     if (a->n_listen != b->n_listen || a->workers != b->workers || a->min_port != b->min_port ||
         a->max_port != b->max_port || a->has_relay_v4 != b->has_relay_v4 ||
         a->has_relay_v6 != b->has_relay_v6 || !se_addr_ip_eq(&a->relay_v4, &b->relay_v4) ||
-        !se_addr_ip_eq(&a->relay_v6, &b->relay_v6) || strcmp(a->database, b->database) != 0)
+        !se_addr_ip_eq(&a->relay_v6, &b->relay_v6) || strcmp(a->database, b->database) != 0 ||
+        a->has_relay_ext_v4 != b->has_relay_ext_v4 || a->has_relay_ext_v6 != b->has_relay_ext_v6 ||
+        !se_addr_ip_eq(&a->relay_ext_v4, &b->relay_ext_v4) ||
+        !se_addr_ip_eq(&a->relay_ext_v6, &b->relay_ext_v6) ||
+        strcmp(a->run_user, b->run_user) != 0 || strcmp(a->run_group, b->run_group) != 0)
+        return false;
+    /* The anchor's addresses, ports and threads are bound at start too. */
+    const struct se_anchor_config *x = &a->anchor, *y = &b->anchor;
+    if (x->enabled != y->enabled || !se_addr_ip_eq(&x->inside, &y->inside) ||
+        !se_addr_ip_eq(&x->outside, &y->outside) || !se_addr_ip_eq(&x->inside_adv, &y->inside_adv) ||
+        !se_addr_ip_eq(&x->outside_adv, &y->outside_adv) || x->min_port != y->min_port ||
+        x->max_port != y->max_port || x->threads != y->threads ||
+        strcmp(a->rec_dir, b->rec_dir) != 0)
         return false;
     for (int i = 0; i < a->n_listen; i++)
         if (a->listen[i].transport != b->listen[i].transport ||
@@ -326,11 +413,17 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
     if (strcmp(n->policy_timezone, ctl->boot_cfg->policy_timezone) != 0)
         se_warn("reload: policy.timezone changes take effect only after a restart");
     if (!same_sockets(ctl->boot_cfg, n))
-        se_warn("reload: listen, relay, workers and database changes take effect only after a "
-                "restart; other settings apply now");
+        se_warn("reload: listen, relay, workers, database, user, group, the anchor's addresses, "
+                "ports and threads, and recording.dir take effect only after a restart; other "
+                "settings apply now");
     se_log_set_level(n->log_level);
     se_log_set_format(n->log_format);
     relay_server_reconfigure(ctl->srv, n);
+    if (ctl->anchor) {
+        struct anchor_config ac;
+        anchor_config_from(n, &ac);
+        anchor_server_reconfigure(ctl->anchor, &ac);
+    }
     publish(ctl, n);
     if (!ctl->api && n->api.enabled)
         se_warn("reload: the api block takes effect only after a restart");
@@ -349,17 +442,66 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     se_sdnotify("WATCHDOG=1");
 }
 
+/* While draining (every DRAIN_POLL_MS): done when every worker has ended
+ * its allocations (their END events are queued, the loop writes them on
+ * the way out), or at the deadline for the anchor's calls. */
+static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ctl = arg;
+    struct timespec now;
+
+    (void)fd;
+    (void)what;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    bool anchor_busy = false;
+    if (ctl->anchor && now.tv_sec < ctl->drain_deadline) {
+        struct anchor_stats as;
+        anchor_server_stats(ctl->anchor, &as);
+        anchor_busy = as.live > 0;
+    }
+    if (relay_server_running(ctl->srv) == 0 && !anchor_busy) {
+        se_info("drain: done, exiting");
+        event_base_loopexit(ctl->base, NULL);
+    }
+}
+
+/*
+ * SIGTERM/SIGINT: drain. The control loop keeps running (session rows,
+ * revocations, the API and /readyz, which answers 503 now) while the
+ * workers refuse new Allocates (300 ALTERNATE-SERVER with drain.alternate,
+ * else 508), end allocations idle for drain.idle seconds and serve the
+ * rest until they end or drain.timeout passes. A second signal stops at
+ * once.
+ */
 static void on_term(evutil_socket_t fd, short what, void *arg)
 {
     struct control *ctl = arg;
+    struct timespec now;
 
     (void)what;
-    se_info("signal %d: draining (up to %us), no new allocations", (int)fd,
-            ctl->cfg->drain_timeout);
+    if (ctl->draining) {
+        se_info("signal %d again: stopping now", (int)fd);
+        relay_server_drain(ctl->srv, 0);
+        ctl->drain_deadline = 0;
+        return;
+    }
+    ctl->draining = true;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ctl->drain_deadline = now.tv_sec + ctl->cfg->drain_timeout;
+    se_info("signal %d: draining (up to %us; allocations idle for %us are not waited for), "
+            "no new allocations%s",
+            (int)fd, ctl->cfg->drain_timeout, ctl->cfg->drain_idle,
+            ctl->cfg->has_drain_alternate ? ", Allocates sent to drain.alternate" : "");
     se_sdnotify("STOPPING=1\nSTATUS=draining");
     api_server_set_ready(ctl->api, false);
     relay_server_drain(ctl->srv, ctl->cfg->drain_timeout);
-    event_base_loopexit(ctl->base, NULL);
+    struct timeval poll = {0, DRAIN_POLL_MS * 1000};
+    if (!(ctl->ev_drain = event_new(ctl->base, -1, EV_PERSIST, on_drain_poll, ctl)) ||
+        event_add(ctl->ev_drain, &poll) < 0) {
+        se_err_log("drain: cannot set up its timer: stopping now");
+        relay_server_drain(ctl->srv, 0);
+        event_base_loopexit(ctl->base, NULL);
+    }
 }
 
 int cmd_serve(int argc, char **argv)
@@ -399,6 +541,13 @@ int cmd_serve(int argc, char **argv)
     se_log_set_level(ctl.cfg->log_level);
     se_log_set_format(ctl.cfg->log_format);
     signal(SIGPIPE, SIG_IGN);
+    /* Before anything is opened: descriptors while root may raise the
+     * hard limit, then the service user (cmd_serve_os.c says why first). */
+    serve_fd_limit(ctl.cfg);
+    if (serve_drop_privileges(ctl.cfg, err, sizeof(err)) < 0) {
+        se_err_log("%s", err);
+        goto out;
+    }
     if ((c = pol_db_open(ctl.cfg->database, false, &ctl.db, err, sizeof(err))) < 0) {
         se_err_log("%s", err);
         if (c == SE_ERR_NOTFOUND)
@@ -464,7 +613,19 @@ int cmd_serve(int argc, char **argv)
         relay_server_drain(ctl.srv, 0);
         goto out;
     }
+    if (ctl.cfg->anchor.enabled) {
+        struct anchor_config ac;
+        anchor_config_from(ctl.cfg, &ac);
+        ac.catalog = ctl.cat; /* borrowed: freed after the anchor */
+        if (!(ctl.ev_anchor = event_new(ctl.base, -1, 0, on_events, &ctl)) ||
+            anchor_server_new(&ac, anchor_notify, &ctl, &ctl.anchor, err, sizeof(err)) < 0) {
+            se_err_log("%s", ctl.ev_anchor ? err : "cannot set up the control loop");
+            relay_server_drain(ctl.srv, 0);
+            goto out;
+        }
+    }
     api_server_set_policy(ctl.api, api_policy, &ctl);
+    api_server_set_anchor(ctl.api, ctl.anchor);
     api_server_set_stats(ctl.api, api_stats, &ctl);
     api_server_set_recordings(ctl.api, ctl.cat);
     if (ctl.cat) {
@@ -477,6 +638,7 @@ int cmd_serve(int argc, char **argv)
         }
         event_active(ev_purge, EV_TIMEOUT, 0); /* once at start */
     }
+    serve_drop_bind_cap(ctl.cfg); /* every listener is bound */
     api_server_set_ready(ctl.api, true);
     for (int i = 0; i < ctl.cfg->n_listen; i++) {
         char as[SE_ADDR_STRLEN];
@@ -502,14 +664,20 @@ int cmd_serve(int argc, char **argv)
     event_base_dispatch(ctl.base);
     rc = 0;
 out:
+    anchor_server_stop(ctl.anchor); /* calls end ("shutdown"), recordings sealed */
     relay_server_join(ctl.srv); /* the workers end their allocations on the way out */
+    if (ctl.anchor && ctl.journal)
+        take_anchor_events(&ctl);
     serve_journal_close(ctl.journal, ctl.srv, EXIT_DB_WAIT_MS);
     if (ctl.cat && ctl.db && !pol_db_lost(ctl.db)) {
         pol_db_set_busy_timeout(ctl.db, EXIT_DB_WAIT_MS);
         rec_catalog_drain(ctl.cat, ctl.db);
     }
     api_server_free(ctl.api);
-    rec_catalog_free(ctl.cat); /* after the API, which borrows it */
+    anchor_server_free(ctl.anchor);
+    if (ctl.ev_anchor)
+        event_free(ctl.ev_anchor);
+    rec_catalog_free(ctl.cat); /* after the API and the anchor, which borrow it */
     relay_snap_unref(ctl.snap);
     relay_server_free(ctl.srv);
     if (ctl.srv)
@@ -530,6 +698,8 @@ out:
         event_free(ev_term);
     if (ev_int)
         event_free(ev_int);
+    if (ctl.ev_drain)
+        event_free(ctl.ev_drain);
     if (ctl.base)
         event_base_free(ctl.base);
     pol_db_close(ctl.db);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct anchor_event;
 struct pol_db;
 struct relay_server;
 
@@ -46,10 +47,27 @@ int serve_journal_flush(struct serve_journal *j, struct relay_server *srv);
  * At exit: take the last events and write them, waiting up to wait_ms for
  * a lock; what is still left is counted lost and logged. Then frees j.
  */
+/* An anchor session event (START, UPDATE or END; the RECORD kind is the
+ * control loop's) into the backlog; the journal owns e from here. */
+void serve_journal_push_anchor(struct serve_journal *j, struct anchor_event *e);
 void serve_journal_close(struct serve_journal *j, struct relay_server *srv, int wait_ms);
 void serve_journal_stats(const struct serve_journal *j, struct serve_journal_stats *out);
 /* The last write error ("database is locked", "database or disk is
  * full", ...), "" if the last write succeeded. Borrowed. */
 const char *serve_journal_error(const struct serve_journal *j);
+
+/* ---- cmd_serve_os.c: descriptors and privileges ---- */
+struct se_config;
+/* File descriptors the configured limits need at once. */
+unsigned long serve_fds_needed(const struct se_config *c);
+/* Raise RLIMIT_NOFILE to that (the hard limit too where allowed); 1 and a
+ * warning with the figures when it cannot be had, else 0. */
+int serve_fd_limit(const struct se_config *c);
+/* With `user`/`group` set: become them (from root), keeping only
+ * CAP_NET_BIND_SERVICE (and the offload's capabilities). 0, or
+ * SE_ERR_CONFIG / SE_ERR_DENIED / SE_ERR_IO with err. Single-threaded. */
+int serve_drop_privileges(const struct se_config *c, char *err, size_t errlen);
+/* The listeners are bound: give up CAP_NET_BIND_SERVICE. */
+void serve_drop_bind_cap(const struct se_config *c);
 
 #endif

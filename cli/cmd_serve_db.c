@@ -3,7 +3,9 @@
  * events on their way into the sessions table (see cmd_serve.h).
  *
  * Design. Workers post START / UPDATE / END events to a bounded queue;
- * the control thread moves them into this backlog, in order, and writes
+ * so does the anchor (relay/anchor/) for anchored calls, whose rows also
+ * carry the outside leg's counters and the recording. The control
+ * thread moves both kinds into this one backlog, in order, and writes
  * them in transactions of up to JOURNAL_BATCH events. A write is tried
  * with no busy wait (the control thread also serves the API and
  * /healthz: it must not sit in SQLite's busy handler while another
@@ -26,6 +28,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "policy/db.h"
+#include "relay/anchor/anchor.h"
 #include "relay/relay.h"
 
 #include <stdbool.h>
@@ -44,9 +47,15 @@ enum {
     JOURNAL_BUSY_MS = 100,          /* the API's busy timeout, restored after a write */
 };
 
+/* One backlog entry: a relay or an anchor event, owned (free()). */
+struct jent {
+    bool anchor;
+    void *e;
+};
+
 struct serve_journal {
     struct pol_db *db;
-    struct relay_event **ev; /* ring of cap entries */
+    struct jent *ev; /* ring of cap entries */
     size_t cap, head, n;
     uint64_t dropped, written, write_errors;
     int64_t failing_since_ms; /* 0 while writes succeed */
@@ -76,7 +85,7 @@ struct serve_journal *serve_journal_new(struct pol_db *db)
     return j;
 }
 
-static struct relay_event **at(struct serve_journal *j, size_t i)
+static struct jent *at(struct serve_journal *j, size_t i)
 {
     return &j->ev[(j->head + i) % j->cap];
 }
@@ -87,7 +96,7 @@ static bool grow(struct serve_journal *j)
     if (j->cap >= JOURNAL_MAX)
         return false;
     size_t cap = j->cap * 2;
-    struct relay_event **ev = calloc(cap, sizeof(*ev));
+    struct jent *ev = calloc(cap, sizeof(*ev));
     if (!ev)
         return false;
     for (size_t i = 0; i < j->n; i++)
@@ -99,15 +108,33 @@ static bool grow(struct serve_journal *j)
     return true;
 }
 
+enum { START, UPDATE, END };
+
+static int entry_type(const struct jent *e)
+{
+    if (e->anchor) {
+        int t = ((const struct anchor_event *)e->e)->type;
+        return t == ANCHOR_EV_START ? START : t == ANCHOR_EV_END ? END : UPDATE;
+    }
+    int t = ((const struct relay_event *)e->e)->type;
+    return t == RELAY_EV_START ? START : t == RELAY_EV_END ? END : UPDATE;
+}
+
+static const char *entry_sid(const struct jent *e)
+{
+    return e->anchor ? ((const struct anchor_event *)e->e)->sid
+                     : ((const struct relay_event *)e->e)->sid;
+}
+
 /* Full at JOURNAL_MAX: drop the counter UPDATEs of the older half. */
 static size_t strip_updates(struct serve_journal *j)
 {
     size_t w = 0, stripped = 0, half = j->n / 2;
 
     for (size_t r = 0; r < j->n; r++) {
-        struct relay_event *e = *at(j, r);
-        if (r < half && e->type == RELAY_EV_UPDATE) {
-            free(e);
+        struct jent e = *at(j, r);
+        if (r < half && entry_type(&e) == UPDATE) {
+            free(e.e);
             stripped++;
             continue;
         }
@@ -117,7 +144,7 @@ static size_t strip_updates(struct serve_journal *j)
     return stripped;
 }
 
-static void push(struct serve_journal *j, struct relay_event *e)
+static void push(struct serve_journal *j, struct jent e)
 {
     static struct se_log_rl rl;
 
@@ -136,10 +163,9 @@ static void push(struct serve_journal *j, struct relay_event *e)
         se_log_rl(&rl, SE_LOG_ERR,
                   "sessions: %zu events wait for the database (the most kept): a %s event of "
                   "session %s is lost (%llu lost so far)",
-                  j->n, e->type == RELAY_EV_START ? "start" : e->type == RELAY_EV_END ? "end"
-                                                                                      : "update",
-                  e->sid, (unsigned long long)j->dropped);
-        free(e);
+                  j->n, entry_type(&e) == START ? "start" : entry_type(&e) == END ? "end" : "update",
+                  entry_sid(&e), (unsigned long long)j->dropped);
+        free(e.e);
         return;
     }
     *at(j, j->n++) = e;
@@ -152,7 +178,12 @@ static void take(struct serve_journal *j, struct relay_server *srv)
 
     while (srv && (k = relay_server_take_events(srv, ev, JOURNAL_TAKE)) > 0)
         for (size_t i = 0; i < k; i++)
-            push(j, ev[i]);
+            push(j, (struct jent){false, ev[i]});
+}
+
+void serve_journal_push_anchor(struct serve_journal *j, struct anchor_event *e)
+{
+    push(j, (struct jent){true, e});
 }
 
 /* One relay event into the sessions table (inside the caller's transaction). */
@@ -184,6 +215,66 @@ static int write_event(struct pol_db *db, const struct relay_event *e)
                                      : pol_db_session_update(db, &s);
 }
 
+/* The outside party's IP from "udp:1.2.3.4:5" / "udp:[::1]:5". */
+static void party_ip(const char *party, char *out, size_t len)
+{
+    const char *p = strncmp(party, "udp:", 4) == 0 ? party + 4 : party;
+    size_t n;
+
+    if (*p == '[') {
+        p++;
+        n = strcspn(p, "]");
+    } else {
+        n = strcspn(p, ":");
+    }
+    snprintf(out, len, "%.*s", (int)n, p);
+}
+
+/* One anchor event into the sessions table, and its end into the audit
+ * trail (inside the caller's transaction). */
+static int write_anchor_event(struct pol_db *db, const struct anchor_event *e)
+{
+    char peer[64];
+
+    party_ip(e->outside, peer, sizeof(peer));
+    struct pol_session s = {
+        .sid = e->sid,
+        .user = e->user,
+        .username = e->user,
+        .origin = e->origin[0] ? e->origin : NULL,
+        .client = e->inside,
+        .transport = "udp",
+        .relay = e->local,
+        .peers = peer,
+        .started = e->at,
+        .updated = e->at,
+        .ended = e->type == ANCHOR_EV_END ? e->at : 0,
+        .bytes_from_client = e->in_bytes_from,
+        .bytes_to_client = e->in_bytes_to,
+        .packets_from_client = e->in_pkts_from,
+        .packets_to_client = e->in_pkts_to,
+        .end_reason = e->type == ANCHOR_EV_END ? e->reason : NULL,
+        .rule_id = e->rule_id,
+        .rule_name = e->rule_name,
+        .record = e->record,
+        .mode = "anchor",
+        .recording = e->recording,
+        .bytes_from_peer = e->out_bytes_from,
+        .bytes_to_peer = e->out_bytes_to,
+        .packets_from_peer = e->out_pkts_from,
+        .packets_to_peer = e->out_pkts_to,
+    };
+    int rc = e->type == ANCHOR_EV_START ? pol_db_session_start(db, &s)
+                                        : pol_db_session_update(db, &s);
+    if (rc == 0 && e->type == ANCHOR_EV_END) {
+        char detail[512];
+        snprintf(detail, sizeof(detail), "reason=%s recording=%s", e->reason,
+                 e->recording[0] ? e->recording : "-");
+        rc = pol_db_audit(db, "anchor.end", e->sid, detail);
+    }
+    return rc;
+}
+
 /* Write the oldest batch in one transaction. 0 (committed and freed) or <0. */
 static int write_batch(struct serve_journal *j)
 {
@@ -191,7 +282,8 @@ static int write_batch(struct serve_journal *j)
     int rc = pol_db_begin(j->db);
 
     for (size_t i = 0; rc == 0 && i < k; i++)
-        rc = write_event(j->db, *at(j, i));
+        rc = at(j, i)->anchor ? write_anchor_event(j->db, at(j, i)->e)
+                              : write_event(j->db, at(j, i)->e);
     if (rc == 0)
         rc = pol_db_commit(j->db);
     if (rc < 0) {
@@ -200,7 +292,7 @@ static int write_batch(struct serve_journal *j)
         return rc;
     }
     for (size_t i = 0; i < k; i++)
-        free(*at(j, i));
+        free(at(j, i)->e);
     j->head = (j->head + k) % j->cap;
     j->n -= k;
     j->written += k;
@@ -287,7 +379,7 @@ void serve_journal_close(struct serve_journal *j, struct relay_server *srv, int 
                    (unsigned long long)j->dropped);
     }
     for (size_t i = 0; i < j->n; i++)
-        free(*at(j, i));
+        free(at(j, i)->e);
     free(j->ev);
     free(j);
 }

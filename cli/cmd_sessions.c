@@ -2,12 +2,15 @@
  * cmd_sessions.c - `sedge sessions [--live] [--user U] [--since T] [--json]`
  * and `sedge sessions kill ID`.
  *
- * One row per allocation, written by `sedge serve` from its workers'
- * events: live rows carry counters as of the last update (every
- * policy.session_update seconds), ended rows their final counts and why
- * they ended (expired, deleted by client, revoked, duration limit, ...).
- * A kill goes through the database the daemon watches (the allocation
- * lives in its memory): the CLI marks the row, `sedge serve` ends it.
+ * One row per allocation or anchored call (MODE turn / anchor), written
+ * by `sedge serve` from its workers' and the anchor's events: live rows
+ * carry counters as of the last update (every policy.session_update
+ * seconds), ended rows their final counts and why they ended (expired,
+ * deleted by client, revoked, duration limit, ...). For an anchored call
+ * CLIENT is the inside party, PEERS the outside party, and the counters
+ * are the inside leg's (the outside leg's are in --json).
+ * A kill goes through the database the daemon watches (the call lives in
+ * its memory): the CLI marks the row, `sedge serve` ends it.
  */
 #include "cli/cli.h"
 #include "core/config.h"
@@ -29,7 +32,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: sedge sessions [--live] [--user USER] [--since TIME] [--limit N] [--json]\n"
                  "                      [--config FILE]\n"
                  "       sedge sessions kill ID [--no-wait] [--config FILE]\n\n"
-                 "List relay sessions (one per allocation). TIME is unix seconds, an ISO 8601\n"
+                 "List relay sessions (one per allocation or anchored call). TIME is unix\n"
+                 "seconds, an ISO 8601\n"
                  "date/time (local to policy.timezone unless it ends in Z), or an age such as\n"
                  "30m, 2h, 7d. --json prints an array of objects (\"id\" is the session ID).\n\n"
                  "kill ends a live session: it marks the row in the database, the running\n"
@@ -91,9 +95,11 @@ static int print_session(const struct pol_session *s, void *arg)
 
     if (!arr) {
         /* Client bytes (user, origin) are shown escaped, never raw. */
-        char u[256], o[1024], c[256], rl[256], p[2048], er[256], rn[512];
-        printf("%-20s %-16s %-22s %-22s %-26s %-16s %-20s %-20s %12llu/%-8llu %12llu/%-8llu %s\n",
-               cli_fmt_time(s->started, t1, sizeof(t1)), cli_text(s->user, u, sizeof(u)),
+        char u[256], o[1024], c[256], rl[256], p[2048], er[256], rn[512], rc[256];
+        printf("%-20s %-6s %-16s %-22s %-22s %-26s %-16s %-20s %-20s %12llu/%-8llu %12llu/%-8llu "
+               "%s %s\n",
+               cli_fmt_time(s->started, t1, sizeof(t1)), s->mode && s->mode[0] ? s->mode : "turn",
+               cli_text(s->user, u, sizeof(u)),
                cli_text(s->origin, o, sizeof(o)), cli_text(s->client, c, sizeof(c)),
                cli_text(s->relay, rl, sizeof(rl)),
                s->peers && s->peers[0] ? cli_text(s->peers, p, sizeof(p)) : "-",
@@ -101,7 +107,8 @@ static int print_session(const struct pol_session *s, void *arg)
                cli_text(s->end_reason, er, sizeof(er)), (unsigned long long)s->bytes_from_client,
                (unsigned long long)s->packets_from_client, (unsigned long long)s->bytes_to_client,
                (unsigned long long)s->packets_to_client,
-               s->rule_id ? cli_text(s->rule_name ? s->rule_name : "", rn, sizeof(rn)) : "default");
+               s->rule_id ? cli_text(s->rule_name ? s->rule_name : "", rn, sizeof(rn)) : "default",
+               s->recording && s->recording[0] ? cli_text(s->recording, rc, sizeof(rc)) : "-");
         return 0;
     }
     json_t *o = pol_session_json(s);
@@ -165,9 +172,9 @@ int cmd_sessions(int argc, char **argv)
     }
     json_t *arr = json ? json_array() : NULL;
     if (!json)
-        printf("%-20s %-16s %-22s %-22s %-26s %-16s %-20s %-20s %21s %21s %s\n", "STARTED", "USER",
-               "ORIGIN", "CLIENT", "RELAY", "PEERS", "ENDED", "REASON", "FROM_CLIENT B/PKTS",
-               "TO_CLIENT B/PKTS", "RULE");
+        printf("%-20s %-6s %-16s %-22s %-22s %-26s %-16s %-20s %-20s %21s %21s %s %s\n",
+               "STARTED", "MODE", "USER", "ORIGIN", "CLIENT", "RELAY", "PEERS", "ENDED", "REASON",
+               "FROM_CLIENT B/PKTS", "TO_CLIENT B/PKTS", "RULE", "RECORDING");
     rc = pol_db_session_list(db, &f, print_session, arr) < 0 ? 1 : 0;
     if (rc)
         fprintf(stderr, "sedge: cannot read sessions: %s\n", pol_db_errmsg(db));

@@ -23,7 +23,7 @@
 static const char *const known_top[] = {
     "realm",    "database", "listen",      "relay",  "tls",    "peers",     "workers",
     "log_level", "log_format", "software", "limits", "auth", "api", "recording", "policy",
-    "anchor",   "record",   NULL,
+    "anchor",   "record",   "user",        "group",  "drain",  NULL,
 };
 
 struct loader {
@@ -192,6 +192,114 @@ static int load_listen(struct loader *l, config_t *cf, struct se_config *c)
     return 0;
 }
 
+/* relay.external_address(6): the public address of a 1:1 NAT in front
+ * of relay.address(6), same family, advertised instead of it. */
+static int load_external(struct loader *l, config_setting_t *r, struct se_config *c)
+{
+    static const struct {
+        const char *key, *path;
+        int family;
+    } ext[] = {
+        {"external_address", "relay.external_address", AF_INET},
+        {"external_address6", "relay.external_address6", AF_INET6},
+    };
+
+    for (int i = 0; i < 2; i++) {
+        char text[64] = "";
+        struct se_addr a;
+        int rc;
+
+        if ((rc = get_str(l, r, ext[i].key, ext[i].path, text, sizeof(text), false)) < 0)
+            return rc;
+        if (!text[0])
+            continue;
+        config_setting_t *s = config_setting_get_member(r, ext[i].key);
+        if (se_addr_parse_ip(&a, text, 0) < 0)
+            return fail(l, s, ext[i].path, "\"%s\" is not an IP address", text);
+        /* external_address may name either family when it is the only one */
+        int fam = a.family;
+        if (i == 1 && fam != AF_INET6)
+            return fail(l, s, ext[i].path, "\"%s\" is not an IPv6 address", text);
+        if (fam == AF_INET ? !c->has_relay_v4 : !c->has_relay_v6)
+            return fail(l, s, ext[i].path,
+                        "\"%s\" has no relay address of its family to stand for (relay.address%s)",
+                        text, fam == AF_INET ? "" : "6");
+        if (fam == AF_INET ? c->has_relay_ext_v4 : c->has_relay_ext_v6)
+            return fail(l, s, ext[i].path, "an external address of this family is already set");
+        static const uint8_t zero[16], v4any[16] = {[10] = 0xff, [11] = 0xff};
+        if (memcmp(a.ip, zero, 16) == 0 || memcmp(a.ip, v4any, 16) == 0)
+            return fail(l, s, ext[i].path, "must be a real address, not a wildcard");
+        if (fam == AF_INET) {
+            c->relay_ext_v4 = a;
+            c->has_relay_ext_v4 = true;
+        } else {
+            c->relay_ext_v6 = a;
+            c->has_relay_ext_v6 = true;
+        }
+    }
+    return 0;
+}
+
+/* drain = { timeout; idle; alternate = "IP[:port]" | "[IPv6]:port"; }
+ * drain.timeout is limits.drain_timeout under its own name (either, not both). */
+static int load_drain(struct loader *l, config_t *cf, struct se_config *c)
+{
+    config_setting_t *g = config_lookup(cf, "drain");
+    config_setting_t *lim = config_lookup(cf, "limits");
+    char alt[80] = "";
+    int rc;
+
+    if (!g)
+        return 0;
+    if (!config_setting_is_group(g))
+        return fail(l, g, "drain", "must be a group { timeout; idle; alternate; }");
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const char *k = config_setting_name(config_setting_get_elem(g, (unsigned)i));
+        if (strcmp(k, "timeout") != 0 && strcmp(k, "idle") != 0 && strcmp(k, "alternate") != 0)
+            return fail(l, config_setting_get_elem(g, (unsigned)i), "drain",
+                        "unknown setting \"%s\"", k);
+    }
+    if (config_setting_get_member(g, "timeout") && lim &&
+        config_setting_get_member(lim, "drain_timeout"))
+        return fail(l, config_setting_get_member(g, "timeout"), "drain.timeout",
+                    "limits.drain_timeout is the same setting: give one of them");
+    if ((rc = get_uint(l, g, "timeout", "drain.timeout", &c->drain_timeout, 0, 3600)) < 0 ||
+        (rc = get_uint(l, g, "idle", "drain.idle", &c->drain_idle, 0, 3600)) < 0 ||
+        (rc = get_str(l, g, "alternate", "drain.alternate", alt, sizeof(alt), false)) < 0)
+        return rc;
+    if (!alt[0])
+        return 0;
+    /* "1.2.3.4", "1.2.3.4:3478", "2001:db8::1", "[2001:db8::1]:3478" */
+    char ip[sizeof(alt)] = "";
+    unsigned long port = 3478;
+    const char *colon = strrchr(alt, ':');
+    if (alt[0] == '[') {
+        const char *end = strchr(alt, ']');
+        if (!end || (end[1] && end[1] != ':'))
+            goto bad;
+        snprintf(ip, sizeof(ip), "%.*s", (int)(end - alt - 1), alt + 1);
+        colon = end[1] ? end + 1 : NULL;
+    } else if (colon && strchr(alt, ':') == colon) {
+        snprintf(ip, sizeof(ip), "%.*s", (int)(colon - alt), alt);
+    } else {
+        snprintf(ip, sizeof(ip), "%s", alt);
+        colon = NULL;
+    }
+    if (colon) {
+        char *e;
+        port = strtoul(colon + 1, &e, 10);
+        if (!colon[1] || *e || port == 0 || port > 65535)
+            goto bad;
+    }
+    if (se_addr_parse_ip(&c->drain_alternate, ip, (uint16_t)port) < 0)
+        goto bad;
+    c->has_drain_alternate = true;
+    return 0;
+bad:
+    return fail(l, config_setting_get_member(g, "alternate"), "drain.alternate",
+                "\"%s\" is not IP, IP:port or [IPv6]:port", alt);
+}
+
 static int load_relay(struct loader *l, config_t *cf, struct se_config *c)
 {
     config_setting_t *r = config_lookup(cf, "relay");
@@ -267,7 +375,7 @@ static int load_relay(struct loader *l, config_t *cf, struct se_config *c)
                     "the range needs at least two ports");
     c->min_port = (uint16_t)minp;
     c->max_port = (uint16_t)maxp;
-    return 0;
+    return load_external(l, r, c);
 }
 
 static int load_cidrs(struct loader *l, config_setting_t *grp, const char *key, const char *path,
@@ -490,6 +598,7 @@ static void set_defaults(struct se_config *c)
     c->auth_block_time = 60;
     c->challenge_rate = 50;
     c->drain_timeout = 30;
+    c->drain_idle = 10;
     c->stream_out_max = 1 << 20;
     c->max_connections = 10000;
     c->max_connections_per_ip = 1000;
@@ -603,6 +712,87 @@ static int load_recording(struct loader *l, config_t *cf, struct se_config *c)
     return 0;
 }
 
+
+/* anchor = { inside_address; outside_address; [*_advertised;] min_port; max_port; } */
+static int anchor_addr(struct loader *l, config_setting_t *g, const char *key, bool required,
+                       struct se_addr *out)
+{
+    char path[64], text[64] = "";
+    int rc;
+
+    snprintf(path, sizeof(path), "anchor.%s", key);
+    if ((rc = get_str(l, g, key, path, text, sizeof(text), required)) < 0 || !text[0])
+        return rc;
+    if (se_addr_parse_ip(out, text, 0) < 0)
+        return fail(l, config_setting_get_member(g, key), path,
+                    "\"%s\" is not an IPv4 or IPv6 address", text);
+    static const uint8_t zero[16], v4any[16] = {[10] = 0xff, [11] = 0xff};
+    if (memcmp(out->ip, zero, 16) == 0 || memcmp(out->ip, v4any, 16) == 0)
+        return fail(l, config_setting_get_member(g, key), path,
+                    "must be a real address of this host, not a wildcard");
+    return 1;
+}
+
+static int load_anchor(struct loader *l, config_t *cf, struct se_config *c)
+{
+    config_setting_t *g = config_lookup(cf, "anchor");
+    struct se_anchor_config *a = &c->anchor;
+    unsigned minp = 40000, maxp = 44999;
+    int rc;
+
+    a->max_sessions = 1000;
+    a->max_sessions_per_user = 10;
+    a->setup_timeout = 30;
+    a->threads = 1;
+    if (!g)
+        return 0;
+    if (!config_setting_is_group(g))
+        return fail(l, g, "anchor", "must be a group { inside_address; outside_address; ... }");
+    for (int i = 0; i < config_setting_length(g); i++) {
+        static const char *const known[] = {"inside_address", "outside_address",
+                                            "inside_advertised", "outside_advertised",
+                                            "min_port", "max_port", "max_sessions",
+                                            "max_sessions_per_user", "setup_timeout",
+                                            "threads", NULL};
+        config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+        bool ok = false;
+        for (int k = 0; known[k]; k++)
+            ok = ok || strcmp(known[k], config_setting_name(m)) == 0;
+        if (!ok)
+            return fail(l, m, "anchor", "unknown setting \"%s\"", config_setting_name(m));
+    }
+    if ((rc = anchor_addr(l, g, "inside_address", true, &a->inside)) < 0 ||
+        (rc = anchor_addr(l, g, "outside_address", true, &a->outside)) < 0)
+        return rc;
+    a->inside_adv = a->inside;
+    a->outside_adv = a->outside;
+    if ((rc = anchor_addr(l, g, "inside_advertised", false, &a->inside_adv)) < 0 ||
+        (rc = anchor_addr(l, g, "outside_advertised", false, &a->outside_adv)) < 0 ||
+        (rc = get_uint(l, g, "min_port", "anchor.min_port", &minp, 1024, 65535)) < 0 ||
+        (rc = get_uint(l, g, "max_port", "anchor.max_port", &maxp, 1024, 65535)) < 0 ||
+        (rc = get_uint(l, g, "max_sessions", "anchor.max_sessions", &a->max_sessions, 1,
+                       100000)) < 0 ||
+        (rc = get_uint(l, g, "max_sessions_per_user", "anchor.max_sessions_per_user",
+                       &a->max_sessions_per_user, 1, 100000)) < 0 ||
+        (rc = get_uint(l, g, "setup_timeout", "anchor.setup_timeout", &a->setup_timeout, 2,
+                       600)) < 0 ||
+        (rc = get_uint(l, g, "threads", "anchor.threads", &a->threads, 1, 64)) < 0)
+        return rc;
+    if (a->inside_adv.family != a->inside.family || a->outside_adv.family != a->outside.family)
+        return fail(l, g, "anchor", "an advertised address must have the family of its address");
+    if (minp > maxp || maxp - minp < 1)
+        return fail(l, config_setting_get_member(g, "min_port"), "anchor.min_port",
+                    "the range %u-%u needs at least two ports", minp, maxp);
+    if (minp <= c->max_port && maxp >= c->min_port)
+        return fail(l, config_setting_get_member(g, "min_port"), "anchor.min_port",
+                    "the range %u-%u overlaps relay.min_port-max_port %u-%u", minp, maxp,
+                    c->min_port, c->max_port);
+    a->min_port = (uint16_t)minp;
+    a->max_port = (uint16_t)maxp;
+    a->enabled = true;
+    return 0;
+}
+
 bool se_config_rec_end_call(const struct se_config *c, bool record_required)
 {
     if (c->rec_on_failure == SE_REC_ON_FAILURE_DEFAULT)
@@ -659,7 +849,9 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
             0 ||
         (rc = get_str(l, root, "log_level", "log_level", lvl, sizeof(lvl), false)) < 0 ||
         (rc = get_str(l, root, "log_format", "log_format", fmt, sizeof(fmt), false)) < 0 ||
-        (rc = get_uint(l, root, "workers", "workers", &workers, 0, 64)) < 0)
+        (rc = get_uint(l, root, "workers", "workers", &workers, 0, 64)) < 0 ||
+        (rc = get_str(l, root, "user", "user", c->run_user, sizeof(c->run_user), false)) < 0 ||
+        (rc = get_str(l, root, "group", "group", c->run_group, sizeof(c->run_group), false)) < 0)
         return rc;
     if (!c->realm[0])
         return fail(l, config_setting_get_member(root, "realm"), "realm", "must not be empty");
@@ -734,6 +926,8 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
     if (c->default_lifetime > c->max_lifetime)
         return fail(l, config_setting_get_member(g, "default_lifetime"), "limits.default_lifetime",
                     "is above limits.max_lifetime");
+    if ((rc = load_drain(l, cf, c)) < 0)
+        return rc;
 
     g = config_lookup(cf, "auth");
     if ((rc = get_uint(l, g, "nonce_lifetime", "auth.nonce_lifetime", &c->nonce_lifetime, 5,
@@ -753,7 +947,7 @@ static int load(struct loader *l, config_t *cf, struct se_config *c)
         return rc;
 
     if ((rc = load_policy(l, cf, c)) < 0 || (rc = load_api(l, cf, c)) < 0 ||
-        (rc = load_recording(l, cf, c)) < 0)
+        (rc = load_recording(l, cf, c)) < 0 || (rc = load_anchor(l, cf, c)) < 0)
         return rc;
     recording_defaults(c);
 

@@ -50,6 +50,22 @@ struct se_api_config {
     unsigned mgmt_max_connections;
 };
 
+/*
+ * The anchor (the `anchor` group, docs/anchor.md): where sedge terminates
+ * DTLS-SRTP. Its addresses are also what a `record always` credential may
+ * relay to, and nothing else (the fail-closed rule, docs/policy.md).
+ */
+struct se_anchor_config {
+    bool enabled;
+    struct se_addr inside, outside;         /* bound (port 0) */
+    struct se_addr inside_adv, outside_adv; /* put in SDP; = bound if not set */
+    uint16_t min_port, max_port;            /* its own UDP range */
+    unsigned max_sessions;                  /* whole server (429 beyond) */
+    unsigned max_sessions_per_user;         /* per user (429 beyond) */
+    unsigned setup_timeout;                 /* seconds for both legs to connect */
+    unsigned threads;                       /* media threads */
+};
+
 /* relay.io: io_uring for the relay sockets where the kernel allows it. */
 enum se_relay_io { SE_IO_AUTO, SE_IO_URING, SE_IO_EPOLL };
 /* relay.offload: channel data forwarded by the kernel (relay/offload/). */
@@ -81,6 +97,12 @@ struct se_config {
     int n_listen;
     struct se_addr relay_v4, relay_v6;
     bool has_relay_v4, has_relay_v6;
+    /* relay.external_address / external_address6: what XOR-RELAYED-ADDRESS
+     * says behind a 1:1 NAT (the sockets stay bound to relay_v4/v6) */
+    struct se_addr relay_ext_v4, relay_ext_v6;
+    bool has_relay_ext_v4, has_relay_ext_v6;
+    /* user / group: who `sedge serve` runs as after start ("" = unchanged) */
+    char run_user[64], run_group[64];
     uint16_t min_port, max_port;
     int relay_io; /* enum se_relay_io: how relay sockets are read and written */
     unsigned relay_io_buffers; /* io_uring receive buffers per worker (power of two) */
@@ -102,7 +124,10 @@ struct se_config {
     unsigned auth_fail_limit, auth_fail_window, auth_block_time;
     unsigned auth_source_fail_limit; /* failures for any users that block a whole source */
     unsigned challenge_rate; /* oversized 401/438 per source per second */
-    unsigned drain_timeout;
+    unsigned drain_timeout; /* drain.timeout (also limits.drain_timeout) */
+    unsigned drain_idle;    /* drain.idle: allocations quiet this long are not waited for */
+    struct se_addr drain_alternate; /* drain.alternate: 300 ALTERNATE-SERVER while draining */
+    bool has_drain_alternate;
     unsigned stream_out_max; /* bytes queued to a TCP/TLS client before dropping */
     unsigned max_connections;        /* TCP/TLS client connections in all */
     unsigned max_connections_per_ip; /* per IPv4 address / IPv6 /64; 0 = no limit */
@@ -118,6 +143,7 @@ struct se_config {
     unsigned policy_recheck;    /* seconds between re-checks of live allocations */
     unsigned session_update;    /* seconds between session row counter updates */
     struct se_api_config api;
+    struct se_anchor_config anchor;
     /* recording = { ... } (docs/recording.md) */
     char rec_dir[SE_PATH_MAX];           /* where recordings go; "" = not set */
     char rec_sign_key_file[SE_PATH_MAX]; /* HMAC secret or Ed25519 PEM; "" = unsigned */

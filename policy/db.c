@@ -202,6 +202,14 @@ static const char *const migrations[] = {
     "  value INTEGER NOT NULL DEFAULT 0);"
     "ALTER TABLE rules ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX audit_object ON audit(object, id);",
+    /* 6: anchor mode - sessions say how media went (turn | anchor), the
+     * recording that holds them, and bytes of the outside leg */
+    "ALTER TABLE sessions ADD COLUMN mode TEXT NOT NULL DEFAULT 'turn';"
+    "ALTER TABLE sessions ADD COLUMN recording TEXT;"
+    "ALTER TABLE sessions ADD COLUMN bytes_from_peer INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN bytes_to_peer INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN packets_from_peer INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN packets_to_peer INTEGER NOT NULL DEFAULT 0;",
     /* Append later migrations here; never edit a released one. */
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == POL_DB_SCHEMA_VERSION,

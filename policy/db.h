@@ -19,7 +19,7 @@ struct pol_db;
 struct pol_rules;
 struct pol_rule_spec;
 
-enum { POL_DB_SCHEMA_VERSION = 5 };
+enum { POL_DB_SCHEMA_VERSION = 6 };
 
 /*
  * Open the database at path and migrate it to the current schema. Only
@@ -134,7 +134,11 @@ char *pol_rule_spec_json(const struct pol_rule_spec *spec);
 int pol_db_load_rules(struct pol_db *db, bool default_allow, struct pol_rules **out,
                       int *skipped);
 
-/* ---- sessions (sessions.c): one row per allocation ---- */
+/* ---- sessions (sessions.c): one row per allocation or anchored call ----
+ * An anchored call (mode "anchor") is a row too: client is the inside
+ * party, peers the outside party, relay the anchor's two addresses; the
+ * *_client counters are the inside leg, the *_peer counters the outside
+ * leg (TURN rows leave those 0). */
 struct pol_session {
     const char *sid, *user, *username, *origin, *client, *transport, *relay, *peers;
     int64_t started, updated, ended; /* unix seconds; 0 = not yet */
@@ -143,9 +147,13 @@ struct pol_session {
     int64_t rule_id;        /* 0: the default action decided */
     const char *rule_name;
     int record;
+    const char *mode;       /* NULL: "turn" */
+    const char *recording;  /* NULL or "": none (yet) */
+    uint64_t bytes_from_peer, bytes_to_peer, packets_from_peer, packets_to_peer;
 };
 int pol_db_session_start(struct pol_db *db, const struct pol_session *s);
-/* Counters, peers (kept if s->peers is empty), and the end if s->ended. */
+/* Counters, peers (kept if s->peers is empty), client and recording
+ * (kept if empty), and the end if s->ended. */
 int pol_db_session_update(struct pol_db *db, const struct pol_session *s);
 /* Close rows a previous process left open (crash, kill -9). */
 int pol_db_session_close_stale(struct pol_db *db, const char *reason);

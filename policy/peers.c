@@ -58,9 +58,12 @@ struct pol_peers {
     struct se_cidr_set *allow, *deny;
     uint8_t (*own)[16]; /* own IPs that are not relay addresses */
     size_t n_own;
-    uint8_t relay_ips[2][16];
+    uint8_t relay_ips[4][16]; /* relay.address(6) and their external_address(6) */
     int n_relay;
     uint16_t min_port, max_port;
+    uint8_t anchor_ips[4][16]; /* inside, outside and their advertised forms */
+    int n_anchor;
+    uint16_t anchor_min, anchor_max;
     struct own_port ports[SE_MAX_LISTEN];
     int n_ports;
 };
@@ -156,8 +159,25 @@ struct pol_peers *pol_peers_new(const struct se_config *cfg)
         memcpy(p->relay_ips[p->n_relay++], cfg->relay_v4.ip, 16);
     if (cfg->has_relay_v6)
         memcpy(p->relay_ips[p->n_relay++], cfg->relay_v6.ip, 16);
+    if (cfg->has_relay_ext_v4)
+        memcpy(p->relay_ips[p->n_relay++], cfg->relay_ext_v4.ip, 16);
+    if (cfg->has_relay_ext_v6)
+        memcpy(p->relay_ips[p->n_relay++], cfg->relay_ext_v6.ip, 16);
     p->min_port = cfg->min_port;
     p->max_port = cfg->max_port;
+    if (cfg->anchor.enabled) {
+        const struct se_addr *an[4] = {&cfg->anchor.inside, &cfg->anchor.outside,
+                                       &cfg->anchor.inside_adv, &cfg->anchor.outside_adv};
+        for (int i = 0; i < 4; i++) {
+            bool dup = false;
+            for (int k = 0; k < p->n_anchor; k++)
+                dup = dup || memcmp(p->anchor_ips[k], an[i]->ip, 16) == 0;
+            if (!dup)
+                memcpy(p->anchor_ips[p->n_anchor++], an[i]->ip, 16);
+        }
+        p->anchor_min = cfg->anchor.min_port;
+        p->anchor_max = cfg->anchor.max_port;
+    }
     for (int i = 0; i < cfg->n_listen; i++) {
         struct own_port *op = &p->ports[p->n_ports++];
         memcpy(op->ip, cfg->listen[i].addr.ip, 16);
@@ -208,12 +228,34 @@ static bool is_own(const struct pol_peers *p, const uint8_t ip[16])
     return false;
 }
 
+static bool is_anchor_ip(const struct pol_peers *p, const uint8_t ip[16])
+{
+    for (int i = 0; i < p->n_anchor; i++)
+        if (memcmp(p->anchor_ips[i], ip, 16) == 0)
+            return true;
+    return false;
+}
+
+bool pol_peers_is_anchor(const struct pol_peers *p, const struct se_addr *peer, bool with_port)
+{
+    if (!is_anchor_ip(p, peer->ip))
+        return false;
+    return !with_port || (peer->port >= p->anchor_min && peer->port <= p->anchor_max);
+}
+
+bool pol_peers_has_anchor(const struct pol_peers *p)
+{
+    return p->n_anchor > 0;
+}
+
 static enum pol_peer_verdict judge(const struct pol_peers *p, const uint8_t ip[16])
 {
     if (se_cidr_set_contains(p->deny, ip))
         return POL_PEER_DENY_CONFIG;
     if (se_cidr_set_contains(p->allow, ip))
         return POL_PEER_OK;
+    if (is_anchor_ip(p, ip))
+        return POL_PEER_OK; /* the port check below keeps it to the anchor's range */
     if (is_own(p, ip))
         return POL_PEER_DENY_OWN;
     for (int i = 0; i < p->n_relay; i++)
@@ -252,8 +294,15 @@ enum pol_peer_verdict pol_peers_check(const struct pol_peers *p, const struct se
     }
     for (int i = 0; i < p->n_relay; i++)
         relay_ip = relay_ip || memcmp(p->relay_ips[i], peer->ip, 16) == 0;
-    if (relay_ip && !se_cidr_set_contains(p->allow, peer->ip) &&
-        (peer->port < p->min_port || peer->port > p->max_port))
+    if (se_cidr_set_contains(p->allow, peer->ip))
+        return POL_PEER_OK;
+    bool in_relay = peer->port >= p->min_port && peer->port <= p->max_port;
+    bool in_anchor = peer->port >= p->anchor_min && peer->port <= p->anchor_max;
+    uint8_t v4[16];
+    bool embedded = peer->family == AF_INET6 && pol_peers_embedded_v4(peer->ip, v4);
+    if (is_anchor_ip(p, peer->ip) || (embedded && is_anchor_ip(p, v4)))
+        return in_anchor || (relay_ip && in_relay) ? POL_PEER_OK : POL_PEER_DENY_OWN;
+    if (relay_ip && !in_relay)
         return POL_PEER_DENY_OWN;
     return POL_PEER_OK;
 }

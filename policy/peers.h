@@ -17,6 +17,13 @@
  * TURN permissions are per IP, so a second check guards ports: nothing is
  * ever relayed to sedge's own listening ports, and on a relay address that
  * the admin did not allow only relay-range ports may be reached.
+ *
+ * The anchor's addresses (anchor.inside_address, outside_address and their
+ * advertised forms) are reachable through sedge's own allocations - a
+ * browser forced to relay-only reaches the anchor that way - but only on
+ * the anchor's port range (anchor.min_port-max_port); other ports of those
+ * addresses stay "own". pol_peers_is_anchor() is the fail-closed test for
+ * credentials whose calls must be recorded (docs/policy.md).
  */
 #ifndef SE_POL_PEERS_H
 #define SE_POL_PEERS_H
@@ -45,6 +52,11 @@ enum pol_peer_verdict pol_peers_check_ip(const struct pol_peers *p, const struct
 /* IP and port verdict: pol_peers_check_ip() plus the own-port guard. */
 enum pol_peer_verdict pol_peers_check(const struct pol_peers *p, const struct se_addr *peer);
 const char *pol_peer_verdict_str(enum pol_peer_verdict v);
+
+/* Is peer one of the anchor's addresses (and, with_port, in its port range)? */
+bool pol_peers_is_anchor(const struct pol_peers *p, const struct se_addr *peer, bool with_port);
+/* Is an anchor configured (anchor block present)? */
+bool pol_peers_has_anchor(const struct pol_peers *p);
 
 /* Is ip (16-byte form) inside the built-in special-purpose list? */
 bool pol_peers_builtin_denied(const uint8_t ip[16]);

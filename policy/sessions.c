@@ -51,8 +51,8 @@ int pol_db_session_start(struct pol_db *db, const struct pol_session *s)
 
     if (sqlite3_prepare_v2(db->db,
                            "INSERT OR IGNORE INTO sessions(sid, user, username, origin, client, "
-                           "transport, relay, started, updated, rule_id, rule_name, record) "
-                           "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "transport, relay, started, updated, rule_id, rule_name, record, mode, "
+                           "recording) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
         return SE_ERR_DB;
     sqlite3_bind_text(st, 1, s->sid, -1, SQLITE_TRANSIENT);
@@ -70,6 +70,8 @@ int pol_db_session_start(struct pol_db *db, const struct pol_session *s)
         sqlite3_bind_null(st, 10);
     bind_opt_text(st, 11, s->rule_name && s->rule_name[0] ? s->rule_name : NULL);
     sqlite3_bind_int(st, 12, s->record);
+    sqlite3_bind_text(st, 13, s->mode ? s->mode : "turn", -1, SQLITE_TRANSIENT);
+    bind_opt_text(st, 14, s->recording && s->recording[0] ? s->recording : NULL);
     if (sqlite3_step(st) == SQLITE_DONE)
         rc = 0;
     sqlite3_finalize(st);
@@ -88,7 +90,11 @@ int pol_db_session_update(struct pol_db *db, const struct pol_session *s)
                            " packets_from_client = ?5, packets_to_client = ?6,"
                            " ended = COALESCE(?7, ended), end_reason = COALESCE(?8, end_reason),"
                            " rule_id = CASE WHEN ?9 IS NULL THEN rule_id ELSE ?9 END,"
-                           " record = ?10 "
+                           " record = ?10,"
+                           " client = CASE WHEN ?12 = '' THEN client ELSE ?12 END,"
+                           " recording = COALESCE(?13, recording),"
+                           " bytes_from_peer = ?14, bytes_to_peer = ?15,"
+                           " packets_from_peer = ?16, packets_to_peer = ?17 "
                            "WHERE sid = ?11",
                            -1, &st, NULL) != SQLITE_OK)
         return SE_ERR_DB;
@@ -109,6 +115,12 @@ int pol_db_session_update(struct pol_db *db, const struct pol_session *s)
         sqlite3_bind_null(st, 9);
     sqlite3_bind_int(st, 10, s->record);
     sqlite3_bind_text(st, 11, s->sid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 12, s->client ? s->client : "", -1, SQLITE_TRANSIENT);
+    bind_opt_text(st, 13, s->recording && s->recording[0] ? s->recording : NULL);
+    sqlite3_bind_int64(st, 14, (sqlite3_int64)s->bytes_from_peer);
+    sqlite3_bind_int64(st, 15, (sqlite3_int64)s->bytes_to_peer);
+    sqlite3_bind_int64(st, 16, (sqlite3_int64)s->packets_from_peer);
+    sqlite3_bind_int64(st, 17, (sqlite3_int64)s->packets_to_peer);
     if (sqlite3_step(st) == SQLITE_DONE)
         rc = 0;
     sqlite3_finalize(st);
@@ -135,14 +147,15 @@ int pol_db_session_close_stale(struct pol_db *db, const char *reason)
 int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, pol_session_cb cb,
                         void *arg)
 {
-    char sql[768];
+    char sql[1024];
     sqlite3_stmt *st;
     int rc = 0, step, i = 1;
 
     snprintf(sql, sizeof(sql),
              "SELECT sid, user, username, origin, client, transport, relay, peers, started, "
              "updated, ended, bytes_from_client, bytes_to_client, packets_from_client, "
-             "packets_to_client, end_reason, rule_id, rule_name, record FROM sessions "
+             "packets_to_client, end_reason, rule_id, rule_name, record, mode, recording, "
+             "bytes_from_peer, bytes_to_peer, packets_from_peer, packets_to_peer FROM sessions "
              "WHERE 1 %s %s %s %s ORDER BY started, id %s",
              f->sid ? "AND sid = ?" : "", f->live_only ? "AND ended IS NULL" : "",
              f->user ? "AND user = ?" : "", f->since ? "AND started >= ?" : "",
@@ -179,6 +192,12 @@ int pol_db_session_list(struct pol_db *db, const struct pol_session_filter *f, p
             .rule_id = sqlite3_column_int64(st, 16),
             .rule_name = TXT(17),
             .record = sqlite3_column_int(st, 18),
+            .mode = TXT(19),
+            .recording = TXT(20),
+            .bytes_from_peer = (uint64_t)sqlite3_column_int64(st, 21),
+            .bytes_to_peer = (uint64_t)sqlite3_column_int64(st, 22),
+            .packets_from_peer = (uint64_t)sqlite3_column_int64(st, 23),
+            .packets_to_peer = (uint64_t)sqlite3_column_int64(st, 24),
         };
 #undef TXT
         if (!s.sid || !s.user || !s.client || !s.relay)
@@ -318,6 +337,12 @@ void *pol_session_json(const struct pol_session *s)
     json_object_set_new(o, "rule_name", pol_json_str(s->rule_name));
     json_object_set_new(o, "record",
                         json_string(s->record == POL_RECORD_ALWAYS ? "always" : "never"));
+    json_object_set_new(o, "mode", json_string(s->mode && s->mode[0] ? s->mode : "turn"));
+    json_object_set_new(o, "recording", pol_json_str(s->recording));
+    json_object_set_new(o, "bytes_from_peer", json_integer((json_int_t)s->bytes_from_peer));
+    json_object_set_new(o, "bytes_to_peer", json_integer((json_int_t)s->bytes_to_peer));
+    json_object_set_new(o, "packets_from_peer", json_integer((json_int_t)s->packets_from_peer));
+    json_object_set_new(o, "packets_to_peer", json_integer((json_int_t)s->packets_to_peer));
     return o;
 }
 

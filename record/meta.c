@@ -14,7 +14,7 @@
  * the exact bytes written.
  */
 #include "core/err.h"
-#include "record/internal.h"
+#include "record/session_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 enum {
-    REC_MAX_STREAMS = 8,
+    REC_MAX_STREAMS = 16, /* an anchored call: 8 m-lines, each party's stream of each */
     REC_MAX_PARTICIPANTS = 8,
     REC_MAX_PARTIES = 4,
     REC_ALT_PT_MAX = 16,  /* = RTP_ALT_PT_MAX */
@@ -72,6 +72,11 @@ struct rec_stream_cfg {
     uint8_t alt_codec[REC_ALT_PT_MAX];   /* enum rec_codec of alt_pt[i]; AUTO = the stream's */
     uint8_t alt_rtx_for[REC_ALT_PT_MAX]; /* 1 + the type alt_rtx[i] repairs; 0 = pt */
     int n_alt_pt, n_alt_rtx;
+    /* 1 + the m-line's RED payload type (RFC 2198, "red/90000" that
+     * Chromium wraps VP8 and VP9 in), 0: none. Its primary block is
+     * recorded as the payload type it names; FEC inside it is not. RTX of
+     * RED is in alt_rtx (alt_rtx_for = red). */
+    uint8_t red;
     unsigned clock_rate;
     int channels;     /* Opus: from a=rtpmap, normally 2 */
     char sprop[1024]; /* H.264 sprop-parameter-sets, may be "" */

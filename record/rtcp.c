@@ -18,7 +18,7 @@ static uint32_t rd32(const uint8_t *p)
 
 bool rtcp_is(const uint8_t *buf, size_t len)
 {
-    return len >= 8 && (buf[0] >> 6) == 2 && buf[1] >= 200 && buf[1] <= 204;
+    return len >= 8 && (buf[0] >> 6) == 2 && buf[1] >= 192 && buf[1] <= 223; /* RFC 5761 §4 */
 }
 
 int rtcp_sender_reports(const uint8_t *buf, size_t len,

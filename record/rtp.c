@@ -319,6 +319,28 @@ static bool pt_in(int pt, int main, const uint8_t *alt, int n)
 
 enum { RTX_NONE = -2, RTX_MAIN = -1 };
 
+/* RFC 2198 §3: the primary (last) block of a RED payload; h's payload
+ * type and payload become that block's. 0, or SE_ERR_PARSE (headers or
+ * block lengths past the end). */
+static int red_primary(struct rtp_hdr *h)
+{
+    const uint8_t *p = h->payload;
+    size_t n = h->payload_len, off = 0, skip = 0;
+
+    while (off < n && (p[off] & 0x80)) { /* F=1: a redundant block's 4-byte header */
+        if (n - off < 4)
+            return SE_ERR_PARSE;
+        skip += (size_t)(p[off + 2] & 0x03) << 8 | p[off + 3];
+        off += 4;
+    }
+    if (off >= n || skip > n - off - 1)
+        return SE_ERR_PARSE;
+    h->pt = p[off] & 0x7f;
+    h->payload = p + off + 1 + skip;
+    h->payload_len = n - off - 1 - skip;
+    return 0;
+}
+
 /* Whether pt is an RTX payload type: RTX_MAIN, the index in alt_rtx, or RTX_NONE. */
 static int rtx_index(const struct rtp_in_cfg *c, int pt)
 {
@@ -373,7 +395,20 @@ int rtp_in_push(struct rtp_in *in, const uint8_t *buf, size_t len, int64_t now_u
         h.ssrc = in->ssrc;
         is_rtx = true;
         in->st.rtx++;
-    } else if (in->cfg.pt >= 0 && !pt_in(h.pt, in->cfg.pt, in->cfg.alt_pt, in->cfg.n_alt_pt)) {
+    }
+    if (in->cfg.red && h.pt == in->cfg.red - 1) {
+        if (red_primary(&h) < 0) {
+            in->st.malformed++;
+            return SE_ERR_PARSE;
+        }
+        if (in->cfg.pt >= 0 && !pt_in(h.pt, in->cfg.pt, in->cfg.alt_pt, in->cfg.n_alt_pt)) {
+            /* FEC (ULPFEC) in RED shares the media's sequence numbers:
+             * keep its number as a filler, so it is not counted lost. */
+            in->st.foreign++;
+            h.payload_len = 0;
+        }
+    } else if (!is_rtx && in->cfg.pt >= 0 &&
+               !pt_in(h.pt, in->cfg.pt, in->cfg.alt_pt, in->cfg.n_alt_pt)) {
         in->st.foreign++;
         return SE_ERR_PARSE;
     }

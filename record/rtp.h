@@ -92,6 +92,7 @@ struct rtp_in_cfg {
     uint8_t alt_rtx[RTP_ALT_PT_MAX];     /* their RTX payload types */
     uint8_t alt_rtx_for[RTP_ALT_PT_MAX]; /* 1 + the type alt_rtx[i] repairs; 0: pt */
     int n_alt_pt, n_alt_rtx;
+    uint8_t red;          /* 1 + RED payload type (RFC 2198) wrapping the stream, 0: none */
     unsigned clock_rate;  /* Hz; 0 = 90000 */
     unsigned window;      /* packets; 0 = RTP_WINDOW_DEFAULT */
     int64_t max_delay_us; /* 0 = RTP_DELAY_DEFAULT_US */

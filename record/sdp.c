@@ -8,7 +8,8 @@
  * rtpmap is H264, VP8, VP9 or AV1 /90000 (video) or opus/48000 (audio) is
  * taken, with its fmtp, the other known payload types of the section as
  * alternatives (each with its codec), and the rtx payload types whose
- * apt= names any of them. An audio or video section without a known
+ * apt= names any of them, and RED (RFC 2198) wrapping them with its
+ * RTX. An audio or video section without a known
  * codec becomes a stream marked REC_CODEC_UNKNOWN, which the session
  * lists as not recorded. The codec lists are only read, never changed.
  * Anything longer than its buffer is an error, not a truncation.
@@ -175,6 +176,9 @@ static void resolve(struct sdp_section *m, const char *session_addr, struct rec_
             fmtp_get(p->fmtp, "packetization-mode", v, sizeof(v)))
             c->packetization_mode = atoi(v);
     }
+    for (int i = 0; i < m->n_pts && !c->red; i++)
+        if (!strcasecmp(m->pts[i].enc, "red") && m->pts[i].clock == media->clock)
+            c->red = (uint8_t)(m->pts[i].pt + 1);
     for (int i = 0; i < m->n_pts; i++) {
         struct sdp_pt *p = &m->pts[i];
         if (strcasecmp(p->enc, "rtx") || !fmtp_get(p->fmtp, "apt", v, sizeof(v)))
@@ -182,11 +186,17 @@ static void resolve(struct sdp_section *m, const char *session_addr, struct rec_
         int apt = atoi(v);
         if (apt == media->pt && c->rtx_pt < 0)
             c->rtx_pt = p->pt;
-        else if (rec_sdp_has_pt(c, apt) && c->n_alt_rtx < REC_ALT_PT_MAX) {
+        else if ((rec_sdp_has_pt(c, apt) || (c->red && apt == c->red - 1)) &&
+                 c->n_alt_rtx < REC_ALT_PT_MAX) {
             c->alt_rtx_for[c->n_alt_rtx] = (uint8_t)(apt + 1);
             c->alt_rtx[c->n_alt_rtx++] = (uint8_t)p->pt;
         }
     }
+}
+
+bool rec_sdp_takes_pt(const struct rec_stream_cfg *c, int pt)
+{
+    return rec_sdp_has_pt(c, pt) || rec_sdp_has_rtx_pt(c, pt) || (c->red && pt == c->red - 1);
 }
 
 bool rec_sdp_has_pt(const struct rec_stream_cfg *c, int pt)

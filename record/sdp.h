@@ -43,6 +43,8 @@ int rec_sdp_load(const char *path, struct rec_sdp *out, char *err, size_t errlen
 /* Whether pt is one of the stream's media (or RTX) payload types. */
 bool rec_sdp_has_pt(const struct rec_stream_cfg *c, int pt);
 bool rec_sdp_has_rtx_pt(const struct rec_stream_cfg *c, int pt);
+/* Whether the stream takes packets of pt: media, RTX or its RED. */
+bool rec_sdp_takes_pt(const struct rec_stream_cfg *c, int pt);
 
 /* Copy the streams into a session configuration. */
 void rec_sdp_to_cfg(const struct rec_sdp *sdp, struct rec_session_cfg *cfg);

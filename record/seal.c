@@ -14,7 +14,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "record/catalog.h"
-#include "record/internal.h"
+#include "record/session_internal.h"
 
 #include <dirent.h>
 #include <errno.h>

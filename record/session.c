@@ -34,7 +34,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "record/catalog.h"
-#include "record/internal.h"
+#include "record/session_internal.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -518,6 +518,7 @@ static int stream_init(struct rec_session *s, int i)
                             .n_alt_pt = c->n_alt_pt < RTP_ALT_PT_MAX ? c->n_alt_pt : RTP_ALT_PT_MAX,
                             .n_alt_rtx =
                                 c->n_alt_rtx < RTP_ALT_PT_MAX ? c->n_alt_rtx : RTP_ALT_PT_MAX,
+                            .red = c->red,
                             .clock_rate = c->clock_rate,
                             .window = s->cfg.reorder_window,
                             .max_delay_us = s->cfg.reorder_delay_us,

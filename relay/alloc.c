@@ -8,9 +8,25 @@
  * few cache lines. Expiry is checked where a permission or channel is
  * used, and a once-a-second cron removes whole allocations.
  *
- * Relay ports, reservations and quotas are in ports.c.
+ * This file owns the lifecycle: alloc_create (request in, outcome out),
+ * alloc_free, expiry and policy re-checks (it acts on verdict.c's
+ * answers). Relay ports, reservations and quotas are in ports.c, the
+ * packet path in peer.c, session events in events.c, and how a client
+ * is reached (UDP 5-tuple table or stream connection) in client.h.
  */
-#include "relay/internal.h"
+#include "relay/alloc.h"
+#include "relay/client.h"
+#include "relay/events.h"
+#include "relay/peer.h"
+#include "relay/verdict.h"
+#include "relay/clock.h"
+#include "relay/ipcount.h"
+#include "relay/ports.h"
+#include "relay/server.h"
+#include "relay/snap.h"
+#include "relay/stream.h"
+#include "relay/txq.h"
+#include "relay/uring.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
@@ -28,238 +44,10 @@
 #include <unistd.h>
 
 enum {
-    DATA_HEADROOM = RELAY_DATA_HEADROOM, /* room to prepend a ChannelData header */
-    RELAY_PEER_BATCH = 16,     /* datagrams per recvmmsg on a relay socket */
     CHANNEL_REUSE_HOLD = 300,  /* RFC 8656 §12: a number stays bound 5 more minutes */
 };
 
-static struct se_log_rl rl_peer_send;
-
-/* ---- the UDP 5-tuple table ---- */
-
-static size_t bucket(const struct worker *w, const struct udp_listener *ul,
-                     const struct se_addr *addr)
-{
-    return (se_addr_hash(addr, w->hseed) ^ (uint32_t)ul->index * 0x9E3779B1u) & (w->hsize - 1);
-}
-
-struct allocation *alloc_find_udp(struct worker *w, const struct udp_listener *ul,
-                                  const struct se_addr *client)
-{
-    if (!w->hsize)
-        return NULL;
-    for (struct allocation *a = w->htab[bucket(w, ul, client)]; a; a = a->hnext)
-        if (a->client.udp == ul && se_addr_eq(&a->client.addr, client))
-            return a;
-    return NULL;
-}
-
-static int htab_grow(struct worker *w)
-{
-    size_t nsize = w->hsize ? w->hsize * 2 : 64;
-    struct allocation **n = calloc(nsize, sizeof(*n));
-
-    if (!n)
-        return SE_ERR_NOMEM;
-    struct allocation **old = w->htab;
-    size_t osize = w->hsize;
-    w->htab = n;
-    w->hsize = nsize;
-    for (size_t i = 0; i < osize; i++) {
-        for (struct allocation *a = old[i], *next; a; a = next) {
-            next = a->hnext;
-            size_t b = bucket(w, a->client.udp, &a->client.addr);
-            a->hnext = n[b];
-            n[b] = a;
-        }
-    }
-    free(old);
-    return 0;
-}
-
-static int htab_insert(struct worker *w, struct allocation *a)
-{
-    if (w->hcount >= w->hsize && htab_grow(w) < 0)
-        return SE_ERR_NOMEM;
-    size_t b = bucket(w, a->client.udp, &a->client.addr);
-    a->hnext = w->htab[b];
-    w->htab[b] = a;
-    w->hcount++;
-    return 0;
-}
-
-static void htab_remove(struct worker *w, struct allocation *a)
-{
-    struct allocation **pp = &w->htab[bucket(w, a->client.udp, &a->client.addr)];
-
-    for (; *pp; pp = &(*pp)->hnext) {
-        if (*pp == a) {
-            *pp = a->hnext;
-            w->hcount--;
-            return;
-        }
-    }
-}
-
-/* ---- peer -> client ---- */
-
-static uint32_t xorshift(uint32_t *s)
-{
-    uint32_t x = *s ? *s : 0x9E3779B9u;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
-
-/*
- * Datagrams from peers (epoll path; uring.c has the io_uring one). One
- * recvmmsg reads what the socket holds straight into free buffers of the
- * queue toward the clients; ChannelData for a UDP client is queued by
- * swapping buffer pointers and leaves with the queue's sendmmsg at the end
- * of the loop pass (worker.c). Data indications and stream clients are
- * sent at once.
- */
-static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct relay_sock *rs = arg;
-    struct allocation *a = rs->alloc;
-    struct worker *w = a->w;
-    struct relay_txq *q = &w->to_client;
-    struct mmsghdr m[RELAY_PEER_BATCH];
-    struct iovec iov[RELAY_PEER_BATCH];
-    union relay_sockaddr from[RELAY_PEER_BATCH];
-
-    (void)what;
-    w->now = relay_now_mono();
-    for (int round = 0; round < RELAY_UDP_BURST / RELAY_PEER_BATCH; round++) {
-        if (q->n + RELAY_PEER_BATCH > RELAY_TXQ_MAX)
-            relay_txq_send(w, q);
-        int base = q->n;
-        for (int i = 0; i < RELAY_PEER_BATCH; i++) {
-            iov[i].iov_base = q->buf[base + i] + DATA_HEADROOM;
-            iov[i].iov_len = RELAY_BUF_SIZE - DATA_HEADROOM;
-            m[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
-                                           .msg_namelen = sizeof(from[i]),
-                                           .msg_iov = &iov[i],
-                                           .msg_iovlen = 1};
-        }
-        int k = recvmmsg(fd, m, RELAY_PEER_BATCH, MSG_DONTWAIT, NULL);
-        if (k < 0) {
-            if (errno == EINTR || errno == ECONNREFUSED)
-                continue;
-            break;
-        }
-        for (int i = 0; i < k; i++)
-            relay_from_peer(w, a, q->buf[base + i] + DATA_HEADROOM, m[i].msg_len, &from[i].sa,
-                            base + i, -1);
-        if (k < RELAY_PEER_BATCH)
-            break; /* drained */
-    }
-}
-
-bool relay_from_peer(struct worker *w, struct allocation *a, uint8_t *payload, size_t n,
-                     const struct sockaddr *from, int slot, int bid)
-{
-    struct relay_txq *q = &w->to_client;
-    struct se_addr peer;
-    bool queued = false;
-
-    if (se_addr_from_sockaddr(&peer, from) < 0)
-        return false;
-    if (n == 0) {
-        /* An empty datagram (which also ends an io_uring multishot receive,
-         * uring.c): nothing to relay. */
-        atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
-        return false;
-    }
-    struct permission *p = alloc_perm_find(a, peer.ip);
-    if (!p || p->expires <= w->now) {
-        atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
-        return false;
-    }
-    if (!relay_rate_ok(&a->rl_in, n)) {
-        atomic_fetch_add_explicit(&w->st.dropped_rate_limit, 1, memory_order_relaxed);
-        return false;
-    }
-    struct channel *ch = alloc_chan_by_peer(a, &peer);
-    int rc;
-    if (ch && ch->expires > w->now) {
-        /* The header goes in front of the payload: headroom (epoll) or
-         * the tail of the address area already read (io_uring). */
-        uint8_t *frame = payload - CHANNEL_HEADER_LEN;
-        frame[0] = (uint8_t)(ch->number >> 8);
-        frame[1] = (uint8_t)ch->number;
-        frame[2] = (uint8_t)(n >> 8);
-        frame[3] = (uint8_t)n;
-        if (a->client.transport == SE_TP_UDP) {
-            if (bid < 0) {
-                /* Its buffer trades places with the first free one
-                 * (slot >= q->n, and every buffer in between is free). */
-                uint8_t *t = q->buf[q->n];
-                q->buf[q->n] = q->buf[slot];
-                q->buf[slot] = t;
-            }
-            relay_queue_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN, bid);
-            queued = true;
-            rc = 0; /* counted as sent; a full socket counts dropped_backpressure */
-        } else {
-            rc = relay_send_client(w, &a->client, frame, n + CHANNEL_HEADER_LEN, true);
-        }
-    } else {
-        struct stun_builder b;
-        uint32_t tid[3];
-        for (int k = 0; k < 3; k++)
-            tid[k] = xorshift(&w->rng);
-        stun_build_begin(&b, w->txbuf, sizeof(w->txbuf), TURN_DATA, STUN_INDICATION,
-                         (const uint8_t *)tid);
-        stun_put_xor_addr(&b, STUN_A_XOR_PEER_ADDRESS, &peer);
-        stun_put_attr(&b, STUN_A_DATA, payload, n);
-        int len = stun_build_end(&b);
-        rc = len < 0 ? len : relay_send_client(w, &a->client, w->txbuf, (size_t)len, false);
-    }
-    if (rc == 0) {
-        a->pkts_to_client++;
-        a->bytes_to_client += (uint64_t)n;
-    }
-    return queued;
-}
-
-void alloc_send_to_peer(struct allocation *a, const struct se_addr *peer, const uint8_t *data,
-                        size_t len)
-{
-    struct relay_sock *rs = alloc_relay_for(a, peer->family);
-    struct worker *w = a->w;
-    struct sockaddr_storage ss;
-    socklen_t sl;
-
-    if (!rs)
-        return;
-    if (!relay_rate_ok(&a->rl_out, len)) {
-        atomic_fetch_add_explicit(&w->st.dropped_rate_limit, 1, memory_order_relaxed);
-        return;
-    }
-    if (w->to_peer_batching) {
-        /* data lies in the listener's receive slots, which stay put until
-         * udp_read_cb sends this queue (worker.c). */
-        if (w->to_peer.n == RELAY_TXQ_MAX)
-            relay_txq_send(w, &w->to_peer);
-        relay_txq_add(&w->to_peer, rs->fd, peer, (uint8_t *)data, len);
-        a->pkts_from_client++; /* as for the client queue: drops count as backpressure */
-        a->bytes_from_client += len;
-        return;
-    }
-    sl = se_addr_to_sockaddr(peer, &ss);
-    if (sendto(rs->fd, data, len, 0, (struct sockaddr *)&ss, sl) < 0) {
-        if (errno == EAGAIN || errno == ENOBUFS)
-            atomic_fetch_add_explicit(&a->w->st.dropped_backpressure, 1, memory_order_relaxed);
-        else
-            se_log_rl(&rl_peer_send, SE_LOG_DEBUG, "send to peer failed: %s", strerror(errno));
-        return;
-    }
-    a->pkts_from_client++;
-    a->bytes_from_client += len;
-}
+static struct se_log_rl rl_revoke;
 
 /* ---- permissions and channels ---- */
 
@@ -268,14 +56,6 @@ struct relay_sock *alloc_relay_for(struct allocation *a, int family)
     for (int i = 0; i < a->n_relay; i++)
         if (a->relay[i].addr.family == family)
             return &a->relay[i];
-    return NULL;
-}
-
-struct permission *alloc_perm_find(struct allocation *a, const uint8_t ip[16])
-{
-    for (uint16_t i = 0; i < a->n_perms; i++)
-        if (memcmp(a->perms[i].ip, ip, 16) == 0)
-            return &a->perms[i];
     return NULL;
 }
 
@@ -365,22 +145,6 @@ void alloc_perms_install(struct allocation *a, const uint8_t (*ips)[16], int n)
         (void)alloc_perm_install(a, ips[i]); /* cannot fail after alloc_perms_reserve */
 }
 
-struct channel *alloc_chan_by_number(struct allocation *a, uint16_t number)
-{
-    for (uint16_t i = 0; i < a->n_chans; i++)
-        if (a->chans[i].number == number)
-            return &a->chans[i];
-    return NULL;
-}
-
-struct channel *alloc_chan_by_peer(struct allocation *a, const struct se_addr *peer)
-{
-    for (uint16_t i = 0; i < a->n_chans; i++)
-        if (se_addr_eq(&a->chans[i].peer, peer))
-            return &a->chans[i];
-    return NULL;
-}
-
 int alloc_chan_reserve(struct allocation *a, uint16_t number)
 {
     unsigned max = a->w->snap->max_channels;
@@ -428,6 +192,107 @@ int alloc_chan_install(struct allocation *a, uint16_t number, const struct se_ad
     return 0;
 }
 
+static void peer_of(const struct permission *p, struct se_addr *out)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    memset(out, 0, sizeof(*out));
+    memcpy(out->ip, p->ip, 16);
+    out->family = memcmp(p->ip, mapped, 12) == 0 ? AF_INET : AF_INET6;
+}
+
+void alloc_peers_str(const struct allocation *a, char *buf, size_t len)
+{
+    size_t pl = 0;
+
+    buf[0] = '\0';
+    for (uint16_t i = 0; i < a->n_perms && pl + SE_ADDR_STRLEN < len; i++) {
+        struct se_addr p;
+        char ip[SE_ADDR_STRLEN];
+        peer_of(&a->perms[i], &p);
+        int n = snprintf(buf + pl, len - pl, "%s%s", pl ? "," : "",
+                         se_addr_ip_str(&p, ip, sizeof(ip)));
+        if (n > 0)
+            pl += (size_t)n;
+    }
+}
+
+/* ---- policy re-checks (verdict.c answers, this file acts) ---- */
+
+/* The decision that governs a: its rule, record flag, caps, duration. */
+static void apply_decision(struct allocation *a, const struct pol_decision *d)
+{
+    a->rule_id = d->rule_id;
+    a->record = d->record;
+    bwcap_set(&a->rl_out, d->max_kbps);
+    bwcap_set(&a->rl_in, d->max_kbps);
+    a->deadline = d->max_duration ? a->started + (int64_t)d->max_duration : 0;
+}
+
+static void revoke_alloc(struct allocation *a, const char *why)
+{
+    char cs[SE_ADDR_STRLEN];
+
+    atomic_fetch_add_explicit(&a->w->st.revoked, 1, memory_order_relaxed);
+    se_log_rl(&rl_revoke, SE_LOG_INFO, "allocation revoked user=%s client=%s: %s", a->user,
+              se_addr_str(&a->client.addr, cs, sizeof(cs)), why);
+    alloc_free(a, "revoked");
+}
+
+/* Remove channels and permissions (with their channels) that policy no
+ * longer allows. */
+static void recheck_peers(struct allocation *a)
+{
+    for (uint16_t k = 0; k < a->n_chans;) {
+        if (verdict_keep_channel(a, &a->chans[k].peer)) {
+            k++;
+            continue;
+        }
+        a->chans[k] = a->chans[--a->n_chans];
+        atomic_fetch_add_explicit(&a->w->st.revoked, 1, memory_order_relaxed);
+    }
+    for (uint16_t i = 0; i < a->n_perms;) {
+        struct se_addr p;
+        peer_of(&a->perms[i], &p);
+        if (verdict_keep_permission(a, &p)) {
+            i++;
+            continue;
+        }
+        char ps[SE_ADDR_STRLEN];
+        se_log_rl(&rl_revoke, SE_LOG_INFO, "permission revoked user=%s peer=%s", a->user,
+                  se_addr_ip_str(&p, ps, sizeof(ps)));
+        atomic_fetch_add_explicit(&a->w->st.revoked, 1, memory_order_relaxed);
+        for (uint16_t k = 0; k < a->n_chans;) {
+            if (memcmp(a->chans[k].peer.ip, p.ip, 16) == 0)
+                a->chans[k] = a->chans[--a->n_chans];
+            else
+                k++;
+        }
+        a->perms[i] = a->perms[--a->n_perms];
+        a->peers_changed = true;
+    }
+}
+
+void alloc_recheck_all(struct worker *w, bool check_creds)
+{
+    for (struct allocation *a = w->allocs, *next; a; a = next) {
+        struct pol_decision d;
+        char why[160];
+
+        next = a->next;
+        if (verdict_alloc(a, check_creds, &d, why, sizeof(why)) == VERDICT_REVOKE) {
+            revoke_alloc(a, why);
+            continue;
+        }
+        bool changed = d.rule_id != a->rule_id || d.record != a->record;
+        apply_decision(a, &d);
+        if (changed)
+            events_rule_changed(a, d.rule_name);
+        recheck_peers(a);
+        relay_offload_sync(a); /* denied peers' flows go; a new cap takes flows back */
+    }
+}
+
 /* ---- create / free ---- */
 
 static void client_str(const struct client_ref *c, char *buf, size_t len)
@@ -442,7 +307,7 @@ static void relay_sock_close(struct relay_sock *rs)
     if (rs->ev)
         event_free(rs->ev);
     else if (rs->alloc->w->ur)
-        relay_uring_del(rs->alloc->w, rs); /* cancels the receive first */
+        uring_del(rs->alloc->w, rs); /* cancels the receive first */
     close(rs->fd);
 }
 
@@ -462,12 +327,12 @@ static int add_relay_sock(struct allocation *a, int fd, const struct se_addr *ad
             setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
     }
     if (a->w->ur) {
-        if (relay_uring_add(a->w, rs) < 0)
+        if (uring_add(a->w, rs) < 0)
             return SE_ERR_NOMEM;
         a->n_relay++;
         return 0;
     }
-    rs->ev = event_new(a->w->base, fd, EV_READ | EV_PERSIST, relay_read_cb, rs);
+    rs->ev = event_new(a->w->base, fd, EV_READ | EV_PERSIST, peer_on_readable, rs);
     if (!rs->ev || event_add(rs->ev, NULL) < 0) {
         if (rs->ev)
             event_free(rs->ev);
@@ -478,12 +343,84 @@ static int add_relay_sock(struct allocation *a, int fd, const struct se_addr *ad
     return 0;
 }
 
-struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
-                                const struct alloc_request *req, const char *user,
-                                size_t user_len, const char *quota_user, const uint8_t *key,
-                                size_t keylen, const uint8_t tid[12], uint8_t out_token[8],
-                                bool *made_token, int *dual_err, int *stun_err)
+/*
+ * How fast one account may churn allocations (each costs a port search,
+ * two log lines and a session row): 486 beyond, like the user's quota
+ * (RFC 8656 §7.2). Checked before anything is taken; a refusal is
+ * counted and logged here.
+ */
+static bool allocate_rate_ok(struct worker *w, const char *quota_user)
 {
+    struct relay_server *srv = w->srv;
+    static struct se_log_rl rl_rate;
+    uint8_t ukey[16];
+
+    if (!w->snap->allocate_rate_per_user)
+        return true;
+    se_ratelimit_key_str(srv->alloc_rate, quota_user, strlen(quota_user), ukey);
+    if (se_ratelimit_allow(srv->alloc_rate, ukey, relay_now_ms(), w->snap->allocate_rate_per_user,
+                           w->snap->allocate_burst_per_user))
+        return true;
+    atomic_fetch_add_explicit(&w->st.allocs_rate_limited, 1, memory_order_relaxed);
+    se_log_rl(&rl_rate, SE_LOG_WARN,
+              "Allocate from user=%s refused (486): limits.allocate_rate_per_user (%u/s) reached",
+              quota_user, w->snap->allocate_rate_per_user);
+    return false;
+}
+
+/* The allocation object for req, without sockets: NULL if out of memory. */
+static struct allocation *alloc_object_new(struct worker *w, const struct alloc_request *req)
+{
+    /* The strings live in the allocation's own block: at 10 000 idle
+     * allocations every malloc chunk counts (docs/benchmark.md). */
+    size_t qlen = strlen(req->quota_user), olen = req->origin ? strlen(req->origin) : 0;
+    size_t user_len = req->user_len;
+    struct allocation *a =
+        calloc(1, sizeof(*a) + user_len + 1 + qlen + 1 + (req->origin ? olen + 1 : 0));
+    if (!a)
+        return NULL;
+    a->user = a->text;
+    memcpy(a->user, req->user, user_len);
+    a->user[user_len] = '\0';
+    a->quota_user = a->user + user_len + 1;
+    memcpy(a->quota_user, req->quota_user, qlen + 1);
+    if (req->origin) {
+        a->origin = a->quota_user + qlen + 1;
+        memcpy(a->origin, req->origin, olen + 1);
+    }
+    a->user_len = user_len;
+    a->w = w;
+    a->client = *req->client;
+    memcpy(a->key, req->key, req->keylen);
+    a->keylen = (uint8_t)req->keylen;
+    memcpy(a->tid, req->tid, 12);
+    a->started = w->now;
+    a->active_at = w->now;
+    a->started_wall = relay_now_wall();
+    a->granted_lifetime = req->lifetime;
+    a->expires = w->now + req->lifetime;
+    return a;
+}
+
+static void log_start(const struct allocation *a)
+{
+    char cs[80], rs[SE_ADDR_STRLEN], rs6[SE_ADDR_STRLEN + 8] = "";
+
+    client_str(&a->client, cs, sizeof(cs));
+    if (a->n_relay > 1) {
+        char t[SE_ADDR_STRLEN];
+        snprintf(rs6, sizeof(rs6), " relay6=%s", se_addr_str(&a->relay[1].addr, t, sizeof(t)));
+    }
+    se_info("allocation start user=%s client=%s relay=%s%s lifetime=%u origin=%s", a->user, cs,
+            se_addr_str(&a->relay[0].addr, rs, sizeof(rs)), rs6, a->granted_lifetime,
+            a->origin ? a->origin : "-");
+}
+
+struct allocation *alloc_create(struct worker *w, const struct alloc_request *req,
+                                struct alloc_outcome *out)
+{
+    const struct client_ref *c = req->client;
+    const char *quota_user = req->quota_user;
     struct relay_server *srv = w->srv;
     const struct se_config *cfg = srv->cfg;
     struct allocation *a = NULL;
@@ -491,43 +428,26 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
     uint16_t port = 0;
     struct se_addr addr;
     uint8_t source[16];
-    unsigned held = 0; /* units of holdings_take() this call owns */
+    unsigned held = 0; /* units of ports_hold() this call owns */
 
-    *made_token = false;
-    *dual_err = 0;
-    *stun_err = 508;
-    relay_source_key(&c->addr, source);
-    /* How fast one account may churn allocations (each costs a port
-     * search, two log lines and a session row): 486 beyond, like the
-     * user's quota (RFC 8656 §7.2). Checked before anything is taken. */
-    if (w->snap->allocate_rate_per_user) {
-        uint8_t ukey[16];
-        se_ratelimit_key_str(srv->alloc_rate, quota_user, strlen(quota_user), ukey);
-        if (!se_ratelimit_allow(srv->alloc_rate, ukey, relay_now_ms(),
-                                w->snap->allocate_rate_per_user,
-                                w->snap->allocate_burst_per_user)) {
-            static struct se_log_rl rl_rate;
-            atomic_fetch_add_explicit(&w->st.allocs_rate_limited, 1, memory_order_relaxed);
-            se_log_rl(&rl_rate, SE_LOG_WARN,
-                      "Allocate from user=%s refused (486): limits.allocate_rate_per_user (%u/s) "
-                      "reached",
-                      quota_user, w->snap->allocate_rate_per_user);
-            *stun_err = 486;
-            return NULL;
-        }
+    *out = (struct alloc_outcome){.stun_err = 508};
+    ipc_source_key(&c->addr, source);
+    if (!allocate_rate_ok(w, quota_user)) {
+        out->stun_err = 486;
+        return NULL;
     }
     /* A redeemed reservation gives its holdings back first: converting it
      * must not fail on the quota place it occupies itself. */
-    if (req->token && reservation_take(srv, req->token, &fd, &addr) < 0)
+    if (req->token && ports_resv_take(srv, req->token, &fd, &addr) < 0)
         goto fail; /* 508 per RFC 8656 §7.2 */
     unsigned per_user = w->snap->max_allocations_per_user;
     if (req->policy && req->policy->max_allocs && req->policy->max_allocs < per_user)
         per_user = req->policy->max_allocs; /* the rule's own quota, if tighter */
     /* EVEN-PORT with R holds two: this allocation and the reserved port. */
     unsigned units = req->reserve_next && !req->token ? 2 : 1;
-    int refused = holdings_take(w, quota_user, per_user, source, units);
+    int refused = ports_hold(w, quota_user, per_user, source, units);
     if (refused) {
-        *stun_err = refused;
+        out->stun_err = refused;
         goto fail;
     }
     held = units;
@@ -535,46 +455,24 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
         const struct se_addr *ip = req->family == AF_INET6 ? &cfg->relay_v6 : &cfg->relay_v4;
         bool have = req->family == AF_INET6 ? cfg->has_relay_v6 : cfg->has_relay_v4;
         if (!have) {
-            *stun_err = 440;
+            out->stun_err = 440;
             goto fail;
         }
-        if (relay_port_bind(srv, ip, req->even_port, req->reserve_next, &fd, &port, &fd2) < 0)
+        if (ports_bind(srv, ip, req->even_port, req->reserve_next, &fd, &port, &fd2) < 0)
             goto fail;
         addr = *ip;
         addr.port = port;
     }
     if (req->dual) {
         if (!cfg->has_relay_v6) {
-            *dual_err = 440;
-        } else if (relay_port_bind(srv, &cfg->relay_v6, false, false, &fd6, &port, &fd2) < 0) {
-            *dual_err = 508;
+            out->dual_err = 440;
+        } else if (ports_bind(srv, &cfg->relay_v6, false, false, &fd6, &port, &fd2) < 0) {
+            out->dual_err = 508;
         }
     }
-    /* The strings live in the allocation's own block: at 10 000 idle
-     * allocations every malloc chunk counts (docs/benchmark.md). */
-    size_t qlen = strlen(quota_user), olen = req->origin ? strlen(req->origin) : 0;
-    a = calloc(1, sizeof(*a) + user_len + 1 + qlen + 1 + (req->origin ? olen + 1 : 0));
+    a = alloc_object_new(w, req);
     if (!a)
         goto fail;
-    a->user = a->text;
-    memcpy(a->user, user, user_len);
-    a->user[user_len] = '\0';
-    a->quota_user = a->user + user_len + 1;
-    memcpy(a->quota_user, quota_user, qlen + 1);
-    if (req->origin) {
-        a->origin = a->quota_user + qlen + 1;
-        memcpy(a->origin, req->origin, olen + 1);
-    }
-    a->user_len = user_len;
-    a->w = w;
-    a->client = *c;
-    memcpy(a->key, key, keylen);
-    a->keylen = (uint8_t)keylen;
-    memcpy(a->tid, tid, 12);
-    a->started = w->now;
-    a->started_wall = relay_now_wall();
-    a->granted_lifetime = req->lifetime;
-    a->expires = w->now + req->lifetime;
     if (add_relay_sock(a, fd, &addr, req->dont_fragment) < 0)
         goto fail;
     fd = -1;
@@ -585,41 +483,32 @@ struct allocation *alloc_create(struct worker *w, const struct client_ref *c,
             goto fail;
         fd6 = -1;
     }
-    if (c->transport == SE_TP_UDP && htab_insert(w, a) < 0)
+    if (client_ops(c)->attach(a) < 0)
         goto fail;
     if (fd2 >= 0) {
         struct se_addr next = addr;
         next.port = (uint16_t)(addr.port + 1);
-        if (reservation_add(srv, fd2, &next, w->now, quota_user, source, out_token) == 0) {
-            *made_token = true;
+        if (ports_resv_add(srv, fd2, &next, w->now, quota_user, source, out->token) == 0) {
+            out->has_token = true;
             fd2 = -1;
             held--; /* that unit is the reservation's now */
         }
     }
     if (held > 1) { /* no reservation after all */
-        holdings_release(srv, quota_user, source, held - 1);
+        ports_release(srv, quota_user, source, held - 1);
         held = 1;
     }
-    if (c->transport != SE_TP_UDP)
-        stream_conn_busy(c->conn, a);
     a->next = w->allocs;
     if (w->allocs)
         w->allocs->prev = a;
     w->allocs = a;
+    atomic_fetch_add(&w->srv->n_live, 1);
     atomic_fetch_add_explicit(&w->st.allocs_created, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->st.allocs_live, 1, memory_order_relaxed);
-    {
-        char cs[80], rs[SE_ADDR_STRLEN], rs6[SE_ADDR_STRLEN + 8] = "";
-        client_str(c, cs, sizeof(cs));
-        if (a->n_relay > 1) {
-            char t[SE_ADDR_STRLEN];
-            snprintf(rs6, sizeof(rs6), " relay6=%s", se_addr_str(&a->relay[1].addr, t, sizeof(t)));
-        }
-        se_info("allocation start user=%s client=%s relay=%s%s lifetime=%u origin=%s", a->user,
-                cs, se_addr_str(&a->relay[0].addr, rs, sizeof(rs)), rs6, req->lifetime,
-                a->origin ? a->origin : "-");
-    }
-    alloc_policy_start(a, req);
+    log_start(a);
+    if (req->policy)
+        apply_decision(a, req->policy);
+    events_start(a, req->policy ? req->policy->rule_name : "");
     return a;
 fail:
     if (a) {
@@ -634,7 +523,7 @@ fail:
     if (fd6 >= 0)
         close(fd6);
     if (held)
-        holdings_release(srv, quota_user, source, held);
+        ports_release(srv, quota_user, source, held);
     atomic_fetch_add_explicit(&w->st.allocs_refused, 1, memory_order_relaxed);
     return NULL;
 }
@@ -659,26 +548,36 @@ void alloc_free(struct allocation *a, const char *reason)
     atomic_fetch_add_explicit(&w->st.pkts_to_client, a->pkts_to_client, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->st.bytes_to_client, a->bytes_to_client, memory_order_relaxed);
     atomic_fetch_sub_explicit(&w->st.allocs_live, 1, memory_order_relaxed);
-    alloc_policy_end(a, reason);
-    if (a->client.transport == SE_TP_UDP)
-        htab_remove(w, a);
-    else if (a->client.conn)
-        stream_conn_idle(a->client.conn);
+    events_end(a, reason);
+    client_ops(&a->client)->detach(a);
     if (a->prev)
         a->prev->next = a->next;
     else
         w->allocs = a->next;
     if (a->next)
         a->next->prev = a->prev;
+    atomic_fetch_sub(&w->srv->n_live, 1);
     for (int i = 0; i < a->n_relay; i++)
         relay_sock_close(&a->relay[i]);
     uint8_t source[16];
-    relay_source_key(&a->client.addr, source);
-    holdings_release(w->srv, a->quota_user, source, 1);
+    ipc_source_key(&a->client.addr, source);
+    ports_release(w->srv, a->quota_user, source, 1);
     explicit_bzero(a->key, sizeof(a->key));
     free(a->perms);
     free(a->chans);
     free(a);
+}
+
+void alloc_drain_idle(struct worker *w, unsigned idle_s)
+{
+    if (!idle_s)
+        return;
+    for (struct allocation *a = w->allocs, *next; a; a = next) {
+        next = a->next;
+        if (a->pkts_from_client + a->pkts_to_client == a->seen_pkts &&
+            w->now - a->active_at >= (int64_t)idle_s)
+            alloc_free(a, "drained (idle)");
+    }
 }
 
 void alloc_cron(struct worker *w)
@@ -695,7 +594,11 @@ void alloc_cron(struct worker *w)
             continue;
         }
         relay_offload_cron(a); /* offloaded counters in before the session UPDATE */
-        alloc_policy_cron(a);
+        if (a->pkts_from_client + a->pkts_to_client != a->seen_pkts) {
+            a->seen_pkts = a->pkts_from_client + a->pkts_to_client;
+            a->active_at = w->now;
+        }
+        events_cron(a);
         /* Drop channels past their hold time so numbers can be reused. */
         for (uint16_t i = 0; i < a->n_chans;) {
             if (a->chans[i].expires + CHANNEL_REUSE_HOLD <= w->now)

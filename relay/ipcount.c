@@ -5,7 +5,7 @@
  * reservations, TCP/TLS connections) is bounded per source as well as per
  * user and in total, so one address cannot take the relay's ports or fds
  * with many credentials. A source is an IPv4 address or an IPv6 /64
- * (relay_source_key): one subscriber gets a /64 or more, so counting /128s
+ * (ipc_source_key): one subscriber gets a /64 or more, so counting /128s
  * would let one host spread itself over 2^64 addresses.
  *
  * A table is a hash of chained entries, one per source that holds
@@ -14,7 +14,7 @@
  * never per packet. The hash seed is random, so clients cannot aim their
  * addresses at one chain.
  */
-#include "relay/internal.h"
+#include "relay/ipcount.h"
 #include "core/err.h"
 
 #include <openssl/rand.h>

@@ -8,7 +8,7 @@
  *
  * What an allocation holds - a place in limits.max_allocations, in its
  * user's quota and in its client source's quota (IPv4 address or IPv6
- * /64, ipcount.c) - is taken and given back here (holdings_take/release),
+ * /64, ipcount.c) - is taken and given back here (ports_hold/release),
  * all or none. A reservation (EVEN-PORT with R) holds a port and an fd
  * just like an allocation, so it holds the same places until it is
  * redeemed by its RESERVATION-TOKEN or expires after 30 s.
@@ -17,8 +17,12 @@
  * lock; both happen only at Allocate, teardown and the 1 s cron, never
  * per packet.
  */
-#include "relay/internal.h"
+#include "relay/ports.h"
 #include "core/err.h"
+#include "relay/ipcount.h"
+#include "relay/server.h"
+#include "relay/snap.h"
+#include "relay/worker.h"
 
 #include <errno.h>
 #include <openssl/rand.h>
@@ -31,6 +35,26 @@ enum {
     PORT_SEARCH_MAX = 512,     /* bind attempts before answering 508 */
     PORT_RANDOM_TRIES = 16,    /* of those, independent random picks */
     RELAY_SOCK_RCVBUF = 512 * 1024, /* per relay socket (the kernel doubles it) */
+    RESERVATION_LIFETIME = 30, /* RFC 8656 §7.2: "about 30 seconds" */
+};
+
+/* A port held for a later Allocate with RESERVATION-TOKEN (RFC 8656
+ * §7.2). It counts as an allocation of its user and its client's source
+ * until it is redeemed or expires. */
+struct reservation {
+    uint8_t token[8];
+    int fd;
+    struct se_addr addr;
+    int64_t expires;
+    uint8_t source[16]; /* ipc_source_key of the client that made it */
+    struct reservation *next;
+    char quota_user[];     /* the user it counts against */
+};
+
+struct user_quota {
+    char *name;
+    unsigned count;
+    struct user_quota *next;
 };
 
 /* ---- quotas ---- */
@@ -132,8 +156,8 @@ static unsigned random_below(unsigned n)
  * attempts, then a walk from a random place so a nearly full range
  * still finds its free ports. bind() is the arbiter of what is free.
  */
-int relay_port_bind(struct relay_server *srv, const struct se_addr *ip, bool even,
-                    bool reserve_next, int *fd, uint16_t *port, int *fd2)
+int ports_bind(struct relay_server *srv, const struct se_addr *ip, bool even, bool reserve_next,
+               int *fd, uint16_t *port, int *fd2)
 {
     const struct se_config *cfg = srv->cfg;
     unsigned range = (unsigned)cfg->max_port - cfg->min_port + 1;
@@ -174,8 +198,8 @@ int relay_port_bind(struct relay_server *srv, const struct se_addr *ip, bool eve
  * holds two: itself and the reserved port), all or none. 0, or the STUN
  * error to answer (508 for the total, 486 for user or source).
  */
-int holdings_take(struct worker *w, const char *user, unsigned per_user, const uint8_t source[16],
-                  unsigned n)
+int ports_hold(struct worker *w, const char *user, unsigned per_user, const uint8_t source[16],
+               unsigned n)
 {
     struct relay_server *srv = w->srv;
 
@@ -195,8 +219,7 @@ int holdings_take(struct worker *w, const char *user, unsigned per_user, const u
     return 0;
 }
 
-void holdings_release(struct relay_server *srv, const char *user, const uint8_t source[16],
-                      unsigned n)
+void ports_release(struct relay_server *srv, const char *user, const uint8_t source[16], unsigned n)
 {
     ipc_release(srv->alloc_sources, source, n);
     quota_release(srv, user, n);
@@ -205,15 +228,14 @@ void holdings_release(struct relay_server *srv, const char *user, const uint8_t 
 
 static void reservation_free(struct relay_server *srv, struct reservation *r)
 {
-    holdings_release(srv, r->quota_user, r->source, 1);
+    ports_release(srv, r->quota_user, r->source, 1);
     atomic_fetch_sub_explicit(&srv->n_resv, 1, memory_order_relaxed);
     free(r);
 }
 
 /* Redeem a token: its fd and address move to the caller, and what the
  * reservation held is given back (the new allocation takes its own). */
-int reservation_take(struct relay_server *srv, const uint8_t token[8], int *fd,
-                     struct se_addr *addr)
+int ports_resv_take(struct relay_server *srv, const uint8_t token[8], int *fd, struct se_addr *addr)
 {
     struct reservation *found = NULL;
 
@@ -237,8 +259,8 @@ int reservation_take(struct relay_server *srv, const uint8_t token[8], int *fd,
 
 /* Keep fd as a reservation; it takes over one unit of holdings the
  * caller took for user and source. */
-int reservation_add(struct relay_server *srv, int fd, const struct se_addr *addr, int64_t now,
-                    const char *user, const uint8_t source[16], uint8_t token[8])
+int ports_resv_add(struct relay_server *srv, int fd, const struct se_addr *addr, int64_t now,
+                   const char *user, const uint8_t source[16], uint8_t token[8])
 {
     size_t ulen = strlen(user);
     struct reservation *r = calloc(1, sizeof(*r) + ulen + 1);
@@ -261,7 +283,7 @@ int reservation_add(struct relay_server *srv, int fd, const struct se_addr *addr
     return 0;
 }
 
-void alloc_expire_reservations(struct relay_server *srv, int64_t now)
+void ports_resv_expire(struct relay_server *srv, int64_t now)
 {
     struct reservation *gone = NULL;
 
@@ -282,5 +304,21 @@ void alloc_expire_reservations(struct relay_server *srv, int64_t now)
         gone = r->next;
         close(r->fd);
         reservation_free(srv, r);
+    }
+}
+
+void ports_free(struct relay_server *srv)
+{
+    while (srv->resv) {
+        struct reservation *r = srv->resv;
+        srv->resv = r->next;
+        close(r->fd);
+        free(r);
+    }
+    while (srv->quotas) {
+        struct user_quota *q = srv->quotas;
+        srv->quotas = q->next;
+        free(q->name);
+        free(q);
     }
 }

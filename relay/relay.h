@@ -48,6 +48,9 @@ void relay_server_reconfigure(struct relay_server *srv, const struct se_config *
 /* Stop accepting new allocations; workers exit when their allocations are
  * gone or after timeout_s seconds. Returns at once. */
 void relay_server_drain(struct relay_server *srv, unsigned timeout_s);
+/* Worker threads still running: 0 once a drain has ended every allocation
+ * it waits for (their END events are queued by then). Any thread. */
+int relay_server_running(struct relay_server *srv);
 /* Wait for all workers to exit (after a drain); idempotent. */
 void relay_server_join(struct relay_server *srv);
 /* Join, then free everything (events not taken are lost). */

@@ -7,7 +7,9 @@
  * unref (a worker swapping in a newer one, or shutdown) frees it, so no
  * worker ever reads freed memory and none ever takes a lock to read.
  */
-#include "relay/internal.h"
+#include "relay/snap.h"
+#include "auth/auth.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "policy/peers.h"
 #include "policy/rules.h"

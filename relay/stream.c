@@ -27,7 +27,7 @@
  *    long as its allocation (lifetime, refreshes);
  *  - how much memory: reads stop at a high-water mark past one frame,
  *    and what is queued toward the client is capped by
- *    limits.stream_out_max (relay_send_client drops beyond it); after a
+ *    limits.stream_out_max (stream_send drops beyond it); after a
  *    wave of closed connections the cron hands free heap pages back
  *    (malloc_trim), so the process returns to its size before a flood;
  *  - when accept() itself fails for want of descriptors (EMFILE, ENFILE,
@@ -37,7 +37,15 @@
  * The per-source counts are server-wide (relay/ipcount.c, a mutex at
  * accept and close); the rest is per worker. Worker thread only.
  */
-#include "relay/internal.h"
+#include "relay/stream.h"
+#include "relay/alloc.h"
+#include "relay/client.h"
+#include "relay/clock.h"
+#include "relay/ipcount.h"
+#include "relay/server.h"
+#include "relay/snap.h"
+#include "relay/turn.h"
+#include "relay/worker.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
@@ -70,6 +78,21 @@ enum {
     FD_RESERVE = 64,               /* fds kept for listeners, rings, files, the API */
     KEEPALIVE_INTERVAL = 10,       /* s between keepalive probes... */
     KEEPALIVE_PROBES = 3,          /* ...and how many go unanswered */
+};
+
+/* A TCP or TLS client connection. */
+struct stream_conn {
+    struct worker *w;
+    struct bufferevent *bev;
+    int transport;
+    struct se_addr remote, local;
+    struct allocation *alloc; /* at most one (RFC 8656 §3.1: per 5-tuple) */
+    int64_t created;
+    int64_t idle_since;       /* monotonic: accept, or the end of its allocation */
+    bool tls_done;            /* handshake complete (always, for TCP) */
+    bool in_idle;             /* on the worker's idle list */
+    struct stream_conn *prev, *next;   /* worker's list of all */
+    struct stream_conn *iprev, *inext; /* worker's idle list (no allocation), oldest first */
 };
 
 static struct se_log_rl rl_stream, rl_refuse, rl_accept, rl_close;
@@ -164,7 +187,7 @@ static void conn_free(struct stream_conn *sc, const char *reason)
             SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify wait */
         bufferevent_free(sc->bev);
     }
-    relay_source_key(&sc->remote, key);
+    ipc_source_key(&sc->remote, key);
     ipc_release(w->srv->conn_sources, key, 1);
     atomic_fetch_sub_explicit(&w->srv->n_conns, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&w->st.conns_live, 1, memory_order_relaxed);
@@ -177,18 +200,57 @@ void stream_conn_free(struct stream_conn *sc, const char *reason)
     conn_free(sc, reason);
 }
 
-void stream_conn_idle(struct stream_conn *sc)
+static int stream_send(struct worker *w, const struct client_ref *c, const uint8_t *buf, size_t len,
+                       bool channel_data)
+{
+    static const uint8_t pad[3];
+    struct stream_conn *sc = c->conn;
+    struct evbuffer *out = bufferevent_get_output(sc->bev);
+
+    /* Backpressure: a client that does not read loses relayed datagrams
+     * rather than growing our memory. */
+    if (evbuffer_get_length(out) > w->snap->stream_out_max) {
+        atomic_fetch_add_explicit(&w->st.dropped_backpressure, 1, memory_order_relaxed);
+        return SE_ERR_FULL;
+    }
+    bufferevent_write(sc->bev, buf, len);
+    if (channel_data && (len & 3))
+        bufferevent_write(sc->bev, pad, 4 - (len & 3));
+    return 0;
+}
+
+static void stream_conn_idle(struct stream_conn *sc)
 {
     sc->alloc = NULL;
     sc->idle_since = sc->w->now;
     idle_append(sc);
 }
 
-void stream_conn_busy(struct stream_conn *sc, struct allocation *a)
+static void stream_conn_busy(struct stream_conn *sc, struct allocation *a)
 {
     sc->alloc = a;
     idle_remove(sc);
 }
+
+/* An allocation of this connection's client began / ended. */
+static int stream_attach(struct allocation *a)
+{
+    stream_conn_busy(a->client.conn, a);
+    return 0;
+}
+
+static void stream_detach(struct allocation *a)
+{
+    if (a->client.conn)
+        stream_conn_idle(a->client.conn);
+}
+
+const struct client_ops stream_client_ops = {
+    .send = stream_send,
+    .attach = stream_attach,
+    .detach = stream_detach,
+    .datagram = false,
+};
 
 /* Close with a reason worth counting and logging (timeouts). */
 static void conn_close(struct stream_conn *sc, _Atomic uint64_t *counter, const char *reason)
@@ -316,7 +378,7 @@ static bool source_admit(struct worker *w, evutil_socket_t fd, int transport,
     struct relay_server *srv = w->srv;
     unsigned per = stream_per_source_cap(srv, w->snap);
 
-    relay_source_key(remote, key);
+    ipc_source_key(remote, key);
     if (ipc_take(srv->conn_sources, key, per, 1) < 0) {
         atomic_fetch_sub_explicit(&srv->n_conns, 1, memory_order_relaxed);
         refuse(w, fd, transport, remote, &w->st.conns_refused_source,

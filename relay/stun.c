@@ -450,6 +450,22 @@ void stun_put_xor_addr(struct stun_builder *b, uint16_t type, const struct se_ad
     }
 }
 
+void stun_put_addr(struct stun_builder *b, uint16_t type, const struct se_addr *a)
+{
+    bool v4 = a->family == AF_INET;
+    uint8_t *p = put_hdr(b, type, v4 ? 8 : 20);
+
+    if (!p)
+        return;
+    p[0] = 0;
+    p[1] = v4 ? STUN_FAMILY_V4 : STUN_FAMILY_V6;
+    wr16(p + 2, a->port);
+    if (v4)
+        memcpy(p + 4, a->ip + 12, 4);
+    else
+        memcpy(p + 4, a->ip, 16);
+}
+
 void stun_put_error(struct stun_builder *b, int code, const char *reason)
 {
     size_t rlen = strlen(reason);

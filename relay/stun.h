@@ -182,6 +182,8 @@ void stun_build_begin(struct stun_builder *b, uint8_t *buf, size_t cap, uint16_t
 void stun_put_attr(struct stun_builder *b, uint16_t type, const void *val, size_t len);
 void stun_put_u32(struct stun_builder *b, uint16_t type, uint32_t v);
 void stun_put_xor_addr(struct stun_builder *b, uint16_t type, const struct se_addr *a);
+/* MAPPED-ADDRESS encoding, not XORed (ALTERNATE-SERVER, RFC 8489 §14.15). */
+void stun_put_addr(struct stun_builder *b, uint16_t type, const struct se_addr *a);
 /* ERROR-CODE with code (300..699) and a reason phrase (may be ""). */
 void stun_put_error(struct stun_builder *b, int code, const char *reason);
 /* MESSAGE-INTEGRITY (HMAC-SHA1) over everything so far. */

@@ -15,48 +15,39 @@
  * a bare 20-byte request). Both are built minimal, and for a source that
  * has not yet completed an authenticated exchange (which proves it is
  * not spoofed) they are limited per source and second
- * (auth.challenge_rate, oversized_ok).
+ * (auth.challenge_rate, turn_oversized_ok). Authentication and the
+ * challenges are in turn_auth.c.
  */
-#include "relay/internal.h"
+#include "relay/turn.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "policy/peers.h"
 #include "policy/rules.h"
-#include "relay/offload/offload.h"
+#include "relay/alloc.h"
+#include "relay/client.h"
+#include "relay/clock.h"
+#include "relay/ipcount.h"
+#include "relay/peer.h"
+#include "relay/server.h"
+#include "relay/snap.h"
 #include "relay/stun.h"
+#include "relay/turn_req.h"
+#include "relay/verdict.h"
+#include "relay/worker.h"
+#include "relay/offload/offload.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static struct se_log_rl rl_auth, rl_throttle, rl_peer, rl_bad, rl_policy, rl_reflect, rl_stale;
+static struct se_log_rl rl_peer, rl_bad, rl_policy;
 
-struct req {
-    struct worker *w;
-    const struct client_ref *c;
-    struct allocation *a;
-    const struct stun_msg *m;
-    const uint8_t *key; /* after authentication */
-    size_t keylen;
-    bool mi256;        /* answer with MESSAGE-INTEGRITY-SHA256 */
-    bool fingerprint;  /* request carried FINGERPRINT */
-    const char *user;  /* USERNAME bytes, not NUL-terminated */
-    size_t user_len;
-    const char *tuser; /* who the password-guess throttle counts: the user part of */
-    size_t tuser_len;  /* a REST name (any expiry), else the USERNAME */
-    uint8_t src[16];   /* relay_source_key of the client */
-    char quota_user[AUTH_NAME_MAX];
-    char origin[AUTH_ORIGIN_MAX + 1]; /* a REST credential's origin, decoded */
-    bool has_origin;
-    uint8_t keybuf[AUTH_SHA256_KEY_LEN];
-};
-
-static void begin(struct req *r, struct stun_builder *b, uint8_t cls)
+void turn_begin(struct req *r, struct stun_builder *b, uint8_t cls)
 {
     stun_build_begin(b, r->w->txbuf, sizeof(r->w->txbuf), r->m->method, cls, r->m->tid);
 }
 
 /* Append integrity/fingerprint as the request had them and send. */
-static void finish(struct req *r, struct stun_builder *b)
+void turn_finish(struct req *r, struct stun_builder *b)
 {
     int len;
 
@@ -70,7 +61,7 @@ static void finish(struct req *r, struct stun_builder *b)
         stun_put_fingerprint(b);
     len = stun_build_end(b);
     if (len > 0)
-        relay_send_client(r->w, r->c, r->w->txbuf, (size_t)len, false);
+        client_send(r->w, r->c, r->w->txbuf, (size_t)len, false);
 }
 
 static void put_software(struct req *r, struct stun_builder *b)
@@ -84,7 +75,7 @@ static int build_error(struct req *r, int code, const char *reason)
 {
     struct stun_builder b;
 
-    begin(r, &b, STUN_ERROR);
+    turn_begin(r, &b, STUN_ERROR);
     stun_put_error(&b, code, reason);
     if (code == 420 && r->m->n_unknown > 0) {
         uint8_t v[STUN_MAX_UNKNOWN * 2];
@@ -94,6 +85,9 @@ static int build_error(struct req *r, int code, const char *reason)
         }
         stun_put_attr(&b, STUN_A_UNKNOWN_ATTRIBUTES, v, (size_t)r->m->n_unknown * 2);
     }
+    /* RFC 8489 §10: only after authentication (the caller's check) */
+    if (code == 300 && r->w->srv->cfg->has_drain_alternate)
+        stun_put_addr(&b, STUN_A_ALTERNATE_SERVER, &r->w->srv->cfg->drain_alternate);
     if (r->key) {
         if (r->mi256)
             stun_put_integrity_sha256(&b, r->key, r->keylen);
@@ -105,7 +99,7 @@ static int build_error(struct req *r, int code, const char *reason)
     return stun_build_end(&b);
 }
 
-static const char *method_name(uint16_t method)
+const char *turn_method_name(uint16_t method)
 {
     switch (method) {
     case STUN_BINDING: return "Binding";
@@ -119,270 +113,29 @@ static const char *method_name(uint16_t method)
 
 /* Answer an error with a reason phrase; why says which check refused
  * (logged at debug level). */
-static void send_error_reason(struct req *r, int code, const char *reason, const char *why)
+void turn_error_reason(struct req *r, int code, const char *reason, const char *why)
 {
     char as[SE_ADDR_STRLEN];
 
-    se_debug("%s from %s: %d %s (%s)", method_name(r->m->method),
+    se_debug("%s from %s: %d %s (%s)", turn_method_name(r->m->method),
              se_addr_str(&r->c->addr, as, sizeof(as)), code, reason, why);
     int len = build_error(r, code, reason);
 
-    if (len > 0 && r->c->transport == SE_TP_UDP && (size_t)len > r->m->len)
+    if (len > 0 && client_is_datagram(r->c) && (size_t)len > r->m->len)
         len = build_error(r, code, "");
     if (len <= 0)
         return;
-    if (r->c->transport == SE_TP_UDP && (size_t)len > r->m->len) {
+    if (client_is_datagram(r->c) && (size_t)len > r->m->len) {
         /* Would amplify: answer nothing. */
         atomic_fetch_add_explicit(&r->w->st.dropped_bad_input, 1, memory_order_relaxed);
         return;
     }
-    relay_send_client(r->w, r->c, r->w->txbuf, (size_t)len, false);
+    client_send(r->w, r->c, r->w->txbuf, (size_t)len, false);
 }
 
-static void send_error_why(struct req *r, int code, const char *why)
+void turn_error(struct req *r, int code, const char *why)
 {
-    send_error_reason(r, code, stun_reason(code), why);
-}
-
-/* The source as the throttle counts it: "192.0.2.7" or "2001:db8::/64". */
-static const char *source_str(const uint8_t key[16], char *buf, size_t len)
-{
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    struct se_addr a = {.family = AF_INET6};
-
-    memcpy(a.ip, key, 16);
-    if (memcmp(key, v4mapped, 12) == 0) {
-        a.family = AF_INET;
-        return se_addr_ip_str(&a, buf, len);
-    }
-    se_addr_ip_str(&a, buf, len);
-    size_t n = strlen(buf);
-    if (n + 4 < len)
-        memcpy(buf + n, "/64", 4);
-    return buf;
-}
-
-/*
- * An answer of answer bytes to r, larger than its UDP request, which a
- * spoofed source could turn into reflection: allowed for a proven source
- * (one that completed an authenticated exchange), else at most
- * auth.challenge_rate per source and second. Counts and logs a refusal.
- */
-static bool oversized_ok(struct req *r, size_t answer, const char *what)
-{
-    if (r->c->transport != SE_TP_UDP || answer <= r->m->len ||
-        auth_throttle_challenge(r->w->srv->throttle, r->src, relay_now_wall()))
-        return true;
-    char ss[SE_ADDR_STRLEN + 4];
-    atomic_fetch_add_explicit(&r->w->st.challenges_limited, 1, memory_order_relaxed);
-    se_log_rl(&rl_reflect, SE_LOG_INFO,
-              "%s to unproven source %s not sent: %zu-byte answer to a %zu-byte request, "
-              "over auth.challenge_rate",
-              what, source_str(r->src, ss, sizeof(ss)), answer, r->m->len);
-    return false;
-}
-
-static const uint8_t pw_algorithms[] = {0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00};
-
-/* 401 or 438 with REALM and a fresh NONCE (RFC 8489 §9.2.4). */
-static void send_challenge(struct req *r, int code)
-{
-    struct relay_snap *s = r->w->snap;
-    char nonce[AUTH_NONCE_MAX];
-    struct stun_builder b;
-    bool small = r->c->transport == SE_TP_UDP && r->m->len < 80;
-    bool features = s->features && !small;
-    int n = auth_nonce_make(&r->w->srv->nonce_key, &r->c->addr, relay_now_wall(),
-                            s->nonce_lifetime, features, nonce, sizeof(nonce));
-
-    if (n < 0)
-        return;
-    r->key = NULL; /* a challenge carries no integrity */
-    begin(r, &b, STUN_ERROR);
-    stun_put_error(&b, code, small ? "" : stun_reason(code));
-    stun_put_attr(&b, STUN_A_REALM, s->realm, strlen(s->realm));
-    stun_put_attr(&b, STUN_A_NONCE, nonce, (size_t)n);
-    if (features)
-        stun_put_attr(&b, STUN_A_PASSWORD_ALGORITHMS, pw_algorithms, sizeof(pw_algorithms));
-    size_t answer = b.len + (r->fingerprint ? 8 : 0);
-    se_debug("%s challenge %d: request %zu bytes, answer %zu bytes", method_name(r->m->method),
-             code, r->m->len, answer);
-    /* The one error answer that may exceed its request: limited for
-     * unproven sources, so a spoofed source can reflect only a trickle. */
-    if (!oversized_ok(r, answer, code == 401 ? "401 challenge" : "438 challenge"))
-        return;
-    finish(r, &b);
-}
-
-static bool attr_eq(const struct stun_msg *m, const struct stun_attr *a, const char *s, size_t n)
-{
-    return a->len == n && memcmp(stun_attr_value(m, a), s, n) == 0;
-}
-
-/* A failed guess: counted for (user, source) and for the source. */
-static void auth_failed(struct req *r, const char *why)
-{
-    char as[SE_ADDR_STRLEN], ss[SE_ADDR_STRLEN + 4];
-    int64_t now = relay_now_wall();
-
-    atomic_fetch_add_explicit(&r->w->st.auth_failures, 1, memory_order_relaxed);
-    se_log_rl(&rl_auth, SE_LOG_WARN, "auth failed: user=%.*s from %s: %s", (int)r->user_len,
-              r->user, se_addr_str(&r->c->addr, as, sizeof(as)), why);
-    int started =
-        auth_throttle_fail_user(r->w->srv->throttle, r->src, r->tuser, r->tuser_len, now);
-    if (started == AUTH_THROTTLE_USER)
-        se_warn("auth: throttling user=%.*s from %s after repeated failures", (int)r->tuser_len,
-                r->tuser, source_str(r->src, ss, sizeof(ss)));
-    else if (started == AUTH_THROTTLE_SOURCE)
-        se_warn("auth: throttling source %s (all users) after repeated failures",
-                source_str(r->src, ss, sizeof(ss)));
-    send_challenge(r, 401);
-}
-
-/* A request refused by a throttle block: a clear error, no key tried. */
-static void throttled(struct req *r, int state)
-{
-    char ss[SE_ADDR_STRLEN + 4];
-
-    atomic_fetch_add_explicit(&r->w->st.auth_throttled, 1, memory_order_relaxed);
-    se_log_rl(&rl_throttle, SE_LOG_WARN, "auth: request from user=%.*s at %s refused: %s throttled",
-              (int)r->user_len, r->user, source_str(r->src, ss, sizeof(ss)),
-              state == AUTH_THROTTLE_SOURCE ? "source" : "user at this source");
-    send_error_reason(r, 403, "Too many failed authentications, retry later",
-                      "password-guess throttle");
-}
-
-/*
- * Try the key (derived or stored) against the message. Returns true if it
- * verifies; on success the key is kept in r->keybuf.
- */
-static bool try_key(struct req *r, const uint8_t *key, size_t keylen)
-{
-    if (stun_check_integrity(r->m, key, keylen) != 0)
-        return false;
-    memcpy(r->keybuf, key, keylen);
-    r->key = r->keybuf;
-    r->keylen = keylen;
-    return true;
-}
-
-/* A REST credential verified: its user must not be disabled, and its
- * origin-id (covered by the HMAC) must decode. 0, or -1 when answered. */
-static int rest_accepted(struct req *r, const struct auth_rest_name *rest)
-{
-    snprintf(r->quota_user, sizeof(r->quota_user), "%.*s", (int)rest->user_len, rest->user);
-    if (r->w->snap->rules &&
-        pol_rules_user_disabled(r->w->snap->rules, rest->user, rest->user_len)) {
-        auth_failed(r, "user is disabled");
-        return -1;
-    }
-    if (rest->origin) {
-        if (auth_origin_decode(rest->origin, rest->origin_len, r->origin, sizeof(r->origin)) < 0) {
-            send_error_why(r, 400, "REST username carries a malformed origin-id");
-            return -1;
-        }
-        r->has_origin = true;
-    }
-    return 0;
-}
-
-/* Authenticate r->m; returns 0, or -1 when an answer was sent or dropped. */
-static int authenticate(struct req *r)
-{
-    const struct stun_msg *m = r->m;
-    struct relay_snap *s = r->w->snap;
-    const struct stun_attr *ua, *ra, *na, *pa, *pas;
-    int64_t now = relay_now_wall();
-    bool sha256 = false;
-    struct auth_rest_name rest;
-
-    if (m->mi < 0 && m->mi256 < 0) {
-        send_challenge(r, 401);
-        return -1;
-    }
-    ua = stun_find(m, STUN_A_USERNAME);
-    ra = stun_find(m, STUN_A_REALM);
-    na = stun_find(m, STUN_A_NONCE);
-    if (!ua || !ra || !na || ua->len == 0 || ua->len >= AUTH_NAME_MAX) {
-        send_error_why(r, 400, "MESSAGE-INTEGRITY without USERNAME, REALM or NONCE");
-        return -1;
-    }
-    r->user = (const char *)stun_attr_value(m, ua);
-    r->user_len = ua->len;
-    bool is_rest = auth_creds_secret_count(s->creds) > 0 &&
-                   auth_rest_parse(r->user, r->user_len, &rest) == 0;
-    r->tuser = is_rest ? rest.user : r->user;
-    r->tuser_len = is_rest ? rest.user_len : r->user_len;
-    int blocked = auth_throttle_check(r->w->srv->throttle, r->src, r->tuser, r->tuser_len, now);
-    if (blocked != AUTH_THROTTLE_OK) {
-        throttled(r, blocked);
-        return -1;
-    }
-    const char *nonce = (const char *)stun_attr_value(m, na);
-    int nrc = auth_nonce_check(&r->w->srv->nonce_key, &r->c->addr, now, nonce, na->len);
-    if (nrc == SE_ERR_STALE) {
-        send_challenge(r, 438);
-        return -1;
-    }
-    if (nrc < 0 || !attr_eq(m, ra, s->realm, strlen(s->realm))) {
-        send_challenge(r, 401); /* not ours or not for this realm: not a guess */
-        return -1;
-    }
-    /* RFC 8489 §9.2.4: password algorithm negotiation, if our nonce offered it. */
-    pa = stun_find(m, STUN_A_PASSWORD_ALGORITHM);
-    pas = stun_find(m, STUN_A_PASSWORD_ALGORITHMS);
-    if (auth_nonce_has_features(nonce, na->len) && (pa || pas)) {
-        if (!pa || !pas || pas->len != sizeof(pw_algorithms) ||
-            memcmp(stun_attr_value(m, pas), pw_algorithms, sizeof(pw_algorithms)) != 0 ||
-            pa->len < 4) {
-            send_error_why(r, 400, "PASSWORD-ALGORITHM(S) missing or not what the server offered");
-            return -1;
-        }
-        const uint8_t *v = stun_attr_value(m, pa);
-        uint16_t alg = (uint16_t)(v[0] << 8 | v[1]);
-        if (alg != STUN_PWALG_MD5 && alg != STUN_PWALG_SHA256) {
-            send_error_why(r, 400, "unknown PASSWORD-ALGORITHM");
-            return -1;
-        }
-        sha256 = alg == STUN_PWALG_SHA256;
-    }
-    r->mi256 = m->mi256 >= 0;
-
-    /* TURN REST credential: "expiry:user[:origin]" signed by a secret. */
-    if (is_rest) {
-        if (rest.expiry < now) {
-            /* Not a guess (no password is tried): browsers retry stale
-             * credentials, and their address must not be throttled. */
-            char as[SE_ADDR_STRLEN];
-            atomic_fetch_add_explicit(&r->w->st.auth_failures, 1, memory_order_relaxed);
-            se_log_rl(&rl_stale, SE_LOG_INFO, "auth failed: user=%.*s from %s: REST credential expired",
-                      (int)r->user_len, r->user, se_addr_str(&r->c->addr, as, sizeof(as)));
-            send_challenge(r, 401);
-            return -1;
-        }
-        for (size_t i = 0; i < auth_creds_secret_count(s->creds); i++) {
-            char pw[AUTH_REST_PW_LEN + 4];
-            uint8_t key[AUTH_SHA256_KEY_LEN];
-            if (auth_rest_password(auth_creds_secret(s->creds, i), r->user, r->user_len, pw,
-                                   sizeof(pw)) < 0 ||
-                auth_key_derive(sha256, r->user, r->user_len, s->realm, pw, strlen(pw), key) < 0)
-                continue;
-            if (try_key(r, key, sha256 ? AUTH_SHA256_KEY_LEN : AUTH_MD5_KEY_LEN)) {
-                /* Integrity with our address-bound nonce: the source is real. */
-                auth_throttle_prove(r->w->srv->throttle, r->src, now);
-                return rest_accepted(r, &rest);
-            }
-        }
-    }
-    const struct auth_user *u = auth_creds_find_user(s->creds, r->user, r->user_len);
-    if (u && (sha256 ? try_key(r, u->key_sha256, AUTH_SHA256_KEY_LEN)
-                     : try_key(r, u->key_md5, AUTH_MD5_KEY_LEN))) {
-        snprintf(r->quota_user, sizeof(r->quota_user), "%s", u->name);
-        auth_throttle_prove(r->w->srv->throttle, r->src, now);
-        return 0;
-    }
-    auth_failed(r, u ? "wrong password" : "unknown user or bad REST signature");
-    return -1;
+    turn_error_reason(r, code, stun_reason(code), why);
 }
 
 /* ---- helpers ---- */
@@ -442,9 +195,18 @@ static void send_allocate_success(struct req *r, struct allocation *a, const uin
 {
     struct stun_builder b;
 
-    begin(r, &b, STUN_SUCCESS);
-    for (int i = 0; i < a->n_relay; i++)
-        stun_put_xor_addr(&b, STUN_A_XOR_RELAYED_ADDRESS, &a->relay[i].addr);
+    turn_begin(r, &b, STUN_SUCCESS);
+    const struct se_config *cfg = r->w->srv->cfg;
+    for (int i = 0; i < a->n_relay; i++) {
+        /* Behind a 1:1 NAT (relay.external_address): the public address
+         * with the port the socket is bound to. */
+        struct se_addr adv = a->relay[i].addr;
+        if (adv.family == AF_INET && cfg->has_relay_ext_v4)
+            memcpy(adv.ip, cfg->relay_ext_v4.ip, 16);
+        else if (adv.family == AF_INET6 && cfg->has_relay_ext_v6)
+            memcpy(adv.ip, cfg->relay_ext_v6.ip, 16);
+        stun_put_xor_addr(&b, STUN_A_XOR_RELAYED_ADDRESS, &adv);
+    }
     stun_put_u32(&b, STUN_A_LIFETIME, (uint32_t)(a->expires - r->w->now));
     if (token)
         stun_put_attr(&b, STUN_A_RESERVATION_TOKEN, token, 8);
@@ -452,7 +214,7 @@ static void send_allocate_success(struct req *r, struct allocation *a, const uin
         put_address_error(&b, STUN_FAMILY_V6, dual_err);
     stun_put_xor_addr(&b, STUN_A_XOR_MAPPED_ADDRESS, &r->c->addr);
     put_software(r, &b);
-    finish(r, &b);
+    turn_finish(r, &b);
 }
 
 /* ---- methods ---- */
@@ -470,23 +232,23 @@ static void do_binding(struct req *r)
     bool software = true;
 
     for (;;) {
-        begin(r, &b, STUN_SUCCESS);
+        turn_begin(r, &b, STUN_SUCCESS);
         stun_put_xor_addr(&b, STUN_A_XOR_MAPPED_ADDRESS, &r->c->addr);
         if (software)
             put_software(r, &b);
         size_t answer = b.len + (r->fingerprint ? 8 : 0);
-        if (r->c->transport != SE_TP_UDP || answer <= r->m->len ||
+        if (!client_is_datagram(r->c) || answer <= r->m->len ||
             auth_throttle_proven(r->w->srv->throttle, r->src, relay_now_wall()))
             break;
         if (software && r->w->snap->software[0]) {
             software = false; /* SOFTWARE is optional (RFC 8489 §14.14) */
             continue;
         }
-        if (!oversized_ok(r, answer, "Binding answer"))
+        if (!turn_oversized_ok(r, answer, "Binding answer"))
             return;
         break;
     }
-    finish(r, &b);
+    turn_finish(r, &b);
 }
 
 static void do_allocate(struct req *r)
@@ -494,29 +256,34 @@ static void do_allocate(struct req *r)
     const struct stun_msg *m = r->m;
     struct alloc_request ar = {.family = AF_INET};
     const struct stun_attr *rt, *raf, *aaf, *ep, *tok;
-    uint8_t token[8];
-    bool made_token, zero;
-    int dual_err, stun_err;
+    struct alloc_outcome out;
+    bool zero;
 
     if (r->a) {
         /* RFC 8656 §7.2: a retransmitted Allocate gets the same success. */
         if (memcmp(r->a->tid, m->tid, 12) == 0)
             send_allocate_success(r, r->a, NULL, 0);
         else
-            send_error_why(r, 437, "this 5-tuple already has an allocation");
+            turn_error(r, 437, "this 5-tuple already has an allocation");
         return;
     }
     if (r->w->draining) {
-        send_error_why(r, 508, "draining for shutdown");
+        /* Another server takes new allocations while this one drains
+         * (drain.alternate); without one, 508 (the client tries its next
+         * server, as for a full one). */
+        if (r->w->srv->cfg->has_drain_alternate)
+            turn_error(r, 300, "draining for shutdown: try the alternate server");
+        else
+            turn_error(r, 508, "draining for shutdown");
         return;
     }
     rt = stun_find(m, STUN_A_REQUESTED_TRANSPORT);
     if (!rt || rt->len != 4) {
-        send_error_why(r, 400, "REQUESTED-TRANSPORT missing or malformed");
+        turn_error(r, 400, "REQUESTED-TRANSPORT missing or malformed");
         return;
     }
     if (stun_attr_value(m, rt)[0] != STUN_PROTO_UDP) {
-        send_error_why(r, 442, "only UDP relaying is offered");
+        turn_error(r, 442, "only UDP relaying is offered");
         return;
     }
     raf = stun_find(m, STUN_A_REQUESTED_ADDRESS_FAMILY);
@@ -525,7 +292,7 @@ static void do_allocate(struct req *r)
     tok = stun_find(m, STUN_A_RESERVATION_TOKEN);
     if ((tok && (ep || raf || aaf)) || (raf && aaf) || (tok && tok->len != 8) ||
         (ep && ep->len < 1) || (raf && raf->len != 4) || (aaf && aaf->len != 4)) {
-        send_error_why(r, 400, "conflicting or malformed allocation attributes");
+        turn_error(r, 400, "conflicting or malformed allocation attributes");
         return;
     }
     if (raf) {
@@ -533,13 +300,13 @@ static void do_allocate(struct req *r)
         if (f == STUN_FAMILY_V6)
             ar.family = AF_INET6;
         else if (f != STUN_FAMILY_V4) {
-            send_error_why(r, 440, "unknown REQUESTED-ADDRESS-FAMILY");
+            turn_error(r, 440, "unknown REQUESTED-ADDRESS-FAMILY");
             return;
         }
     }
     if (aaf) {
         if (stun_attr_value(m, aaf)[0] != STUN_FAMILY_V6) {
-            send_error_why(r, 400, "ADDITIONAL-ADDRESS-FAMILY must be IPv6");
+            turn_error(r, 400, "ADDITIONAL-ADDRESS-FAMILY must be IPv6");
             return;
         }
         ar.dual = true;
@@ -581,21 +348,37 @@ static void do_allocate(struct req *r)
                   r->quota_user, r->has_origin ? r->origin : "-",
                   se_transport_name(r->c->transport), se_addr_str(&r->c->addr, as, sizeof(as)),
                   rule);
-        send_error_why(r, 403, "refused by policy");
+        turn_error(r, 403, "refused by policy");
+        return;
+    }
+    if (d.record == POL_RECORD_ALWAYS && !pol_peers_has_anchor(r->w->snap->peers)) {
+        /* Fail closed: such a call may relay only to the anchor. */
+        atomic_fetch_add_explicit(&r->w->st.policy_denied, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&r->w->st.allocs_refused, 1, memory_order_relaxed);
+        se_log_rl(&rl_policy, SE_LOG_INFO,
+                  "allocate refused: recording required (rule #%lld) and no anchor is configured "
+                  "user=%s origin=%s",
+                  (long long)d.rule_id, r->quota_user, r->has_origin ? r->origin : "-");
+        turn_error(r, 403, "recording required, no anchor");
         return;
     }
     ar.policy = &d;
     ar.origin = r->has_origin ? r->origin : NULL;
-    struct allocation *a =
-        alloc_create(r->w, r->c, &ar, r->user, r->user_len, r->quota_user, r->key, r->keylen,
-                     m->tid, token, &made_token, &dual_err, &stun_err);
+    ar.client = r->c;
+    ar.user = r->user;
+    ar.user_len = r->user_len;
+    ar.quota_user = r->quota_user;
+    ar.key = r->key;
+    ar.keylen = r->keylen;
+    ar.tid = m->tid;
+    struct allocation *a = alloc_create(r->w, &ar, &out);
     if (!a) {
         se_log_rl(&rl_bad, SE_LOG_INFO, "allocate refused user=%.*s: %d %s", (int)r->user_len,
-                  r->user, stun_err, stun_reason(stun_err));
-        send_error_why(r, stun_err, "allocation refused");
+                  r->user, out.stun_err, stun_reason(out.stun_err));
+        turn_error(r, out.stun_err, "allocation refused");
         return;
     }
-    send_allocate_success(r, a, made_token ? token : NULL, dual_err);
+    send_allocate_success(r, a, out.has_token ? out.token : NULL, out.dual_err);
 }
 
 static void do_refresh(struct req *r)
@@ -610,23 +393,23 @@ static void do_refresh(struct req *r)
             struct recent_refresh *rr = &r->w->recent[i];
             if (rr->at && r->w->now - rr->at < 40 && memcmp(rr->tid, r->m->tid, 12) == 0 &&
                 se_addr_eq(&rr->client, &r->c->addr)) {
-                begin(r, &b, STUN_SUCCESS); /* retransmitted delete */
+                turn_begin(r, &b, STUN_SUCCESS); /* retransmitted delete */
                 stun_put_u32(&b, STUN_A_LIFETIME, 0);
-                finish(r, &b);
+                turn_finish(r, &b);
                 return;
             }
         }
-        send_error_why(r, 437, "no allocation for this 5-tuple");
+        turn_error(r, 437, "no allocation for this 5-tuple");
         return;
     }
     if (raf) {
         if (raf->len != 4) {
-            send_error_why(r, 400, "malformed REQUESTED-ADDRESS-FAMILY");
+            turn_error(r, 400, "malformed REQUESTED-ADDRESS-FAMILY");
             return;
         }
         uint8_t f = stun_attr_value(r->m, raf)[0];
         if (!alloc_relay_for(r->a, f == STUN_FAMILY_V6 ? AF_INET6 : AF_INET)) {
-            send_error_why(r, 443, "no relayed address of that family");
+            turn_error(r, 443, "no relayed address of that family");
             return;
         }
     }
@@ -641,9 +424,9 @@ static void do_refresh(struct req *r)
     } else {
         r->a->expires = r->w->now + lt;
     }
-    begin(r, &b, STUN_SUCCESS);
+    turn_begin(r, &b, STUN_SUCCESS);
     stun_put_u32(&b, STUN_A_LIFETIME, lt);
-    finish(r, &b);
+    turn_finish(r, &b);
 }
 
 static void do_create_permission(struct req *r)
@@ -653,7 +436,7 @@ static void do_create_permission(struct req *r)
     struct stun_builder b;
 
     if (!r->a) {
-        send_error_why(r, 437, "no allocation for this 5-tuple");
+        turn_error(r, 437, "no allocation for this 5-tuple");
         return;
     }
     for (int i = 0; i < r->m->n_attrs; i++) {
@@ -661,26 +444,27 @@ static void do_create_permission(struct req *r)
         if (at->type != STUN_A_XOR_PEER_ADDRESS)
             continue;
         if (stun_attr_xor_addr(r->m, at, &peers[n]) < 0) {
-            send_error_why(r, 400, "malformed XOR-PEER-ADDRESS");
+            turn_error(r, 400, "malformed XOR-PEER-ADDRESS");
             return;
         }
         n++;
     }
     if (n == 0) {
-        send_error_why(r, 400, "no XOR-PEER-ADDRESS");
+        turn_error(r, 400, "no XOR-PEER-ADDRESS");
         return;
     }
     for (int i = 0; i < n; i++) {
         if (!alloc_relay_for(r->a, peers[i].family)) {
-            send_error_why(r, 443, "peer family differs from the relayed address");
+            turn_error(r, 443, "peer family differs from the relayed address");
             return;
         }
         if (!peer_allowed(r, &peers[i], false)) {
-            send_error_why(r, 403, "peer address denied");
+            turn_error(r, 403, "peer address denied");
             return;
         }
-        if (!alloc_peer_policy_ok(r->a, &peers[i])) {
-            send_error_why(r, 403, "peer refused by policy");
+        if (!verdict_peer(r->a, &peers[i], true) ||
+            !verdict_record_peer(r->a, &peers[i], false, true)) {
+            turn_error(r, 403, "peer refused by policy");
             return;
         }
     }
@@ -689,13 +473,13 @@ static void do_create_permission(struct req *r)
     for (int i = 0; i < n; i++)
         memcpy(ips[i], peers[i].ip, 16);
     if (alloc_perms_reserve(r->a, (const uint8_t(*)[16])ips, n) < 0) {
-        send_error_why(r, 508, "permission limit reached");
+        turn_error(r, 508, "permission limit reached");
         return;
     }
     alloc_perms_install(r->a, (const uint8_t(*)[16])ips, n);
     relay_offload_sync(r->a); /* refreshed permissions extend offloaded channels */
-    begin(r, &b, STUN_SUCCESS);
-    finish(r, &b);
+    turn_begin(r, &b, STUN_SUCCESS);
+    turn_finish(r, &b);
 }
 
 static void do_channel_bind(struct req *r)
@@ -707,48 +491,48 @@ static void do_channel_bind(struct req *r)
     uint32_t v;
 
     if (!r->a) {
-        send_error_why(r, 437, "no allocation for this 5-tuple");
+        turn_error(r, 437, "no allocation for this 5-tuple");
         return;
     }
     if (!cn || !pa || stun_attr_u32(r->m, cn, &v) < 0 || stun_attr_xor_addr(r->m, pa, &peer) < 0) {
-        send_error_why(r, 400, "CHANNEL-NUMBER or XOR-PEER-ADDRESS missing or malformed");
+        turn_error(r, 400, "CHANNEL-NUMBER or XOR-PEER-ADDRESS missing or malformed");
         return;
     }
     uint16_t number = (uint16_t)(v >> 16);
     if (number < CHANNEL_MIN || number > CHANNEL_MAX) {
-        send_error_why(r, 400, "channel number outside 0x4000-0x7FFF");
+        turn_error(r, 400, "channel number outside 0x4000-0x7FFF");
         return;
     }
     struct channel *by_num = alloc_chan_by_number(r->a, number);
     struct channel *by_peer = alloc_chan_by_peer(r->a, &peer);
     if ((by_num && !se_addr_eq(&by_num->peer, &peer)) || (by_peer && by_peer->number != number)) {
         /* RFC 8656 §11.2: no rebinding */
-        send_error_why(r, 400, "channel or peer already bound differently");
+        turn_error(r, 400, "channel or peer already bound differently");
         return;
     }
     if (!alloc_relay_for(r->a, peer.family)) {
-        send_error_why(r, 443, "peer family differs from the relayed address");
+        turn_error(r, 443, "peer family differs from the relayed address");
         return;
     }
     if (!peer_allowed(r, &peer, true)) {
-        send_error_why(r, 403, "peer address denied");
+        turn_error(r, 403, "peer address denied");
         return;
     }
-    if (!alloc_peer_policy_ok(r->a, &peer)) {
-        send_error_why(r, 403, "peer refused by policy");
+    if (!verdict_peer(r->a, &peer, true) || !verdict_record_peer(r->a, &peer, true, true)) {
+        turn_error(r, 403, "peer refused by policy");
         return;
     }
     /* All or nothing (RFC 8656 §11.2): the channel and its permission. */
     const uint8_t(*ip)[16] = (const uint8_t(*)[16])peer.ip;
     if (alloc_chan_reserve(r->a, number) < 0 || alloc_perms_reserve(r->a, ip, 1) < 0) {
-        send_error_why(r, 508, "channel or permission limit reached");
+        turn_error(r, 508, "channel or permission limit reached");
         return;
     }
     (void)alloc_chan_install(r->a, number, &peer); /* cannot fail after the reserve */
     alloc_perms_install(r->a, ip, 1);
     relay_offload_sync(r->a); /* the channel may be forwarded by the kernel from now on */
-    begin(r, &b, STUN_SUCCESS);
-    finish(r, &b);
+    turn_begin(r, &b, STUN_SUCCESS);
+    turn_finish(r, &b);
 }
 
 static void do_send(struct worker *w, struct allocation *a, const struct stun_msg *m)
@@ -762,11 +546,12 @@ static void do_send(struct worker *w, struct allocation *a, const struct stun_ms
         return;
     }
     struct permission *p = alloc_perm_find(a, peer.ip);
-    if (!p || p->expires <= w->now || pol_peers_check(w->snap->peers, &peer) != POL_PEER_OK) {
+    if (!p || p->expires <= w->now || pol_peers_check(w->snap->peers, &peer) != POL_PEER_OK ||
+        (a->record == POL_RECORD_ALWAYS && !pol_peers_is_anchor(w->snap->peers, &peer, true))) {
         atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
         return;
     }
-    alloc_send_to_peer(a, &peer, stun_attr_value(m, da), da->len);
+    peer_send(a, &peer, stun_attr_value(m, da), da->len);
 }
 
 void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocation *a,
@@ -776,7 +561,7 @@ void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocatio
     struct req r = {.w = w, .c = c, .a = a, .m = &m};
     int rc = stun_parse(&m, buf, len);
 
-    relay_source_key(&c->addr, r.src);
+    ipc_source_key(&c->addr, r.src);
     if (rc < 0) {
         atomic_fetch_add_explicit(&w->st.dropped_bad_input, 1, memory_order_relaxed);
         /* A well-framed request with bad contents gets 400; others nothing. */
@@ -785,7 +570,7 @@ void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocatio
             m.len = len;
             m.n_attrs = 0;
             m.fp = -1;
-            send_error_why(&r, 400, "malformed message");
+            turn_error(&r, 400, "malformed message");
         }
         return;
     }
@@ -798,7 +583,7 @@ void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocatio
     if (m.cls != STUN_REQUEST)
         return; /* responses are not for a server */
     if (m.n_unknown > 0) {
-        send_error_why(&r, 420, "unknown comprehension-required attribute");
+        turn_error(&r, 420, "unknown comprehension-required attribute");
         return;
     }
     if (m.method == STUN_BINDING) {
@@ -807,14 +592,14 @@ void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocatio
     }
     if (m.method != TURN_ALLOCATE && m.method != TURN_REFRESH &&
         m.method != TURN_CREATE_PERMISSION && m.method != TURN_CHANNEL_BIND) {
-        send_error_why(&r, 400, "unknown method");
+        turn_error(&r, 400, "unknown method");
         return;
     }
-    if (authenticate(&r) < 0)
+    if (turn_authenticate(&r) < 0)
         return;
     if (a && (r.user_len != a->user_len || memcmp(r.user, a->user, a->user_len) != 0)) {
         /* RFC 8656 §7.2-§11: same credentials as the allocation */
-        send_error_why(&r, 441, "credentials differ from the allocation's");
+        turn_error(&r, 441, "credentials differ from the allocation's");
         return;
     }
     switch (m.method) {
@@ -827,32 +612,9 @@ void turn_on_stun(struct worker *w, const struct client_ref *c, struct allocatio
 
 void turn_cron(struct worker *w)
 {
-    struct auth_throttle_end ended[32];
-    size_t n;
-
-    /* Blocks that ended, with what they refused (most of it unlogged:
-     * the per-request line is rate-limited). */
-    while ((n = auth_throttle_report(w->srv->throttle, relay_now_wall(), ended, 32)) > 0) {
-        for (size_t i = 0; i < n; i++) {
-            char ss[SE_ADDR_STRLEN + 4];
-            source_str(ended[i].src, ss, sizeof(ss));
-            if (ended[i].whole_source)
-                se_info("auth: throttle on source %s ended: %llu request%s refused", ss,
-                        (unsigned long long)ended[i].refused, ended[i].refused == 1 ? "" : "s");
-            else
-                se_info("auth: throttle on user=%s from %s ended: %llu request%s refused",
-                        ended[i].user, ss, (unsigned long long)ended[i].refused,
-                        ended[i].refused == 1 ? "" : "s");
-        }
-        if (n < 32)
-            break;
-    }
+    turn_auth_cron(w);
     /* Counts of rate-limited lines are printed even when no later line
      * of the same kind comes (docs/admin.md, Logs). */
-    se_log_rl_flush(&rl_auth, SE_LOG_WARN, "auth failed");
-    se_log_rl_flush(&rl_throttle, SE_LOG_WARN, "auth: request refused, throttled");
-    se_log_rl_flush(&rl_reflect, SE_LOG_INFO, "oversized answer to an unproven source not sent");
-    se_log_rl_flush(&rl_stale, SE_LOG_INFO, "REST credential expired");
     se_log_rl_flush(&rl_peer, SE_LOG_INFO, "peer denied");
     se_log_rl_flush(&rl_bad, SE_LOG_INFO, "allocate refused");
     se_log_rl_flush(&rl_policy, SE_LOG_INFO, "allocate denied by policy");
@@ -878,5 +640,5 @@ void turn_on_channel_data(struct worker *w, struct allocation *a, const uint8_t 
         atomic_fetch_add_explicit(&w->st.dropped_no_permission, 1, memory_order_relaxed);
         return;
     }
-    alloc_send_to_peer(a, &ch->peer, buf + CHANNEL_HEADER_LEN, dlen);
+    peer_send(a, &ch->peer, buf + CHANNEL_HEADER_LEN, dlen);
 }

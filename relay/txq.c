@@ -1,8 +1,8 @@
 /*
- * txq.c - the relay's UDP send queues (struct relay_txq, internal.h).
+ * txq.c - the relay's UDP send queues (struct relay_txq, txq.h).
  *
- * Datagrams are queued with their destination and sent by relay_txq_send
- * with one sendmmsg per run of entries on the same socket; worker.c's head
+ * Datagrams are queued with their destination and sent by txq_send
+ * with one sendmmsg per run of entries on the same socket; txq.h's head
  * comment says when each queue fills and empties. Within a run, datagrams
  * of one size to one destination become one UDP GSO message (UDP_SEGMENT,
  * Linux 4.18), which the kernel cuts into datagrams at the end of its
@@ -13,7 +13,11 @@
  * datagram). Drops count as dropped_backpressure. Worker thread only; no
  * allocation, no lock.
  */
-#include "relay/internal.h"
+#include "relay/txq.h"
+#include "relay/client.h"
+#include "relay/server.h"
+#include "relay/uring.h"
+#include "relay/worker.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -42,7 +46,7 @@ static socklen_t to_sockaddr(const struct se_addr *a, union relay_sockaddr *u)
     return sizeof(u->in6);
 }
 
-void relay_txq_add(struct relay_txq *q, int fd, const struct se_addr *to, uint8_t *data, size_t len)
+void txq_add(struct relay_txq *q, int fd, const struct se_addr *to, uint8_t *data, size_t len)
 {
     int i = q->n++;
 
@@ -55,15 +59,15 @@ void relay_txq_add(struct relay_txq *q, int fd, const struct se_addr *to, uint8_
                                         .msg_iovlen = 1};
 }
 
-void relay_queue_client(struct worker *w, const struct client_ref *c, uint8_t *frame, size_t len,
-                        int bid)
+void txq_to_client(struct worker *w, const struct client_ref *c, uint8_t *frame, size_t len,
+                   int bid)
 {
     struct relay_txq *q = &w->to_client;
 
     if (q->n == 0)
         event_active(w->flush_ev, EV_WRITE, 0); /* runs after this pass's ready sockets */
     q->bid[q->n] = bid;
-    relay_txq_add(q, c->udp->fd, &c->addr, frame, len);
+    txq_add(q, c->udp->fd, &c->addr, frame, len);
 }
 
 /*
@@ -88,7 +92,7 @@ static int gso_run(const struct relay_txq *q, int i, int end)
     return j - i;
 }
 
-void relay_txq_send(struct worker *w, struct relay_txq *q)
+void txq_send(struct worker *w, struct relay_txq *q)
 {
     struct mmsghdr gm[RELAY_TXQ_MAX];
     struct msghdr *gp[RELAY_TXQ_MAX];
@@ -124,9 +128,9 @@ void relay_txq_send(struct worker *w, struct relay_txq *q)
         }
         i = end;
     }
-    if (q == &w->to_peer && relay_uring_can_send(w)) {
+    if (q == &w->to_peer && uring_can_send(w)) {
         /* Many relay sockets: one submit for all (uring.c). */
-        lost = relay_uring_send(w, gp, gfd, count, ng);
+        lost = uring_send(w, gp, gfd, count, ng);
     } else {
         /* One sendmmsg per run of messages on the same socket. */
         for (int g = 0; g < ng;) {
@@ -148,7 +152,7 @@ void relay_txq_send(struct worker *w, struct relay_txq *q)
                      * still go (fragmented). Send its datagrams one by one,
                      * go on. */
                     se_log_rl(&rl_send, SE_LOG_DEBUG, "udp send failed: %s", strerror(errno));
-                    lost += relay_send_each(gfd[g], gp[g], count[g]);
+                    lost += txq_send_each(gfd[g], gp[g], count[g]);
                     g++;
                 }
             }
@@ -157,11 +161,11 @@ void relay_txq_send(struct worker *w, struct relay_txq *q)
     if (lost)
         atomic_fetch_add_explicit(&w->st.dropped_backpressure, lost, memory_order_relaxed);
     if (q == &w->to_client && w->ur)
-        relay_uring_recycle(w, q->bid, q->n);
+        uring_recycle(w, q->bid, q->n);
     q->n = 0;
 }
 
-uint64_t relay_send_each(int fd, const struct msghdr *m, int count)
+uint64_t txq_send_each(int fd, const struct msghdr *m, int count)
 {
     struct msghdr one = *m;
     uint64_t lost = 0;
@@ -180,7 +184,7 @@ uint64_t relay_send_each(int fd, const struct msghdr *m, int count)
 }
 
 /* Does this kernel take UDP_SEGMENT (Linux >= 4.18)? */
-bool relay_gso_supported(void)
+bool txq_gso_supported(void)
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), seg = 1200;
     bool ok = fd >= 0 && setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof(seg)) == 0;

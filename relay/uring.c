@@ -14,11 +14,8 @@
  *    the datagram into it and posts a completion; nothing is submitted per
  *    datagram. The ring's fd sits in the worker's event_base, so one
  *    wake-up reads every datagram that arrived on any relay socket.
- *    A datagram for a UDP client is queued toward it in place (the
- *    ChannelData header is written over the tail of the address area in
- *    front of the payload) and its buffer goes back to the kernel after
- *    the queue's sendmmsg (relay_uring_recycle). When the buffers run
- *    out, the kernel ends that socket's multishot with ENOBUFS (the
+ *    Each datagram goes to peer_datagram (peer.c); who owns its buffer
+ *    from then on is told in txq.h. When the buffers run out, the kernel ends that socket's multishot with ENOBUFS (the
  *    datagram stays in the socket); the socket is re-armed once buffers
  *    are back. A multishot also ends after an empty datagram (anyone can
  *    send one to a relay port) or a full completion queue: re-armed in
@@ -27,9 +24,8 @@
  *    becomes one SENDMSG per run of the same socket and destination (UDP
  *    GSO as in txq.c) on a second ring and leaves with one io_uring_enter.
  *    MSG_DONTWAIT makes every send complete during the submit (a full
- *    socket answers EAGAIN instead of waiting), so the buffers, which lie
- *    in the listener's receive slots, are free when relay_uring_send
- *    returns.
+ *    socket answers EAGAIN instead of waiting), so the buffers are free
+ *    when uring_send returns (txq.h).
  *
  * A completion names its socket by a slot number and a generation
  * (user_data), never by pointer: a completion that arrives after its
@@ -38,10 +34,16 @@
  * request holds a reference to the socket, which would keep the port).
  *
  * Whether the kernel can do all this is probed once at start
- * (relay_uring_probe); "auto" falls back to epoll, "io_uring" refuses to
+ * (uring_probe); "auto" falls back to epoll, "io_uring" refuses to
  * start. Worker thread only, except the probe.
  */
-#include "relay/internal.h"
+#include "relay/uring.h"
+#include "relay/peer.h"
+#include "relay/alloc.h"
+#include "relay/clock.h"
+#include "relay/server.h"
+#include "relay/txq.h"
+#include "relay/worker.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -149,7 +151,7 @@ static void rearm_pending(struct worker *w)
     rearm_list(w->ur, w->ur->rearm, &w->ur->n_rearm);
 }
 
-void relay_uring_cron(struct worker *w)
+void uring_cron(struct worker *w)
 {
     if (w->ur && w->ur->n_retry)
         rearm_list(w->ur, w->ur->retry, &w->ur->n_retry);
@@ -187,7 +189,7 @@ static const char *res_str(int res, char *buf, size_t len)
  *    if any, is handled like any datagram's;
  *  - -ENOBUFS: no provided buffer was free (the datagram waits in the
  *    socket); armed again once buffers come back;
- *  - -ECANCELED: our own cancel (relay_uring_del), which also retired
+ *  - -ECANCELED: our own cancel (uring_del), which also retired
  *    the slot's generation, so it never reaches here;
  *  - any other error: retried by the cron once a second, so that an
  *    error that persists cannot spin the loop.
@@ -244,11 +246,11 @@ static void on_rx_cqe(struct worker *w, const struct io_uring_cqe *cqe)
     }
     struct relay_txq *q = &w->to_client;
     if (q->n == RELAY_TXQ_MAX)
-        relay_txq_send(w, q); /* gives its buffers back */
+        txq_send(w, q); /* gives its buffers back */
     uint8_t *payload = io_uring_recvmsg_payload(o, &u->rmsg);
     size_t n = io_uring_recvmsg_payload_length(o, cqe->res, &u->rmsg);
-    /* An empty datagram is data (dropped by relay_from_peer), not an end. */
-    if (!relay_from_peer(w, rs->alloc, payload, n, io_uring_recvmsg_name(o), -1, (int)bid))
+    /* An empty datagram is data (dropped by peer_datagram), not an end. */
+    if (!peer_datagram(w, rs->alloc, payload, n, io_uring_recvmsg_name(o), -1, (int)bid))
         buf_give(u, bid);
 }
 
@@ -283,16 +285,16 @@ static uint64_t send_plain(int fd, const struct msghdr *m, int count)
         return 0;
     if (errno == EAGAIN || errno == ENOBUFS)
         return (uint64_t)count;
-    return relay_send_each(fd, m, count);
+    return txq_send_each(fd, m, count);
 }
 
-bool relay_uring_can_send(const struct worker *w)
+bool uring_can_send(const struct worker *w)
 {
     return w->ur && w->ur->tx_ok;
 }
 
-uint64_t relay_uring_send(struct worker *w, struct msghdr *const *msg, const int *fd,
-                          const int *count, int n)
+uint64_t uring_send(struct worker *w, struct msghdr *const *msg, const int *fd, const int *count,
+                    int n)
 {
     struct relay_uring *u = w->ur;
     struct io_uring_cqe *cqe;
@@ -335,7 +337,7 @@ uint64_t relay_uring_send(struct worker *w, struct msghdr *const *msg, const int
             lost += (uint64_t)count[g];
         } else {
             se_log_rl(&rl_uring, SE_LOG_DEBUG, "udp send to peer failed: %s", strerror(-res)); /* res < 0 */
-            lost += relay_send_each(fd[g], msg[g], count[g]);
+            lost += txq_send_each(fd[g], msg[g], count[g]);
         }
     }
     return lost;
@@ -343,7 +345,7 @@ uint64_t relay_uring_send(struct worker *w, struct msghdr *const *msg, const int
 
 /* ---- buffers, sockets ---- */
 
-void relay_uring_recycle(struct worker *w, const int *bid, int n)
+void uring_recycle(struct worker *w, const int *bid, int n)
 {
     struct relay_uring *u = w->ur;
 
@@ -354,7 +356,7 @@ void relay_uring_recycle(struct worker *w, const int *bid, int n)
         rearm_pending(w);
 }
 
-int relay_uring_add(struct worker *w, struct relay_sock *rs)
+int uring_add(struct worker *w, struct relay_sock *rs)
 {
     struct relay_uring *u = w->ur;
     uint32_t slot;
@@ -401,7 +403,7 @@ int relay_uring_add(struct worker *w, struct relay_sock *rs)
     return 0;
 }
 
-void relay_uring_del(struct worker *w, struct relay_sock *rs)
+void uring_del(struct worker *w, struct relay_sock *rs)
 {
     struct relay_uring *u = w->ur;
     uint32_t slot = rs->ur_slot;
@@ -458,7 +460,7 @@ static int setup_rx(struct relay_uring *u)
     return 0;
 }
 
-static void uring_free(struct relay_uring *u)
+static void uring_state_free(struct relay_uring *u)
 {
     if (!u)
         return;
@@ -479,7 +481,7 @@ static void uring_free(struct relay_uring *u)
 }
 
 /* Both rings and the receive buffers: what a worker runs on, and what the
- * probe tries. u is zeroed; uring_free(u) cleans up on failure too. */
+ * probe tries. u is zeroed; uring_state_free(u) cleans up on failure too. */
 static int rings_init(struct relay_uring *u, unsigned nbufs, char *err, size_t errlen)
 {
     int rc;
@@ -499,7 +501,7 @@ static int rings_init(struct relay_uring *u, unsigned nbufs, char *err, size_t e
     return 0;
 }
 
-int relay_uring_init(struct worker *w, char *err, size_t errlen)
+int uring_init(struct worker *w, char *err, size_t errlen)
 {
     struct relay_uring *u = calloc(1, sizeof(*u));
     int rc;
@@ -523,17 +525,17 @@ int relay_uring_init(struct worker *w, char *err, size_t errlen)
 fail:
     if (u->ev)
         event_free(u->ev);
-    uring_free(u);
+    uring_state_free(u);
     return rc < 0 ? rc : SE_ERR_IO;
 }
 
-void relay_uring_free(struct worker *w)
+void uring_free(struct worker *w)
 {
     if (!w->ur)
         return;
     if (w->ur->ev)
         event_free(w->ur->ev);
-    uring_free(w->ur);
+    uring_state_free(w->ur);
     w->ur = NULL;
     atomic_store_explicit(&w->st.uring_on, 0, memory_order_relaxed);
 }
@@ -544,7 +546,7 @@ void relay_uring_free(struct worker *w)
  * one datagram sent to itself must come back through a multishot receive
  * that stays armed.
  */
-int relay_uring_probe(char *err, size_t errlen)
+int uring_probe(char *err, size_t errlen)
 {
     struct relay_uring *u = calloc(1, sizeof(*u));
     struct io_uring_cqe *cqe;
@@ -588,7 +590,7 @@ int relay_uring_probe(char *err, size_t errlen)
     }
     rc = 0;
 out:
-    uring_free(u); /* its ring exit cancels the receive */
+    uring_state_free(u); /* its ring exit cancels the receive */
     if (fd >= 0)
         close(fd);
     return rc;

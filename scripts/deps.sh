@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/deps.sh [runtime|test] - install the Debian packages sedge needs.
+# scripts/deps.sh [runtime|test|bench] - install the Debian packages sedge needs.
 #
 #   runtime  what building and serving needs: the compiler, pkg-config and
 #            the -dev packages of the libraries sedge links (these pull in
@@ -11,6 +11,9 @@
 #            FFmpeg's tools, Node.js with npm and the npm packages of the
 #            browser tests (playwright-core only: it drives Debian's
 #            /usr/bin/chromium and never downloads a browser).
+#   bench    test plus the peers `make bench` compares against that no
+#            test needs (rtpengine, the DTLS-SRTP bridge of the anchor
+#            benchmark; its service is disabled, the bench starts its own).
 #
 # Idempotent: apt-get and npm run only when something is missing. Needs
 # root or sudo for apt-get.
@@ -25,18 +28,19 @@ set_name=${1:-test}
 RUNTIME_PKGS="build-essential pkg-config clang
 libevent-dev libssl-dev openssl libconfig-dev libsqlite3-dev sqlite3 libjansson-dev
 libavformat-dev libavcodec-dev libavutil-dev
-libnice-dev libsrtp2-dev liburing-dev libbpf-dev bpftool"
+libnice-dev libsrtp2-dev liburing-dev libbpf-dev bpftool libgstreamer-plugins-base1.0-dev"
 
 TEST_PKGS="libclang-rt-14-dev llvm ffmpeg
 coturn python3 python3-aiortc iproute2 util-linux curl procps faketime ethtool
 chromium nodejs
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly janus-tools systemd nftables python3-yaml haproxy"
+gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly janus-tools systemd nftables python3-yaml haproxy python3-cryptography"
 
 case "$set_name" in
 runtime) PKGS=$RUNTIME_PKGS ;;
 test) PKGS="$RUNTIME_PKGS $TEST_PKGS" ;;
-*) echo "usage: scripts/deps.sh [runtime|test]" >&2; exit 2 ;;
+bench) PKGS="$RUNTIME_PKGS $TEST_PKGS rtpengine-daemon" ;;
+*) echo "usage: scripts/deps.sh [runtime|test|bench]" >&2; exit 2 ;;
 esac
 
 SUDO=""
@@ -66,10 +70,11 @@ if [ -n "$missing" ]; then
     if command -v systemctl >/dev/null 2>&1; then
         $SUDO systemctl disable --now coturn >/dev/null 2>&1 || true
         $SUDO systemctl disable --now haproxy >/dev/null 2>&1 || true
+        $SUDO systemctl disable --now rtpengine-daemon >/dev/null 2>&1 || true
     fi
 fi
 
-[ "$set_name" = test ] || exit 0
+[ "$set_name" = runtime ] && exit 0
 
 # Debian's nodejs does not bring npm (NodeSource's does): add Debian's npm
 # only when no npm is on the PATH, so the two never fight.

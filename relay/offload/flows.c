@@ -36,7 +36,10 @@
  */
 #include "core/err.h"
 #include "core/log.h"
-#include "relay/internal.h"
+#include "relay/alloc.h"
+#include "relay/server.h"
+#include "relay/snap.h"
+#include "relay/worker.h"
 #include "relay/offload/offload.h"
 #include "relay/offload/ofl.h"
 

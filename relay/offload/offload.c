@@ -30,7 +30,9 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "relay/internal.h"
+#include "relay/alloc.h"
+#include "relay/server.h"
+#include "relay/worker.h"
 #include "relay/offload/ofl.h"
 #include "sedge_offload.skel.h"
 

@@ -277,7 +277,7 @@ static __always_inline int peer_to_client(struct __sk_buff *skb, const struct or
     __u32 n = ulen - sizeof(struct udphdr);
 
     /* An empty datagram is handed to the daemon, which drops it as bad
-     * input (relay_from_peer): both paths relay nothing for it. */
+     * input (peer_datagram, relay/peer.c): both paths relay nothing for it. */
     if (n == 0 || n > OFL_PAYLOAD_MAX ||
         (f->ifindex && bpf_ntohs(o->ip.tot_len) + CD_HDR > f->mtu)) {
         count(OFL_ST_PUNT_SHAPE);

@@ -1,48 +1,22 @@
 // extension_e2e.mjs - drive Debian's Chromium with the SecureEdge extension
 // loaded against a running sedge (started by tests/integ/browser_extension.sh).
 //
-// Chromium is spawned here (exact flags, its own process group, a fresh
-// profile, HOME/XDG/TMPDIR in a temp dir) and attached over CDP with
-// playwright-core; no browser is ever downloaded. Each case prints one
-// JSON line "CASE name {...}"; the shell side asserts on them together
-// with sedge's own records (sessions, logs). Exits non-zero on a failed
-// case. Bounded: every wait has a deadline and the browser is killed on
-// the way out.
+// Chromium is spawned by lib/browser.mjs (exact flags, its own process
+// group, a fresh profile, HOME/XDG/TMPDIR in a temp dir) and attached
+// over CDP with playwright-core; no browser is ever downloaded. Each case
+// prints one JSON line "CASE name {...}"; the shell side asserts on them
+// together with sedge's own records (sessions, logs). Exits non-zero on a
+// failed case. Bounded: every wait has a deadline and the browser is
+// killed on the way out.
 //
 //   node extension_e2e.mjs --ext DIR --api URL --token T --spki HASH
 //        --page URL --denied-page URL --relay-ip 127.0.0.2 [--refresh-seconds N]
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { killAll, launch, parseArgs, sleep } from "./lib/browser.mjs";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
+const args = parseArgs(process.argv.slice(2));
 const need = ["ext", "api", "token", "spki", "page", "denied-page", "relay-ip"];
 for (const k of need) if (!args[k]) throw new Error(`missing --${k}`);
 const refreshSeconds = Number(args["refresh-seconds"] || 0);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-const home = mkdtempSync(join(tmpdir(), "sedge-chromium-"));
-const profile = join(home, "profile");
-const flags = [
-  "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--disable-default-apps", "--disable-features=WebRtcHideLocalIpsWithMdns,MediaRouter",
-  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-  "--allow-loopback-in-peer-connection",
-  `--ignore-certificate-errors-spki-list=${args.spki}`,
-  `--user-data-dir=${profile}`, "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
-  `--load-extension=${args.ext}`, `--disable-extensions-except=${args.ext}`,
-  "about:blank",
-];
-const env = { ...process.env, HOME: home, TMPDIR: home, XDG_CONFIG_HOME: join(home, ".config"),
-  XDG_CACHE_HOME: join(home, ".cache"), XDG_DATA_HOME: join(home, ".local/share") };
-const browserProc = spawn("/usr/bin/chromium", flags, { env, detached: true, stdio: ["ignore", "ignore", "pipe"] });
-let browserLog = "";
-browserProc.stderr.on("data", (d) => { browserLog = (browserLog + d).slice(-20000); });
 
 let failures = 0;
 function report(name, ok, details) {
@@ -50,31 +24,8 @@ function report(name, ok, details) {
   if (!ok) failures++;
 }
 
-function shutdown() {
-  try { process.kill(-browserProc.pid, "SIGKILL"); } catch { /* gone */ }
-}
-const hardStop = setTimeout(() => { console.log("extension_e2e: hard time limit"); shutdown(); process.exit(3); }, 240000);
-
-async function devtoolsPort() {
-  const f = join(profile, "DevToolsActivePort");
-  for (let i = 0; i < 150; i++) {
-    if (existsSync(f)) {
-      const port = readFileSync(f, "utf8").split("\n")[0];
-      if (port) return port;
-    }
-    await sleep(100);
-  }
-  throw new Error("Chromium did not open its DevTools port: " + browserLog.slice(-2000));
-}
-
-async function extensionWorker(context) {
-  for (let i = 0; i < 100; i++) {
-    const sw = context.serviceWorkers().find((w) => w.url().startsWith("chrome-extension://"));
-    if (sw) return sw;
-    await sleep(100);
-  }
-  throw new Error("the extension's service worker did not start");
-}
+let handle = null;
+const hardStop = setTimeout(() => { console.log("extension_e2e: hard time limit"); killAll(); process.exit(3); }, 240000);
 
 // A good call: connected over relay/relay pairs through sedge, media decoded.
 function judgeCall(st, relayIp) {
@@ -94,10 +45,8 @@ function judgeCall(st, relayIp) {
 }
 
 try {
-  const port = await devtoolsPort();
-  const browser = await chromium.connectOverCDP(`http://127.0.0.1:${port}`);
-  const context = browser.contexts()[0];
-  const sw = await extensionWorker(context);
+  handle = await launch({ ext: args.ext, spki: args.spki });
+  const { browser, context, sw } = handle;
   await sw.evaluate(async (cfg) => { await chrome.storage.local.set(cfg); }, {
     apiUrl: args.api, tokenSource: "bearer", token: args.token,
   });
@@ -157,11 +106,9 @@ try {
   }
   await browser.close().catch(() => {});
 } catch (e) {
-  report("harness", false, { error: String(e && e.stack || e), browser: browserLog.slice(-3000) });
+  report("harness", false, { error: String(e && e.stack || e), browser: handle ? handle.log().slice(-3000) : "" });
 } finally {
   clearTimeout(hardStop);
-  shutdown();
-  await sleep(300);
-  rmSync(home, { recursive: true, force: true });
+  if (handle) await handle.close();
 }
 process.exit(failures ? 1 : 0);

@@ -13,7 +13,7 @@
  *        bytes of the input pick the size)
  * Anything that parses must satisfy the parser's stated bounds.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "api/jwt.h"
 #include "auth/auth.h"
 #include "core/err.h"

@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ctx c = {0};
     struct rtp_in_cfg cfg = {
-        .pt = -1, .rtx_pt = 97, .window = 8, .max_delay_us = 50000, .label = "fuzz"};
+        .pt = -1, .rtx_pt = 97, .red = 118 + 1, .window = 8, .max_delay_us = 50000, .label = "fuzz"};
     struct rtp_in *in;
     int64_t now = 0;
 

@@ -223,7 +223,20 @@ def video_seeds(codec):
     }
 
 
-GEN = {"stun": stun_seeds, "api": api_seeds, "h264": h264_seeds, "rtp": rtp_seeds,
+# ---- anchor_demux: datagram sequences up to max_len (65 536) ----
+
+def anchor_demux_seeds():
+    # The real encoder/handshake seeds repeated until one input fills
+    # max_len: the session then sees thousands of datagrams in one run.
+    out = {}
+    for name in ("srtp-both-ways", "largest-packet"):
+        one = corpus("anchor_demux", name)
+        n = max(1, 65536 // len(one))
+        out["repeat-" + name] = one * n
+    return out
+
+
+GEN = {"stun": stun_seeds, "anchor_demux": anchor_demux_seeds, "api": api_seeds, "h264": h264_seeds, "rtp": rtp_seeds,
        "pcap": pcap_seeds, "record": record_seeds,
        "vp8": lambda: video_seeds("vp8"), "vp9": lambda: video_seeds("vp9"),
        "av1": lambda: video_seeds("av1")}

@@ -6,7 +6,8 @@
 #   - compliance and auditor tokens cannot change policy (403); the
 #     auditor can read rules, sessions and test decisions;
 #   - POST /v1/credentials answers policy's verdict: 403 with the rule for
-#     a refused origin, mode "anchor" where the rule requires recording;
+#     a refused origin, 403 recording_required where the rule requires
+#     recording and no anchor runs (fail closed);
 #   - live sessions are listed and one is ended by DELETE (reason
 #     "killed by admin"); every call is in the audit log under its token.
 . "$(dirname "$0")/../lib/sedge.sh"
@@ -81,30 +82,30 @@ expect 201 "deny alice over UDP for one site"
 cred alice https://tcp-only.example; expect 200 "credentials when only TCP/TLS are allowed"
 cred alice https://www.blocked.example; expect 403 "credentials for a refused origin"
 [ "$(json 'd["error"]')" = denied_by_policy ] && grep -q 'rule #' "$T/body" || fail "refusal body: $(cat "$T/body")"
+cred carol https://meet.example.com; expect 403 "credentials for carol, whose calls must be recorded"
+[ "$(json 'd["error"]')" = recording_required ] || fail "carol's refusal: $(cat "$T/body")"
 cred alice https://meet.example.com; expect 200 "credentials for an allowed origin"
 [ "$(json 'd["mode"]')" = turn ] || fail "alice's mode: $(cat "$T/body")"
-cred carol https://meet.example.com; expect 200 "credentials for carol"
-[ "$(json 'd["mode"]')" = anchor ] || fail "carol's mode should be anchor: $(cat "$T/body")"
 U=$(json 'd["username"]'); P=$(json 'd["credential"]')
 
 # A live session, listed and ended by the admin.
 timeout 60 turnutils_uclient -p "$PORT" -e 127.0.0.1 -r "$PEER_PORT" -n 2000 -l 160 -z 5 -m 1 -c \
     -u "$U" -w "$P" 127.0.0.1 >"$T/long.log" 2>&1 &
 PIDS+=("$!")
-wait_log "allocation start user=$U " 5 || fail "carol's allocation"
+wait_log "allocation start user=$U " 5 || fail "alice's allocation"
 for _ in $(seq 100); do grep -qE 'tot_send_msgs=[1-9]' "$T/long.log" && break; sleep 0.1; done
 sleep 1.5 # media flows and the session row has been updated
-req "$AUDITOR" GET "/v1/admin/sessions?live=1&user=carol"; expect 200 "auditor lists live sessions"
+req "$AUDITOR" GET "/v1/admin/sessions?live=1&user=alice"; expect 200 "auditor lists live sessions"
 SID=$($PY -c "import json; s=[x for x in json.load(open('$T/body'))['sessions'] if x['peers']]; print(s[0]['id'] if s else '')")
 [ -n "$SID" ] || fail "no live session with a peer: $(cat "$T/body")"
 [ "$(json '[x["origin"] for x in d["sessions"]][0]')" = https://meet.example.com ] || fail "origin in session"
-[ "$(json '[x["record"] for x in d["sessions"]][0]')" = always ] || fail "record flag in session"
+[ "$(json '[x["record"] for x in d["sessions"]][0]')" = never ] || fail "record flag in session"
 req "$AUDITOR" DELETE "/v1/admin/sessions/$SID"; expect 403 "auditor ends a session"
 req "$ADMIN" DELETE "/v1/admin/sessions/$SID"; expect 202 "admin ends a live session"
 wait_log "allocation end user=$U .*reason=killed by admin" 3 || fail "the session was not ended"
 req "$ADMIN" DELETE "/v1/admin/sessions/deadbeef-1"; expect 404 "ending a session of another process"
 sleep 1.5
-req "$ADMIN" GET "/v1/admin/sessions?user=carol"; expect 200 "session history"
+req "$ADMIN" GET "/v1/admin/sessions?user=alice"; expect 200 "session history"
 $PY - "$T/body" "$SID" <<'PY' || fail "history: $(cat "$T/body")"
 import json, sys
 rows = {r["id"]: r for r in json.load(open(sys.argv[1]))["sessions"]}

@@ -14,10 +14,7 @@
 # and no allocation exists; credentials are renewed during a call longer
 # than their TTL. The site's own STUN server must never see a packet.
 set -u
-if [ -z "${SEDGE_IN_NETNS:-}" ]; then
-    command -v unshare >/dev/null && [ "$(id -u)" = 0 ] || { echo "skip: needs root and unshare"; exit 77; }
-    SEDGE_IN_NETNS=1 exec unshare --net -- bash -c 'ip link set lo up && exec bash "$0"' "$0"
-fi
+. "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/../lib/sedge.sh"
 [ -x /usr/bin/chromium ] || skip "chromium not installed"
 [ -d "$SEDGE_ROOT/node_modules/playwright-core" ] || skip "playwright-core not installed (npm install)"
@@ -37,8 +34,7 @@ sedge_cli rule add deny --origin "http://127.0.0.3:$WEB" --name blocked-site >/d
 TOKEN=$($PY "$SEDGE_ROOT/tests/lib/jwt.py" "$T/idp.pem" RS256 \
     '{"iss": "https://idp.example.com", "aud": "sedge", "email": "alice@corp.example", "exp": "now+3600"}') ||
     fail "cannot sign the JWT"
-SPKI=$(openssl x509 -in "$T/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der |
-    openssl dgst -sha256 -binary | base64)
+SPKI=$(spki_hash "$T/cert.pem")
 sedge_start
 wait_log "api: listening" 5 || fail "api not listening"
 

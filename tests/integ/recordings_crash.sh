@@ -101,19 +101,9 @@ else
 fi
 
 # --- disk full: a small tmpfs as recording.dir
-[ "$(id -u)" = 0 ] || skip "the disk-full case needs root (mount -t tmpfs)"
-mkdir -p "$T/small"
 # 256 KiB of it is the reserve a recording takes when it starts: what is
 # left (about 150 KiB) fills in about 5 s of this stream (about 28 KiB/s).
-mount -t tmpfs -o size=420k,mode=0750 sedge-test "$T/small" || skip "cannot mount a tmpfs"
-unmount_small() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.5
-    umount "$T/small" 2>/dev/null || umount -l "$T/small"
-    cleanup
-}
-trap unmount_small EXIT
+small_tmpfs "$T/small" 420k
 API_PORT=$((BASE + 3))
 cp "$T/sedge.conf" "$T/full.conf"
 sed -i "s|recording = .*|recording = { dir = \"$T/small/rec\"; fsync_interval = 500; on_failure = \"terminate\"; };|" \

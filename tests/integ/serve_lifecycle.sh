@@ -53,7 +53,7 @@ kill -TERM "$SEDGE_PID"
 for _ in $(seq 1 100); do kill -0 "$SEDGE_PID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$SEDGE_PID" 2>/dev/null && fail "sedge still running 10 s after SIGTERM"
 dt=$(echo "$(date +%s.%N) - $t0" | bc)
-grep -q 'draining (up to 3s)' "$T/sedge.log" || fail "no drain message"
+grep -q 'draining (up to 3s' "$T/sedge.log" || fail "no drain message"
 grep -q 'reason=shutdown' "$T/sedge.log" || fail "live allocation not ended by the drain"
 grep -q 'sedge stopped' "$T/sedge.log" || fail "no stop message"
 awk -v d="$dt" 'BEGIN { exit !(d >= 2.0 && d < 6.0) }' || fail "drain took ${dt}s, expected ~3s"

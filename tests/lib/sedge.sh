@@ -5,6 +5,8 @@
 #   |  aiortc, python stunclient)  --->  127.0.0.1:$PORT  ---> 127.0.0.1:   |
 #   |                                    relay 127.0.0.2:        $PEER_PORT |
 #   |                                    $RELAY_MIN-$RELAY_MAX              |
+#   |                                    anchor 127.0.0.3:                  |
+#   |                                    $ANCHOR_MIN-$ANCHOR_MAX            |
 #   +-----------------------------------------------------------------------+
 #
 # Every test gets a fresh temp dir, its own ports, a generated certificate
@@ -27,17 +29,38 @@ PEER_PORT=$((BASE + 2))
 # narrow range runs out (508) across a suite of runs.
 RELAY_MIN=$((30000 + ($$ % 150) * 200))
 RELAY_MAX=$((RELAY_MIN + 199))
+# The anchor's own UDP range (anchor.min_port-max_port), above every relay range.
+ANCHOR_MIN=$((60000 + ($$ % 270) * 20))
+ANCHOR_MAX=$((ANCHOR_MIN + 19))
 
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do
-        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+        for i in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$p" 2>/dev/null || break
+            # sedge drains live allocations on the first SIGTERM; a second
+            # one stops it at once.
+            [ "$i" = 3 ] && kill "$p" 2>/dev/null
+            sleep 0.2
+        done
         kill -9 "$p" 2>/dev/null
     done
+    for p in "${SMALL_MOUNTS[@]}"; do umount "$p" 2>/dev/null || umount -l "$p"; done
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
+SMALL_MOUNTS=()
+
+# small_tmpfs DIR SIZE: mount a tmpfs of SIZE (e.g. 420k) on DIR, a disk
+# that really fills (ENOSPC); unmounted at exit after the processes end.
+# Skips the test without root or tmpfs.
+small_tmpfs() {
+    [ "$(id -u)" = 0 ] || skip "the disk-full case needs root (mount -t tmpfs)"
+    mkdir -p "$1"
+    mount -t tmpfs -o "size=$2,mode=0750" sedge-test "$1" || skip "cannot mount a tmpfs"
+    SMALL_MOUNTS+=("$1")
+}
 
 fail() { echo "FAIL: $*"; [ -f "$T/sedge.log" ] && { echo "--- sedge log (tail)"; tail -n 30 "$T/sedge.log"; }; exit 1; }
 ok() { echo "ok: $*"; }
@@ -166,4 +189,11 @@ uclient_lossless() {
         tail -n 15 "$T/uclient.log"; fail "$1: packets lost"; }
     [ "$sent" = "$recv" ] || fail "$1: sent $sent, received $recv"
     ok "$1: $sent sent, $recv echoed back, 0 lost"
+}
+
+# spki_hash CERT: base64 SHA-256 of the certificate's public key, what
+# Chromium's --ignore-certificate-errors-spki-list pins.
+spki_hash() {
+    openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der |
+        openssl dgst -sha256 -binary | base64
 }

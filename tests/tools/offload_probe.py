@@ -278,7 +278,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--ready-file")
     ap.add_argument("--faketime-file")
-    ap.add_argument("--settle", type=float, default=2.5)
+    ap.add_argument("--settle", type=float, default=4.0)  # faketime cache 1 s + cron 1 s, loaded box
     ap.add_argument("--client-netns")
     ap.add_argument("--peer-netns")
     ap.add_argument("--check-client-if")

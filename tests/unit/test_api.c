@@ -4,7 +4,7 @@
  * keys made here (RS256 and ES256, every claim check), and the `api`
  * configuration block.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "api/jwt.h"
 #include "auth/auth.h"
 #include "core/config.h"

@@ -662,6 +662,10 @@ static void test_rtcp_sr(void)
     CHECK_EQ_INT(rtcp_sender_reports(bad, sizeof(bad), on_sr, sr), SE_ERR_PARSE);
     static const uint8_t rtp[] = {0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1};
     CHECK(!rtcp_is(rtp, sizeof(rtp)));
+    /* reduced-size RTCP (RFC 5506): a PLI alone is RTCP too, with no SR */
+    static const uint8_t pli[] = {0x81, 206, 0, 2, 0, 0, 0, 1, 0x11, 0x22, 0x33, 0x44};
+    CHECK(rtcp_is(pli, sizeof(pli)));
+    CHECK_EQ_INT(rtcp_sender_reports(pli, sizeof(pli), on_sr, sr), 0);
 }
 
 /* ---- a session: two parties, VP8 + Opus and VP9, an unknown codec ----- */

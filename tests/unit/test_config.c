@@ -251,6 +251,131 @@ static void test_recording(void)
     expect_error(text, "recording.purge_interval");
 }
 
+static void test_anchor(void)
+{
+    struct se_config *c;
+    char err[512], text[1024];
+
+    CHECK_EQ_INT(load(base, &c, err, sizeof(err)), 0);
+    if (c) {
+        CHECK(!c->anchor.enabled);
+        se_config_free(c);
+    }
+    snprintf(text, sizeof(text),
+             "%sanchor = { inside_address = \"10.0.0.5\"; outside_address = \"192.0.2.5\";\n"
+             "  outside_advertised = \"198.51.100.5\"; min_port = 40000; max_port = 40999; };\n",
+             base);
+    CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+    if (c) {
+        char ip[SE_ADDR_STRLEN];
+        CHECK(c->anchor.enabled);
+        CHECK_STR(se_addr_ip_str(&c->anchor.inside, ip, sizeof(ip)), "10.0.0.5");
+        CHECK_STR(se_addr_ip_str(&c->anchor.inside_adv, ip, sizeof(ip)), "10.0.0.5");
+        CHECK_STR(se_addr_ip_str(&c->anchor.outside_adv, ip, sizeof(ip)), "198.51.100.5");
+        CHECK_EQ_INT(c->anchor.min_port, 40000);
+        CHECK_EQ_INT(c->anchor.max_port, 40999);
+        se_config_free(c);
+    }
+    snprintf(text, sizeof(text), "%sanchor = { outside_address = \"192.0.2.5\"; };\n", base);
+    expect_error(text, "anchor.inside_address: missing");
+    snprintf(text, sizeof(text),
+             "%sanchor = { inside_address = \"0.0.0.0\"; outside_address = \"192.0.2.5\"; };\n",
+             base);
+    expect_error(text, "anchor.inside_address: must be a real address");
+    snprintf(text, sizeof(text),
+             "%sanchor = { inside_address = \"10.0.0.5\"; outside_address = \"192.0.2.5\";\n"
+             " min_port = 50050; max_port = 51000; };\n",
+             base);
+    expect_error(text, "overlaps relay.min_port-max_port 50000-50100");
+    snprintf(text, sizeof(text),
+             "%sanchor = { inside_address = \"10.0.0.5\"; outside_address = \"192.0.2.5\";\n"
+             " inside_advertised = \"::1\"; };\n",
+             base);
+    expect_error(text, "advertised address must have the family");
+    snprintf(text, sizeof(text),
+             "%sanchor = { inside_address = \"10.0.0.5\"; outside_address = \"192.0.2.5\";\n"
+             " insde_advertised = \"10.0.0.6\"; };\n",
+             base);
+    expect_error(text, ":4: anchor: unknown setting \"insde_advertised\"");
+}
+
+/* drain = { timeout; idle; alternate; }, user/group, relay.external_address */
+static void test_drain_and_operations(void)
+{
+    static const struct {
+        const char *alt, *want; /* want NULL: refused */
+    } alts[] = {
+        {"192.0.2.10", "192.0.2.10:3478"},
+        {"192.0.2.10:5349", "192.0.2.10:5349"},
+        {"2001:db8::10", "[2001:db8::10]:3478"},
+        {"[2001:db8::10]:443", "[2001:db8::10]:443"},
+        {"turn.example.com", NULL},
+        {"192.0.2.10:0", NULL},
+        {"192.0.2.10:70000", NULL},
+        {"[2001:db8::10", NULL},
+        {"192.0.2.10:", NULL},
+    };
+    char text[1024], err[512], as[SE_ADDR_STRLEN];
+    struct se_config *c;
+
+    CHECK_EQ_INT(load(base, &c, err, sizeof(err)), 0);
+    if (c) {
+        CHECK_EQ_INT(c->drain_timeout, 30);
+        CHECK_EQ_INT(c->drain_idle, 10);
+        CHECK(!c->has_drain_alternate && !c->run_user[0] && !c->has_relay_ext_v4);
+        se_config_free(c);
+    }
+    for (size_t i = 0; i < sizeof(alts) / sizeof(alts[0]); i++) {
+        snprintf(text, sizeof(text), "%sdrain = { alternate = \"%s\"; };\n", base, alts[i].alt);
+        if (!alts[i].want) {
+            expect_error(text, "drain.alternate: \"");
+            continue;
+        }
+        c = NULL;
+        CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+        if (c) {
+            CHECK(c->has_drain_alternate);
+            CHECK_STR(se_addr_str(&c->drain_alternate, as, sizeof(as)), alts[i].want);
+        }
+        se_config_free(c);
+    }
+    snprintf(text, sizeof(text), "%sdrain = { timeout = 5; idle = 0; };\nuser = \"sedge\";\n"
+             "group = \"sedge\";\n", base);
+    CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+    if (c) {
+        CHECK_EQ_INT(c->drain_timeout, 5);
+        CHECK_EQ_INT(c->drain_idle, 0);
+        CHECK_STR(c->run_user, "sedge");
+        CHECK_STR(c->run_group, "sedge");
+        se_config_free(c);
+    }
+    snprintf(text, sizeof(text), "%slimits = { drain_timeout = 7; };\n", base);
+    CHECK_EQ_INT(load(text, &c, err, sizeof(err)), 0);
+    if (c)
+        CHECK_EQ_INT(c->drain_timeout, 7); /* the older name still works */
+    se_config_free(c);
+    snprintf(text, sizeof(text), "%slimits = { drain_timeout = 7; };\ndrain = { timeout = 5; };\n",
+             base);
+    expect_error(text, "drain.timeout: limits.drain_timeout is the same setting");
+    snprintf(text, sizeof(text), "%sdrain = { grace = 5; };\n", base);
+    expect_error(text, "drain: unknown setting \"grace\"");
+    CHECK_EQ_INT(load("listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; } );\n"
+                      "relay = { address = \"10.0.0.5\"; address6 = \"fd00::5\";\n"
+                      " external_address = \"203.0.113.5\"; external_address6 = \"2001:db8::5\"; };\n",
+                      &c, err, sizeof(err)),
+                 0);
+    if (c) {
+        CHECK(c->has_relay_ext_v4 && c->has_relay_ext_v6);
+        CHECK_STR(se_addr_ip_str(&c->relay_ext_v4, as, sizeof(as)), "203.0.113.5");
+        CHECK_STR(se_addr_ip_str(&c->relay_ext_v6, as, sizeof(as)), "2001:db8::5");
+        CHECK_STR(se_addr_ip_str(&c->relay_v4, as, sizeof(as)), "10.0.0.5"); /* bound here */
+        se_config_free(c);
+    }
+    expect_error("listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; } );\n"
+                 "relay = { address = \"10.0.0.5\";\n external_address6 = \"2001:db8::5\"; };\n",
+                 ":3: relay.external_address6: \"2001:db8::5\" has no relay address of its family");
+}
+
 int main(void)
 {
     snprintf(path, sizeof(path), "/tmp/sedge-test-config-%d.conf", (int)getpid());
@@ -260,6 +385,8 @@ int main(void)
     RUN(test_proxy_listen);
     RUN(test_offload_modes);
     RUN(test_recording);
+    RUN(test_anchor);
+    RUN(test_drain_and_operations);
     unlink(path);
     return check_done();
 }

@@ -4,7 +4,8 @@
  * token add / find / list / delete with audit rows, user lookup for
  * HTTP Basic, the newest REST secret, and audit paging; ids never
  * reused (migration 4, from schema 3) and the recordings catalog
- * (migration 5, from schemas 3 and 4).
+ * (migration 5, from schemas 3 and 4) and anchor mode's session
+ * columns (migration 6).
  */
 #include "auth/auth.h"
 #include "core/err.h"
@@ -332,7 +333,7 @@ static void test_migrate_v3_ids(void)
         {"SELECT count(*) FROM sqlite_master WHERE name IN ('recordings', 'recording_counters', "
          "'audit_object')",
          "3"},
-        {"PRAGMA user_version", "5"},
+        {"PRAGMA user_version", "6"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         sqlite3_stmt *st;
@@ -383,6 +384,13 @@ static void test_migrate_v4_recordings(void)
                               "DROP TABLE recordings; DROP TABLE recording_counters;"
                               "DROP INDEX audit_object;"
                               "ALTER TABLE rules DROP COLUMN retention_days;"
+                              /* and what migration 6 adds (anchor mode) */
+                              "ALTER TABLE sessions DROP COLUMN mode;"
+                              "ALTER TABLE sessions DROP COLUMN recording;"
+                              "ALTER TABLE sessions DROP COLUMN bytes_from_peer;"
+                              "ALTER TABLE sessions DROP COLUMN bytes_to_peer;"
+                              "ALTER TABLE sessions DROP COLUMN packets_from_peer;"
+                              "ALTER TABLE sessions DROP COLUMN packets_to_peer;"
                               "INSERT INTO sessions (sid, user, username, client, transport, relay, "
                               "started, rule_id, kill_requested) VALUES ('k-1', 'alice', 'alice', "
                               "'udp:1.2.3.4:5', 'udp', '5.6.7.8:9', 100, 1, 123);"
@@ -405,11 +413,13 @@ static void test_migrate_v4_recordings(void)
 
     CHECK_EQ_INT(sqlite3_open(path, &s), SQLITE_OK);
     static const char *const want[][2] = {
-        {"PRAGMA user_version", "5"},
+        {"PRAGMA user_version", "6"},
         {"SELECT group_concat(id || '|' || name || '|' || retention_days, ';') FROM "
          "(SELECT * FROM rules ORDER BY id)",
          NULL}, /* filled below */
         {"SELECT role FROM api_tokens WHERE name = 'scrape'", "metrics"},
+        /* migration 6: the session kept, as a TURN session */
+        {"SELECT mode || '|' || bytes_from_peer FROM sessions WHERE sid = 'k-1'", "turn|0"},
         {"SELECT kill_requested FROM sessions WHERE sid = 'k-1'", "123"},
         {"SELECT count(*) FROM sqlite_master WHERE name IN ('recordings', 'recording_counters', "
          "'audit_object', 'recordings_started', 'recordings_retain')",

@@ -184,6 +184,54 @@ static void test_own(void)
     se_config_free(c);
 }
 
+/* The anchor's addresses: reachable (even private, even our own), but only
+ * on the anchor's port range; pol_peers_is_anchor() is the fail-closed test. */
+static void test_anchor(void)
+{
+    struct se_config *c = cfg_new();
+    struct pol_peers *p = pol_peers_new(c);
+    struct se_addr a;
+
+    CHECK(!pol_peers_has_anchor(p));
+    a = A("10.20.0.10", 40000);
+    CHECK(!pol_peers_is_anchor(p, &a, true));
+    CHECK_EQ_INT(pol_peers_check(p, &a), POL_PEER_DENY_BUILTIN);
+    pol_peers_free(p);
+
+    c->anchor.enabled = true;
+    c->anchor.inside = c->anchor.inside_adv = A("10.20.0.10", 0);
+    c->anchor.outside = A("198.18.0.1", 0); /* also a listen address */
+    c->anchor.outside_adv = A("9.9.9.9", 0);  /* 1:1 NAT */
+    c->anchor.min_port = 40000;
+    c->anchor.max_port = 40100;
+    p = pol_peers_new(c);
+    CHECK(pol_peers_has_anchor(p));
+    a = A("10.20.0.10", 40000);
+    CHECK(pol_peers_is_anchor(p, &a, true));
+    CHECK_EQ_INT(pol_peers_check(p, &a), POL_PEER_OK);
+    a = A("10.20.0.10", 40101); /* outside the range: still our own address */
+    CHECK(!pol_peers_is_anchor(p, &a, true));
+    CHECK(pol_peers_is_anchor(p, &a, false));
+    CHECK_EQ_INT(pol_peers_check(p, &a), POL_PEER_DENY_OWN);
+    CHECK_EQ_INT(pol_peers_check_ip(p, &a), POL_PEER_OK);
+    a = A("198.18.0.1", 3478); /* the listener on the outside address */
+    CHECK_EQ_INT(pol_peers_check(p, &a), POL_PEER_DENY_OWN);
+    a = A("198.18.0.1", 40050);
+    CHECK_EQ_INT(pol_peers_check(p, &a), POL_PEER_OK);
+    a = A("9.9.9.9", 40050);
+    CHECK(pol_peers_is_anchor(p, &a, true));
+    a = A("::ffff:10.20.0.10", 40000);
+    CHECK(pol_peers_is_anchor(p, &a, true));
+    a = A("::ffff:0:10.20.0.10", 22); /* SIIT form: the port guard still holds */
+    CHECK_EQ_INT(pol_peers_check(p, &a), POL_PEER_DENY_OWN);
+    CHECK(!pol_peers_is_anchor(p, &a, true)); /* fail closed: not the anchor */
+    a = A("10.20.0.11", 40000); /* a neighbour: private, denied */
+    CHECK(!pol_peers_is_anchor(p, &a, false));
+    CHECK_EQ_INT(pol_peers_check(p, &a), POL_PEER_DENY_BUILTIN);
+    pol_peers_free(p);
+    se_config_free(c);
+}
+
 int main(void)
 {
     RUN(test_cidr);
@@ -191,5 +239,6 @@ int main(void)
     RUN(test_embedded);
     RUN(test_admin_lists);
     RUN(test_own);
+    RUN(test_anchor);
     return check_done();
 }

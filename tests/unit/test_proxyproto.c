@@ -98,7 +98,8 @@ static size_t v2(uint8_t *b, uint8_t vercmd, uint8_t fam, const uint8_t *addr, s
     size_t body = alen + tlv_pad;
     b[14] = (uint8_t)(body >> 8);
     b[15] = (uint8_t)body;
-    memcpy(b + 16, addr, alen);
+    if (alen) /* addr may be NULL for LOCAL/UNSPEC */
+        memcpy(b + 16, addr, alen);
     if (tlv_pad) { /* one NOOP TLV (type 0x04) filling the rest */
         b[16 + alen] = 0x04;
         b[17 + alen] = (uint8_t)((tlv_pad - 3) >> 8);

@@ -356,6 +356,18 @@ static void test_sdp(void)
     CHECK(s.m[0].cfg.alt_rtx[1] == 46 && s.m[0].cfg.alt_rtx_for[1] == 45 + 1);
     CHECK(s.m[0].cfg.alt_rtx[2] == 103 && s.m[0].cfg.alt_rtx_for[2] == 102 + 1);
     CHECK(!rec_sdp_has_pt(&s.m[0].cfg, 116) && !rec_sdp_has_pt(&s.m[0].cfg, 117));
+    CHECK_EQ_INT(s.m[0].cfg.red, 116 + 1); /* RED: unwrapped, never the codec */
+    CHECK(rec_sdp_takes_pt(&s.m[0].cfg, 116) && !rec_sdp_takes_pt(&s.m[0].cfg, 117));
+    /* RTX of RED is unwrapped as RED */
+    static const char red[] = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=video 9 RTP/AVP 96 97 118 119 127\r\n"
+                              "a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"
+                              "a=rtpmap:118 red/90000\r\na=rtpmap:119 rtx/90000\r\n"
+                              "a=fmtp:119 apt=118\r\na=rtpmap:127 ulpfec/90000\r\n";
+    CHECK_EQ_INT(rec_sdp_parse(red, sizeof(red) - 1, &s, err, sizeof(err)), 0);
+    CHECK(s.m[0].cfg.pt == 96 && s.m[0].cfg.rtx_pt == 97 && s.m[0].cfg.red == 118 + 1);
+    CHECK(s.m[0].cfg.n_alt_rtx == 1 && s.m[0].cfg.alt_rtx[0] == 119 &&
+          s.m[0].cfg.alt_rtx_for[0] == 118 + 1);
+    CHECK(rec_sdp_takes_pt(&s.m[0].cfg, 119) && !rec_sdp_takes_pt(&s.m[0].cfg, 127));
     /* an audio m-line without Opus: a stream listed as not recorded */
     CHECK_EQ_INT(rec_sdp_parse("v=0\nm=audio 1 RTP/AVP 0\n", 24, &s, err, sizeof(err)), 0);
     CHECK(s.n == 1 && s.m[0].cfg.codec == REC_CODEC_UNKNOWN && s.m[0].cfg.pt == 0);

@@ -1,8 +1,8 @@
 /*
  * test_rtp.c - RTP parsing and the per-stream input: header stripping
  * (CSRC, extension, padding), sequence and timestamp wrap, reordering
- * inside the window, duplicates, RTX unwrap, holes given up by window and
- * by time, sender restarts. Packets are built by hand.
+ * inside the window, duplicates, RTX unwrap, RED (RFC 2198) unwrap, holes
+ * given up by window and by time, sender restarts. Packets are built by hand.
  */
 #include "core/err.h"
 #include "record/rtp.h"
@@ -267,6 +267,70 @@ static void test_padding_probe_is_no_loss(void)
     rtp_in_free(in);
 }
 
+/* RFC 2198 RED (Chromium wraps VP8/VP9 in it, ULPFEC inside too): the
+ * primary block is the stream's packet, redundant blocks are skipped, FEC
+ * keeps its sequence number without counting a loss, RTX of RED unwraps
+ * twice, malformed headers are counted. */
+static void test_red(void)
+{
+    struct got g;
+    struct rtp_in_cfg c = {.pt = 96,
+                           .rtx_pt = -1,
+                           .alt_rtx = {119},
+                           .alt_rtx_for = {118 + 1},
+                           .n_alt_rtx = 1,
+                           .red = 118 + 1,
+                           .clock_rate = 90000,
+                           .window = 16,
+                           .max_delay_us = 100000,
+                           .start_us = -1,
+                           .label = "t"};
+    uint8_t b[64];
+    struct rtp_in *in;
+
+    memset(&g, 0, sizeof(g));
+    in = rtp_in_new(&c, collect, &g);
+    /* seq 1: plain VP8 */
+    CHECK_EQ_INT(rtp_in_push(in, b, pkt(b, 96, 1, 0, 5), 0), 0);
+    /* seq 2: RED, primary block only: header byte (F=0, PT 96), payload */
+    size_t n = pkt(b, 118, 2, 0, 5);
+    b[12] = 96, b[13] = 0x42, b[14] = 0x43;
+    CHECK_EQ_INT(rtp_in_push(in, b, n + 1, 100), 0);
+    /* seq 3: RED with one redundant block of 2 bytes, then the primary */
+    n = pkt(b, 118, 3, 0, 5);
+    uint8_t red3[] = {0x80 | 96, 0x00, 0x40, 0x02, 96, 0xee, 0xee, 0x51};
+    memcpy(b + 12, red3, sizeof(red3));
+    CHECK_EQ_INT(rtp_in_push(in, b, 12 + sizeof(red3), 200), 0);
+    /* seq 4: ULPFEC in RED: no media, no loss */
+    n = pkt(b, 118, 4, 0, 5);
+    b[12] = 127;
+    CHECK_EQ_INT(rtp_in_push(in, b, n, 300), 0);
+    /* seq 6 now, seq 5 later as RTX of RED (OSN 5, then the RED payload) */
+    CHECK_EQ_INT(rtp_in_push(in, b, pkt(b, 96, 6, 0, 5), 400), 0);
+    n = pkt(b, 119, 77, 0, 9);
+    uint8_t rtx5[] = {0x00, 0x05, 96, 0x55};
+    memcpy(b + 12, rtx5, sizeof(rtx5));
+    CHECK_EQ_INT(rtp_in_push(in, b, 12 + sizeof(rtx5), 500), 0);
+    CHECK_EQ_INT(g.n, 5);
+    CHECK(g.first[1] == 0x42 && g.len[1] == 2);
+    CHECK(g.first[2] == 0x51 && g.len[2] == 1);
+    CHECK(g.seq[3] + 1 == g.seq[4] && g.first[3] == 0x55 && g.lost[3] == 0);
+    CHECK(g.first[4] == 6 && g.lost[4] == 0 && g.seq[4] == g.seq[0] + 5);
+    CHECK_EQ_INT(rtp_in_stats(in)->lost, 0);
+    CHECK_EQ_INT(rtp_in_stats(in)->rtx, 1);
+    /* hostile: a redundant header cut short, block lengths past the end */
+    n = pkt(b, 118, 7, 0, 5);
+    b[12] = 0x80 | 96, b[13] = 0;
+    CHECK(rtp_in_push(in, b, n, 600) < 0);
+    uint8_t bad[] = {0x80 | 96, 0x00, 0x43, 0xff, 96, 1, 2};
+    n = pkt(b, 118, 7, 0, 5);
+    memcpy(b + 12, bad, sizeof(bad));
+    CHECK(rtp_in_push(in, b, 12 + sizeof(bad), 600) < 0);
+    CHECK(rtp_in_push(in, b, 12, 600) < 0); /* RED with no header at all */
+    CHECK_EQ_INT(rtp_in_stats(in)->malformed, 3);
+    rtp_in_free(in);
+}
+
 static void test_start_sorted(void)
 {
     struct got g;
@@ -298,5 +362,6 @@ int main(void)
     RUN(test_alternative_payload_types);
     RUN(test_filters_and_restart);
     RUN(test_padding_probe_is_no_loss);
+    RUN(test_red);
     return check_done();
 }

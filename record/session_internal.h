@@ -1,9 +1,9 @@
 /*
- * internal.h - the session's state, shared by session.c and meta.c only.
+ * session_internal.h - the session's state, shared by session.c and meta.c only.
  * Nothing outside record/ includes this.
  */
-#ifndef SE_REC_INTERNAL_H
-#define SE_REC_INTERNAL_H
+#ifndef SE_REC_SESSION_INTERNAL_H
+#define SE_REC_SESSION_INTERNAL_H
 
 #include "record/journal.h"
 #include "record/manifest.h"

@@ -1,10 +1,10 @@
 /*
- * internal.h - what the api/ files share: the server object, the
+ * api_internal.h - what the api/ files share: the server object, the
  * per-request context, reply helpers and the pure request parsers (also
  * driven by tests/fuzz/fuzz_api.c). Private to api/.
  */
-#ifndef SE_API_INTERNAL_H
-#define SE_API_INTERNAL_H
+#ifndef SE_API_API_INTERNAL_H
+#define SE_API_API_INTERNAL_H
 
 #include "api/api.h"
 #include "core/addr.h"
@@ -23,6 +23,7 @@ struct auth_throttle;
 struct se_ratelimit;
 struct api_conn;
 struct event;
+struct anchor_server;
 struct rec_catalog;
 struct pol_rec_stats;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -74,6 +75,7 @@ struct api_server {
     int n_uris;
     struct pol_db *db;
     struct relay_server *relay;
+    struct anchor_server *anchor; /* NULL without an anchor block */
     api_change_fn on_change;
     void *change_arg;
     api_policy_fn policy;
@@ -153,6 +155,8 @@ void api_reply_db_error(struct api_req *r);
 /* Parse the request body as one JSON object (bounded by api.max_body).
  * On failure a 4xx has been sent and NULL is returned. Caller decrefs. */
 json_t *api_body_object(struct api_req *r);
+/* The same with another bound (the anchor's descriptions are larger). */
+json_t *api_body_object_max(struct api_req *r, size_t max);
 
 /* ---- streamed bodies (stream.c) ----
  * Send x (ownership taken) as the body with status and Content-Length,
@@ -165,6 +169,17 @@ void api_stream_start(struct api_req *r, int status, struct rec_export *x, const
 
 /* ---- handlers ---- */
 void api_h_credentials(struct api_req *r);
+/* anchor.c: anchored calls (docs/api.md, "Anchor mode") */
+void api_h_anchor_create(struct api_req *r);
+void api_h_anchor_answer(struct api_req *r);
+void api_h_anchor_offer(struct api_req *r);
+void api_h_anchor_candidate(struct api_req *r);
+void api_h_anchor_get(struct api_req *r);
+void api_h_anchor_delete(struct api_req *r);
+/* credentials.c: authenticate the enterprise user of a browser-facing call
+ * (Bearer JWT or Basic, as POST /v1/credentials). On false a response
+ * has been sent. how: "jwt" or "basic". */
+bool api_authenticate_user(struct api_req *r, char *user, size_t ulen, const char **how);
 void api_h_metrics(struct api_req *r);
 void api_h_healthz(struct api_req *r);
 void api_h_readyz(struct api_req *r);
@@ -213,15 +228,18 @@ void api_h_console(struct api_req *r);
 bool api_rec_grant_auth(struct api_req *r);
 
 
-/* ---- policy (creds.c) ----
+/* ---- policy (credentials.c) ----
  * The media mode for a user, origin and client, decided by the policy
  * the control thread hands over (api_server_set_policy): *mode = "turn",
- * or "anchor" where a rule requires recording. Returns 0, or
- * SE_ERR_DENIED with a reason the extension can show (answered 403
- * "denied_by_policy"). */
+ * or "anchor" where a rule requires recording (reason then says which
+ * rule). Returns 0, or SE_ERR_DENIED with a reason the extension can
+ * show (answered 403 "denied_by_policy"). out (may be NULL) gets the
+ * deciding decision; its rule_name is borrowed from the policy snapshot
+ * and valid only until the control thread publishes another. */
+struct pol_decision;
 int api_credential_mode(struct api_server *api, const char *user, const char *origin,
-                        const struct se_addr *client, const char **mode, char *reason,
-                        size_t reasonlen);
+                        const struct se_addr *client, const char **mode,
+                        struct pol_decision *out, char *reason, size_t reasonlen);
 
 /* ---- pure parsers (parse.c), fuzzed ---- */
 /* "Basic base64(user:password)" -> user, password. 0 or SE_ERR_PARSE. */

@@ -1,5 +1,5 @@
 /*
- * creds.c - POST /v1/credentials: TURN REST credentials for the browser
+ * credentials.c - POST /v1/credentials: TURN REST credentials for the browser
  * extension, bound to the authenticated user and the web origin.
  *
  * The user is authenticated one of two ways: a bearer JWT from the
@@ -12,13 +12,14 @@
  *     password = base64(HMAC-SHA1(newest secret, username))
  * which the relay verifies like any REST credential, with every secret.
  */
-#include "api/internal.h"
+#include "api/api_internal.h"
 #include "api/jwt.h"
 #include "auth/auth.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "policy/db.h"
 #include "policy/rules.h"
+#include "relay/anchor/anchor.h"
 
 #include <event2/http.h>
 #include <openssl/crypto.h>
@@ -36,11 +37,31 @@ void api_server_set_policy(struct api_server *api, api_policy_fn fn, void *arg)
     api->policy_arg = arg;
 }
 
-int api_credential_mode(struct api_server *api, const char *user, const char *origin,
-                        const struct se_addr *client, const char **mode, char *reason,
-                        size_t reasonlen)
+void api_policy_any(api_policy_fn fn, void *arg, struct pol_query *q, struct pol_decision *out)
 {
-    struct pol_decision d = {.allow = true, .rule_name = ""}, first = d;
+    struct pol_decision d, first;
+
+    /* The client picks its transport later: the credential (or the call)
+     * is allowed if policy allows any of them (UDP first, as browsers
+     * try); a refusal is explained as UDP would see it. */
+    for (int t = SE_TP_UDP; t <= SE_TP_TLS; t++) {
+        q->transport = t;
+        fn(arg, q, &d);
+        if (t == SE_TP_UDP)
+            first = d;
+        if (d.allow) {
+            *out = d;
+            return;
+        }
+    }
+    *out = first;
+}
+
+int api_credential_mode(struct api_server *api, const char *user, const char *origin,
+                        const struct se_addr *client, const char **mode,
+                        struct pol_decision *out, char *reason, size_t reasonlen)
+{
+    struct pol_decision d = {.allow = true, .rule_name = ""};
     struct pol_query q = {
         .user = user,
         .user_len = strlen(user),
@@ -50,18 +71,8 @@ int api_credential_mode(struct api_server *api, const char *user, const char *or
         .at = (int64_t)time(NULL),
     };
 
-    /* The client picks its transport later: the credential is worth
-     * minting if policy allows any of them (UDP first, as browsers try). */
-    for (int t = SE_TP_UDP; api->policy && t <= SE_TP_TLS; t++) {
-        q.transport = t;
-        api->policy(api->policy_arg, &q, &d);
-        if (t == SE_TP_UDP)
-            first = d;
-        if (d.allow)
-            break;
-    }
-    if (!d.allow)
-        d = first; /* explain the refusal as UDP would see it */
+    if (api->policy)
+        api_policy_any(api->policy, api->policy_arg, &q, &d);
     if (!d.allow) {
         if (d.rule_id)
             snprintf(reason, reasonlen, "refused by policy rule #%lld%s%s", (long long)d.rule_id,
@@ -70,8 +81,14 @@ int api_credential_mode(struct api_server *api, const char *user, const char *or
             snprintf(reason, reasonlen, "refused by policy (no rule allows this user and site)");
         return SE_ERR_DENIED;
     }
-    /* Recording required: the extension routes the call through the anchor. */
+    /* Recording required: the call must go through the anchor. */
     *mode = d.record == POL_RECORD_ALWAYS ? "anchor" : "turn";
+    if (d.record == POL_RECORD_ALWAYS)
+        snprintf(reason, reasonlen, "policy %s%lld%s%s requires recording",
+                 d.rule_id ? "rule #" : "default", (long long)d.rule_id,
+                 d.rule_name[0] ? " " : "", d.rule_name);
+    if (out)
+        *out = d;
     return 0;
 }
 
@@ -161,8 +178,7 @@ static bool check_bearer(struct api_req *r, const char *hdr, char *user, size_t 
     return true;
 }
 
-/* Authenticate the enterprise user; on false a response has been sent. */
-static bool authenticate(struct api_req *r, char *user, size_t ulen, const char **how)
+bool api_authenticate_user(struct api_req *r, char *user, size_t ulen, const char **how)
 {
     const char *hdr = evhttp_find_header(evhttp_request_get_input_headers(r->req),
                                          "Authorization");
@@ -185,11 +201,12 @@ void api_h_credentials(struct api_req *r)
     char user[API_USER_MAX], oid[AUTH_ORIGIN_ID_MAX + 1], secret[API_SECRET_MAX];
     char username[AUTH_NAME_MAX], pw[AUTH_REST_PW_LEN + 1], ip[SE_ADDR_STRLEN], why[256] = "";
     const char *how = "?", *origin, *mode;
+    struct pol_decision d;
     json_t *body = NULL, *v, *uris;
     const char *key;
     int rc;
 
-    if (!authenticate(r, user, sizeof(user), &how) || !(body = api_body_object(r)))
+    if (!api_authenticate_user(r, user, sizeof(user), &how) || !(body = api_body_object(r)))
         goto out;
     json_object_foreach(body, key, v) {
         if (strcmp(key, "origin") != 0) {
@@ -205,9 +222,21 @@ void api_h_credentials(struct api_req *r)
                         "\"origin\" must be a web origin like \"https://meet.example.com\"");
         goto out;
     }
-    if (api_credential_mode(api, user, origin, &r->peer, &mode, why, sizeof(why)) < 0) {
+    if (api_credential_mode(api, user, origin, &r->peer, &mode, &d, why, sizeof(why)) < 0) {
         se_info("api: credential refused by policy user=%s origin=%s: %s", user, origin, why);
         api_reply_error(r, 403, "denied_by_policy", "%s", why[0] ? why : "refused by policy");
+        goto out;
+    }
+    if (strcmp(mode, "anchor") == 0 && !anchor_can_record(api->anchor)) {
+        /* Fail closed: a credential for a call that must be recorded is
+         * useful only toward an anchor that records, and none runs here.
+         * Where one runs, the relay holds the credential to its addresses. */
+        se_info("api: credential refused user=%s origin=%s: %s, and no anchor runs here", user,
+                origin, why);
+        api_reply_json(r, 403, json_pack("{s:s, s:o, s:o, s:o}", "error", "recording_required",
+                                         "reason", api_json_str(why), "rule",
+                                         d.rule_id ? json_integer(d.rule_id) : json_null(),
+                                         "rule_name", api_json_str(d.rule_name)));
         goto out;
     }
     if ((rc = pol_db_secret_newest(api->db, secret, sizeof(secret))) < 0) {
