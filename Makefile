@@ -6,6 +6,8 @@
 #   make asan       the same suites against an ASan+UBSan build
 #   make fuzz       longer fuzz runs (FUZZ_SECONDS per target)
 #   make bench      benchmarks (not tests)
+#   make soak       1 000 allocations of paced media for SOAK_SECONDS (3600)
+#                   with churn and policy changes: loss, RSS slope, fds
 #   make install    binary, systemd unit, sysusers entry, example config,
 #                   docs and extension where a Debian package puts them
 #                   (PREFIX=/usr, SYSCONFDIR=/etc, DESTDIR for staging)
@@ -40,7 +42,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(foreach t,$(TOOL_SRC),$(BUILD)/tools/$(basename $(notdir $(t))))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps deps-runtime run test test-run asan fuzz fuzz-build bench clean check-deps format \
+.PHONY: all deps deps-runtime run test test-run asan fuzz fuzz-build bench soak clean check-deps format \
         install uninstall check-runtime
 
 all: $(BUILD)/sedge $(UNIT_BIN) $(TOOL_BIN)
@@ -133,6 +135,14 @@ bench:
 	scripts/deps.sh bench
 	$(MAKE) all
 	bench/run.sh
+
+# The soak (bench/soak.sh; not a test, not in CI): 1 000 allocations of
+# paced media for SOAK_SECONDS (default 3600) with churn and policy
+# changes; fails on loss, fd growth or RSS growth. SOAK_* settings are
+# taken from the command line or the environment.
+soak: deps
+	$(MAKE) all
+	bench/soak.sh
 
 check-deps:
 	scripts/check-deps.sh

@@ -50,6 +50,7 @@
  * which the benchmark keeps on loopback.
  */
 #include "auth/auth.h"
+#include "bench/common.h"
 #include "core/addr.h"
 #include "relay/stun.h"
 
@@ -136,10 +137,7 @@ static int ep;
 static uint32_t *hist;
 static uint64_t hist_over;
 static uint64_t n_sent, n_recv, n_send_err;
-static atomic_ulong peer_recv;
-static atomic_bool peer_stop;
-static int peer_fd = -1;
-static pthread_t peer_thread;
+static struct bench_echo echo; /* the echo peer (bench/common.h) */
 
 static int64_t now_ns(void)
 {
@@ -155,11 +153,9 @@ static void die(const char *m)
 }
 
 /* Server CPU time in seconds (utime + stime of all its threads). */
-static double proc_cpu(int pid);
-
 static double server_cpu(void)
 {
-    return opt.spid > 0 ? proc_cpu(opt.spid) : 0;
+    return opt.spid > 0 ? bench_proc_cpu(opt.spid) : 0;
 }
 
 /*
@@ -182,25 +178,6 @@ static double machine_cpu(void)
         return 0;
     /* user nice system idle iowait irq softirq steal: all but idle/iowait */
     return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* utime + stime of process pid in seconds (0 if gone). */
-static double proc_cpu(int pid)
-{
-    char path[64], buf[1024];
-    unsigned long ut = 0, stt = 0;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    if (!(f = fopen(path, "r")))
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2)
-        return 0;
-    return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* CPU time of the kernel's softirq threads (ksoftirqd/N): softirq work the
@@ -228,7 +205,7 @@ static double softirqd_cpu(void)
         }
     }
     for (int i = 0; i < n_ksoftirqd; i++)
-        sum += proc_cpu(ksoftirqd[i]);
+        sum += bench_proc_cpu(ksoftirqd[i]);
     return sum;
 }
 
@@ -255,71 +232,7 @@ static void machine_background(double seconds)
 /* VmRSS or VmHWM of the server in KiB. */
 static long server_mem(const char *field)
 {
-    char path[64], line[256];
-    long v = -1;
-    FILE *f;
-
-    if (opt.spid <= 0)
-        return -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", opt.spid);
-    if (!(f = fopen(path, "r")))
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, field, strlen(field)) == 0)
-            v = atol(line + strlen(field) + 1);
-    fclose(f);
-    return v;
-}
-
-/* ---- the echo peer ---- */
-
-static void *peer_main(void *arg)
-{
-    struct mmsghdr m[BATCH];
-    struct iovec iov[BATCH];
-    struct sockaddr_in6 from[BATCH];
-    static uint8_t bufs[BATCH][2048];
-
-    (void)arg;
-    while (!atomic_load(&peer_stop)) {
-        for (int i = 0; i < BATCH; i++) {
-            iov[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
-            m[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
-                                           .msg_namelen = sizeof(from[i]),
-                                           .msg_iov = &iov[i],
-                                           .msg_iovlen = 1};
-        }
-        int k = recvmmsg(peer_fd, m, BATCH, MSG_WAITFORONE, NULL);
-        if (k <= 0)
-            continue; /* SO_RCVTIMEO lets us see peer_stop */
-        for (int i = 0; i < k; i++)
-            iov[i].iov_len = m[i].msg_len;
-        atomic_fetch_add(&peer_recv, (unsigned long)k);
-        for (int off = 0; off < k;) {
-            int s = sendmmsg(peer_fd, m + off, (unsigned)(k - off), 0);
-            if (s <= 0)
-                break; /* a full socket buffer loses the rest: that is loss */
-            off += s;
-        }
-    }
-    return NULL;
-}
-
-static void peer_start(pthread_t *t)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = se_addr_to_sockaddr(&opt.peer, &ss);
-    struct timeval tv = {0, 100000};
-    int sz = 4 << 20;
-
-    peer_fd = socket(ss.ss_family, SOCK_DGRAM, 0);
-    if (peer_fd < 0 || bind(peer_fd, (struct sockaddr *)&ss, sl) < 0)
-        die("echo peer bind");
-    setsockopt(peer_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(peer_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-    setsockopt(peer_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-    if (pthread_create(t, NULL, peer_main, NULL) != 0)
-        die("pthread_create");
+    return opt.spid > 0 ? bench_proc_status(opt.spid, field) : -1;
 }
 
 /* ---- client I/O ---- */
@@ -907,7 +820,7 @@ static void peer_cputime(struct timespec *ts)
 {
     clockid_t cid;
     *ts = (struct timespec){0, 0};
-    if (pthread_getcpuclockid(peer_thread, &cid) == 0)
+    if (pthread_getcpuclockid(echo.thread, &cid) == 0)
         clock_gettime(cid, ts);
 }
 
@@ -918,7 +831,7 @@ static void phase_load(const char *name, double rate, int window)
     memset(hist, 0, HIST_US * sizeof(*hist));
     hist_over = 0;
     n_sent = n_recv = n_bad = 0;
-    atomic_store(&peer_recv, 0);
+    atomic_store(&echo.recv, 0);
     uint64_t lost_assumed = 0, last_recv = 0;
     int64_t last_progress = now_ns();
     double cpu0 = server_cpu(), mcpu0 = machine_cpu(), kcpu0 = softirqd_cpu();
@@ -976,7 +889,7 @@ static void phase_load(const char *name, double rate, int window)
                      tv_s(ru0.ru_stime);
     double peer_cpu = (double)(pt1.tv_sec - pt0.tv_sec) + (double)(pt1.tv_nsec - pt0.tv_nsec) / 1e9;
     double secs = (double)(t1 - t0) / 1e9;
-    uint64_t peer = atomic_load(&peer_recv);
+    uint64_t peer = atomic_load(&echo.recv);
     uint64_t relayed = peer + n_recv;
     double loss = n_sent ? 100.0 * (double)(n_sent - n_recv) / (double)n_sent : 0;
     printf("phase=%s clients=%d payload=%zu secs=%.3f sent=%llu peer_recv=%llu recv=%llu "
@@ -995,17 +908,6 @@ static void phase_load(const char *name, double rate, int window)
            relayed ? (mcpu - machine_bg_per_s * msecs) * 1e6 / (double)relayed : 0, kcpu,
            relayed ? (cpu + gen_cpu + kcpu) * 1e6 / (double)relayed : 0);
     fflush(stdout);
-}
-
-static int parse_hostport(const char *s, struct se_addr *a)
-{
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= sizeof(host))
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = 0;
-    return se_addr_parse_ip(a, host, (uint16_t)atoi(colon + 1));
 }
 
 static void usage(void)
@@ -1044,10 +946,10 @@ int main(int argc, char **argv)
                 usage();
             break;
         case 's':
-            have_s = parse_hostport(optarg, &opt.server) == 0;
+            have_s = bench_parse_hostport(optarg, &opt.server) == 0;
             break;
         case 'e':
-            have_e = parse_hostport(optarg, &opt.peer) == 0;
+            have_e = bench_parse_hostport(optarg, &opt.peer) == 0;
             break;
         case 't':
             opt.tp = !strcmp(optarg, "tls") ? TP_TLS : !strcmp(optarg, "tcp") ? TP_TCP : TP_UDP;
@@ -1114,7 +1016,7 @@ int main(int argc, char **argv)
         tls_ctx = SSL_CTX_new(TLS_client_method());
         SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL); /* loopback benchmark only */
     }
-    peer_start(&peer_thread);
+    bench_echo_start(&echo, &opt.peer, 4 << 20, false);
     long rss0 = server_mem("VmRSS");
     open_clients();
     if (opt.plain)
@@ -1144,8 +1046,7 @@ int main(int argc, char **argv)
             next_step(&cl[i], ST_RELEASE, now_ns());
     for (int64_t d = now_ns() + 200000000; now_ns() < d;)
         poll_clients(10);
-    atomic_store(&peer_stop, true);
-    pthread_join(peer_thread, NULL);
+    bench_echo_stop(&echo);
     if (ur.on)
         io_uring_queue_exit(&ur.ring);
     for (int i = 0; i < opt.n; i++) {

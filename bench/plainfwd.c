@@ -11,6 +11,7 @@
  *
  * Exits on SIGTERM/SIGINT or after -t seconds (default 600).
  */
+#include "bench/common.h"
 #include "core/addr.h"
 
 #include <errno.h>
@@ -49,17 +50,6 @@ static int udp_socket(const struct se_addr *a)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
     return fd;
-}
-
-static int parse_hostport(const char *s, struct se_addr *a)
-{
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= sizeof(host))
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = 0;
-    return se_addr_parse_ip(a, host, (uint16_t)atoi(colon + 1));
 }
 
 static uint8_t bufs[BATCH][BUFSZ];
@@ -127,8 +117,8 @@ int main(int argc, char **argv)
             goto usage;
         }
     }
-    if (!listen || !peer_s || parse_hostport(listen, &la) < 0 || parse_hostport(peer_s, &ea) < 0 ||
-        parse_hostport(out, &pa) < 0)
+    if (!listen || !peer_s || bench_parse_hostport(listen, &la) < 0 || bench_parse_hostport(peer_s, &ea) < 0 ||
+        bench_parse_hostport(out, &pa) < 0)
         goto usage;
     clients = calloc(MAX_CLIENTS, sizeof(*clients));
     if (!clients)
