@@ -122,15 +122,3 @@ void ipc_release(struct ip_counts *t, const uint8_t key[16], unsigned n)
     }
     pthread_mutex_unlock(&t->lock);
 }
-
-unsigned ipc_get(struct ip_counts *t, const uint8_t key[16])
-{
-    unsigned n = 0;
-
-    pthread_mutex_lock(&t->lock);
-    for (struct ipc_entry *e = t->b[slot(t, key)]; e; e = e->next)
-        if (memcmp(e->key, key, 16) == 0)
-            n = e->count;
-    pthread_mutex_unlock(&t->lock);
-    return n;
-}

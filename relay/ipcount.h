@@ -19,7 +19,6 @@ void ipc_free(struct ip_counts *t);
  * limit): 0, SE_ERR_LIMIT or SE_ERR_NOMEM (then nothing is counted). */
 int ipc_take(struct ip_counts *t, const uint8_t key[16], unsigned max, unsigned n);
 void ipc_release(struct ip_counts *t, const uint8_t key[16], unsigned n);
-unsigned ipc_get(struct ip_counts *t, const uint8_t key[16]);
 
 /* The unit that per-source limits and throttles count: an IPv4 address,
  * or an IPv6 /64 (one subscriber, RFC 6177), as 16 bytes. */

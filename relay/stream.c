@@ -195,11 +195,6 @@ static void conn_free(struct stream_conn *sc, const char *reason)
     free(sc);
 }
 
-void stream_conn_free(struct stream_conn *sc, const char *reason)
-{
-    conn_free(sc, reason);
-}
-
 static int stream_send(struct worker *w, const struct client_ref *c, const uint8_t *buf, size_t len,
                        bool channel_data)
 {

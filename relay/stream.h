@@ -28,7 +28,6 @@ void stream_cron(struct worker *w);
  * before the workers run; then worker 0). */
 void stream_limits_update(struct relay_server *srv, const struct relay_snap *snap);
 unsigned stream_per_source_cap(struct relay_server *srv, const struct relay_snap *snap);
-void stream_conn_free(struct stream_conn *sc, const char *reason);
 void stream_close_all(struct worker *w);
 
 #endif
