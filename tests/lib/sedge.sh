@@ -20,8 +20,10 @@ T=$(mktemp -d /tmp/sedge-test.XXXXXX)
 PIDS=()
 
 # Ports: spread tests over the range by PID so a lingering socket from a
-# previous case cannot collide; each test uses PORT..PORT+9.
-BASE=$((20000 + ($$ % 2000) * 10))
+# previous case cannot collide; each test uses PORT..PORT+9. 20000-29999
+# stays below the kernel's ephemeral range (32768-60999 here): a listener
+# there could find its port taken by some client's outgoing connection.
+BASE=$((20000 + ($$ % 1000) * 10))
 PORT=$BASE
 TLS_PORT=$((BASE + 1))
 PEER_PORT=$((BASE + 2))
